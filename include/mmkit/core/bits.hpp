@@ -1,0 +1,66 @@
+#pragma once
+// Bit-field helpers for hardware words: page-table entries, software PTEs and
+// PFN flags are encoded and decoded with these over the raw integer, never
+// with C++ bit-fields (whose layout is implementation-defined).
+//
+// A field is named by its highest and lowest bit, high bit first as the
+// Intel SDM draws its tables: bit_field<51, 12> is the frame address of a
+// 64-bit paging entry.
+
+#include <concepts>
+#include <cstdint>
+#include <limits>
+
+namespace mmkit {
+
+/// A mask of bits hi..lo (inclusive) in a word of type W.
+template <std::unsigned_integral W = std::uint64_t>
+constexpr W bit_mask(unsigned hi, unsigned lo) noexcept {
+  constexpr unsigned width = std::numeric_limits<W>::digits;
+  const unsigned n = hi - lo + 1;
+  const W ones = n >= width ? ~W{0} : static_cast<W>((W{1} << n) - 1);
+  return static_cast<W>(ones << lo);
+}
+
+/// The single bit `n` of a word of type W.
+template <std::unsigned_integral W = std::uint64_t>
+constexpr W bit(unsigned n) noexcept {
+  return static_cast<W>(W{1} << n);
+}
+
+/// The bits hi..lo of a word, as a compile-time field.
+template <unsigned Hi, unsigned Lo>
+struct bit_field {
+  static_assert(Hi >= Lo && Hi < 64, "a field is bits Hi..Lo of a word");
+  static constexpr unsigned hi = Hi;
+  static constexpr unsigned lo = Lo;
+  static constexpr unsigned width = Hi - Lo + 1;
+
+  template <std::unsigned_integral W>
+  static constexpr W mask() noexcept {
+    static_assert(Hi < std::numeric_limits<W>::digits, "field beyond word");
+    return bit_mask<W>(Hi, Lo);
+  }
+  /// The field's value, shifted down to bit 0.
+  template <std::unsigned_integral W>
+  static constexpr W get(W word) noexcept {
+    return static_cast<W>((word & mask<W>()) >> Lo);
+  }
+  /// `word` with the field replaced by `value` (extra high bits of `value`
+  /// are dropped).
+  template <std::unsigned_integral W>
+  static constexpr W set(W word, std::uint64_t value) noexcept {
+    return static_cast<W>((word & ~mask<W>()) |
+                          (static_cast<W>(value << Lo) & mask<W>()));
+  }
+  /// Whether `value` fits in the field.
+  static constexpr bool fits(std::uint64_t value) noexcept {
+    return width >= 64 || value < (std::uint64_t{1} << width);
+  }
+};
+
+/// A one-bit field.
+template <unsigned N>
+using bit_flag = bit_field<N, N>;
+
+}  // namespace mmkit

@@ -1,0 +1,110 @@
+#pragma once
+// status: the outcome of every mmkit operation that can fail for a reason the
+// caller must handle. The enumerator values ARE the NTSTATUS codes, so a
+// status can be handed to a guest unchanged and compared with what Windows
+// returns.
+//
+// NTSTATUS severity lives in the top two bits: 00 success, 01 informational,
+// 10 warning (guard_page_violation, partial_copy), 11 error.
+
+#include <cstdint>
+
+namespace mmkit {
+
+enum class status : std::uint32_t {
+  success = 0x00000000,
+  guard_page_violation = 0x80000001,      // STATUS_GUARD_PAGE_VIOLATION
+  partial_copy = 0x8000000D,              // STATUS_PARTIAL_COPY
+  unsuccessful = 0xC0000001,              // STATUS_UNSUCCESSFUL
+  not_implemented = 0xC0000002,           // STATUS_NOT_IMPLEMENTED
+  info_length_mismatch = 0xC0000004,      // STATUS_INFO_LENGTH_MISMATCH
+  access_violation = 0xC0000005,          // STATUS_ACCESS_VIOLATION
+  in_page_error = 0xC0000006,             // STATUS_IN_PAGE_ERROR
+  invalid_parameter = 0xC000000D,         // STATUS_INVALID_PARAMETER
+  no_memory = 0xC0000017,                 // STATUS_NO_MEMORY
+  conflicting_addresses = 0xC0000018,     // STATUS_CONFLICTING_ADDRESSES
+  not_mapped_view = 0xC0000019,           // STATUS_NOT_MAPPED_VIEW
+  unable_to_free_vm = 0xC000001A,         // STATUS_UNABLE_TO_FREE_VM
+  unable_to_delete_section = 0xC000001B,  // STATUS_UNABLE_TO_DELETE_SECTION
+  already_committed = 0xC0000021,         // STATUS_ALREADY_COMMITTED
+  access_denied = 0xC0000022,             // STATUS_ACCESS_DENIED
+  section_too_big = 0xC0000040,           // STATUS_SECTION_TOO_BIG
+  section_protection = 0xC000004E,        // STATUS_SECTION_PROTECTION
+  invalid_page_protection = 0xC0000045,   // STATUS_INVALID_PAGE_PROTECTION
+  not_committed = 0xC000002D,             // STATUS_NOT_COMMITTED
+  integer_overflow = 0xC0000095,          // STATUS_INTEGER_OVERFLOW
+  insufficient_resources = 0xC000009A,    // STATUS_INSUFFICIENT_RESOURCES
+  free_vm_not_at_base = 0xC000009F,       // STATUS_FREE_VM_NOT_AT_BASE
+  memory_not_allocated = 0xC00000A0,      // STATUS_MEMORY_NOT_ALLOCATED
+  invalid_parameter_1 = 0xC00000EF,       // STATUS_INVALID_PARAMETER_1
+  invalid_parameter_2 = 0xC00000F0,       // STATUS_INVALID_PARAMETER_2
+  invalid_parameter_3 = 0xC00000F1,       // STATUS_INVALID_PARAMETER_3
+  invalid_parameter_4 = 0xC00000F2,       // STATUS_INVALID_PARAMETER_4
+  invalid_parameter_5 = 0xC00000F3,       // STATUS_INVALID_PARAMETER_5
+  invalid_parameter_6 = 0xC00000F4,       // STATUS_INVALID_PARAMETER_6
+  invalid_view_size = 0xC000001F,         // STATUS_INVALID_VIEW_SIZE
+  mapped_alignment = 0xC0000220,          // STATUS_MAPPED_ALIGNMENT
+  commitment_limit = 0xC000012D,          // STATUS_COMMITMENT_LIMIT
+  invalid_address = 0xC0000141,           // STATUS_INVALID_ADDRESS
+};
+
+/// NT_SUCCESS: success and informational codes (severity 0 or 1).
+constexpr bool succeeded(status s) noexcept {
+  return static_cast<std::int32_t>(s) >= 0;
+}
+/// NT_WARNING: severity 2 (guard_page_violation, partial_copy).
+constexpr bool is_warning(status s) noexcept {
+  return (static_cast<std::uint32_t>(s) >> 30) == 2;
+}
+/// NT_ERROR: severity 3.
+constexpr bool is_error(status s) noexcept {
+  return (static_cast<std::uint32_t>(s) >> 30) == 3;
+}
+
+/// The STATUS_* name of a status ("STATUS_ACCESS_VIOLATION"), or
+/// "STATUS_<unknown>" for a value this header does not name.
+constexpr const char* to_string(status s) noexcept {
+  switch (s) {
+#define MMKIT_STATUS_NAME(e, text) \
+  case status::e: return text;
+    MMKIT_STATUS_NAME(success, "STATUS_SUCCESS")
+    MMKIT_STATUS_NAME(guard_page_violation, "STATUS_GUARD_PAGE_VIOLATION")
+    MMKIT_STATUS_NAME(partial_copy, "STATUS_PARTIAL_COPY")
+    MMKIT_STATUS_NAME(unsuccessful, "STATUS_UNSUCCESSFUL")
+    MMKIT_STATUS_NAME(not_implemented, "STATUS_NOT_IMPLEMENTED")
+    MMKIT_STATUS_NAME(info_length_mismatch, "STATUS_INFO_LENGTH_MISMATCH")
+    MMKIT_STATUS_NAME(access_violation, "STATUS_ACCESS_VIOLATION")
+    MMKIT_STATUS_NAME(in_page_error, "STATUS_IN_PAGE_ERROR")
+    MMKIT_STATUS_NAME(invalid_parameter, "STATUS_INVALID_PARAMETER")
+    MMKIT_STATUS_NAME(no_memory, "STATUS_NO_MEMORY")
+    MMKIT_STATUS_NAME(conflicting_addresses, "STATUS_CONFLICTING_ADDRESSES")
+    MMKIT_STATUS_NAME(not_mapped_view, "STATUS_NOT_MAPPED_VIEW")
+    MMKIT_STATUS_NAME(unable_to_free_vm, "STATUS_UNABLE_TO_FREE_VM")
+    MMKIT_STATUS_NAME(unable_to_delete_section,
+                      "STATUS_UNABLE_TO_DELETE_SECTION")
+    MMKIT_STATUS_NAME(already_committed, "STATUS_ALREADY_COMMITTED")
+    MMKIT_STATUS_NAME(access_denied, "STATUS_ACCESS_DENIED")
+    MMKIT_STATUS_NAME(section_too_big, "STATUS_SECTION_TOO_BIG")
+    MMKIT_STATUS_NAME(section_protection, "STATUS_SECTION_PROTECTION")
+    MMKIT_STATUS_NAME(invalid_page_protection, "STATUS_INVALID_PAGE_PROTECTION")
+    MMKIT_STATUS_NAME(not_committed, "STATUS_NOT_COMMITTED")
+    MMKIT_STATUS_NAME(integer_overflow, "STATUS_INTEGER_OVERFLOW")
+    MMKIT_STATUS_NAME(insufficient_resources, "STATUS_INSUFFICIENT_RESOURCES")
+    MMKIT_STATUS_NAME(free_vm_not_at_base, "STATUS_FREE_VM_NOT_AT_BASE")
+    MMKIT_STATUS_NAME(memory_not_allocated, "STATUS_MEMORY_NOT_ALLOCATED")
+    MMKIT_STATUS_NAME(invalid_parameter_1, "STATUS_INVALID_PARAMETER_1")
+    MMKIT_STATUS_NAME(invalid_parameter_2, "STATUS_INVALID_PARAMETER_2")
+    MMKIT_STATUS_NAME(invalid_parameter_3, "STATUS_INVALID_PARAMETER_3")
+    MMKIT_STATUS_NAME(invalid_parameter_4, "STATUS_INVALID_PARAMETER_4")
+    MMKIT_STATUS_NAME(invalid_parameter_5, "STATUS_INVALID_PARAMETER_5")
+    MMKIT_STATUS_NAME(invalid_parameter_6, "STATUS_INVALID_PARAMETER_6")
+    MMKIT_STATUS_NAME(invalid_view_size, "STATUS_INVALID_VIEW_SIZE")
+    MMKIT_STATUS_NAME(mapped_alignment, "STATUS_MAPPED_ALIGNMENT")
+    MMKIT_STATUS_NAME(commitment_limit, "STATUS_COMMITMENT_LIMIT")
+    MMKIT_STATUS_NAME(invalid_address, "STATUS_INVALID_ADDRESS")
+#undef MMKIT_STATUS_NAME
+  }
+  return "STATUS_<unknown>";
+}
+
+}  // namespace mmkit

@@ -1,0 +1,35 @@
+#pragma once
+// The FrameSource concept: where page_table gets the frames that hold its
+// tables.
+//
+// A page table lives in simulated physical frames in the hardware format.
+// It asks its frame source for a zero-filled frame whenever a walk needs a
+// missing table and gives the frame back when the table's last non-zero
+// entry is cleared. The source also keeps, per table frame, the count of
+// non-zero entries (NT's UsedPageTableEntries: valid and software PTEs alike),
+// because that count is per-frame metadata, which is what a PFN database
+// stores. Models: phys/simple_frame_source.hpp (a free list over a frame
+// range) and phys/pfn_database.hpp.
+
+#include <mmkit/core/address.hpp>
+#include <mmkit/core/result.hpp>
+
+#include <concepts>
+#include <cstdint>
+
+namespace mmkit {
+
+template <class S>
+concept FrameSource = requires(S& s, pfn frame) {
+  /// A frame whose page_size bytes are all zero and whose use count is 0,
+  /// or a failure status (no_memory when none is left).
+  { s.allocate_table_frame() } -> std::same_as<result<pfn>>;
+  /// Requires: `frame` came from allocate_table_frame() and its use count
+  /// is 0. Gives it back.
+  { s.release_table_frame(frame) } -> std::same_as<void>;
+  /// The count of non-zero entries of the table held in `frame`, kept by
+  /// the page table (the source only stores it).
+  { s.table_use_count(frame) } -> std::same_as<std::uint32_t&>;
+};
+
+}  // namespace mmkit
