@@ -1,5 +1,31 @@
 #pragma once
-// mmkit in one include: every layer, hosted policies included when a host is
+// mmkit in one include: every layer, and the hosted policies when a host is
 // available.
 
+#include <mmkit/address_space/address_space.hpp>
+#include <mmkit/address_space/lock_policy.hpp>
+#include <mmkit/address_space/types.hpp>
+#include <mmkit/address_space/vad_allocator.hpp>
+#include <mmkit/arch/all.hpp>
 #include <mmkit/core.hpp>
+#include <mmkit/paging/entry.hpp>
+#include <mmkit/paging/page_table.hpp>
+#include <mmkit/paging/tlb.hpp>
+#include <mmkit/paging/translator.hpp>
+#include <mmkit/paging/walker.hpp>
+#include <mmkit/phys/buffer_memory.hpp>
+#include <mmkit/phys/frame_source.hpp>
+#include <mmkit/phys/pfn_database.hpp>
+#include <mmkit/phys/pfn_entry.hpp>
+#include <mmkit/phys/physical_memory.hpp>
+#include <mmkit/phys/simple_frame_source.hpp>
+#include <mmkit/system.hpp>
+#include <mmkit/vad/vad.hpp>
+#include <mmkit/vad/vad_dump.hpp>
+#include <mmkit/vad/vad_tree.hpp>
+
+#if MMKIT_HOSTED
+#include <mmkit/address_space/hosted_system.hpp>
+#include <mmkit/phys/host_memory.hpp>
+#include <mmkit/phys/image_memory.hpp>
+#endif

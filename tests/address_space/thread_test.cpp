@@ -1,0 +1,99 @@
+// address_space under the mutex lock policy: several threads allocate,
+// fault, write, read, query and free in one address space, and two address
+// spaces fault at once on one system. Run under ThreadSanitizer by the
+// `tsan` preset (its test filter selects this file's cases by name).
+#include <mmkit/address_space/address_space.hpp>
+#include <mmkit/address_space/hosted_system.hpp>
+#include <mmkit/arch/x86_64.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+using namespace mmkit;
+
+namespace {
+
+using locked_space = address_space<arch::x86_64, hosted_config<mutex_lock>>;
+
+/// One worker: reserve+commit a region, write a pattern tagged with the
+/// worker's id, read it back, query it, protect it, release it; repeatedly.
+void churn(locked_space& as, unsigned id, unsigned rounds,
+           std::atomic<unsigned>& failures) {
+  for (unsigned i = 0; i < rounds; ++i) {
+    vaddr base{0};
+    std::uint64_t size = 0x8000;
+    if (as.allocate(base, size, mem::reserve | mem::commit, page::readwrite) !=
+        status::success) {
+      ++failures;
+      continue;
+    }
+    for (std::uint64_t off = 0; off < size; off += 0x1000) {
+      const std::uint64_t tag = (std::uint64_t{id} << 32) | (i << 16) | off;
+      std::size_t done = 0;
+      if (as.write(base + off + 8, &tag, sizeof tag, done) != status::success)
+        ++failures;
+    }
+    for (std::uint64_t off = 0; off < size; off += 0x1000) {
+      const std::uint64_t want = (std::uint64_t{id} << 32) | (i << 16) | off;
+      std::uint64_t got = 0;
+      std::size_t done = 0;
+      if (as.read(base + off + 8, &got, sizeof got, done) != status::success ||
+          got != want)
+        ++failures;
+    }
+    memory_basic_information info;
+    if (as.query(base, info) != status::success || info.region_size != size ||
+        info.state != mem::commit)
+      ++failures;
+    std::uint32_t old = 0;
+    vaddr pb = base;
+    std::uint64_t ps = 0x1000;
+    if (as.protect(pb, ps, page::readonly, old) != status::success ||
+        old != page::readwrite)
+      ++failures;
+    if (as.access(base, access_kind::write) != status::access_violation)
+      ++failures;
+    std::uint64_t zero = 0;
+    if (as.free(base, zero, mem::release) != status::success) ++failures;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("address_space thread: one address space shared by four threads") {
+  hosted_system<mutex_lock> sys{std::uint64_t{64} << 20};
+  locked_space as{sys};
+  REQUIRE(as.creation_status() == status::success);
+  std::atomic<unsigned> failures{0};
+  std::vector<std::thread> threads;
+  for (unsigned id = 0; id < 4; ++id)
+    threads.emplace_back([&, id] { churn(as, id, 200, failures); });
+  for (auto& t : threads) t.join();
+  CHECK(failures.load() == 0);
+  CHECK(as.commit_charge() == 0);
+  CHECK(as.frames_in_use() == 0);
+  CHECK(as.table_pages_in_use() == 1);
+  CHECK(as.check_invariants());
+  CHECK(sys.pfns().check_invariants());
+}
+
+TEST_CASE(
+    "address_space thread: two address spaces fault at once on one system") {
+  hosted_system<mutex_lock> sys{std::uint64_t{64} << 20};
+  locked_space a{sys};
+  locked_space b{sys};
+  std::atomic<unsigned> failures{0};
+  std::thread ta([&] { churn(a, 1, 300, failures); });
+  std::thread tb([&] { churn(b, 2, 300, failures); });
+  ta.join();
+  tb.join();
+  CHECK(failures.load() == 0);
+  CHECK(a.check_invariants());
+  CHECK(b.check_invariants());
+  CHECK(sys.commit_charge() == 0);
+  CHECK(sys.pfns().check_invariants());
+}
