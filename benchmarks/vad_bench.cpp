@@ -1,0 +1,318 @@
+// vad_tree beside what a user would otherwise pick to keep regions:
+// std::map keyed by start (sogen's choice), boost::icl::interval_map, and,
+// for free-range search, the linear first-fit walk every other peer uses
+// (NT's MiFindEmptyAddressRangeInTree, ReactOS, Zircon, SerenityOS).
+//
+// Every fixture is built once per (kind, N) and reused by all repetitions;
+// probes are precomputed and indexed with a power-of-two mask.
+#include <benchmark/benchmark.h>
+#include <mmkit/vad/vad_tree.hpp>
+
+#include <boost/icl/interval_map.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+namespace {
+
+using namespace mmkit;
+
+constexpr std::uint64_t probe_count = 1 << 16;
+constexpr std::uint64_t probe_mask = probe_count - 1;
+constexpr std::uint64_t user_lowest = 0x10;
+
+/// What a std::map user keeps per region: the same descriptor a vad has.
+struct region {
+  std::uint64_t last;
+  std::uint64_t flags;
+  void* section;
+  std::uint64_t prototype;
+};
+
+/// N VADs of 1..16 pages starting on 64 KiB boundaries, 1..4 granules apart,
+/// listed in a random order (the order every structure is filled in).
+struct layout {
+  std::vector<vpn_range> ranges;  // shuffled
+  std::vector<std::uint64_t> probes;
+  explicit layout(std::size_t n) {
+    std::mt19937_64 rng(n);
+    std::uint64_t next = user_lowest;
+    ranges.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t first = next + 16 * (rng() % 4);
+      const std::uint64_t last = first + rng() % 16;
+      ranges.push_back({vpn{first}, vpn{last}});
+      next = (last + 16) & ~std::uint64_t{15};
+    }
+    probes.resize(probe_count);
+    for (auto& p : probes) {
+      const vpn_range& r = ranges[rng() % n];
+      p = r.first.raw() + rng() % r.count();
+    }
+    std::shuffle(ranges.begin(), ranges.end(), rng);
+  }
+};
+
+struct mmkit_fixture {
+  std::vector<vad> nodes;
+  vad_tree<> tree;
+  explicit mmkit_fixture(const layout& l) : nodes(l.ranges.size()) {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      nodes[i] = vad(l.ranges[i], vad_type::private_memory, mm::readwrite);
+      if (!tree.insert(nodes[i]).ok()) std::abort();
+    }
+  }
+  ~mmkit_fixture() { tree.clear(); }
+};
+struct std_map_fixture {
+  std::map<std::uint64_t, region> map;
+  explicit std_map_fixture(const layout& l) {
+    for (const auto& r : l.ranges)
+      map.emplace(r.first.raw(), region{r.last.raw(), 4, nullptr, 0});
+  }
+};
+struct icl_fixture {
+  boost::icl::interval_map<std::uint64_t, std::uint32_t> map;
+  explicit icl_fixture(const layout& l) {
+    std::uint32_t id = 0;
+    for (const auto& r : l.ranges)
+      map.add({boost::icl::discrete_interval<std::uint64_t>::closed(
+                   r.first.raw(), r.last.raw()),
+               ++id});
+  }
+};
+
+template <class T>
+T& cached(std::size_t n) {
+  static std::map<std::size_t, std::unique_ptr<T>> cache;
+  auto& p = cache[n];
+  if (!p) p = std::make_unique<T>(n);
+  return *p;
+}
+template <class T>
+T& cached_from_layout(std::size_t n) {
+  static std::map<std::size_t, std::unique_ptr<T>> cache;
+  auto& p = cache[n];
+  if (!p) p = std::make_unique<T>(cached<layout>(n));
+  return *p;
+}
+
+// --- find containing ------------------------------------------------------
+
+void BM_vad_find(benchmark::State& state, int impl) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  const layout& l = cached<layout>(n);
+  std::uint64_t i = 0;
+  if (impl == 0) {
+    auto& f = cached_from_layout<mmkit_fixture>(n);
+    for (auto _ : state) {
+      const vad* v = f.tree.find_containing(vpn{l.probes[i++ & probe_mask]});
+      benchmark::DoNotOptimize(v);
+    }
+  } else if (impl == 1) {
+    auto& f = cached_from_layout<std_map_fixture>(n);
+    for (auto _ : state) {
+      const std::uint64_t p = l.probes[i++ & probe_mask];
+      auto it = f.map.upper_bound(p);
+      const region* r = nullptr;
+      if (it != f.map.begin()) {
+        --it;
+        if (p <= it->second.last) r = &it->second;
+      }
+      benchmark::DoNotOptimize(r);
+    }
+  } else {
+    auto& f = cached_from_layout<icl_fixture>(n);
+    for (auto _ : state) {
+      auto it = f.map.find(l.probes[i++ & probe_mask]);
+      benchmark::DoNotOptimize(it);
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+/// Repeated lookups inside one VAD: NT's VadHint case.
+void BM_vad_find_hint(benchmark::State& state) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  auto& f = cached_from_layout<mmkit_fixture>(n);
+  const vpn_range r = cached<layout>(n).ranges[n / 2];
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    const vad* v =
+        f.tree.find_containing(r.first + (i++ & (r.count() - 1) & 7));
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// --- insert and erase -----------------------------------------------------
+
+/// One NtFreeVirtualMemory + NtAllocateVirtualMemory at a fixed address per
+/// iteration: find the region of a random address, remove it, put it back.
+void BM_vad_insert_erase(benchmark::State& state, int impl) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  const layout& l = cached<layout>(n);
+  std::uint64_t i = 0;
+  if (impl == 0) {
+    auto& f = cached_from_layout<mmkit_fixture>(n);
+    for (auto _ : state) {
+      vad* v = f.tree.find_containing(vpn{l.probes[i++ & probe_mask]});
+      f.tree.erase(*v);
+      if (!f.tree.insert(*v).ok()) std::abort();
+    }
+    if (!f.tree.check_invariants()) state.SkipWithError("invariants");
+  } else {
+    auto& f = cached_from_layout<std_map_fixture>(n);
+    for (auto _ : state) {
+      const std::uint64_t p = l.probes[i++ & probe_mask];
+      auto it = std::prev(f.map.upper_bound(p));
+      const std::uint64_t key = it->first;
+      const region r = it->second;
+      f.map.erase(it);
+      auto done = f.map.emplace(key, r);
+      benchmark::DoNotOptimize(done);
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// --- free-range search ----------------------------------------------------
+
+/// N VADs of 16 pages, each gap exactly one 64 KiB granule, except one gap
+/// of 3 granules near the far end of the search (the top for bottom-up, the
+/// bottom for top-down): a 2-granule request fits only there.
+struct fragmented {
+  std::vector<vad> nodes;
+  vad_tree<> tree;
+  fragmented(std::size_t n, search_direction dir) : nodes(n) {
+    const std::size_t wide = dir == search_direction::bottom_up ? n - 8 : 8;
+    std::uint64_t next = user_lowest;
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      next += i == wide ? 48 : 16;
+      nodes[i] = vad({vpn{next}, vpn{next + 15}}, vad_type::private_memory,
+                     mm::readwrite);
+      next += 16;
+      order[i] = i;
+    }
+    std::mt19937_64 rng(n);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (std::size_t i : order)
+      if (!tree.insert(nodes[i]).ok()) std::abort();
+  }
+  ~fragmented() { tree.clear(); }
+  /// The window: the whole user range up to the last VAD, so the free space
+  /// above the tree does not count.
+  vpn_range window() const {
+    return {vpn{user_lowest}, vpn{nodes.back().end().raw()}};
+  }
+};
+
+template <search_direction Dir>
+struct fragmented_in : fragmented {
+  explicit fragmented_in(std::size_t n) : fragmented(n, Dir) {}
+};
+
+/// NT's algorithm: walk the VADs in order, first fit.
+result<vpn> linear_first_fit(const vad_tree<>& tree, std::uint64_t pages,
+                             vpn_range w, search_direction dir,
+                             std::uint64_t align) {
+  const std::uint64_t lo = w.first.raw(), hi = w.last.raw();
+  if (dir == search_direction::bottom_up) {
+    std::uint64_t free_lo = lo;
+    for (const vad& v : tree) {
+      if (v.end().raw() < free_lo) continue;
+      const std::uint64_t a = (free_lo + align - 1) & ~(align - 1);
+      if (a + pages - 1 < v.start().raw() && a + pages - 1 <= hi) return vpn{a};
+      free_lo = v.end().raw() + 1;
+      if (free_lo > hi) break;
+    }
+    const std::uint64_t a = (free_lo + align - 1) & ~(align - 1);
+    if (a + pages - 1 <= hi) return vpn{a};
+  } else {
+    std::uint64_t free_hi = hi;
+    for (auto it = tree.rbegin(); it != tree.rend(); ++it) {
+      if (it->start().raw() > free_hi) continue;
+      if (it->end().raw() < free_hi && free_hi - it->end().raw() >= pages) {
+        const std::uint64_t a = (free_hi - pages + 1) & ~(align - 1);
+        if (a > it->end().raw() && a >= lo) return vpn{a};
+      }
+      if (it->start().raw() <= lo) return status::no_memory;
+      free_hi = it->start().raw() - 1;
+    }
+    if (free_hi >= lo + pages - 1) {
+      const std::uint64_t a = (free_hi - pages + 1) & ~(align - 1);
+      if (a >= lo) return vpn{a};
+    }
+  }
+  return status::no_memory;
+}
+
+template <search_direction Dir>
+void BM_vad_find_free(benchmark::State& state, int impl) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  auto& f = cached<fragmented_in<Dir>>(n);
+  const vpn_range w = f.window();
+  // The expected answer: the wide gap's second granule (aligned, 2 pages
+  // of granules).
+  const auto want = f.tree.find_free_range(32, w, Dir, 16);
+  const auto lin = linear_first_fit(f.tree, 32, w, Dir, 16);
+  if (!want.ok() || !lin.ok() || *want != *lin) {
+    state.SkipWithError("mmkit and the linear walk disagree");
+    return;
+  }
+  for (auto _ : state) {
+    result<vpn> r = impl == 0 ? f.tree.find_free_range(32, w, Dir, 16)
+                              : linear_first_fit(f.tree, 32, w, Dir, 16);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_vad_find_free_up(benchmark::State& state, int impl) {
+  BM_vad_find_free<search_direction::bottom_up>(state, impl);
+}
+void BM_vad_find_free_down(benchmark::State& state, int impl) {
+  BM_vad_find_free<search_direction::top_down>(state, impl);
+}
+
+void sizes(benchmark::internal::Benchmark* b) {
+  for (int n : {1000, 10000, 100000, 1000000}) b->Arg(n);
+}
+
+BENCHMARK_CAPTURE(BM_vad_find, mmkit, 0)
+    ->Name("BM_vad_find/mmkit")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_find, std_map, 1)
+    ->Name("BM_vad_find/std_map")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_find, boost_icl, 2)
+    ->Name("BM_vad_find/boost_icl")
+    ->Apply(sizes);
+BENCHMARK(BM_vad_find_hint)->Name("BM_vad_find_hint/mmkit")->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_insert_erase, mmkit, 0)
+    ->Name("BM_vad_insert_erase/mmkit")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_insert_erase, std_map, 1)
+    ->Name("BM_vad_insert_erase/std_map")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_find_free_up, mmkit, 0)
+    ->Name("BM_vad_find_free_bottom_up/mmkit")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_find_free_up, linear, 1)
+    ->Name("BM_vad_find_free_bottom_up/linear")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_find_free_down, mmkit, 0)
+    ->Name("BM_vad_find_free_top_down/mmkit")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_find_free_down, linear, 1)
+    ->Name("BM_vad_find_free_top_down/linear")
+    ->Apply(sizes);
+
+}  // namespace
+
+BENCHMARK_MAIN();
