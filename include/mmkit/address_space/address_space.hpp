@@ -55,6 +55,7 @@
 #include <mmkit/vad/vad.hpp>
 #include <mmkit/vad/vad_tree.hpp>
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -157,9 +158,10 @@ class address_space {
     if (!valid_private_protection(mm_prot))
       return status::invalid_page_protection;
     const std::uint64_t b = base.raw();
-    if (size == 0) return status::invalid_parameter_4;
-    if (b > highest_user_address) return status::invalid_parameter_2;
-    if (highest_user_address - b + 1 < size) return status::invalid_parameter_4;
+    if (b != 0 && (b < lowest_user_address || b > highest_user_address))
+      return status::invalid_parameter_2;
+    if (size == 0 || highest_user_address - b + 1 < size)
+      return status::invalid_parameter_4;
 
     if (reset) return reset_pages(base, size);
     if ((allocation_type & mem::reserve) || b == 0)
@@ -190,8 +192,7 @@ class address_space {
     if (v == nullptr) return status::memory_not_allocated;
     vpn_range r{};
     if (size == 0) {
-      if (first != v->start() || b != first.address().raw())
-        return status::free_vm_not_at_base;
+      if (first != v->start()) return status::free_vm_not_at_base;
       r = v->range();
     } else {
       r = {first, vaddr{b + size - 1}.page()};
@@ -201,7 +202,10 @@ class address_space {
         free_type == mem::release ? release(*v, r) : decommit(*v, r);
     if (s != status::success) return s;
     base = r.first.address();
-    size = r.count() << page_shift;
+    // Current Windows reports size 0 back for a size-0 MEM_DECOMMIT (and
+    // the region's size for a size-0 MEM_RELEASE).
+    size =
+        size == 0 && free_type == mem::decommit ? 0 : r.count() << page_shift;
     return status::success;
   }
 
@@ -217,15 +221,19 @@ class address_space {
                  std::uint32_t& old_protect) noexcept {
     locked_scope guard(*this);
     const std::uint8_t mm_prot = mm_from_win32(new_protect);
-    if (!valid_private_protection(mm_prot))
-      return status::invalid_page_protection;
+    if (mm_prot == 0xFF) return status::invalid_page_protection;
     const std::uint64_t b = base.raw();
     if (b > highest_user_address) return status::invalid_parameter_2;
-    if (highest_user_address - b + 1 < size) return status::invalid_parameter_3;
+    if (size == 0 || highest_user_address - b + 1 < size)
+      return status::invalid_parameter_3;
     const vpn first = vaddr{b}.page();
-    const vpn_range r{first, size == 0 ? first : vaddr{b + size - 1}.page()};
+    const vpn_range r{first, vaddr{b + size - 1}.page()};
     vad* v = vads_.find_containing(first);
     if (v == nullptr || r.last > v->end()) return status::conflicting_addresses;
+    // Copy-on-write needs a section: the reservation refuses it, after the
+    // range itself has been found.
+    if (!valid_private_protection(mm_prot))
+      return status::invalid_page_protection;
     std::uint8_t first_prot = 0;
     bool all_committed = true;
     for_each_page(*v, r, [&](vpn p, page_view pv) {
@@ -462,8 +470,9 @@ class address_space {
     return b != mm::writecopy && b != mm::execute_writecopy;
   }
 
-  /// ZeroBits: 0 (no limit), 1..21 high-order zero bits of a 32-bit address,
-  /// or, on 64-bit archs, a mask (>= 32) of the highest address.
+  /// ZeroBits: 0 (no limit), 1..21 high-order zero bits of a 32-bit address
+  /// (22..31 are invalid), or, on 64-bit archs, a mask (>= 32) of the
+  /// highest address; 32-bit archs refuse values >= 32.
   static constexpr bool zero_bits_limit(std::uint64_t zero_bits,
                                         std::uint64_t& limit) noexcept {
     if (zero_bits == 0) {
@@ -476,6 +485,9 @@ class address_space {
     }
     if (zero_bits < 32 || sizeof(entry_type) == 4 || Arch::va_bits <= 32)
       return false;
+    // A mask may demand at most 53 zero bits (NT's x64 maximum, the
+    // counterpart of 21 for a count).
+    if (std::countl_zero(zero_bits) > 53) return false;
     limit = ~std::uint64_t{0} >> std::countl_zero(zero_bits);
     return true;
   }
@@ -590,7 +602,7 @@ class address_space {
     if (b != 0) {
       const std::uint64_t start = align_down(b, allocation_granularity);
       const std::uint64_t end = *align_up(b + size, page_size);
-      if (start < lowest_user_address) return status::invalid_parameter_2;
+      if (start < lowest_user_address) return status::conflicting_addresses;
       r = {vaddr{start}.page(), vaddr{end - 1}.page()};
       if (vads_.find_intersecting(r) != nullptr)
         return status::conflicting_addresses;
@@ -784,6 +796,14 @@ class address_space {
     if (v == nullptr) return violation();
     const page_view pv = view_of(*v, pte_value(p));
     if (!pv.committed) return violation();
+    // The protection is checked before the guard bit: an access the page
+    // would refuse anyway is an access violation and leaves the guard set.
+    const access_rights r = rights_of(pv.protection);
+    const bool allowed = kind == access_kind::read ? r.read || r.execute
+                         : kind == access_kind::write
+                             ? r.write
+                             : r.execute || (!Arch::has_nx && r.read);
+    if (!allowed) return violation();
     if (is_guard(pv.protection)) {
       // One-shot: the guard is lifted and reported; the access is retried
       // by the caller and then proceeds.
@@ -792,12 +812,6 @@ class address_space {
       ++faults_.guard_page;
       return status::guard_page_violation;
     }
-    const access_rights r = rights_of(pv.protection);
-    const bool allowed = kind == access_kind::read ? r.read || r.execute
-                         : kind == access_kind::write
-                             ? r.write
-                             : r.execute || (!Arch::has_nx && r.read);
-    if (!allowed) return violation();
     if (pv.valid) {
       // The walk refused an access the protection allows: only a
       // supervisor-only or otherwise foreign entry would; treat as denied.
