@@ -69,6 +69,17 @@ class system {
 
   /// The most pages that may be committed at once (NT's commit limit).
   std::uint64_t commit_limit() const noexcept { return commit_limit_; }
+  /// Effects: sets the commit limit to `pages` (NT derives it from the
+  /// available memory and the page files; an emulator reproducing a given
+  /// machine, or a test, may want its figure exactly).
+  /// Returns: status::commitment_limit, changing nothing, when more than
+  /// `pages` are charged already.
+  result<void> set_commit_limit(std::uint64_t pages) noexcept {
+    detail::lock_scope guard(lock_);
+    if (pages < commit_charge_) return status::commitment_limit;
+    commit_limit_ = pages;
+    return {};
+  }
   /// The pages committed now, over all address spaces.
   std::uint64_t commit_charge() const noexcept { return commit_charge_; }
 

@@ -1,0 +1,922 @@
+#pragma once
+// differential: runs the same random sequence of NT calls against an
+// implementation and the reference model and reports the first difference.
+//
+//   seed / fuzz bytes --> entropy --> op_generator --> diff_op ----+
+//                                       ^  (reads the model's      |
+//                                       |   allocations to aim)    v
+//                                       +----------------- pair.step(op)
+//                                                          |  impl.call(...)
+//                                                          |  model.call(...)
+//                                                          +- compare outputs
+//
+// After every op: status, out-parameters (base, size, old protection, query
+// information, bytes_done), the bytes read (where the model knows them) and
+// the commit charge are compared. Every `walk_period` ops: the whole query
+// walk of user space, the bytes of every accessible committed page the ops
+// touched since the last check, and the model's own invariants. Every
+// `invariant_period` ops: the implementation's check_invariants(). Every
+// `full_bytes_period` ops: the bytes of all accessible committed pages. At
+// the end every
+// remaining allocation is released through both and frames_in_use() /
+// table_pages_in_use() of the implementation must be back to their values
+// at construction.
+//
+// The ops are concrete values (diff_op), recorded as they are generated, so
+// a failing run can be replayed on a fresh pair. On a mismatch the driver
+// replays the recorded ops with every check after every op ("thorough"),
+// which finds the first op after which the two sides are observably
+// different: that prefix is the shortest failing one (the checks of a
+// shorter prefix all passed in the thorough replay). It confirms this by
+// replaying exactly that prefix and the prefix one shorter on fresh pairs,
+// and reports the seed, the op index, the prefix length and the log of the
+// ops in that prefix.
+//
+// Space interface (the model's; nt_adapter gives it to mmkit's
+// address_space): allocate, free, protect, query, access, read, write,
+// check_invariants, commit_charge, frames_in_use, table_pages_in_use.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/nt_model.hpp"
+
+namespace mmkit_model {
+
+// ---- entropy ------------------------------------------------------------
+
+/// splitmix64: tiny, fast, and good enough to drive a test generator.
+class splitmix64 {
+ public:
+  explicit splitmix64(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  bool exhausted() const { return false; }
+
+ private:
+  std::uint64_t state_;
+};
+
+/// Entropy from a fuzzer's input: 2 bytes per number (so an input of a few
+/// KiB drives hundreds of ops, and a mutated byte changes one decision),
+/// zeros once the input is used up (exhausted() tells the driver to stop).
+class byte_entropy {
+ public:
+  byte_entropy(const std::uint8_t* data, std::size_t size)
+      : data_(data), size_(size) {}
+  std::uint64_t next() {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 2 && pos_ < size_; ++i)
+      v |= std::uint64_t{data_[pos_++]} << (8 * i);
+    return v;
+  }
+  bool exhausted() const { return pos_ >= size_; }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+// ---- ops ----------------------------------------------------------------
+
+struct diff_op {
+  enum class kind : std::uint8_t {
+    allocate,  // addr, size, a = type, b = protect, zero_bits
+    free,      // addr, size, a = free type
+    protect,   // addr, size, a = new protect
+    query,     // addr
+    access,    // addr, a = access_kind, b = access_mode
+    read,      // addr, size
+    write,     // addr, size, data from `seed`
+  };
+  kind k = kind::query;
+  std::uint64_t addr = 0;
+  std::uint64_t size = 0;
+  std::uint32_t a = 0;
+  std::uint32_t b = 0;
+  std::uint64_t zero_bits = 0;
+  std::uint64_t seed = 0;  // write data: byte i = data_byte(seed, i)
+};
+
+inline std::uint8_t data_byte(std::uint64_t seed, std::uint64_t i) {
+  std::uint64_t z = seed + i * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 29)) * 0xBF58476D1CE4E5B9ull;
+  return static_cast<std::uint8_t>(z >> 56);
+}
+
+inline std::string describe(const diff_op& op) {
+  char buf[200];
+  const auto a = static_cast<unsigned long long>(op.addr);
+  const auto s = static_cast<unsigned long long>(op.size);
+  switch (op.k) {
+    case diff_op::kind::allocate:
+      std::snprintf(buf, sizeof buf,
+                    "allocate(base 0x%llx, size 0x%llx, type 0x%x, protect "
+                    "0x%x, zero_bits 0x%llx)",
+                    a, s, op.a, op.b,
+                    static_cast<unsigned long long>(op.zero_bits));
+      break;
+    case diff_op::kind::free:
+      std::snprintf(buf, sizeof buf, "free(base 0x%llx, size 0x%llx, 0x%x)", a,
+                    s, op.a);
+      break;
+    case diff_op::kind::protect:
+      std::snprintf(buf, sizeof buf, "protect(base 0x%llx, size 0x%llx, 0x%x)",
+                    a, s, op.a);
+      break;
+    case diff_op::kind::query:
+      std::snprintf(buf, sizeof buf, "query(0x%llx)", a);
+      break;
+    case diff_op::kind::access:
+      std::snprintf(buf, sizeof buf, "access(0x%llx, %s, %s)", a,
+                    op.a == 0   ? "read"
+                    : op.a == 1 ? "write"
+                                : "execute",
+                    op.b == 0 ? "user" : "kernel");
+      break;
+    case diff_op::kind::read:
+      std::snprintf(buf, sizeof buf, "read(0x%llx, 0x%llx bytes)", a, s);
+      break;
+    case diff_op::kind::write:
+      std::snprintf(buf, sizeof buf, "write(0x%llx, 0x%llx bytes, data %llu)",
+                    a, s, static_cast<unsigned long long>(op.seed));
+      break;
+  }
+  return buf;
+}
+
+// ---- generator ------------------------------------------------------------
+
+/// Produces ops biased towards valid calls on existing allocations, with a
+/// steady share of malformed ones (unaligned, overflowing, zero, beyond
+/// user space, bad flags and protections, ranges spanning allocations).
+template <class Entropy>
+class op_generator {
+ public:
+  op_generator(Entropy& e, const nt_layout& layout) : e_(e), L_(layout) {}
+
+  template <model_bug Bug>
+  diff_op next(const basic_nt_model<Bug>& model) {
+    const auto& allocs = model.allocations();
+    const std::uint64_t roll = below(1000);
+    // Keep the number of live allocations bounded so the model stays fast
+    // and the commit limit is reached only now and then.
+    const bool crowded = allocs.size() > 48;
+    if (roll < (crowded ? 250u : 170u)) return gen_allocate(model);
+    if (roll < 330) return gen_free(model);
+    if (roll < 470) return gen_protect(model);
+    if (roll < 560) return gen_query(model);
+    if (roll < 660) return gen_access(model);
+    if (roll < 800) return gen_read(model);
+    return gen_write(model);
+  }
+
+ private:
+  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : e_.next() % n; }
+  bool chance(unsigned percent) { return below(100) < percent; }
+
+  static constexpr std::uint32_t valid_protects[] = {
+      page::noaccess,
+      page::readonly,
+      page::readwrite,
+      page::readwrite,
+      page::readwrite,
+      page::execute,
+      page::execute_read,
+      page::execute_readwrite,
+      page::readwrite | page::guard,
+      page::readonly | page::guard,
+      page::readwrite | page::nocache,
+      page::execute_read | page::writecombine,
+  };
+  static constexpr std::uint32_t bad_protects[] = {
+      0,
+      page::writecopy,
+      page::execute_writecopy,
+      page::noaccess | page::guard,
+      page::readwrite | page::guard | page::nocache,
+      page::readwrite | 0x800,
+      page::readonly | page::readwrite,
+      0xFFFFFFFF,
+  };
+  std::uint32_t protection() {
+    if (chance(6)) return bad_protects[below(std::size(bad_protects))];
+    return valid_protects[below(std::size(valid_protects))];
+  }
+
+  /// A malformed or extreme address.
+  std::uint64_t odd_address() {
+    switch (below(9)) {
+      case 0: return 0;
+      case 1: return 0xF000;
+      case 2: return L_.highest;
+      case 3: return L_.highest + 1;
+      case 4: return L_.kernel_start;
+      case 5: return ~std::uint64_t{0};
+      case 6: return L_.highest - below(0x30000);
+      case 7: return L_.kernel_start + below(0x100000);
+      default: return e_.next();
+    }
+  }
+  std::uint64_t odd_size(std::uint64_t addr) {
+    switch (below(6)) {
+      case 0: return 0;
+      case 1: return ~std::uint64_t{0};
+      case 2: return addr <= L_.highest ? L_.highest + 1 - addr + 1 : 1;
+      case 3: return addr <= L_.highest ? L_.highest + 1 - addr : 1;
+      case 4: return std::uint64_t{1} << below(64);
+      default: return e_.next();
+    }
+  }
+  /// An address inside the arena where explicit-base reservations go.
+  std::uint64_t arena_address() {
+    constexpr std::uint64_t arena = 0x20000000;
+    std::uint64_t a = arena + below(1024) * 0x10000;
+    if (chance(30)) a += below(0x10000);
+    return a;
+  }
+  std::uint64_t region_pages() {
+    const std::uint64_t r = below(100);
+    if (r < 60) return 1 + below(8);
+    if (r < 90) return 1 + below(64);
+    return 1 + below(1024);
+  }
+
+  /// A random range inside a random allocation: [first page, pages), plus
+  /// an unaligned byte form sometimes. Returns false if there is none.
+  template <class Model>
+  bool inside(const Model& m, std::uint64_t& addr, std::uint64_t& size,
+              std::uint64_t max_pages = 16) {
+    const auto& allocs = m.allocations();
+    if (allocs.empty()) return false;
+    auto it = allocs.begin();
+    std::advance(it, static_cast<long>(below(allocs.size())));
+    const std::uint64_t first = it->first;
+    const std::uint64_t n = it->second.end_vpn - first;
+    const std::uint64_t p = below(n);
+    const std::uint64_t len = 1 + below(std::min(n - p, max_pages));
+    addr = (first + p) << 12;
+    size = len << 12;
+    if (chance(20)) {
+      // Unaligned: same pages, byte-granular ends.
+      const std::uint64_t off = below(0x1000);
+      const std::uint64_t trim = below(0x1000);
+      addr += off;
+      size = size > off + trim ? size - off - trim : 1;
+    }
+    if (chance(8)) size += 0x1000 * (1 + below(4));  // may run past the end
+    return true;
+  }
+  /// A byte range mostly within committed pages (for read / write).
+  template <class Model>
+  bool committed_range(const Model& m, std::uint64_t& addr,
+                       std::uint64_t& size) {
+    const auto& pages = m.committed_pages();
+    if (pages.empty()) return false;
+    // Sample a committed page by looking up a random vpn in the map.
+    const auto& allocs = m.allocations();
+    auto it = allocs.begin();
+    std::advance(it, static_cast<long>(below(allocs.size())));
+    const std::uint64_t v = it->first + below(it->second.end_vpn - it->first);
+    auto p = pages.lower_bound(v);
+    if (p == pages.end()) p = pages.begin();
+    addr = (p->first << 12) + below(0x1000);
+    const std::uint64_t r = below(100);
+    size = r < 50   ? 1 + below(64)
+           : r < 85 ? 1 + below(0x1000)
+                    : 1 + below(0x3000);
+    return true;
+  }
+
+  template <class Model>
+  diff_op gen_allocate(const Model& m) {
+    diff_op op;
+    op.k = diff_op::kind::allocate;
+    op.b = protection();
+    const std::uint64_t r = below(100);
+    if (r < 10) {  // malformed
+      op.addr = chance(50) ? odd_address() : 0;
+      op.size = chance(50) ? odd_size(op.addr) : region_pages() << 12;
+      static constexpr std::uint32_t bad_types[] = {
+          0,          mem::top_down, mem::reset | mem::commit,   mem::free,
+          0x40000000, mem::release,  mem::decommit | mem::commit};
+      op.a = chance(60) ? bad_types[below(std::size(bad_types))]
+                        : mem::reserve | mem::commit;
+      if (chance(40)) {
+        // Random type bits (never the ones outside the model: write watch,
+        // physical, large pages, reset-undo).
+        op.a = static_cast<std::uint32_t>(e_.next()) &
+               ~(mem::write_watch | mem::physical | mem::large_pages |
+                 mem::reset_undo);
+      }
+      if (chance(30))
+        op.zero_bits = chance(50) ? below(64) : e_.next() >> below(64);
+      return op;
+    }
+    if (r < 45) {  // commit inside an existing allocation
+      if (!inside(m, op.addr, op.size, 32)) return gen_reserve(op);
+      op.a = chance(5) ? mem::commit | mem::top_down : mem::commit;
+      return op;
+    }
+    if (r < 50) {  // MEM_RESET
+      if (!inside(m, op.addr, op.size)) return gen_reserve(op);
+      op.a = mem::reset;
+      return op;
+    }
+    return gen_reserve(op);
+  }
+  diff_op gen_reserve(diff_op op) {
+    op.k = diff_op::kind::allocate;
+    const std::uint64_t pages = region_pages();
+    op.size = pages << 12;
+    if (chance(25)) op.size -= below(0x1000);
+    const bool commit = chance(45) && pages <= 64;
+    op.a = mem::reserve | (commit ? mem::commit : 0u);
+    const std::uint64_t r = below(100);
+    if (r < 45) {
+      op.addr = arena_address();
+    } else if (r < 75) {
+      op.addr = 0;
+    } else if (r < 88) {
+      op.addr = 0;
+      op.a |= mem::top_down;
+    } else {
+      op.addr = 0;
+      if (chance(50)) op.a |= mem::top_down;
+      if (chance(70)) {
+        op.zero_bits = 1 + below(24);
+      } else {
+        op.zero_bits = e_.next() >> below(40);
+      }
+    }
+    if (commit && chance(15)) op.a = mem::commit;  // NULL base + commit only
+    return op;
+  }
+
+  template <class Model>
+  diff_op gen_free(const Model& m) {
+    diff_op op;
+    op.k = diff_op::kind::free;
+    op.a = chance(55) ? mem::release : mem::decommit;
+    const std::uint64_t r = below(100);
+    const auto& allocs = m.allocations();
+    if (r < 6 || allocs.empty()) {  // malformed
+      op.addr = odd_address();
+      op.size = chance(50) ? 0 : odd_size(op.addr);
+      static constexpr std::uint32_t bad[] = {
+          0, 1, mem::commit, mem::decommit | mem::release, mem::reserve};
+      if (chance(50)) op.a = bad[below(std::size(bad))];
+      return op;
+    }
+    if (r < 45) {  // the whole allocation, size 0 at its base
+      auto it = allocs.begin();
+      std::advance(it, static_cast<long>(below(allocs.size())));
+      op.addr = (it->first << 12) + (chance(10) ? below(0x2000) : 0);
+      op.size = 0;
+      return op;
+    }
+    if (r < 55) {  // spanning allocations or holes
+      auto it = allocs.begin();
+      std::advance(it, static_cast<long>(below(allocs.size())));
+      op.addr = (it->first << 12) + below(4) * 0x1000;
+      op.size = (it->second.end_vpn - it->first) * 0x1000 + below(0x40000);
+      return op;
+    }
+    inside(m, op.addr, op.size, 64);
+    return op;
+  }
+
+  template <class Model>
+  diff_op gen_protect(const Model& m) {
+    diff_op op;
+    op.k = diff_op::kind::protect;
+    op.a = protection();
+    if (chance(6) || !inside(m, op.addr, op.size)) {
+      op.addr = chance(50) ? odd_address() : arena_address();
+      op.size = chance(50) ? odd_size(op.addr) : 0x1000;
+      return op;
+    }
+    // Prefer committed runs so that most protects succeed.
+    const auto& pages = m.committed_pages();
+    if (!pages.empty() && chance(60)) {
+      auto p = pages.lower_bound(op.addr >> 12);
+      if (p == pages.end()) p = pages.begin();
+      std::uint64_t len = 1;
+      for (auto q = std::next(p);
+           q != pages.end() && q->first == p->first + len && len < 8 &&
+           chance(70);
+           ++q)
+        ++len;
+      op.addr = (p->first << 12) + (chance(15) ? below(0x1000) : 0);
+      op.size = len << 12;
+    }
+    return op;
+  }
+
+  template <class Model>
+  diff_op gen_query(const Model& m) {
+    diff_op op;
+    op.k = diff_op::kind::query;
+    std::uint64_t size = 0;
+    if (chance(15) || !inside(m, op.addr, size)) op.addr = odd_address();
+    return op;
+  }
+
+  template <class Model>
+  diff_op gen_access(const Model& m) {
+    diff_op op;
+    op.k = diff_op::kind::access;
+    op.a = static_cast<std::uint32_t>(below(3));
+    op.b = chance(10) ? 1u : 0u;
+    std::uint64_t size = 0;
+    if (chance(10) || !committed_range(m, op.addr, size))
+      op.addr = odd_address();
+    return op;
+  }
+
+  template <class Model>
+  diff_op gen_read(const Model& m) {
+    diff_op op;
+    op.k = diff_op::kind::read;
+    if (chance(8) || !committed_range(m, op.addr, op.size)) {
+      op.addr = chance(50) ? odd_address() : arena_address();
+      op.size = 1 + below(0x2000);
+    }
+    return op;
+  }
+
+  template <class Model>
+  diff_op gen_write(const Model& m) {
+    diff_op op;
+    op.k = diff_op::kind::write;
+    op.seed = e_.next();
+    if (chance(8) || !committed_range(m, op.addr, op.size)) {
+      op.addr = chance(50) ? odd_address() : arena_address();
+      op.size = 1 + below(0x2000);
+    }
+    return op;
+  }
+
+  Entropy& e_;
+  nt_layout L_;
+};
+
+// ---- the pair -------------------------------------------------------------
+
+struct diff_config {
+  nt_layout layout = nt_layout::x86_64();
+  std::uint64_t seed = 1;
+  std::size_t ops = 20000;
+  std::uint64_t commit_limit = 2048;  // pages, both sides
+  std::size_t walk_period = 64;       // full query walk + touched bytes
+  std::size_t invariant_period = 16;  // impl check_invariants() (model: walk)
+  std::size_t full_bytes_period = 4096;  // every accessible committed page
+};
+
+/// The op count for a test: `default_ops`, or MMKIT_SOAK_OPS when set.
+inline std::size_t soak_ops(std::size_t default_ops) {
+  if (const char* s = std::getenv("MMKIT_SOAK_OPS")) {
+    const unsigned long long n = std::strtoull(s, nullptr, 10);
+    if (n > 0) return static_cast<std::size_t>(n);
+  }
+  return default_ops;
+}
+
+struct diff_result {
+  bool ok = true;
+  std::uint64_t seed = 0;
+  std::size_t ops_run = 0;
+  std::size_t first_failure = 0;   // op index at which the run diverged
+  std::size_t prefix_length = 0;   // shortest failing prefix (ops)
+  std::size_t successful_ops = 0;  // ops the model completed with success
+  std::string mismatch;            // what differed, at the end of the prefix
+  std::string report;              // everything, for printing
+  std::vector<diff_op> prefix;     // the ops of the shortest failing prefix
+};
+
+enum class check_level : std::uint8_t { periodic, thorough };
+
+/// One implementation and one model, stepped together.
+template <class Impl, class Model>
+class diff_pair {
+ public:
+  diff_pair(Impl& impl, Model& model, const diff_config& cfg)
+      : impl_(impl),
+        model_(model),
+        cfg_(cfg),
+        base_frames_(impl.frames_in_use()),
+        base_tables_(impl.table_pages_in_use()) {}
+
+  /// Runs one op on both sides and compares; the mismatch text or nothing.
+  std::optional<std::string> step(const diff_op& op, std::size_t index,
+                                  check_level level) {
+    if (auto m = run(op)) return m;
+    if (impl_.commit_charge() != model_.commit_charge())
+      return fmt("commit charge: impl %llu, model %llu", impl_.commit_charge(),
+                 model_.commit_charge());
+    const bool thorough = level == check_level::thorough;
+    if (thorough || (index + 1) % cfg_.invariant_period == 0) {
+      if (!impl_.check_invariants())
+        return std::string("impl invariants broken");
+    }
+    if (thorough || (index + 1) % cfg_.walk_period == 0) {
+      if (!model_.check_invariants())
+        return std::string("model invariants broken");
+      if (auto m = compare_walk()) return m;
+      if (auto m = compare_bytes(touched_pages())) return m;
+      touched_.clear();
+    }
+    // Pages no op touched are compared now and then (thorough replays:
+    // with the walk period, so a stray write is still pinned down closely).
+    const std::size_t full =
+        thorough ? cfg_.walk_period : cfg_.full_bytes_period;
+    if ((index + 1) % full == 0) {
+      if (auto m = compare_all_bytes()) return m;
+    }
+    return std::nullopt;
+  }
+
+  /// Final phase: full comparison, release everything through both sides,
+  /// check the frames and page-table pages are back to the baseline.
+  std::optional<std::string> finish() {
+    if (auto m = compare_walk()) return m;
+    if (auto m = compare_all_bytes()) return m;
+    while (!model_.allocations().empty()) {
+      diff_op op;
+      op.k = diff_op::kind::free;
+      op.addr = model_.allocations().begin()->first << 12;
+      op.size = 0;
+      op.a = mem::release;
+      if (auto m = run(op)) return "final release: " + *m;
+    }
+    if (auto m = compare_walk()) return m;
+    if (!impl_.check_invariants())
+      return std::string("impl invariants broken at the end");
+    if (impl_.commit_charge() != 0)
+      return fmt("commit charge %llu after releasing everything",
+                 impl_.commit_charge());
+    if (impl_.frames_in_use() != base_frames_)
+      return fmt("frames_in_use %llu after releasing everything, baseline %llu",
+                 impl_.frames_in_use(), base_frames_);
+    if (impl_.table_pages_in_use() != base_tables_)
+      return fmt(
+          "table_pages_in_use %llu after releasing everything, baseline %llu",
+          impl_.table_pages_in_use(), base_tables_);
+    return std::nullopt;
+  }
+
+ private:
+  template <class... A>
+  static std::string fmt(const char* f, A... a) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf, f, static_cast<unsigned long long>(a)...);
+    return buf;
+  }
+  static std::string st(nt_status s) { return status_name(s); }
+  static std::string info_text(const memory_basic_information& m) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "{base 0x%llx alloc_base 0x%llx alloc_prot 0x%x size 0x%llx "
+                  "state 0x%x prot 0x%x type 0x%x}",
+                  static_cast<unsigned long long>(m.base_address),
+                  static_cast<unsigned long long>(m.allocation_base),
+                  m.allocation_protect,
+                  static_cast<unsigned long long>(m.region_size), m.state,
+                  m.protect, m.type);
+    return buf;
+  }
+
+  /// Remembers a byte range whose pages the next byte check reads back.
+  void touch(std::uint64_t addr, std::uint64_t size) {
+    if (addr > model_.layout().highest) return;
+    const std::uint64_t room = model_.layout().highest - addr;
+    const std::uint64_t last =
+        (addr + std::min<std::uint64_t>(size == 0 ? 0 : size - 1, room)) >> 12;
+    touched_.push_back({addr >> 12, last});
+  }
+  /// The committed pages of the touched ranges, each once.
+  std::vector<std::uint64_t> touched_pages() const {
+    std::set<std::uint64_t> pages;
+    const auto& committed = model_.committed_pages();
+    for (const auto& [first, last] : touched_)
+      for (auto p = committed.lower_bound(first);
+           p != committed.end() && p->first <= last; ++p)
+        pages.insert(p->first);
+    return {pages.begin(), pages.end()};
+  }
+
+  std::optional<std::string> run(const diff_op& op) {
+    auto m = run_op(op);
+    if (last_ == nt_status::success) ++successes_;
+    return m;
+  }
+
+  std::optional<std::string> run_op(const diff_op& op) {
+    switch (op.k) {
+      case diff_op::kind::allocate:
+      case diff_op::kind::free:
+      case diff_op::kind::protect: {
+        std::uint64_t ib = op.addr, is = op.size, mb = op.addr, ms = op.size;
+        std::uint32_t iold = 0, mold = 0;
+        nt_status ir{}, mr{};
+        if (op.k == diff_op::kind::allocate) {
+          ir = impl_.allocate(ib, is, op.a, op.b, op.zero_bits);
+          mr = model_.allocate(mb, ms, op.a, op.b, op.zero_bits);
+        } else if (op.k == diff_op::kind::free) {
+          ir = impl_.free(ib, is, op.a);
+          mr = model_.free(mb, ms, op.a);
+        } else {
+          ir = impl_.protect(ib, is, op.a, iold);
+          mr = model_.protect(mb, ms, op.a, mold);
+        }
+        last_ = mr;
+        if (ir != mr) return "status: impl " + st(ir) + ", model " + st(mr);
+        if (ib != mb || is != ms)
+          return fmt("out base/size: impl 0x%llx/0x%llx, model 0x%llx/0x%llx",
+                     ib, is, mb, ms);
+        if (op.k == diff_op::kind::protect && mr == nt_status::success &&
+            iold != mold)
+          return fmt("old protect: impl 0x%llx, model 0x%llx", iold, mold);
+        if (mr == nt_status::success) touch(mb, ms == 0 ? 1 : ms);
+        return std::nullopt;
+      }
+      case diff_op::kind::query: {
+        memory_basic_information im{}, mm{};
+        const nt_status ir = impl_.query(op.addr, im);
+        const nt_status mr = model_.query(op.addr, mm);
+        last_ = mr;
+        if (ir != mr) return "status: impl " + st(ir) + ", model " + st(mr);
+        if (mr == nt_status::success && !(im == mm))
+          return "query: impl " + info_text(im) + ", model " + info_text(mm);
+        return std::nullopt;
+      }
+      case diff_op::kind::access: {
+        const auto k = static_cast<access_kind>(op.a);
+        const auto md = static_cast<access_mode>(op.b);
+        const nt_status ir = impl_.access(op.addr, k, md);
+        const nt_status mr = model_.access(op.addr, k, md);
+        last_ = mr;
+        if (ir != mr) return "status: impl " + st(ir) + ", model " + st(mr);
+        return std::nullopt;
+      }
+      case diff_op::kind::read: {
+        std::vector<std::uint8_t> ib(op.size, 0xA5), mb(op.size, 0xA5);
+        std::size_t idone = 0, mdone = 0;
+        const nt_status ir = impl_.read(op.addr, ib.data(), ib.size(), idone);
+        const nt_status mr = model_.read(op.addr, mb.data(), mb.size(), mdone);
+        last_ = mr;
+        if (ir != mr) return "status: impl " + st(ir) + ", model " + st(mr);
+        if (idone != mdone)
+          return fmt("bytes_done: impl %llu, model %llu", idone, mdone);
+        if (auto m = compare_buffers(op.addr, ib.data(), mb.data(), mdone))
+          return m;
+        return std::nullopt;
+      }
+      case diff_op::kind::write: {
+        std::vector<std::uint8_t> buf(op.size);
+        for (std::size_t i = 0; i < buf.size(); ++i)
+          buf[i] = data_byte(op.seed, i);
+        std::size_t idone = 0, mdone = 0;
+        const nt_status ir =
+            impl_.write(op.addr, buf.data(), buf.size(), idone);
+        const nt_status mr =
+            model_.write(op.addr, buf.data(), buf.size(), mdone);
+        last_ = mr;
+        if (ir != mr) return "status: impl " + st(ir) + ", model " + st(mr);
+        if (idone != mdone)
+          return fmt("bytes_done: impl %llu, model %llu", idone, mdone);
+        touch(op.addr, op.size);
+        return std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
+
+  /// Compares bytes the model knows (pages not under MEM_RESET).
+  std::optional<std::string> compare_buffers(std::uint64_t addr,
+                                             const std::uint8_t* ib,
+                                             const std::uint8_t* mb,
+                                             std::size_t n) const {
+    if (n == 0 || std::memcmp(ib, mb, n) == 0) return std::nullopt;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (ib[i] == mb[i]) continue;
+      const std::uint64_t va = addr + i;
+      if (!model_.contents_known(va >> 12)) {
+        // Skip the rest of this page.
+        const std::size_t skip = static_cast<std::size_t>(0xFFF - (va & 0xFFF));
+        i += skip;
+        continue;
+      }
+      return fmt("byte at 0x%llx: impl 0x%02llx, model 0x%02llx", va, ib[i],
+                 mb[i]);
+    }
+    return std::nullopt;
+  }
+
+  /// Compares whole pages through read(); skips pages a user-mode read
+  /// would fault on or disturb (no access, guard) and pages whose contents
+  /// are undefined.
+  template <class Pages>
+  std::optional<std::string> compare_bytes(const Pages& vpns) {
+    std::vector<std::uint8_t> ib(0x1000), mb(0x1000);
+    const auto& committed = model_.committed_pages();
+    for (const std::uint64_t v : vpns) {
+      const auto p = committed.find(v);
+      if (p == committed.end() || p->second.unknown) continue;
+      const std::uint32_t prot = p->second.protect;
+      if ((prot & page::guard) || !model_.rights_of(prot).read) continue;
+      std::size_t idone = 0, mdone = 0;
+      const nt_status ir = impl_.read(v << 12, ib.data(), 0x1000, idone);
+      const nt_status mr = model_.read(v << 12, mb.data(), 0x1000, mdone);
+      if (ir != mr || idone != mdone)
+        return fmt(
+            "page 0x%llx read back: impl status 0x%llx done %llu, "
+            "model status 0x%llx done %llu",
+            v << 12, static_cast<std::uint32_t>(ir), idone,
+            static_cast<std::uint32_t>(mr), mdone);
+      if (auto m = compare_buffers(v << 12, ib.data(), mb.data(), mdone))
+        return "page read back: " + *m;
+    }
+    return std::nullopt;
+  }
+  std::optional<std::string> compare_all_bytes() {
+    std::vector<std::uint64_t> all;
+    for (const auto& [v, p] : model_.committed_pages()) all.push_back(v);
+    return compare_bytes(all);
+  }
+
+  /// The whole query walk of user space, region by region.
+  std::optional<std::string> compare_walk() {
+    std::uint64_t addr = 0;
+    const std::uint64_t end = model_.layout().highest + 1;
+    for (std::size_t n = 0; addr < end; ++n) {
+      memory_basic_information im{}, mm{};
+      const nt_status ir = impl_.query(addr, im);
+      const nt_status mr = model_.query(addr, mm);
+      if (ir != mr)
+        return fmt("walk at 0x%llx: ", addr) + "impl " + st(ir) + ", model " +
+               st(mr);
+      if (mr != nt_status::success) return fmt("walk at 0x%llx failed", addr);
+      if (!(im == mm))
+        return fmt("walk at 0x%llx: ", addr) + "impl " + info_text(im) +
+               ", model " + info_text(mm);
+      if (mm.region_size == 0 || n > 1000000)
+        return std::string("walk does not advance");
+      addr += mm.region_size;
+    }
+    return std::nullopt;
+  }
+
+  Impl& impl_;
+  Model& model_;
+  diff_config cfg_;
+  std::uint64_t base_frames_;
+  std::uint64_t base_tables_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> touched_;  // vpns
+  nt_status last_ = nt_status::success;
+  std::size_t successes_ = 0;
+
+ public:
+  /// Ops for which the model reported success (a measure of how well the
+  /// generator aims).
+  std::size_t successes() const { return successes_; }
+};
+
+namespace detail {
+template <class T>
+decltype(auto) deref_space(T& holder) {
+  if constexpr (requires { *holder; })
+    return (*holder);
+  else
+    return (holder);
+}
+
+/// Replays `ops` on a fresh pair; the index of the first failing op (ops.size()
+/// for a failure in the final phase when `finish` is set), or nullopt.
+template <class MakeImpl, class MakeModel>
+std::optional<std::pair<std::size_t, std::string>> replay(
+    const std::vector<diff_op>& ops, std::size_t count, const diff_config& cfg,
+    MakeImpl& make_impl, MakeModel& make_model, check_level level,
+    bool finish) {
+  auto ih = make_impl();
+  auto mh = make_model();
+  auto& impl = deref_space(ih);
+  auto& model = deref_space(mh);
+  diff_pair pair(impl, model, cfg);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (auto m = pair.step(ops[i], i, level)) return std::pair{i, *m};
+  }
+  if (finish) {
+    if (auto m = pair.finish()) return std::pair{count, *m};
+  }
+  return std::nullopt;
+}
+}  // namespace detail
+
+/// Re-runs a failing sequence to find and confirm its shortest failing
+/// prefix, and fills in the report.
+template <class MakeImpl, class MakeModel>
+void minimise(diff_result& r, const std::vector<diff_op>& ops,
+              bool failed_in_finish, const diff_config& cfg,
+              MakeImpl& make_impl, MakeModel& make_model) {
+  const std::size_t upto = failed_in_finish ? ops.size() : r.first_failure + 1;
+  auto t = detail::replay(ops, upto, cfg, make_impl, make_model,
+                          check_level::thorough, failed_in_finish);
+  std::size_t len = upto;
+  if (t) {
+    len = std::min(t->first + 1, upto);
+    r.mismatch = t->second;
+  }
+  std::ostringstream os;
+  // Confirm: this prefix fails on a fresh pair, one op fewer does not.
+  const bool needs_finish = failed_in_finish && t && t->first == upto;
+  const auto again = detail::replay(ops, len, cfg, make_impl, make_model,
+                                    check_level::thorough, needs_finish);
+  const auto shorter =
+      len == 0 ? std::nullopt
+               : detail::replay(ops, len - 1, cfg, make_impl, make_model,
+                                check_level::thorough, false);
+  r.prefix_length = len;
+  r.prefix.assign(ops.begin(),
+                  ops.begin() + static_cast<long>(std::min(len, ops.size())));
+  os << "differential mismatch [" << cfg.layout.name << "] seed " << r.seed
+     << ", first seen after op " << r.first_failure << " of " << r.ops_run
+     << "\n  mismatch: " << r.mismatch << "\n  shortest failing prefix: " << len
+     << " ops"
+     << (again ? " (confirmed on a fresh pair"
+               : " (NOT reproduced on a fresh pair")
+     << (shorter ? ", but a shorter prefix also fails)" : ")") << "\n";
+  const std::size_t shown = std::min<std::size_t>(r.prefix.size(), 300);
+  if (shown < r.prefix.size())
+    os << "  (first " << r.prefix.size() - shown << " ops not shown)\n";
+  for (std::size_t i = r.prefix.size() - shown; i < r.prefix.size(); ++i)
+    os << "  #" << i << " " << describe(r.prefix[i]) << "\n";
+  r.report = os.str();
+}
+
+/// Runs `cfg.ops` generated ops (or until `entropy` is exhausted) on a
+/// pair made by `make_impl()` / `make_model()` (each returns a space, or a
+/// pointer / smart pointer to one; the model must be a basic_nt_model).
+template <class Entropy, class MakeImpl, class MakeModel>
+diff_result run_differential_with(Entropy& entropy, const diff_config& cfg,
+                                  MakeImpl&& make_impl,
+                                  MakeModel&& make_model) {
+  diff_result r;
+  r.seed = cfg.seed;
+  std::vector<diff_op> ops;
+  ops.reserve(cfg.ops);
+  bool failed_in_finish = false;
+  {
+    auto ih = make_impl();
+    auto mh = make_model();
+    auto& impl = detail::deref_space(ih);
+    auto& model = detail::deref_space(mh);
+    diff_pair pair(impl, model, cfg);
+    op_generator<Entropy> gen(entropy, cfg.layout);
+    for (std::size_t i = 0; i < cfg.ops && !entropy.exhausted(); ++i) {
+      ops.push_back(gen.next(model));
+      r.ops_run = i + 1;
+      if (auto m = pair.step(ops.back(), i, check_level::periodic)) {
+        r.ok = false;
+        r.first_failure = i;
+        r.mismatch = *m;
+        break;
+      }
+    }
+    r.successful_ops = pair.successes();
+    if (r.ok) {
+      if (auto m = pair.finish()) {
+        r.ok = false;
+        r.first_failure = ops.size();
+        r.mismatch = *m;
+        failed_in_finish = true;
+      }
+    }
+  }
+  if (!r.ok) minimise(r, ops, failed_in_finish, cfg, make_impl, make_model);
+  return r;
+}
+
+/// Seeded run: splitmix64(cfg.seed).
+template <class MakeImpl, class MakeModel>
+diff_result run_differential(const diff_config& cfg, MakeImpl&& make_impl,
+                             MakeModel&& make_model) {
+  splitmix64 rng(cfg.seed);
+  return run_differential_with(rng, cfg, make_impl, make_model);
+}
+
+}  // namespace mmkit_model
