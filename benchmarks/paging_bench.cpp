@@ -5,13 +5,20 @@
 //   BM_paging_translate_hit_chain/<arch>  TLB-hit loads, each address read
 //                                         from the previous load (latency)
 //   BM_paging_native_load[_chain]         the same loops on a plain host array
-//   BM_paging_miss_walk_fill/<arch>       the miss path: walk + rights + fill
+//   BM_paging_miss_walk_fill/<arch>       the miss path: leaf entry from the
+//                                         paging-structure cache + rights +
+//                                         TLB fill (tables cache-resident)
+//   BM_paging_miss_full_walk/<arch>       invalidate(va), then the miss path
+//                                         with a full walk (cache missed)
+//   BM_paging_walk/<arch>                 walk_fast alone, no caches
 //   BM_paging_read8/<arch>                8-byte guest read through mmkit
 //   BM_paging_read8_unicorn               uc_mem_read of 8 bytes, same layout
 //
-// Instruction counts: `bench_paging --count=<hit|miss|read8>:<iterations>`
-// runs only that loop (x86_64), so callgrind can be run twice with N and 2N
-// and the difference divided by N (see the README's paging section).
+// Instruction counts: `bench_paging --count=<loop>:<iterations>`, loop one
+// of empty, hit, miss, miss_full, walk, read8, runs only that loop (x86_64),
+// so callgrind can be run twice with N and 2N and the difference divided by
+// N; `empty` is the loop alone (index, load of the address, loop control),
+// to subtract from the others (see the README's paging section).
 
 #include <mmkit/arch/all.hpp>
 #include <mmkit/paging/translator.hpp>
@@ -156,6 +163,39 @@ void BM_paging_miss_walk_fill(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The miss path when the paging-structure cache misses too: invalidate(va)
+// drops the page and its region, so refill() walks every level.
+template <class A>
+void BM_paging_miss_full_walk(benchmark::State& state) {
+  fixture<A> f;
+  const std::uint64_t* addr = f.addresses.data();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const vaddr va{addr[i++ & address_mask]};
+    f.t.invalidate(va);
+    std::byte* p = f.t.refill(va, access::read, cpu_mode::user);
+    benchmark::DoNotOptimize(p);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// The explained walker's fast form alone (what a refill cost before the
+// paging-structure cache, less the TLB fill).
+template <class A>
+void BM_paging_walk(benchmark::State& state) {
+  fixture<A> f;
+  const std::uint64_t* addr = f.addresses.data();
+  const paddr root = f.t.table().root();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const walk_outcome w =
+        walk_fast<A>(f.memory, root, vaddr{addr[i++ & address_mask]},
+                     access::read, cpu_mode::user, ad_update::set);
+    benchmark::DoNotOptimize(w.address);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 template <class A>
 void BM_paging_read8(benchmark::State& state) {
   fixture<A> f;
@@ -208,6 +248,8 @@ MMKIT_PAGING_BENCH_ARCHS(BM_paging_translate_hit_chain);
 BENCHMARK(BM_paging_native_load);
 BENCHMARK(BM_paging_native_load_chain);
 MMKIT_PAGING_BENCH_ARCHS(BM_paging_miss_walk_fill);
+MMKIT_PAGING_BENCH_ARCHS(BM_paging_miss_full_walk);
+MMKIT_PAGING_BENCH_ARCHS(BM_paging_walk);
 MMKIT_PAGING_BENCH_ARCHS(BM_paging_read8);
 BENCHMARK(BM_paging_read8_unicorn);
 
@@ -231,6 +273,21 @@ BENCHMARK(BM_paging_read8_unicorn);
                                 cpu_mode::user);
       benchmark::DoNotOptimize(p);
     }
+  } else if (loop == "miss_full") {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const vaddr va{addr[i & address_mask]};
+      f.t.invalidate(va);
+      std::byte* p = f.t.refill(va, access::read, cpu_mode::user);
+      benchmark::DoNotOptimize(p);
+    }
+  } else if (loop == "walk") {
+    const paddr root = f.t.table().root();
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const walk_outcome w =
+          walk_fast<arch::x86_64>(f.memory, root, vaddr{addr[i & address_mask]},
+                                  access::read, cpu_mode::user, ad_update::set);
+      benchmark::DoNotOptimize(w.address);
+    }
   } else if (loop == "read8") {
     for (std::uint64_t i = 0; i < n; ++i) {
       std::uint64_t x;
@@ -238,10 +295,15 @@ BENCHMARK(BM_paging_read8_unicorn);
       sink += x;
     }
   } else if (loop == "empty") {
+    // The address is loaded into a register, as every other loop does
+    // (DoNotOptimize would let the compiler name the array slot instead).
     for (std::uint64_t i = 0; i < n; ++i) {
-      std::uint64_t a = addr[i & address_mask];
-      benchmark::DoNotOptimize(a);
+      const std::uint64_t a = addr[i & address_mask];
+      asm volatile("" : : "r"(a));
     }
+  } else {
+    std::fprintf(stderr, "unknown loop '%s'\n", loop.c_str());
+    std::exit(2);
   }
   return sink;
 }

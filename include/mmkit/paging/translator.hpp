@@ -5,15 +5,27 @@
 //
 //   host_pointer(va, acc, mode)
 //     ├─ TLB hit:  index, tag compare, add            (the inline fast path)
-//     └─ TLB miss: walk_fast (sets A, and D on a write), check the rights,
-//                  fill the TLB, return the host address; null on a fault
+//     └─ TLB miss (refill, out of line):
+//          ├─ paging-structure cache hit: read the leaf entry of the cached
+//          │  leaf table; one mask test of it with the cached upper rights
+//          │  (else walk_leaf: A, and D on a write, faults)
+//          └─ else walk down to the leaf table (walk_to_leaf_table), cache
+//             it, and go on as on a hit
+//          then fill the TLB, return the host address; null on a fault
 //
 // Every mutation made through the translator (unmap, protect, write_leaf)
 // invalidates the pages it changes, so no access is ever served from a stale
-// translation; map needs none (misses are never cached). Code that changes
-// the tables behind the translator's back (table_unsynchronized(), an aging
-// pass clearing A bits, a fault handler rewriting a leaf through raw access)
-// calls invalidate() / invalidate_range() / flush() itself.
+// translation; map needs none (misses are never cached). unmap and
+// write_leaf may free page tables (the page table prunes the tables they
+// empty): then the paging-structure cache entries of every region under the
+// highest table freed are dropped too. protect changes a leaf only, which
+// that cache never holds. Code that changes the tables behind the
+// translator's back (table_unsynchronized(), an aging pass clearing A bits,
+// a fault handler rewriting a leaf through raw access, an upper-level entry
+// edited in place) calls invalidate() / invalidate_range() / flush() itself:
+// invalidate(va) drops the page and the paging-structure cache entry of
+// va's region; after a change to an upper-level entry, invalidate_range()
+// over the span that entry maps (or flush()).
 //
 // A/D policy: ad_update::set (the default) makes the tables record accesses
 // as hardware would; ad_update::leave makes the translator read-only toward
@@ -21,6 +33,7 @@
 
 #include <mmkit/arch/paging_arch.hpp>
 #include <mmkit/core/address.hpp>
+#include <mmkit/core/assert.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/paging/page_table.hpp>
 #include <mmkit/paging/tlb.hpp>
@@ -28,6 +41,7 @@
 #include <mmkit/phys/frame_source.hpp>
 #include <mmkit/phys/physical_memory.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -42,6 +56,8 @@ class translator {
   using table_type = page_table<Arch, Memory, Source>;
   using entry_type = typename Arch::entry_type;
   using tlb_type = software_tlb<Geometry>;
+  using structure_cache_type =
+      paging_structure_cache<Arch, detail::psc_entries_of<Geometry>()>;
 
   translator() noexcept = default;
 
@@ -55,6 +71,8 @@ class translator {
     x.table_ = std::move(t).value();
     x.memory_ = &memory;
     x.update_ = update;
+    x.checks_ = make_checks(update);
+    x.write_tag_needs_ = write_tag_bits(update);
     return x;
   }
 
@@ -125,53 +143,174 @@ class translator {
                    page_attr attrs) noexcept {
     return table_.map(va, pa, bytes, attrs);
   }
-  /// As page_table::unmap, then drops every TLB entry of the page.
+  /// As page_table::unmap, then drops every TLB entry of the page and the
+  /// cached upper levels of every table it freed.
   result<mapping> unmap(vaddr va) noexcept {
+    const std::uint64_t tables = table_.table_pages();
     auto m = table_.unmap(va);
-    if (m) tlb_.invalidate_range(m->va, m->bytes);
+    if (m) {
+      tlb_.invalidate_range(m->va, m->bytes);
+      forget_freed_tables(va, m->level, tables);
+    }
     return m;
   }
-  /// As page_table::protect, then drops every TLB entry of the page.
+  /// As page_table::protect, then drops every TLB entry of the page (the
+  /// paging-structure cache holds no leaf, so it stays).
   result<mapping> protect(vaddr va, page_attr attrs) noexcept {
     auto m = table_.protect(va, attrs);
     if (m) tlb_.invalidate_range(m->va, m->bytes);
     return m;
   }
-  /// As page_table::write_leaf, then drops the page from the TLB.
+  /// As page_table::write_leaf, then drops the page from the TLB, and the
+  /// cached upper levels of every table the write freed.
   result<void> write_leaf(vaddr va, entry_type value) noexcept {
+    const std::uint64_t tables = table_.table_pages();
     auto r = table_.write_leaf(va, value);
     tlb_.invalidate(va);
+    forget_freed_tables(va, 0, tables);
     return r;
   }
 
-  void invalidate(vaddr va) noexcept { tlb_.invalidate(va); }
+  /// Effects: drops the page of `va` from the TLB (both modes) and the
+  /// paging-structure cache entry of its region (INVLPG).
+  void invalidate(vaddr va) noexcept {
+    tlb_.invalidate(va);
+    psc_.invalidate(va);
+  }
+  /// Effects: drops every page of [va, va + bytes) from the TLB and every
+  /// region it touches from the paging-structure cache.
   void invalidate_range(vaddr va, std::uint64_t bytes) noexcept {
     tlb_.invalidate_range(va, bytes);
+    psc_.invalidate_range(va, bytes);
   }
-  void flush() noexcept { tlb_.flush(); }
-  void flush_non_global() noexcept { tlb_.flush_non_global(); }
+  /// Effects: empties the TLB and the paging-structure cache.
+  void flush() noexcept {
+    tlb_.flush();
+    psc_.flush();
+  }
+  /// Effects: drops the TLB's non-global pages and the whole
+  /// paging-structure cache (a CR3 write with CR4.PGE=1: global pages stay,
+  /// paging-structure caches never do).
+  void flush_non_global() noexcept {
+    tlb_.flush_non_global();
+    psc_.flush();
+  }
 
   const table_type& table() const noexcept { return table_; }
   /// The page table for changes the translator does not see; the caller
   /// invalidates what it changes.
   table_type& table_unsynchronized() noexcept { return table_; }
   const tlb_type& tlb() const noexcept { return tlb_; }
+  const structure_cache_type& structure_cache() const noexcept { return psc_; }
   Memory& memory() const noexcept { return *memory_; }
-  /// TLB misses served by a walk so far.
+  /// TLB misses served so far (by the paging-structure cache or a walk).
   std::uint64_t refills() const noexcept { return refills_; }
+  /// TLB misses that the paging-structure cache could not serve: full walks.
+  std::uint64_t full_walks() const noexcept { return full_walks_; }
 
-  /// The miss path: walk, check, fill. Public so that benchmarks and tests
-  /// can time and drive it alone.
+  /// The miss path: the leaf step from the paging-structure cache (or a
+  /// full walk that fills it), the rights check, the TLB fill. Public so
+  /// that benchmarks and tests can time and drive it alone.
+  ///
+  /// The common case stays here: the cache holds `va`'s leaf table and the
+  /// leaf needs no A/D update and grants the access, which one mask test of
+  /// the leaf with the cached upper rights folded in decides (present, A
+  /// set, D set for a write under ad_update::set, no reserved bit, rights
+  /// enough). Everything else goes out of line to the walker's own code
+  /// (refill_leaf, refill_walk), so the A/D behaviour and the faults are
+  /// the walker's.
   [[gnu::noinline]] std::byte* refill(vaddr va, access acc,
                                       cpu_mode mode) noexcept {
     ++refills_;
-    const walk_outcome w =
-        walk_fast<Arch>(*memory_, table_.root(), va, acc, mode, update_);
-    if (!w.ok()) [[unlikely]]
+    const auto* c = psc_.find(va);
+    if (c == nullptr) [[unlikely]]
+      return refill_walk(va, acc, mode);
+    return refill_from(*c, va, acc, mode);
+  }
+
+ private:
+  using codec = entry_codec<Arch>;
+  using structure_entry = typename structure_cache_type::entry;
+
+  /// A leaf passes the fast path when (leaf with cached rights) & mask ==
+  /// value.
+  struct fast_check {
+    entry_type mask = 0, value = 0;
+  };
+  using fast_checks = std::array<std::array<fast_check, 2>, 3>;
+
+  /// The fast-path tests per [access][cpu_mode] for an A/D policy.
+  static constexpr fast_checks make_checks(ad_update update) noexcept {
+    fast_checks t{};
+    const bool set = update == ad_update::set;
+    for (unsigned a = 0; a < 3; ++a) {
+      for (unsigned m = 0; m < 2; ++m) {
+        const bool write = a == static_cast<unsigned>(access::write);
+        const bool exec = a == static_cast<unsigned>(access::execute);
+        const bool user = m == static_cast<unsigned>(cpu_mode::user);
+        const auto need = static_cast<entry_type>(
+            codec::P | (set ? codec::A_ : 0) | (set && write ? codec::D : 0) |
+            (write ? codec::RW : 0) | (user ? codec::US : 0));
+        const auto mask = static_cast<entry_type>(
+            need | (exec ? codec::XD : 0) | Arch::level[0].reserved);
+        t[a][m] = fast_check{mask, need};
+      }
+    }
+    return t;
+  }
+  /// The bits of the leaf (with cached rights) that let the TLB cache a
+  /// page writable: R/W, and D unless the policy leaves D alone.
+  static constexpr entry_type write_tag_bits(ad_update update) noexcept {
+    return static_cast<entry_type>(
+        update == ad_update::set ? (codec::RW | codec::D) : codec::RW);
+  }
+
+  /// The leaf step from cached leaf table `c`: the fast test, the TLB fill;
+  /// anything unusual goes to refill_leaf().
+  MMKIT_ALWAYS_INLINE std::byte* refill_from(const structure_entry& c, vaddr va,
+                                             access acc,
+                                             cpu_mode mode) noexcept {
+    const entry_type e = c.table[arch::table_index<Arch>(va, 0)];
+    const auto eff = static_cast<entry_type>((e | c.upper_or) & c.upper_and);
+    const fast_check& k =
+        checks_[static_cast<unsigned>(acc)][static_cast<unsigned>(mode)];
+    if ((eff & k.mask) != k.value) [[unlikely]]
+      return refill_leaf(c, va, acc, mode);
+    const std::uint64_t f = Arch::frame_address(e) >> page_shift;
+    if (f >= memory_->frame_count()) [[unlikely]]
       return nullptr;
+    std::byte* page = memory_->frame(pfn{f});
+    tlb_.fill(va, page, (eff & write_tag_needs_) == write_tag_needs_,
+              !(eff & codec::XD), (e & codec::G) != 0, mode);
+    return page + va.page_offset();
+  }
+
+  /// The leaf step from `c` by the walker's own code (A/D updates, faults).
+  [[gnu::noinline]] std::byte* refill_leaf(const structure_entry& c, vaddr va,
+                                           access acc, cpu_mode mode) noexcept {
+    return finish(walk_leaf<Arch>(*memory_, c.table, c.upper_and, c.upper_or,
+                                  va, acc, mode, update_),
+                  va, mode);
+  }
+
+  /// A paging-structure cache miss: the walk down to the leaf table (A set
+  /// in every upper level it passes, unless the policy is ad_update::leave
+  /// and sets none), cached, then the leaf step as on a cache hit.
+  [[gnu::noinline]] std::byte* refill_walk(vaddr va, access acc,
+                                           cpu_mode mode) noexcept {
+    ++full_walks_;
+    const auto t = walk_to_leaf_table<Arch>(*memory_, table_.root(), va, acc,
+                                            mode, update_);
+    if (t.leaf_table == nullptr) return finish(t, va, mode);
+    return refill_from(psc_.fill(va, t.leaf_table, t.upper_and, t.upper_or), va,
+                       acc, mode);
+  }
+
+  /// The TLB fill after a generic walk `w` of `va`; null when it faulted.
+  std::byte* finish(const walk_outcome& w, vaddr va, cpu_mode mode) noexcept {
+    if (!w.ok()) return nullptr;
     const pfn f = w.address.frame();
-    if (f.raw() >= memory_->frame_count()) [[unlikely]]
-      return nullptr;
+    if (f.raw() >= memory_->frame_count()) return nullptr;
     std::byte* page = memory_->frame(f);
     const bool can_write =
         w.writable && (w.dirty || update_ == ad_update::leave);
@@ -179,7 +318,22 @@ class translator {
     return page + va.page_offset();
   }
 
- private:
+  /// Effects: after an operation at `level` on `va`'s path, when the table
+  /// count fell below `tables_before`, drops the paging-structure cache
+  /// entries of every region under the highest table freed (the freed
+  /// tables are the ones on `va`'s path from `level` up).
+  void forget_freed_tables(vaddr va, unsigned level,
+                           std::uint64_t tables_before) noexcept {
+    const std::uint64_t now = table_.table_pages();
+    if (now >= tables_before) return;  // nothing freed (maybe some made)
+    const std::uint64_t freed = tables_before - now;
+    const std::uint64_t top = level + freed - 1;  // level of the highest table
+    MMKIT_ASSERT(top + 1 < Arch::levels);
+    const auto& d = Arch::level[top];
+    const std::uint64_t span = d.span() << d.index_bits;
+    psc_.invalidate_range(vaddr{va.raw() & ~(span - 1)}, span);
+  }
+
   std::size_t copy(vaddr va, std::byte* buf, std::size_t n, access acc,
                    cpu_mode mode) noexcept {
     std::size_t done = 0;
@@ -201,9 +355,13 @@ class translator {
 
   table_type table_;
   tlb_type tlb_;
+  structure_cache_type psc_;
   Memory* memory_ = nullptr;
   ad_update update_ = ad_update::set;
+  fast_checks checks_ = make_checks(ad_update::set);
+  entry_type write_tag_needs_ = write_tag_bits(ad_update::set);
   std::uint64_t refills_ = 0;
+  std::uint64_t full_walks_ = 0;
 };
 
 }  // namespace mmkit

@@ -30,6 +30,11 @@
 // anything unusual (not present, PS, a reserved bit, A still clear) to the
 // slow branch. The level loop is unrolled at compile time, so every
 // per-level constant (shift, masks) is an immediate.
+//
+// A paging-structure cache (see paging/tlb.hpp) skips the upper levels:
+// walk_to_leaf_table() walks down to the leaf table and reports it with the
+// rights folded above it, and walk_leaf() does the last step from there,
+// with the same code as the full walk (so the same A/D behaviour).
 
 #include <mmkit/arch/paging_arch.hpp>
 #include <mmkit/core/address.hpp>
@@ -40,6 +45,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__GNUC__)
 #define MMKIT_ALWAYS_INLINE [[gnu::always_inline]] inline
@@ -128,7 +134,15 @@ MMKIT_ALWAYS_INLINE constexpr void record(Result& out, W e, std::uint64_t ea) {
 }
 
 template <arch::PagingArch A, unsigned Level, class State>
-MMKIT_ALWAYS_INLINE constexpr void walk_level(State& s, std::uint64_t table) {
+MMKIT_ALWAYS_INLINE constexpr void walk_level(State& s, std::uint64_t table);
+
+/// One entry `e` of `Level`, read from `slot` (null for read-only memory):
+/// folds its rights, stops on anything unusual, sets A where due, and
+/// either finishes at a leaf or descends into the table it references.
+template <arch::PagingArch A, unsigned Level, class State>
+MMKIT_ALWAYS_INLINE constexpr void walk_entry(State& s,
+                                              typename A::entry_type* slot,
+                                              typename A::entry_type e) {
   using W = typename A::entry_type;
   using codec = entry_codec<A>;
   using memory_type = std::remove_reference_t<decltype(s.memory)>;
@@ -136,30 +150,14 @@ MMKIT_ALWAYS_INLINE constexpr void walk_level(State& s, std::uint64_t table) {
   constexpr arch::level_desc d = A::level[Level];
   constexpr bool has_a = writable && d.access_bits;
   // The common case in one test: present, A already set (where the walk
-  // may set it), no PS, no reserved bit.
-  constexpr W odd_mask = static_cast<W>(codec::P | (has_a ? codec::A_ : 0) |
-                                        (d.large_page ? codec::PS : 0) |
-                                        d.reserved | d.reserved_large);
+  // may set it), no PS, no reserved bit. The large-page reserved bits are
+  // not in the mask: they overlap the address of a table, and PS=1 takes
+  // the slow branch anyway, where reserved_set() checks them.
+  constexpr W odd_mask =
+      static_cast<W>(codec::P | (has_a ? codec::A_ : 0) |
+                     (d.large_page ? codec::PS : 0) | d.reserved);
   constexpr W usual = static_cast<W>(codec::P | (has_a ? codec::A_ : 0));
 
-  const std::uint64_t ea =
-      table + std::uint64_t{arch::table_index<A>(s.va, Level)} * sizeof(W);
-  if ((ea >> page_shift) >= s.memory.frame_count()) [[unlikely]] {
-    s.out.level = Level;
-    s.out.kind = entry_kind::beyond_memory;
-    return;
-  }
-  W* slot = nullptr;
-  W e;
-  if constexpr (writable) {
-    slot = reinterpret_cast<W*>(s.memory.frame(pfn{ea >> page_shift}) +
-                                (ea & page_offset_mask));
-    e = *slot;
-  } else {
-    e = *reinterpret_cast<const W*>(s.memory.read_frame(pfn{ea >> page_shift}) +
-                                    (ea & page_offset_mask));
-  }
-  record(s.out, e, ea);
   if constexpr (d.access_bits) {
     s.and_bits &= e;
     if constexpr (A::has_nx) s.or_bits |= e;
@@ -208,7 +206,7 @@ MMKIT_ALWAYS_INLINE constexpr void walk_level(State& s, std::uint64_t table) {
         const W add = s.acc == access::write
                           ? static_cast<W>(codec::A_ | codec::D)
                           : codec::A_;
-        if ((e & add) != add) {
+        if ((e & add) != add) [[unlikely]] {
           *slot = static_cast<W>(*slot | add);
           s.out.dirty = (*slot & codec::D) != 0;
         }
@@ -218,6 +216,45 @@ MMKIT_ALWAYS_INLINE constexpr void walk_level(State& s, std::uint64_t table) {
   } else if constexpr (Level > 0) {
     walk_level<A, Level - 1>(s, A::frame_address(e));
   }
+}
+
+/// Reads the entry of `Level` in the table at physical address `table` and
+/// goes on from it (see walk_entry). A Result with a `leaf_table` member
+/// stops at the level-0 table instead, before reading the leaf, with the
+/// table's host address and the rights folded over the levels above it:
+/// what a paging-structure cache keeps.
+template <arch::PagingArch A, unsigned Level, class State>
+MMKIT_ALWAYS_INLINE constexpr void walk_level(State& s, std::uint64_t table) {
+  using W = typename A::entry_type;
+  using memory_type = std::remove_reference_t<decltype(s.memory)>;
+  constexpr bool writable = WritablePhysicalMemory<memory_type>;
+
+  const std::uint64_t ea =
+      table + std::uint64_t{arch::table_index<A>(s.va, Level)} * sizeof(W);
+  if ((ea >> page_shift) >= s.memory.frame_count()) [[unlikely]] {
+    s.out.level = Level;
+    s.out.kind = entry_kind::beyond_memory;
+    return;
+  }
+  W* slot = nullptr;
+  W e;
+  if constexpr (writable) {
+    W* const frame =
+        reinterpret_cast<W*>(s.memory.frame(pfn{ea >> page_shift}));
+    if constexpr (Level == 0 && requires { s.out.leaf_table; }) {
+      s.out.leaf_table = frame;
+      s.out.upper_and = s.and_bits;
+      s.out.upper_or = s.or_bits;
+      return;
+    }
+    slot = frame + (ea & page_offset_mask) / sizeof(W);
+    e = *slot;
+  } else {
+    e = *reinterpret_cast<const W*>(s.memory.read_frame(pfn{ea >> page_shift}) +
+                                    (ea & page_offset_mask));
+  }
+  record(s.out, e, ea);
+  walk_entry<A, Level>(s, slot, e);
 }
 
 template <arch::PagingArch A, class Result, class Memory>
@@ -267,6 +304,56 @@ constexpr walk_outcome walk_fast(Memory& memory, paddr root, vaddr va,
                                  ad_update update) noexcept {
   walk_outcome t;
   detail::walk_into<A>(t, memory, root, va, acc, mode, update);
+  return t;
+}
+
+/// The upper part of a walk: what a paging-structure cache keeps about the
+/// levels above the leaf (SDM 4.10.3 "Paging-Structure Caches").
+template <arch::PagingArch A>
+struct table_walk_outcome : walk_outcome {
+  using entry_type = typename A::entry_type;
+  /// The host address of the level-0 table the walk reached, or null when
+  /// it stopped above level 0 (a large page, a fault, a table beyond
+  /// memory; the walk_outcome then says what happened).
+  entry_type* leaf_table = nullptr;
+  /// R/W and U/S ANDed, XD ORed over every level above the leaf.
+  entry_type upper_and = 0, upper_or = 0;
+};
+
+/// Requires: as walk. Effects: walks `va` from the root down to its leaf
+/// table, as walk_fast does (A set in each upper entry passed), and stops
+/// there without reading the leaf: finish with walk_leaf(). When the walk
+/// ends above the leaf, the result is walk_fast's, with leaf_table null.
+template <arch::PagingArch A, WritablePhysicalMemory Memory>
+constexpr table_walk_outcome<A> walk_to_leaf_table(Memory& memory, paddr root,
+                                                   vaddr va, access acc,
+                                                   cpu_mode mode,
+                                                   ad_update update) noexcept {
+  table_walk_outcome<A> t;
+  detail::walk_into<A>(t, memory, root, va, acc, mode, update);
+  return t;
+}
+
+/// The last step of a walk alone, for a paging-structure cache hit.
+/// Requires: `leaf_table` is the host address of the level-0 table that
+/// the walk of `va` reaches; `upper_and`/`upper_or` are the rights folded
+/// over the levels above it (as table_walk_outcome reports them), and those
+/// levels still hold what they held then, with A set wherever a walk sets
+/// it (so skipping them changes no A bit). `va` is canonical.
+/// Effects: as walk_fast from the leaf entry on (A, and D on a write, set
+/// when permitted and `update` says so). Complexity: O(1).
+template <arch::PagingArch A, WritablePhysicalMemory Memory>
+MMKIT_ALWAYS_INLINE constexpr walk_outcome walk_leaf(
+    Memory& memory, typename A::entry_type* leaf_table,
+    typename A::entry_type upper_and, typename A::entry_type upper_or, vaddr va,
+    access acc, cpu_mode mode, ad_update update) noexcept {
+  walk_outcome t;
+  detail::walk_state<A, walk_outcome, Memory> s{memory, va,     acc,
+                                                mode,   update, t};
+  s.and_bits = upper_and;
+  s.or_bits = upper_or;
+  typename A::entry_type* slot = leaf_table + arch::table_index<A>(va, 0);
+  detail::walk_entry<A, 0>(s, slot, *slot);
   return t;
 }
 
