@@ -356,8 +356,9 @@ class address_space {
 
   /// Whether every invariant holds: the VAD tree's, the page table's, each
   /// VAD's commit charge against a recount of its committed pages, the
-  /// address space's charge and resident frames against the VADs.
-  /// Complexity: O(VADs + pages reserved). For tests.
+  /// address space's charge and resident frames against the VADs, the
+  /// TLB's coherence with the page tables, and the system's PFN database.
+  /// Complexity: O(VADs + pages reserved + frames). For tests.
   bool check_invariants() noexcept {
     locked_scope guard(*this);
     if (!vads_.check_invariants() || !xlat_.table().check_invariants())
@@ -374,7 +375,8 @@ class address_space {
       if (committed != v.commit_charge()) return false;
       charge += committed;
     }
-    return charge == commit_charge_ && resident == frames_in_use_;
+    if (charge != commit_charge_ || resident != frames_in_use_) return false;
+    return tlb_is_coherent() && sys_->pfns().check_invariants();
   }
 
  private:
@@ -384,6 +386,27 @@ class address_space {
       allocation_granularity >> page_shift;
   static constexpr std::uint64_t leaf_table_pages =
       std::uint64_t{1} << Arch::level[0].index_bits;
+
+  /// Whether every cached translation is one a fresh walk (which sets no
+  /// A/D bits) would give now: same frame, and no right the tables deny.
+  bool tlb_is_coherent() const noexcept {
+    bool ok = true;
+    const memory_type& memory = sys_->memory();
+    xlat_.tlb().debug_for_each([&](vaddr page, cpu_mode mode, bool writable,
+                                   bool executable, std::byte* host) {
+      const auto check = [&](mmkit::access acc) {
+        const translation<Arch> t =
+            walk<Arch>(memory, xlat_.table().root(), page, acc, mode);
+        return t.ok() &&
+               memory.read_frame(t.address.frame()) + t.address.page_offset() ==
+                   host;
+      };
+      ok = ok && check(mmkit::access::read) &&
+           (!writable || check(mmkit::access::write)) &&
+           (!executable || check(mmkit::access::execute));
+    });
+    return ok;
+  }
 
   /// Holds the address space's lock, then the system's PFN lock.
   class locked_scope {

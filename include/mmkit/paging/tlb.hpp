@@ -221,6 +221,21 @@ class software_tlb {
     return n;
   }
 
+  /// Calls f(page, mode, writable, executable, host_page) for every cached
+  /// page: what a coherence check compares with a fresh walk (for tests).
+  template <class F>
+  void debug_for_each(F&& f) const {
+    for (unsigned m = 0; m < 2; ++m) {
+      const mode_table& t = modes_[m];
+      for (std::size_t i = 0; i < entries_per_mode; ++i) {
+        if (t.tag[0][i] == invalid_tag) continue;
+        const vaddr page{t.tag[0][i] << page_shift};
+        f(page, static_cast<cpu_mode>(m), t.tag[1][i] != invalid_tag,
+          t.tag[2][i] != invalid_tag, host_address(t.addend[i], page));
+      }
+    }
+  }
+
  private:
   /// One mode's entries, one array per field: entry i is tag[k][i] for
   /// each access kind k, addend[i] and global[i]. Indexing every array
