@@ -180,6 +180,42 @@ void BM_vad_insert_erase(benchmark::State& state, int impl) {
   state.SetItemsProcessed(state.iterations());
 }
 
+/// NtFreeVirtualMemory of the first page of a reservation and a new
+/// reservation of it again: the region's start moves up one page and back.
+/// mmkit moves it in place (vad_tree::resize); a std::map keyed by start
+/// must erase and re-emplace the region each time.
+void BM_vad_move_start(benchmark::State& state, int impl) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  const layout& l = cached<layout>(n);
+  std::uint64_t i = 0;
+  if (impl == 0) {
+    auto& f = cached_from_layout<mmkit_fixture>(n);
+    for (auto _ : state) {
+      vad* v = f.tree.find_containing(vpn{l.probes[i++ & probe_mask]});
+      const vpn_range r = v->range();
+      if (r.first == r.last) continue;
+      if (!f.tree.resize(*v, {r.first + 1, r.last}).ok()) std::abort();
+      if (!f.tree.resize(*v, r).ok()) std::abort();
+    }
+    if (!f.tree.check_invariants()) state.SkipWithError("invariants");
+  } else {
+    auto& f = cached_from_layout<std_map_fixture>(n);
+    for (auto _ : state) {
+      const std::uint64_t p = l.probes[i++ & probe_mask];
+      auto it = std::prev(f.map.upper_bound(p));
+      const std::uint64_t key = it->first;
+      const region r = it->second;
+      if (key == r.last) continue;
+      f.map.erase(it);
+      auto moved = f.map.emplace(key + 1, r).first;
+      f.map.erase(moved);
+      auto done = f.map.emplace(key, r);
+      benchmark::DoNotOptimize(done);
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // --- free-range search ----------------------------------------------------
 
 /// N VADs of 16 pages, each gap exactly one 64 KiB granule, except one gap
@@ -280,6 +316,62 @@ void BM_vad_find_free_down(benchmark::State& state, int impl) {
   BM_vad_find_free<search_direction::top_down>(state, impl);
 }
 
+/// An address space's usual shape: N reservations packed from the lowest
+/// user VPN (0x10) up, each 12 pages on its own 64 KiB boundary, so every
+/// hole is 4 pages and holds no granule. A bottom-up request for one
+/// granule fits only above the last VAD. With the tree's floor at the
+/// lowest user VPN the root proves it at once; with the floor at 0 the 16
+/// pages below VPN 0x10 look like a fit and every search walks the left
+/// spine first (the cost before the floor existed).
+struct packed {
+  std::vector<vad> nodes;
+  vad_tree<> tree;
+  packed(std::size_t n, std::uint64_t floor) : nodes(n), tree(vpn{floor}) {
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t first = user_lowest + 16 * i;
+      nodes[i] = vad({vpn{first}, vpn{first + 11}}, vad_type::private_memory,
+                     mm::readwrite);
+      order[i] = i;
+    }
+    std::mt19937_64 rng(n);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (std::size_t i : order)
+      if (!tree.insert(nodes[i]).ok()) std::abort();
+  }
+  ~packed() { tree.clear(); }
+};
+struct packed_floor : packed {
+  explicit packed_floor(std::size_t n) : packed(n, user_lowest) {}
+};
+struct packed_no_floor : packed {
+  explicit packed_no_floor(std::size_t n) : packed(n, 0) {}
+};
+
+void BM_vad_find_free_packed(benchmark::State& state, int impl) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  const vpn_range user{vpn{user_lowest}, vpn{0x7FFFFFFEF}};  // x64 NT
+  const vad_tree<>& tree = impl == 0   ? cached<packed_floor>(n).tree
+                           : impl == 1 ? cached<packed_no_floor>(n).tree
+                                       : cached<packed_floor>(n).tree;
+  const std::uint64_t want = user_lowest + 16 * n;
+  const auto got = impl == 2 ? linear_first_fit(tree, 16, user,
+                                                search_direction::bottom_up, 16)
+                             : tree.find_free_range(16, user);
+  if (!got.ok() || got->raw() != want) {
+    state.SkipWithError("the search missed the range above the last VAD");
+    return;
+  }
+  for (auto _ : state) {
+    result<vpn> r =
+        impl == 2
+            ? linear_first_fit(tree, 16, user, search_direction::bottom_up, 16)
+            : tree.find_free_range(16, user);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 void sizes(benchmark::internal::Benchmark* b) {
   for (int n : {1000, 10000, 100000, 1000000}) b->Arg(n);
 }
@@ -300,6 +392,12 @@ BENCHMARK_CAPTURE(BM_vad_insert_erase, mmkit, 0)
 BENCHMARK_CAPTURE(BM_vad_insert_erase, std_map, 1)
     ->Name("BM_vad_insert_erase/std_map")
     ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_move_start, mmkit, 0)
+    ->Name("BM_vad_move_start/mmkit")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_move_start, std_map, 1)
+    ->Name("BM_vad_move_start/std_map")
+    ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_find_free_up, mmkit, 0)
     ->Name("BM_vad_find_free_bottom_up/mmkit")
     ->Apply(sizes);
@@ -311,6 +409,15 @@ BENCHMARK_CAPTURE(BM_vad_find_free_down, mmkit, 0)
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_find_free_down, linear, 1)
     ->Name("BM_vad_find_free_top_down/linear")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_find_free_packed, mmkit, 0)
+    ->Name("BM_vad_find_free_packed/mmkit")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_find_free_packed, mmkit_floor_0, 1)
+    ->Name("BM_vad_find_free_packed/mmkit_floor_0")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_find_free_packed, linear, 2)
+    ->Name("BM_vad_find_free_packed/linear")
     ->Apply(sizes);
 
 }  // namespace

@@ -228,3 +228,59 @@ TEST_CASE("vad_tree: large alignments find lucky gaps and skip unlucky ones") {
         status::no_memory);
   CHECK(tree.find_free_range(16, w)->raw() == 0x110);
 }
+
+TEST_CASE("vad_tree: fits beyond 16 TiB saturate the fields but stay exact") {
+  // Gaps of 2^36 - 0x100, 2^34 - 1, 2^34 and 2^50 - ... pages: far more
+  // than the 32-bit fields hold. Requests on either side of the saturation
+  // point must still get the model's answer.
+  const std::uint64_t starts[] = {
+      0x100, std::uint64_t{1} << 36,
+      (std::uint64_t{1} << 36) + (std::uint64_t{1} << 34),
+      (std::uint64_t{1} << 37) + 0x10, std::uint64_t{1} << 50};
+  std::vector<vad> v(std::size(starts));
+  vad_tree<> tree;
+  vad_model model;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    v[i] = vad({vpn{starts[i]}, vpn{starts[i] + 0xF}}, vad_type::private_memory,
+               mm::readwrite);
+    REQUIRE(tree.insert(v[i]).ok());
+    model.insert(starts[i], starts[i] + 0xF);
+  }
+  REQUIRE(tree.check_invariants());
+  CHECK(tree.root()->debug_max_fit() == fit_saturation);
+  const std::uint64_t sizes[] = {16,
+                                 fit_saturation - 1,
+                                 fit_saturation,
+                                 fit_saturation + 1,
+                                 std::uint64_t{1} << 33,
+                                 (std::uint64_t{1} << 34) - 0x10,
+                                 (std::uint64_t{1} << 34) + 1,
+                                 (std::uint64_t{1} << 36) - 0x200,
+                                 std::uint64_t{1} << 40,
+                                 std::uint64_t{1} << 52};
+  const std::uint64_t aligns[] = {16, std::uint64_t{1} << 20};
+  const vpn_range windows[] = {
+      {vpn{0}, vpn{max_u64}},
+      {vpn{0x10}, vpn{(std::uint64_t{1} << 48) - 1}},
+      {vpn{std::uint64_t{1} << 36}, vpn{std::uint64_t{1} << 38}}};
+  for (const vpn_range w : windows)
+    for (const std::uint64_t pages : sizes)
+      for (const std::uint64_t align : aligns)
+        for (const auto dir :
+             {search_direction::bottom_up, search_direction::top_down}) {
+          CAPTURE(pages);
+          CAPTURE(align);
+          CAPTURE(w.first.raw());
+          CAPTURE(static_cast<int>(dir));
+          const auto want =
+              model.find_free(pages, w.first.raw(), w.last.raw(), dir, align);
+          const result<vpn> got = tree.find_free_range(pages, w, dir, align);
+          REQUIRE(got.ok() == want.has_value());
+          if (want) CHECK(got->raw() == *want);
+        }
+  // Erasing inside the saturated region keeps every field exact.
+  tree.erase(v[2]);
+  tree.erase(v[0]);
+  CHECK(tree.check_invariants());
+  tree.clear();
+}

@@ -2,42 +2,56 @@
 // vad: one Virtual Address Descriptor, the record NT keeps for every
 // reservation or mapped view of a process (MMVAD), as a node of vad_tree.
 //
-// The node is an intrusive Boost AVL node (`optimize_size`: the balance sits
-// in the low bits of the parent pointer), so the tree never allocates: the
-// caller owns every vad, in an array, a pool, or a `struct my_vad : vad` of
-// its own that adds per-VAD fields. Derive, and give vad_tree<my_vad> the
-// derived type; the tree only ever uses the members below.
+// The node is an intrusive Boost.Intrusive AVL node, so the tree never
+// allocates: the caller owns every vad, in an array, a pool, or a
+// `struct my_vad : vad` of its own that adds per-VAD fields. Derive, and give
+// vad_tree<my_vad> the derived type; the tree only ever uses the members
+// below.
 //
-// Layout (80 bytes on an LP64 host), hot fields first:
+// The links are mmkit's own (vad_links), driven by Boost's AVL algorithms
+// through vad_node_traits: as with Boost's `optimize_size` hook the balance
+// sits in the low bits of the parent pointer, and spare low bits of the
+// three links hold marks: "visited" (Boost wrote the node's balance or a
+// link) and, per child link, "rewritten". That is how vad_tree learns,
+// after an insert or erase, exactly which nodes the rebalancing reached and
+// which links may lead to a different subtree (vad_tree.hpp, "Fix-up").
 //
-//   offset  0  parent|balance, left, right   AVL links (lookup: left/right)
+// Layout (88 bytes on an LP64 host), hot fields first:
+//
+//   offset  0  parent|visited|balance, left|rewritten, right|rewritten
 //          24  start_, end_                  inclusive VPNs (lookup)
-//          40  gap_before_, max_fit_         gap-search aggregates
-//          56  u_                            commit | protection | type | flags
-//          64  section_, first_prototype_pte_ mapped views only
+//          40  gap_before_                   free pages below start_
+//          48  own_fit_, child_max_[2]       32-bit gap-search aggregates
+//          64  u_                            commit | protection | type | flags
+//          72  section_, first_prototype_pte_ mapped views only
 //
 // A lookup touches bytes 0..39 of each node on its path, a free-range search
-// bytes 0..55. The descriptor fields a lookup never reads come last. The
-// MMVAD_FLAGS word `u_` follows NT's x64 layout in spirit (CommitCharge is 51
-// bits there too), encoded and decoded over the raw word:
+// and the fix-up bytes 0..59: one cache line when the node starts on one. The
+// descriptor fields a lookup never reads come last. The MMVAD_FLAGS word `u_`
+// follows NT's x64 layout in spirit (CommitCharge is 51 bits there too),
+// encoded and decoded over the raw word:
 //
 //   63..58 flags (vad_flags)   57..56 type   55..51 protection   50..0 commit
 //
 // Aggregates (maintained by vad_tree, read-only here):
 //   gap_before_  pages of free space between the in-order predecessor's end
-//                and start_ (from VPN 0 for the first VAD). It depends only
-//                on the set of VADs, never on the tree's shape.
-//   max_fit_     the largest number of free pages that start on an
-//                allocation-granularity boundary inside one gap_before_ of
-//                any node of this subtree. See vad_tree.hpp.
+//                and start_ (from the tree's floor, VPN 0 unless set, for
+//                the first VAD; free pages below the floor never count). It
+//                depends only on the set of VADs, never on the tree's shape.
+//   own_fit_     the pages of gap_before_ that start on an allocation-
+//                granularity boundary (a cache of a function of the gap).
+//   child_max_   the largest own fit of any node of the left ([0]) or right
+//                ([1]) subtree, 0 for none. Fields hold at most
+//                fit_saturation (2^32 - 1 pages, 16 TiB). A node's own gap
+//                enters its parent's field, never one of its own, so a gap
+//                change costs one field per level. See vad_tree.hpp.
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
 #include <mmkit/core/bits.hpp>
 #include <mmkit/core/protection.hpp>
 
-#include <boost/intrusive/avl_set_hook.hpp>
-
+#include <cstddef>
 #include <cstdint>
 
 namespace mmkit {
@@ -72,13 +86,144 @@ constexpr vad_flags operator~(vad_flags a) noexcept {
   return static_cast<vad_flags>(~static_cast<std::uint8_t>(a) & 0x3Fu);
 }
 
-/// The intrusive hook every vad carries. Safe-link mode: a linked node
-/// cannot be inserted twice and knows whether it is linked.
-using vad_hook =
-    boost::intrusive::avl_set_base_hook<boost::intrusive::optimize_size<true>>;
+namespace detail {
+struct vad_node_traits;
+}
+
+/// The AVL links every vad carries: parent, left and right, with the
+/// balance and the "visited" mark in the parent word's low bits and a
+/// "rewritten" mark in the lowest bit of each child word (hence the 8-byte
+/// alignment, which 32-bit hosts would not give pointers by themselves). A
+/// vad that is in no tree has a null parent.
+class alignas(8) vad_links {
+ public:
+  vad_links() noexcept = default;
+  // Links belong to the tree a node is in, never to a copy of it.
+  vad_links(const vad_links&) noexcept {}
+  vad_links& operator=(const vad_links&) noexcept { return *this; }
+
+  /// Whether the node is in a tree.
+  bool is_linked() const noexcept { return (parent_ & ~parent_bits) != 0; }
+
+ private:
+  friend struct detail::vad_node_traits;
+  static constexpr std::uintptr_t parent_bits = 7;
+  std::uintptr_t parent_ = 0;     // parent pointer | visited << 2 | balance
+  std::uintptr_t child_[2] = {};  // left, right pointer | rewritten
+};
+
+/// The name the node's base had when it was Boost's own hook; kept for code
+/// that spells it.
+using vad_hook = vad_links;
+
+namespace detail {
+
+/// The node traits Boost.Intrusive's avltree_algorithms drive vad_links
+/// through (the NodeTraits interface of Boost's AVL algorithms), plus marks
+/// that record what Boost did: set_balance, set_left and set_right mark the
+/// node "visited", and set_left (set_right) marks its left (right) link
+/// "rewritten". After a Boost operation the visited nodes are exactly those
+/// the rebalancing reached or relinked, and a rewritten link is one that
+/// may now lead to a different subtree. Balance: 0 zero, 1 negative (left
+/// higher), 2 positive (right higher).
+struct vad_node_traits {
+  using node = vad_links;
+  using node_ptr = vad_links*;
+  using const_node_ptr = const vad_links*;
+  using balance = std::uintptr_t;
+
+  static constexpr std::uintptr_t balance_mask = 3;
+  static constexpr std::uintptr_t visited_bit = 4;
+  static constexpr std::uintptr_t rewritten_bit = 1;
+
+  static node_ptr get_parent(const_node_ptr n) noexcept {
+    return reinterpret_cast<node_ptr>(n->parent_ & ~vad_links::parent_bits);
+  }
+  static void set_parent(node_ptr n, node_ptr p) noexcept {
+    n->parent_ = reinterpret_cast<std::uintptr_t>(p) |
+                 (n->parent_ & vad_links::parent_bits);
+  }
+  /// Child 0 is the left one, child 1 the right one.
+  static node_ptr get_child(const_node_ptr n, unsigned side) noexcept {
+    return reinterpret_cast<node_ptr>(n->child_[side] & ~rewritten_bit);
+  }
+  static void set_child(node_ptr n, unsigned side, node_ptr c) noexcept {
+    n->child_[side] = reinterpret_cast<std::uintptr_t>(c) | rewritten_bit;
+    n->parent_ |= visited_bit;
+  }
+  static node_ptr get_left(const_node_ptr n) noexcept {
+    return get_child(n, 0);
+  }
+  static void set_left(node_ptr n, node_ptr l) noexcept { set_child(n, 0, l); }
+  static node_ptr get_right(const_node_ptr n) noexcept {
+    return get_child(n, 1);
+  }
+  static void set_right(node_ptr n, node_ptr r) noexcept { set_child(n, 1, r); }
+  static balance get_balance(const_node_ptr n) noexcept {
+    return n->parent_ & balance_mask;
+  }
+  static void set_balance(node_ptr n, balance b) noexcept {
+    n->parent_ = (n->parent_ & ~balance_mask) | b | visited_bit;
+  }
+  static constexpr balance zero() noexcept { return 0; }
+  static constexpr balance negative() noexcept { return 1; }
+  static constexpr balance positive() noexcept { return 2; }
+
+  /// The marks, as taken by take_marks().
+  static constexpr unsigned left_rewritten = 1;
+  static constexpr unsigned right_rewritten = 2;
+  static constexpr unsigned visited = 4;
+  /// Whether `n` carries any mark.
+  static bool marked(const_node_ptr n) noexcept {
+    return ((n->parent_ & visited_bit) | (n->child_[0] & rewritten_bit) |
+            (n->child_[1] & rewritten_bit)) != 0;
+  }
+  /// Reads and clears the marks. Requires: a node with a rewritten link is
+  /// visited (the setters above keep that true).
+  static unsigned take_marks(node_ptr n) noexcept {
+    const std::uintptr_t w = n->parent_;
+    if (!(w & visited_bit)) return 0;
+    n->parent_ = w & ~visited_bit;
+    const std::uintptr_t l = n->child_[0], r = n->child_[1];
+    n->child_[0] = l & ~rewritten_bit;
+    n->child_[1] = r & ~rewritten_bit;
+    return visited | static_cast<unsigned>(l & rewritten_bit) |
+           static_cast<unsigned>((r & rewritten_bit) << 1);
+  }
+};
+
+}  // namespace detail
 
 template <class Vad>
 class vad_tree;
+
+/// The largest value a VAD's subtree-fit fields hold: 2^32 - 1 pages (16
+/// TiB). A fit at least this large is recorded as this; vad_tree's search
+/// treats it as "any size may fit here" and tests the gaps themselves.
+inline constexpr std::uint64_t fit_saturation = 0xFFFFFFFFu;
+
+namespace detail {
+/// The pages of the gap [start - gap, start - 1] that start on an
+/// allocation-granularity boundary, with no overflow for any start and gap:
+/// the gap's first boundary lies (-(start - gap)) mod 16 pages into it.
+constexpr std::uint64_t granule_fit_below(std::uint64_t start,
+                                          std::uint64_t gap) noexcept {
+  constexpr std::uint64_t g = allocation_granularity / page_size;
+  const std::uint64_t skip = (std::uint64_t{0} - (start - gap)) & (g - 1);
+  return gap > skip ? gap - skip : 0;
+}
+static_assert(granule_fit_below(0x20, 0x10) == 0x10);
+static_assert(granule_fit_below(0x20, 0x0F) == 0);
+static_assert(granule_fit_below(0x28, 0x20) == 0x18);
+static_assert(granule_fit_below(0, 0) == 0);
+static_assert(granule_fit_below(~std::uint64_t{0}, 5) == 0);
+static_assert(granule_fit_below(0xFFFFFFFFFFFFFFF8u, 0x20) == 0x18);
+/// Saturates a fit to the width of the subtree fields.
+constexpr std::uint32_t saturate_fit(std::uint64_t fit) noexcept {
+  return fit < fit_saturation ? static_cast<std::uint32_t>(fit)
+                              : static_cast<std::uint32_t>(fit_saturation);
+}
+}  // namespace detail
 
 /// The MMVAD_FLAGS word, encoded over its raw 64 bits.
 namespace vad_word {
@@ -91,7 +236,7 @@ inline constexpr std::uint64_t max_commit = (std::uint64_t{1} << 51) - 1;
 }  // namespace vad_word
 
 /// One VAD. Derive from it to add fields; see the header comment.
-class vad : public vad_hook {
+class vad : public vad_links {
  public:
   vad() noexcept = default;
 
@@ -107,7 +252,7 @@ class vad : public vad_hook {
 
   // Copies carry the descriptor, never the links or the aggregates.
   vad(const vad& o) noexcept
-      : vad_hook(),
+      : vad_links(),
         start_(o.start_),
         end_(o.end_),
         u_(o.u_),
@@ -195,7 +340,14 @@ class vad : public vad_hook {
 
   // --- aggregates, for tests and pictures ---------------------------------
   std::uint64_t debug_gap_before() const noexcept { return gap_before_; }
-  std::uint64_t debug_max_fit() const noexcept { return max_fit_; }
+  /// The largest granule-aligned fit of any gap in this VAD's subtree
+  /// (saturated at fit_saturation).
+  std::uint64_t debug_max_fit() const noexcept {
+    std::uint32_t m = own_fit_;
+    if (child_max_[0] > m) m = child_max_[0];
+    if (child_max_[1] > m) m = child_max_[1];
+    return m;
+  }
 
  private:
   template <class>
@@ -204,7 +356,8 @@ class vad : public vad_hook {
   vpn start_{};
   vpn end_{};
   std::uint64_t gap_before_ = 0;
-  std::uint64_t max_fit_ = 0;
+  std::uint32_t own_fit_ = 0;
+  std::uint32_t child_max_[2] = {0, 0};  // left, right subtree
   std::uint64_t u_ = 0;
   void* section_ = nullptr;
   std::uint64_t first_prototype_pte_ = 0;
@@ -213,10 +366,12 @@ class vad : public vad_hook {
 namespace detail {
 // All layout checks of the node in one place.
 constexpr bool check_vad_layout() noexcept {
-  static_assert(sizeof(vad_hook) == 3 * sizeof(void*),
-                "optimize_size packs the balance into the parent pointer");
-  static_assert(sizeof(void*) != 8 || sizeof(vad) == 80,
-                "vad is 80 bytes on LP64; keep hot fields in the first 56");
+  static_assert(sizeof(vad_links) == 3 * sizeof(void*) ||
+                    (sizeof(void*) == 4 && sizeof(vad_links) == 16),
+                "the balance and the marks live in the link words");
+  static_assert(alignof(vad_links) >= 8, "three low bits of every node");
+  static_assert(sizeof(void*) != 8 || sizeof(vad) == 88,
+                "vad is 88 bytes on LP64; keep hot fields in the first 60");
   static_assert(vad_word::flags::fits(0x3F), "six flag bits");
   return true;
 }

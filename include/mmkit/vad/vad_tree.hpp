@@ -7,76 +7,107 @@
 // The tree is a Boost.Intrusive AVL tree of caller-owned nodes (vad.hpp);
 // it never allocates. Every peer except Linux finds free address space by
 // walking the regions one by one (NT's MiFindEmptyAddressRangeInTree does);
-// here each node carries two numbers that make the search logarithmic.
+// here each node carries a few numbers that make the search logarithmic.
 //
 // Invariant (checked from scratch by check_invariants()):
 //
-//   gap_before(x) = x.start - (pred(x).end + 1), or x.start for the first
-//                   VAD: the free pages just below x. It depends only on
-//                   which VADs exist, never on the shape of the tree, so
-//                   rotations leave it alone; an insert or erase changes it
-//                   for the new node and for the in-order successor only.
+//   gap_before(x) = the free pages just below x that lie at or above the
+//                   tree's floor F (VPN 0 unless set): x.start - max(pred(x)
+//                   .end + 1, F), or x.start - F for the first VAD, or 0
+//                   when that is negative. It depends only on which VADs
+//                   exist, never on the shape of the tree, so rotations
+//                   leave it alone; an insert or erase changes it for the
+//                   new node and for the in-order successor only. An
+//                   address space sets F to its lowest user VPN, so that
+//                   the pages below it, which no search may return, never
+//                   look like a fit (without it every bottom-up search
+//                   descends the left spine to the gap below the first VAD).
 //
 //   own_fit(x)    = the free pages of that gap that start on an allocation-
 //                   granularity (16-page) boundary: gap end + 1 -
-//                   align_up(gap start, 16), or 0.
+//                   align_up(gap start, 16), or 0. Cached in the node.
 //
-//   max_fit(x)    = max(own_fit(x), max_fit(x.left), max_fit(x.right)),
-//                   i.e. the largest own_fit in x's subtree.
+//   fit(x)        = max(own_fit(x), fit(x.left), fit(x.right)): the largest
+//                   own_fit in x's subtree. The node does not store its own
+//                   fit; it stores its children's, child_max[0] = fit(left)
+//                   and child_max[1] = fit(right) (0 for no child), so that
+//                   fit(x) needs no other node, a search prunes a child
+//                   without reading it, and a repair never reads a sibling.
+//                   Fields are 32 bits, saturated at fit_saturation (2^32 - 1
+//                   pages, 16 TiB); a request at least that large treats a
+//                   saturated field as "may fit" and tests the gaps.
 //
-//                 [x: 40..4f, gap 0x20, fit 0x20]
-//                  /                          \  (children)
-//   [10..1f, gap 0x10, fit 0x10]     [90..9f, gap 0x40, fit 0x40]
-//        max_fit 0x10                     max_fit 0x40
-//                  max_fit(x) = 0x40
+//                 [x: 40..4f, gap 0x20, own 0x20]  child_max {0x10, 0x40}
+//                  /                          \          fit(x) = 0x40
+//   [10..1f, gap 0x10, own 0x10]     [90..9f, gap 0x40, own 0x40]
+//        child_max {0, 0}                 child_max {0, 0}
 //
 // Search. A request is (pages s, alignment A = 2^k >= 16 pages, window
 // [lo, hi], direction). Every result starts on a 16-page boundary, so a gap
 // holds an A-aligned fit only if it holds a 16-aligned one, i.e. only if its
-// own_fit >= s. max_fit(x) < s therefore proves that no gap of x's subtree
+// own_fit >= s. fit(c) < s therefore proves that no gap of c's subtree
 // fits, and the search skips it; this pruning never loses an answer. Every
 // gap the search does visit is tested exactly (clipped to the window,
 // aligned to A, overflow-checked), so it never returns a range that does not
 // fit. For A = 16 (NT's allocation granularity: every VirtualAlloc,
-// MapViewOfFile and image load) the test max_fit >= s is also sufficient, so
+// MapViewOfFile and image load) the test fit >= s is also sufficient, so
 // a subtree that passes it and lies inside the window always yields the
 // answer: the search visits O(log n) nodes (those along the two window
 // boundaries plus one descent). For a larger A a gap can hold a 16-aligned
 // fit and still miss every A-aligned one; such "unlucky" gaps are visited
 // and rejected, so the cost is O((1 + u) log n) where u counts the unlucky
 // gaps lower (bottom-up) or higher (top-down) than the answer. A gap of
-// own_fit >= s + A - 16 is never unlucky. This is the price of one 8-byte
+// own_fit >= s + A - 16 is never unlucky. This is the price of one
 // aggregate rather than one per alignment; it is exact either way.
 //
 // Fix-up. Boost.Intrusive has no augmentation hook, so after every insert
-// and erase the tree repairs max_fit itself. A node's max_fit changes only
-// when the set of nodes below it changes or when one of their gaps does.
-// The set changes for (a) the ancestors of the point where the tree was
-// physically changed (the new leaf's parent, or the parent of the node
-// unlinked) and (b) the nodes a rebalancing rotation moved. Every rotated
-// node ends either on that ancestor path or as a child of a node on it (a
-// rotation at p with child c leaves c or the grandchild g in p's place and p,
-// c as its children), and the children of a moved node are subtrees that
-// were not changed. So recomputing, from the changed point up to the root,
-// each path node after recomputing its other child, repairs every changed
-// set. Which links can change is known before the change: AVL rebalancing
-// climbs from the change point and stops at a fixed node (after an insert,
-// the first ancestor whose balance was not zero; after an erase, the first
-// whose balance was zero), and rewrites at most that node's parent's link.
-// The tree snapshots the links of that short stretch, and afterwards the
-// highest node whose links differ (the whole path when the root moved)
-// bounds the full recomputes. Above it nothing moved and only one child of
-// each node changed, so climb() propagates the child's old and new value:
-// an increase needs no other input, a decrease needs a recompute only where
-// the child held the maximum, and the climb stops at the first node whose
-// value stays the same. The gap change (new node and successor on insert,
-// successor on erase) is repaired by a second climb from the successor.
-// Both passes are O(log n) and usually a few nodes.
+// and erase the tree repairs the fields itself. A field changes only when
+// the subtree below that link changes (other nodes, or one of their gaps).
+// The nodes are vad_links driven through vad_node_traits (vad.hpp), whose
+// setters mark what Boost did: a node whose balance or links it wrote is
+// "visited", and each link it wrote is "rewritten". That gives three facts:
+//
+//   (1) A link leads to a different set of nodes only if Boost rewrote it
+//       or it lies on the path from the change point (the new leaf; the
+//       unlinked node's parent, or its successor's old parent) to the root.
+//       A node a rotation moved hangs below a rewritten link of a visited
+//       node on that path, and the links below it that it got from other
+//       nodes are themselves rewritten, leading to untouched subtrees.
+//   (2) AVL rebalancing climbs that path one node at a time from the change
+//       point, visiting each node it reaches (it sets a balance, or rotates
+//       and relinks the parent above), and then stops for good. So the
+//       visited nodes on the path form one unbroken run from the change
+//       point up: above the first unvisited node nothing was marked. The
+//       one exception is an erase whose successor moves into the erased
+//       node's place from below the change point; the repair is told to
+//       reach that node ("reach") whatever it finds on the way.
+//   (3) The only gaps that change (insert: the new node's and its
+//       successor's; erase: the successor's) belong to the change point and
+//       to one other node ("pending").
+//
+// repair() climbs the run from the change point. At each node it sets the
+// field of the child it came from, and for every other rewritten link
+// first rebuilds the rewritten fields of the node now there (a moved node),
+// then that link's field. Above the run only the link it came up by
+// changed, so settle() sets one field per level and stops at the first
+// field that already holds the right value; settle(pending) then does the
+// same for the other gap. Every mark it meets is cleared; check_invariants()
+// verifies that none is left. The cost is the run (amortised O(1) for AVL)
+// plus the distance a change travels up, O(log n) at worst; no sibling is
+// read unless a rotation moved it, and nothing is copied.
+//
+// (An earlier version snapshotted the links along the rebalancing's
+// predicted path and compared them afterwards. Its prediction read the
+// successor's own balance where Boost gives the successor the erased
+// node's, so erasing a node whose successor is its right child, a leaf,
+// while the node leaned left missed the rotation at the successor and left
+// the node rotated above it with a stale aggregate. The marks replace the
+// prediction by what Boost actually did.)
 //
 // Complexity: find_containing O(log n) (O(1) on a hint hit), insert_check
 // O(log n), insert_commit and erase O(log n) (amortised O(1) rebalancing
-// plus the fix-up), find_free_range as above, iteration O(1) amortised per
-// step. check_invariants O(n).
+// plus the fix-up), resize O(log n) with no rebalancing at all, find_free_range
+// as above, iteration O(1) amortised per step. check_invariants O(n).
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
@@ -104,9 +135,41 @@ template <class Vad>
 concept VadNode = std::derived_from<Vad, vad>;
 
 /// The allocation granularity in pages (64 KiB / 4 KiB = 16): the alignment
-/// the max_fit aggregate is exact for and the least a search may ask for.
+/// the fit aggregate is exact for and the least a search may ask for.
 inline constexpr std::uint64_t granularity_pages =
     allocation_granularity / page_size;
+
+namespace detail {
+
+/// Boost.Intrusive value traits binding a VadNode type to its vad_links
+/// base, in safe-link mode (an unlinked node has a null parent, and Boost
+/// asserts that a node it inserts is unlinked).
+template <class Vad>
+struct vad_value_traits {
+  using node_traits = vad_node_traits;
+  using node_ptr = vad_node_traits::node_ptr;
+  using const_node_ptr = vad_node_traits::const_node_ptr;
+  using value_type = Vad;
+  using pointer = Vad*;
+  using const_pointer = const Vad*;
+  static constexpr boost::intrusive::link_mode_type link_mode =
+      boost::intrusive::safe_link;
+
+  static node_ptr to_node_ptr(value_type& v) noexcept {
+    return static_cast<vad_links*>(static_cast<vad*>(&v));
+  }
+  static const_node_ptr to_node_ptr(const value_type& v) noexcept {
+    return static_cast<const vad_links*>(static_cast<const vad*>(&v));
+  }
+  static pointer to_value_ptr(node_ptr n) noexcept {
+    return static_cast<Vad*>(static_cast<vad*>(n));
+  }
+  static const_pointer to_value_ptr(const_node_ptr n) noexcept {
+    return static_cast<const Vad*>(static_cast<const vad*>(n));
+  }
+};
+
+}  // namespace detail
 
 template <class Vad = vad>
 class vad_tree {
@@ -117,13 +180,14 @@ class vad_tree {
       return a.start() < b.start();
     }
   };
+  using value_traits = detail::vad_value_traits<Vad>;
   using tree_type =
-      boost::intrusive::avltree<Vad, boost::intrusive::base_hook<vad_hook>,
+      boost::intrusive::avltree<Vad,
+                                boost::intrusive::value_traits<value_traits>,
                                 boost::intrusive::constant_time_size<true>,
                                 boost::intrusive::compare<start_less>>;
-  using value_traits = typename tree_type::value_traits;
-  using node_traits = typename tree_type::node_traits;
-  using node_ptr = typename node_traits::node_ptr;
+  using node_traits = detail::vad_node_traits;
+  using node_ptr = node_traits::node_ptr;
 
  public:
   using value_type = Vad;
@@ -146,7 +210,11 @@ class vad_tree {
     vpn_range range_{};
   };
 
+  /// An empty tree whose floor is VPN 0: every free page counts.
   vad_tree() noexcept = default;
+  /// An empty tree whose free-range searches never return a page below
+  /// `floor` (an address space's lowest user VPN).
+  explicit vad_tree(vpn floor) noexcept : floor_(floor.raw()) {}
   vad_tree(const vad_tree&) = delete;
   vad_tree& operator=(const vad_tree&) = delete;
   /// Unlinks every VAD (the nodes stay the caller's).
@@ -178,6 +246,22 @@ class vad_tree {
   void clear() noexcept {
     tree_.clear();
     hint_ = nullptr;
+  }
+
+  // --- the floor ----------------------------------------------------------
+  /// The lowest VPN a free-range search may return; free pages below it
+  /// are in no gap.
+  vpn floor() const noexcept { return vpn{floor_}; }
+  /// Effects: moves the floor and recomputes every gap and aggregate.
+  /// Complexity: O(1) when empty, else O(n): set it before inserting.
+  void set_floor(vpn floor) noexcept {
+    floor_ = floor.raw();
+    std::uint64_t next_free = 0;  // one past the previous VAD's end
+    for (Vad& v : tree_) {
+      set_gap(&v, gap_from(next_free, v.start_.raw()));
+      next_free = v.end_.raw() + 1;  // no wrap matters: nothing follows
+    }
+    (void)rebuild(node_traits::get_parent(header()));
   }
 
   // --- lookup -------------------------------------------------------------
@@ -281,23 +365,24 @@ class vad_tree {
   void insert_commit(Vad& v, const insert_commit_data& d) noexcept {
     MMKIT_ASSERT(!v.is_linked());
     MMKIT_ASSERT(d.next_ != nullptr && d.range_ == v.range());
-    v.gap_before_ =
-        d.prev_ ? v.start_ - (value_of(d.prev_)->end_ + 1) : v.start_.raw();
-    Vad* next = d.next_ != header() ? value_of(d.next_) : nullptr;
-    if (next) next->gap_before_ = next->start_ - (v.end_ + 1);
-
+    const node_ptr hdr = header();
+    set_gap(&v, gap_from(d.prev_ ? value_of(d.prev_)->end_.raw() + 1 : 0,
+                         v.start_.raw()));
+    node_ptr pending = nullptr;
+    if (d.next_ != hdr) {
+      // The successor's gap shrinks: its parent's field may change.
+      Vad* next = value_of(d.next_);
+      set_gap(next, gap_from(v.end_.raw() + 1, next->start_.raw()));
+      pending = d.next_;
+    }
     // The new node hangs below `next` when `next` has no left child, else
     // below `prev` (the rightmost node of next's left subtree).
     typename tree_type::insert_commit_data link;
     link.link_left =
-        next ? !node_traits::get_left(d.next_) : d.prev_ == nullptr;
+        d.next_ != hdr ? !node_traits::get_left(d.next_) : d.prev_ == nullptr;
     link.node = link.link_left ? d.next_ : d.prev_;
-    path_snapshot snap;
-    snap.record(link.node, header(), rebalancing::insertion);
-
     tree_.insert_unique_commit(v, link);
-    fix_structure(value_traits::to_node_ptr(v), snap);
-    if (next) fix_values(d.next_);
+    repair(value_traits::to_node_ptr(v), nullptr, pending);
   }
 
   /// Effects: inserts `v` unless a VAD intersects its range.
@@ -317,36 +402,88 @@ class vad_tree {
     if (hint_ == &v) hint_ = nullptr;
     const node_ptr z = value_traits::to_node_ptr(v);
     const node_ptr hdr = header();
-    node_ptr succ =
-        boost::intrusive::bstree_algorithms<node_traits>::next_node(z);
-    if (succ == hdr) succ = nullptr;
-
-    // Where the tree physically changes (bstree_algorithms::erase): z's
-    // parent when z has at most one child; else z's successor y moves into
-    // z's place and y's old parent (or y itself) loses a child.
     const node_ptr zl = node_traits::get_left(z);
     const node_ptr zr = node_traits::get_right(z);
-    node_ptr start = node_traits::get_parent(z);
-    if (zl && zr) {
-      // succ == minimum of z's right subtree.
-      start = node_traits::get_parent(succ) == z
-                  ? succ
-                  : node_traits::get_parent(succ);
-    }
-    path_snapshot snap;
-    snap.record(start, hdr, rebalancing::erasure, z);
 
-    const std::uint64_t merged = v.gap_before_ + v.pages();
+    // The successor, whose gap absorbs v and v's gap, and the point where
+    // the tree physically changes (bstree_algorithms::erase): z's parent
+    // when z has at most one child; else the successor y (the minimum of
+    // z's right subtree) moves into z's place and y's old parent, or y
+    // itself when that parent is z, loses a child.
+    node_ptr succ;
+    node_ptr start = node_traits::get_parent(z);
+    if (zr) {
+      succ = zr;
+      while (node_traits::get_left(succ)) succ = node_traits::get_left(succ);
+      if (zl) {
+        const node_ptr yp = node_traits::get_parent(succ);
+        start = yp == z ? succ : yp;
+      }
+    } else {
+      succ = z;
+      node_ptr up = node_traits::get_parent(z);
+      while (up != hdr && node_traits::get_right(up) == succ) {
+        succ = up;
+        up = node_traits::get_parent(up);
+      }
+      succ = up;
+    }
+    if (succ == hdr) succ = nullptr;
+
+    // The lowest free page below v that counts: v's gap's first page, or
+    // the floor when v lies wholly below it.
+    const std::uint64_t s = v.start_.raw();
+    const std::uint64_t free_lo = s >= floor_ ? s - v.gap_before_ : floor_;
     tree_.erase(tree_.iterator_to(v));
-    if (succ) value_of(succ)->gap_before_ += merged;
-    if (start != hdr) fix_structure(start, snap);
-    if (succ) fix_values(succ);
+    node_ptr pending = nullptr;
+    if (succ) {
+      // The successor's gap grows: its parent's field may change.
+      Vad* w = value_of(succ);
+      set_gap(w, gap_from(free_lo, w->start_.raw()));
+      pending = succ;
+    }
+    // With two children, the successor moved into z's place above `start`:
+    // its fields must be rebuilt whatever the values below say.
+    if (start != hdr)
+      repair(start, zl && zr ? succ : nullptr, pending);
+    else if (pending)
+      settle(pending, subtree_fit(pending));
+  }
+
+  /// Effects: gives `v` the range `r` in place, without unlinking it,
+  /// when `r` stays clear of v's neighbours (always so when `r` lies inside
+  /// v's range: NtFreeVirtualMemory of the head or tail of a reservation).
+  /// Returns: status::conflicting_addresses, `v` unchanged, when `r` would
+  /// touch a neighbour. Requires: `v` is in this tree; r.first <= r.last.
+  /// Complexity: O(log n), and no rebalancing: cheaper than erase + insert.
+  result<void> resize(Vad& v, vpn_range r) noexcept {
+    MMKIT_ASSERT(v.is_linked());
+    MMKIT_ASSERT(r.first <= r.last);
+    const node_ptr x = value_traits::to_node_ptr(v);
+    const node_ptr pred = neighbour(x, 0);
+    const node_ptr succ = neighbour(x, 1);
+    if (pred && !(value_of(pred)->end_ < r.first))
+      return status::conflicting_addresses;
+    if (succ && !(r.last < value_of(succ)->start_))
+      return status::conflicting_addresses;
+    v.start_ = r.first;
+    v.end_ = r.last;
+    set_gap(&v,
+            gap_from(pred ? value_of(pred)->end_.raw() + 1 : 0, r.first.raw()));
+    if (succ)
+      set_gap(value_of(succ),
+              gap_from(r.last.raw() + 1, value_of(succ)->start_.raw()));
+    // Two gaps changed; each chain of fields is settled in turn (the
+    // second stops where the first left the fields sound).
+    settle(x, subtree_fit(x));
+    if (succ) settle(succ, subtree_fit(succ));
+    return {};
   }
 
   // --- free-range search --------------------------------------------------
   /// The lowest (bottom_up) or highest (top_down) VPN v such that
-  /// [v, v + pages - 1] lies inside `window`, touches no VAD, and v is a
-  /// multiple of `alignment` (in pages).
+  /// [v, v + pages - 1] lies inside `window` and at or above the floor,
+  /// touches no VAD, and v is a multiple of `alignment` (in pages).
   /// Returns: status::invalid_parameter when pages is 0, alignment is not a
   /// power of two >= granularity_pages, or window.first > window.last;
   /// status::no_memory when no range fits (NtAllocateVirtualMemory's
@@ -360,7 +497,11 @@ class vad_tree {
     if (pages == 0 || !is_power_of_two(alignment) ||
         alignment < granularity_pages || window.last < window.first)
       return status::invalid_parameter;
-    const request q{pages, alignment, window.first.raw(), window.last.raw()};
+    const std::uint64_t lo =
+        window.first.raw() > floor_ ? window.first.raw() : floor_;
+    if (lo > window.last.raw()) return status::no_memory;
+    const request q{pages, alignment, lo, window.last.raw(),
+                    pages < fit_saturation ? pages : fit_saturation};
     const node_ptr root = node_traits::get_parent(header());
     // The free space above the highest VAD belongs to no node.
     const node_ptr top = node_traits::get_right(header());
@@ -368,20 +509,18 @@ class vad_tree {
     bool has_tail = true;
     if (root) {
       const std::uint64_t e = value_of(top)->end_.raw();
-      has_tail = e != std::numeric_limits<std::uint64_t>::max();
+      has_tail = e != max_u64;
       tail_lo = e + 1;
     }
     std::uint64_t out = 0;
     if (dir == search_direction::bottom_up) {
-      if (root && search_up(root, q, out)) return vpn{out};
-      if (has_tail &&
-          fit_up(tail_lo, std::numeric_limits<std::uint64_t>::max(), q, out))
+      if (root && subtree_fit(root) >= q.need && search_up(root, q, out))
         return vpn{out};
+      if (has_tail && fit_up(tail_lo, max_u64, q, out)) return vpn{out};
     } else {
-      if (has_tail &&
-          fit_down(tail_lo, std::numeric_limits<std::uint64_t>::max(), q, out))
+      if (has_tail && fit_down(tail_lo, max_u64, q, out)) return vpn{out};
+      if (root && subtree_fit(root) >= q.need && search_down(root, q, out))
         return vpn{out};
-      if (root && search_down(root, q, out)) return vpn{out};
     }
     return status::no_memory;
   }
@@ -389,12 +528,13 @@ class vad_tree {
   // --- checks -------------------------------------------------------------
   /// Whether every invariant holds, recomputed from scratch: AVL shape and
   /// balance, parent links, size, address order without overlap, every
-  /// gap_before and every max_fit, and the hint. Complexity: O(n).
+  /// gap_before, own fit and child fit, no fix-up mark left behind, and the
+  /// hint. Complexity: O(n).
   bool check_invariants() const noexcept {
     const node_ptr hdr = header();
     const node_ptr root = node_traits::get_parent(hdr);
     if (root && node_traits::get_parent(root) != hdr) return false;
-    check_state st;
+    check_state st{floor_};
     const subtree_facts f = check_subtree(root, st);
     if (!f.ok || f.count != size()) return false;
     if (hint_ && find_containing_no_hint(hint_->start_) != hint_) return false;
@@ -413,18 +553,19 @@ class vad_tree {
   unsigned level_of(const Vad& v) const noexcept {
     unsigned level = 0;
     const node_ptr hdr = header();
-    for (node_ptr x = node_traits::get_parent(
-             value_traits::to_node_ptr(const_cast<Vad&>(v)));
+    for (node_ptr x = node_traits::get_parent(value_traits::to_node_ptr(v));
          x != hdr; x = node_traits::get_parent(x))
       ++level;
     return level;
   }
   /// The left and right children of `v` (null when absent), for pictures.
   const Vad* left_of(const Vad& v) const noexcept {
-    return child(v, &node_traits::get_left);
+    const node_ptr c = node_traits::get_left(value_traits::to_node_ptr(v));
+    return c ? value_of(c) : nullptr;
   }
   const Vad* right_of(const Vad& v) const noexcept {
-    return child(v, &node_traits::get_right);
+    const node_ptr c = node_traits::get_right(value_traits::to_node_ptr(v));
+    return c ? value_of(c) : nullptr;
   }
 
  private:
@@ -432,6 +573,13 @@ class vad_tree {
   static constexpr std::uint64_t max_u64 =
       std::numeric_limits<std::uint64_t>::max();
 
+  /// The pages of [max(free_lo, floor), start - 1]: the gap below a VAD at
+  /// `start` whose predecessor ends at free_lo - 1 (free_lo = 0: none).
+  std::uint64_t gap_from(std::uint64_t free_lo,
+                         std::uint64_t start) const noexcept {
+    const std::uint64_t lo = free_lo > floor_ ? free_lo : floor_;
+    return start > lo ? start - lo : 0;
+  }
   /// The free pages of [lo, hi] that start on a 16-page boundary.
   static constexpr std::uint64_t granule_fit(std::uint64_t lo,
                                              std::uint64_t hi) noexcept {
@@ -440,127 +588,118 @@ class vad_tree {
         (lo + granularity_pages - 1) & ~(granularity_pages - 1);
     return a <= hi ? hi - a + 1 : 0;
   }
-  static std::uint64_t own_fit(const vad* v) noexcept {
-    if (v->gap_before_ == 0) return 0;
-    const std::uint64_t s = v->start_.raw();
-    return granule_fit(s - v->gap_before_, s - 1);
+  /// Sets a gap and the own fit cached beside it.
+  static void set_gap(vad* v, std::uint64_t gap) noexcept {
+    v->gap_before_ = gap;
+    v->own_fit_ =
+        detail::saturate_fit(detail::granule_fit_below(v->start_.raw(), gap));
   }
-  static std::uint64_t max_fit_of(node_ptr x) noexcept {
-    return x ? value_of(x)->max_fit_ : 0;
-  }
-  static std::uint64_t compute_max_fit(node_ptr x) noexcept {
-    std::uint64_t m = own_fit(value_of(x));
-    const std::uint64_t l = max_fit_of(node_traits::get_left(x));
-    const std::uint64_t r = max_fit_of(node_traits::get_right(x));
-    if (l > m) m = l;
-    if (r > m) m = r;
+  /// The largest fit of x's subtree, from x's own fields alone.
+  static std::uint32_t subtree_fit(node_ptr x) noexcept {
+    const Vad* v = value_of(x);
+    std::uint32_t m = v->own_fit_;
+    if (v->child_max_[0] > m) m = v->child_max_[0];
+    if (v->child_max_[1] > m) m = v->child_max_[1];
     return m;
+  }
+  static std::uint32_t fit_of(node_ptr x) noexcept {
+    return x ? subtree_fit(x) : 0;
+  }
+  /// Recomputes every field of x's subtree, children first; returns its
+  /// fit. Complexity: O(size of the subtree); recursion depth the height.
+  static std::uint32_t rebuild(node_ptr x) noexcept {
+    if (!x) return 0;
+    Vad* v = value_of(x);
+    v->child_max_[0] = rebuild(node_traits::get_left(x));
+    v->child_max_[1] = rebuild(node_traits::get_right(x));
+    return subtree_fit(x);
+  }
+
+  /// The in-order predecessor (side 0) or successor (side 1) of x, or
+  /// null. Complexity: O(log n), O(1) amortised over a walk.
+  node_ptr neighbour(node_ptr x, unsigned side) const noexcept {
+    node_ptr c = node_traits::get_child(x, side);
+    if (c) {
+      while (node_traits::get_child(c, side ^ 1))
+        c = node_traits::get_child(c, side ^ 1);
+      return c;
+    }
+    const node_ptr hdr = header();
+    node_ptr up = node_traits::get_parent(x);
+    while (up != hdr && node_traits::get_child(up, side) == x) {
+      x = up;
+      up = node_traits::get_parent(up);
+    }
+    return up == hdr ? nullptr : up;
   }
 
   // --- fix-up -------------------------------------------------------------
-  enum class rebalancing : std::uint8_t { insertion, erasure };
-
-  // The links of the nodes the rebalancing may change, taken before the
-  // change. AVL rebalancing climbs from the change point and stops at a
-  // fixed place: after an insertion, at the first ancestor whose balance
-  // was not zero (it becomes zero, or rotates); after an erasure, at the
-  // first whose balance was zero (it tips, its height stays). Rotations
-  // happen below that node or at it and rewrite at most its parent's link,
-  // so the snapshot ends one node above it. When the climb reaches the
-  // root, the root itself may change, which highest_changed() detects.
-  struct path_snapshot {
-    // AVL height < 1.4405 log2(n + 2); 96 levels cover any n that fits in
-    // a 64-bit address space of 80-byte nodes.
-    static constexpr unsigned capacity = 96;
-    node_ptr node[capacity];
-    node_ptr left[capacity];
-    node_ptr right[capacity];
-    node_ptr root = nullptr;
-    unsigned count = 0;
-
-    void record(node_ptr from, node_ptr hdr, rebalancing kind,
-                node_ptr skip = nullptr) noexcept {
-      root = node_traits::get_parent(hdr);
-      unsigned extra = 2;  // the stopping node and its parent
-      for (node_ptr x = from; x != hdr && extra != 0;
-           x = node_traits::get_parent(x)) {
-        const bool zero = node_traits::get_balance(x) == node_traits::zero();
-        const bool stops = kind == rebalancing::insertion ? !zero : zero;
-        if (extra < 2 || stops) --extra;
-        if (x == skip) continue;  // the erased node; its balance moves on
-        MMKIT_ASSERT(count < capacity);
-        node[count] = x;
-        left[count] = node_traits::get_left(x);
-        right[count] = node_traits::get_right(x);
-        ++count;
-      }
-    }
-    /// The highest recorded node whose links changed, or null when the
-    /// root itself changed (then every level may have moved).
-    node_ptr highest_changed(node_ptr hdr) const noexcept {
-      if (node_traits::get_parent(hdr) != root) return nullptr;
-      for (unsigned i = count; i-- > 0;) {
-        if (node_traits::get_left(node[i]) != left[i] ||
-            node_traits::get_right(node[i]) != right[i])
-          return node[i];
-      }
-      return nullptr;
-    }
-  };
-
-  /// Repairs max_fit after a structural change at `from` (see the header):
-  /// full recomputes, other children included, up to the highest node
-  /// whose links changed; above it, climb().
-  void fix_structure(node_ptr from, const path_snapshot& snap) noexcept {
+  /// Repairs the fields after Boost inserted or erased with its physical
+  /// change at `x` (see "Fix-up" in the header comment). `reach` is a node
+  /// above x on the path that the repair must pass whatever the values say
+  /// (the successor that moved into an erased node's place), or null;
+  /// `pending` is the other node whose gap changed, or null.
+  /// Requires: x is not the header.
+  void repair(node_ptr x, node_ptr reach, node_ptr pending) noexcept {
     const node_ptr hdr = header();
-    const node_ptr zone_top = snap.highest_changed(hdr);
-    node_ptr prev = nullptr;
-    std::uint64_t old_fit = 0, new_fit = 0;
-    for (node_ptr x = from; x != hdr;
+    // The change point: every link Boost rewrote here gets a new field.
+    Vad* v = value_of(x);
+    const unsigned m0 = node_traits::take_marks(x);
+    for (unsigned side = 0; side < 2; ++side)
+      if (m0 & (node_traits::left_rewritten << side))
+        v->child_max_[side] = fit_of_moved(node_traits::get_child(x, side));
+    if (x == reach) reach = nullptr;
+    std::uint32_t f = subtree_fit(x);
+    node_ptr prev = x;
+    // The marked run above it (and on to `reach`): the field of the link
+    // we came up by, and any other rewritten link.
+    for (x = node_traits::get_parent(x); x != hdr;
          prev = x, x = node_traits::get_parent(x)) {
-      const node_ptr l = node_traits::get_left(x);
-      const node_ptr r = node_traits::get_right(x);
-      if (l && l != prev) value_of(l)->max_fit_ = compute_max_fit(l);
-      if (r && r != prev) value_of(r)->max_fit_ = compute_max_fit(r);
-      Vad* v = value_of(x);
-      old_fit = v->max_fit_;
-      new_fit = compute_max_fit(x);
-      v->max_fit_ = new_fit;
-      if (x == zone_top) {
-        climb(node_traits::get_parent(x), old_fit, new_fit);
-        return;
+      const unsigned m = node_traits::take_marks(x);
+      if (m == 0 && reach == nullptr) {
+        // Above the run nothing moved and nothing is marked.
+        settle(prev, f);
+        break;
       }
+      v = value_of(x);
+      const unsigned side = node_traits::get_child(x, 1) == prev;
+      v->child_max_[side] = f;
+      if (m & (node_traits::left_rewritten << (side ^ 1)))
+        v->child_max_[side ^ 1] =
+            fit_of_moved(node_traits::get_child(x, side ^ 1));
+      if (x == reach) reach = nullptr;
+      f = subtree_fit(x);
     }
+    if (pending) settle(pending, subtree_fit(pending));
   }
-  /// Repairs max_fit after gap_before(from) changed; the structure is sound.
-  void fix_values(node_ptr from) noexcept {
-    Vad* v = value_of(from);
-    const std::uint64_t old_fit = v->max_fit_;
-    v->max_fit_ = compute_max_fit(from);
-    climb(node_traits::get_parent(from), old_fit, v->max_fit_);
+  /// The fit of the subtree now hanging below a rewritten link. Its root
+  /// may be a node a rotation moved there: then Boost rewrote that node's
+  /// links too, and the subtrees below those are untouched and sound.
+  static std::uint32_t fit_of_moved(node_ptr c) noexcept {
+    if (!c) return 0;
+    const unsigned m = node_traits::take_marks(c);
+    if (m != 0) {
+      Vad* v = value_of(c);
+      for (unsigned side = 0; side < 2; ++side)
+        if (m & (node_traits::left_rewritten << side))
+          v->child_max_[side] = fit_of(node_traits::get_child(c, side));
+    }
+    return subtree_fit(c);
   }
-  /// Propagates a child's change of max_fit from `child_old` to `child_new`
-  /// up from its parent `x`, where nothing else below changed. An increase
-  /// needs no other input (the new maximum is the child's unless the
-  /// parent's was larger); a decrease needs a recompute only when the child
-  /// held the parent's maximum. Stops as soon as a value stays the same.
-  void climb(node_ptr x, std::uint64_t child_old,
-             std::uint64_t child_new) noexcept {
+  /// Stores `f`, the fit of c's subtree, in the field c's parent keeps for
+  /// c, and so on up, stopping at the first field that already holds its
+  /// value. The field is indexed rather than branched on: which side c
+  /// hangs on is a coin toss the branch predictor would lose half the time.
+  /// Requires: every field above c is sound but for that chain.
+  void settle(node_ptr c, std::uint32_t f) noexcept {
     const node_ptr hdr = header();
-    for (; x != hdr && child_old != child_new; x = node_traits::get_parent(x)) {
-      Vad* v = value_of(x);
-      const std::uint64_t old_fit = v->max_fit_;
-      std::uint64_t new_fit;
-      if (child_new > child_old) {
-        if (child_new <= old_fit) return;
-        new_fit = child_new;
-      } else {
-        if (old_fit > child_old) return;
-        new_fit = compute_max_fit(x);
-      }
-      v->max_fit_ = new_fit;
-      child_old = old_fit;
-      child_new = new_fit;
+    for (node_ptr p = node_traits::get_parent(c); p != hdr;
+         c = p, p = node_traits::get_parent(p)) {
+      Vad* pv = value_of(p);
+      std::uint32_t& slot = pv->child_max_[node_traits::get_child(p, 1) == c];
+      if (slot == f) return;
+      slot = f;
+      f = subtree_fit(p);
     }
   }
 
@@ -570,6 +709,7 @@ class vad_tree {
     std::uint64_t align;
     std::uint64_t lo;
     std::uint64_t hi;
+    std::uint64_t need;  // pages, saturated like the fields
   };
   /// The lowest aligned fit in [glo, ghi] clipped to the window.
   static bool fit_up(std::uint64_t glo, std::uint64_t ghi, const request& q,
@@ -595,37 +735,38 @@ class vad_tree {
   }
   // In-order over the gaps of x's subtree: left subtree (all below x's gap),
   // x's own gap [start - gap_before, start - 1], right subtree (all above
-  // x.end). A subtree is skipped when no gap of it can fit or when it lies
-  // outside the window.
+  // x.end). A subtree is skipped, without reading it, when x's field for it
+  // proves no gap of it can fit, or when it lies outside the window.
   static bool search_up(node_ptr x, const request& q,
                         std::uint64_t& out) noexcept {
     const Vad* v = value_of(x);
-    if (v->max_fit_ < q.pages) return false;
     const std::uint64_t s = v->start_.raw();
     const std::uint64_t glo = s - v->gap_before_;
-    const node_ptr l = node_traits::get_left(x);
-    if (l && q.lo < glo && search_up(l, q, out)) return true;
+    if (v->child_max_[0] >= q.need && q.lo < glo &&
+        search_up(node_traits::get_left(x), q, out))
+      return true;
     if (glo > q.hi) return false;
     if (v->gap_before_ != 0 && fit_up(glo, s - 1, q, out)) return true;
-    const node_ptr r = node_traits::get_right(x);
-    return r && v->end_.raw() < q.hi && search_up(r, q, out);
+    return v->child_max_[1] >= q.need && v->end_.raw() < q.hi &&
+           search_up(node_traits::get_right(x), q, out);
   }
   static bool search_down(node_ptr x, const request& q,
                           std::uint64_t& out) noexcept {
     const Vad* v = value_of(x);
-    if (v->max_fit_ < q.pages) return false;
     const std::uint64_t s = v->start_.raw();
     const std::uint64_t glo = s - v->gap_before_;
-    const node_ptr r = node_traits::get_right(x);
-    if (r && v->end_.raw() < q.hi && search_down(r, q, out)) return true;
+    if (v->child_max_[1] >= q.need && v->end_.raw() < q.hi &&
+        search_down(node_traits::get_right(x), q, out))
+      return true;
     if (s == 0 || s - 1 < q.lo) return false;
     if (v->gap_before_ != 0 && fit_down(glo, s - 1, q, out)) return true;
-    const node_ptr l = node_traits::get_left(x);
-    return l && q.lo < glo && search_down(l, q, out);
+    return v->child_max_[0] >= q.need && q.lo < glo &&
+           search_down(node_traits::get_left(x), q, out);
   }
 
   // --- checker ------------------------------------------------------------
   struct check_state {
+    std::uint64_t floor;
     const Vad* prev = nullptr;
   };
   struct subtree_facts {
@@ -640,7 +781,7 @@ class vad_tree {
     const node_ptr l = node_traits::get_left(x);
     const node_ptr r = node_traits::get_right(x);
     if ((l && node_traits::get_parent(l) != x) ||
-        (r && node_traits::get_parent(r) != x)) {
+        (r && node_traits::get_parent(r) != x) || node_traits::marked(x)) {
       f.ok = false;
       return f;
     }
@@ -648,8 +789,11 @@ class vad_tree {
     const Vad* v = value_of(x);
     // In order: the previous VAD ends below this one; gap_before matches.
     bool ok = lf.ok && v->start_ <= v->end_;
+    const std::uint64_t free_lo_raw = st.prev ? st.prev->end_.raw() + 1 : 0;
+    const std::uint64_t free_lo =
+        free_lo_raw > st.floor ? free_lo_raw : st.floor;
     const std::uint64_t expect_gap =
-        st.prev ? v->start_ - (st.prev->end_ + 1) : v->start_.raw();
+        v->start_.raw() > free_lo ? v->start_.raw() - free_lo : 0;
     if (st.prev && !(st.prev->end_ < v->start_)) ok = false;
     if (v->gap_before_ != expect_gap) ok = false;
     st.prev = v;
@@ -665,14 +809,16 @@ class vad_tree {
       ok = ok && bal == node_traits::negative();
     else
       ok = false;
-    // max_fit from the gaps themselves, never from stored children values.
-    std::uint64_t m =
-        v->gap_before_
-            ? granule_fit(v->start_.raw() - v->gap_before_, v->start_.raw() - 1)
-            : 0;
+    // The fields from the gaps themselves, never from stored values.
+    ok = ok && v->child_max_[0] == detail::saturate_fit(lf.max_fit) &&
+         v->child_max_[1] == detail::saturate_fit(rf.max_fit) &&
+         v->own_fit_ == detail::saturate_fit(detail::granule_fit_below(
+                            v->start_.raw(), expect_gap));
+    std::uint64_t m = expect_gap ? granule_fit(v->start_.raw() - expect_gap,
+                                               v->start_.raw() - 1)
+                                 : 0;
     if (lf.max_fit > m) m = lf.max_fit;
     if (rf.max_fit > m) m = rf.max_fit;
-    ok = ok && v->max_fit_ == m;
     f.ok = ok;
     f.count = lf.count + rf.count + 1;
     f.height = 1 + (lf.height > rf.height ? lf.height : rf.height);
@@ -684,15 +830,16 @@ class vad_tree {
   static Vad* value_of(node_ptr n) noexcept {
     return value_traits::to_value_ptr(n);
   }
-  node_ptr header() const noexcept { return tree_.end().pointed_node(); }
-  template <class Get>
-  const Vad* child(const Vad& v, Get get) const noexcept {
-    const node_ptr c = get(value_traits::to_node_ptr(const_cast<Vad&>(v)));
-    return c ? value_of(c) : nullptr;
+  static const Vad* value_of(const vad_links* n) noexcept {
+    return value_traits::to_value_ptr(n);
+  }
+  node_ptr header() const noexcept {
+    return const_cast<vad_links*>(tree_.end().pointed_node());
   }
 
   tree_type tree_;
   mutable Vad* hint_ = nullptr;
+  std::uint64_t floor_ = 0;
 };
 
 static_assert(VadNode<vad>);
