@@ -94,7 +94,8 @@ class address_space {
   /// frame of the system's PFN database). When no frame is left for the
   /// root table, creation_status() says status::no_memory and the address
   /// space must not be used.
-  explicit address_space(system_type& sys) noexcept : sys_(&sys) {
+  explicit address_space(system_type& sys) noexcept
+      : sys_(&sys), vads_(vaddr{lowest_user_address}.page()) {
     detail::lock_scope guard(sys.pfn_lock());
     auto t = translator_type::create(sys.memory(), sys.pfns());
     if (!t) {
@@ -775,31 +776,31 @@ class address_space {
     }
     release_pages(v, r);
     const vpn_range whole = v.range();
-    vads_.erase(v);
+    // The reservation keeps its head (or its tail when the head goes): it
+    // shrinks in place, so the tree does no rebalancing.
+    const vpn_range kept = r.first == whole.first
+                               ? vpn_range{r.last + 1, whole.last}
+                               : vpn_range{whole.first, r.first - 1};
+    std::uint64_t tail_committed = 0;
     if (tail != nullptr) {
       const vpn_range tail_range{r.last + 1, whole.last};
       tail->set_range(tail_range);
       tail->set_type(v.type());
       tail->set_protection(v.protection());
       tail->set_flags(v.flags());
-      tail->set_commit_charge(0);
-      std::uint64_t tail_committed = 0;
       for_each_page(*tail, tail_range, [&](vpn, page_view pv) {
         tail_committed += pv.committed;
         return true;
       });
       tail->set_commit_charge(tail_committed);
-      v.set_commit_charge(v.commit_charge() - tail_committed);
-      v.set_range({whole.first, r.first - 1});
-      [[maybe_unused]] const auto a = vads_.insert(*tail);
-      MMKIT_ASSERT(a.ok());
-    } else if (r.first == whole.first) {
-      v.set_range({r.last + 1, whole.last});
-    } else {
-      v.set_range({whole.first, r.first - 1});
     }
-    [[maybe_unused]] const auto b = vads_.insert(v);
-    MMKIT_ASSERT(b.ok());
+    [[maybe_unused]] const auto shrunk = vads_.resize(v, kept);
+    MMKIT_ASSERT(shrunk.ok());
+    if (tail != nullptr) {
+      v.set_commit_charge(v.commit_charge() - tail_committed);
+      [[maybe_unused]] const auto added = vads_.insert(*tail);
+      MMKIT_ASSERT(added.ok());
+    }
     return status::success;
   }
 
