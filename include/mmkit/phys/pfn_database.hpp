@@ -855,6 +855,12 @@ class pfn_database {
   /// the frame becomes active. Requires: standby is not empty.
   std::uint32_t take_standby() noexcept {
     const std::uint32_t i = head_of(page_state::standby, 0).first;
+    // The count said standby has a frame; saying so here also lets the
+    // optimiser drop the impossible "empty list" path.
+    if (i == pfn_entry::no_frame) {
+      MMKIT_ASSERT(false && "standby list empty despite its count");
+      __builtin_unreachable();
+    }
     pfn_entry& e = entries_[i];
     unlink(i, e);
     move_state(e, page_state::active);
