@@ -21,7 +21,7 @@
 
 namespace mmkit::arch {
 
-struct x86_la57 {
+struct x86_la57 : detail::x86_64bit_frames<x86_la57> {
   using entry_type = std::uint64_t;
   static constexpr const char* name = "x86_la57";
   static constexpr unsigned max_phys_bits = 52;
@@ -42,22 +42,6 @@ struct x86_la57 {
   static constexpr std::uint64_t lowest_user_address = 0x10000;
   static constexpr std::uint64_t highest_user_address = 0x00FFFFFFFFFEFFFF;
   static constexpr std::uint64_t kernel_base = 0xFF00000000000000;
-
-  using frames = detail::x86_64bit_frames<max_phys_bits, level>;
-  static constexpr std::uint64_t frame_address(entry_type e) noexcept {
-    return frames::frame_address(e);
-  }
-  static constexpr std::uint64_t large_frame_address(entry_type e,
-                                                     unsigned l) noexcept {
-    return frames::large_frame_address(e, l);
-  }
-  static constexpr entry_type encode_frame(std::uint64_t pa) noexcept {
-    return frames::encode_frame(pa);
-  }
-  static constexpr entry_type encode_large_frame(std::uint64_t pa,
-                                                 unsigned l) noexcept {
-    return frames::encode_large_frame(pa, l);
-  }
 };
 static_assert(PagingArch<x86_la57>);
 

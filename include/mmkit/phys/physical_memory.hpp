@@ -24,16 +24,20 @@ namespace mmkit {
 template <class M>
 concept PhysicalMemory = requires(const M& m, pfn frame) {
   /// The number of frames; valid frame numbers are [0, frame_count()).
-  { m.frame_count() } noexcept -> std::same_as<std::uint64_t>;
+  { m.frame_count() }
+  noexcept->std::same_as<std::uint64_t>;
   /// Requires: frame < frame_count(). The frame's page_size bytes.
-  { m.read_frame(frame) } noexcept -> std::same_as<const std::byte*>;
+  { m.read_frame(frame) }
+  noexcept->std::same_as<const std::byte*>;
 };
 
 /// Frame bytes that can also be written (everything but read-only images).
 template <class M>
-concept WritablePhysicalMemory = PhysicalMemory<M> && requires(M& m, pfn frame) {
+concept WritablePhysicalMemory = PhysicalMemory<M> &&
+    requires(M& m, pfn frame) {
   /// Requires: frame < frame_count(). The frame's page_size bytes.
-  { m.frame(frame) } noexcept -> std::same_as<std::byte*>;
+  { m.frame(frame) }
+  noexcept->std::same_as<std::byte*>;
 };
 
 }  // namespace mmkit

@@ -8,24 +8,25 @@
 
 namespace mmkit::arch::detail {
 
-template <unsigned MaxPhysBits, const level_desc* Levels>
+/// The frame half of a PagingArch model, as a base of the arch itself
+/// (CRTP): the functions read Arch::max_phys_bits and Arch::level only when
+/// called, once the arch is complete.
+template <class Arch>
 struct x86_64bit_frames {
-  static constexpr std::uint64_t address_mask =
-      bit_mask<std::uint64_t>(MaxPhysBits - 1, 12);
-
   static constexpr std::uint64_t frame_address(std::uint64_t e) noexcept {
-    return e & address_mask;
+    return e & bit_mask<std::uint64_t>(Arch::max_phys_bits - 1, 12);
   }
   static constexpr std::uint64_t large_frame_address(std::uint64_t e,
                                                      unsigned level) noexcept {
-    return e & bit_mask<std::uint64_t>(MaxPhysBits - 1, Levels[level].shift);
+    return e & bit_mask<std::uint64_t>(Arch::max_phys_bits - 1,
+                                       Arch::level[level].shift);
   }
   static constexpr std::uint64_t encode_frame(std::uint64_t pa) noexcept {
-    return pa & address_mask;
+    return frame_address(pa);
   }
   static constexpr std::uint64_t encode_large_frame(std::uint64_t pa,
                                                     unsigned level) noexcept {
-    return pa & bit_mask<std::uint64_t>(MaxPhysBits - 1, Levels[level].shift);
+    return large_frame_address(pa, level);
   }
 };
 
