@@ -211,3 +211,63 @@ TEST_CASE("address_space: two address spaces on one system are isolated") {
   CHECK(a.check_invariants());
   CHECK(b.check_invariants());
 }
+
+TEST_CASE(
+    "address_space: running out of frames is a status, and leaves nothing "
+    "behind") {
+  using space = address_space<arch::x86_64, hosted_config<>>;
+  // Five frames: the root table, then three tables and one page for the
+  // first fault; the second page's fault finds none left.
+  hosted_system<> sys{5 * page_size, std::uint64_t{1} << 20};
+  space as{sys};
+  REQUIRE(as.creation_status() == status::success);
+  vaddr base{0x10000};
+  std::uint64_t size = 0x10000;
+  REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
+                      page::readwrite | page::guard) == status::success);
+  // Lifting the first guard needs three tables: they fit.
+  CHECK(as.access(base, access_kind::read) == status::guard_page_violation);
+  CHECK(as.access(base, access_kind::write) == status::success);
+  CHECK(as.frames_in_use() == 1);
+  CHECK(as.table_pages_in_use() == 4);
+  CHECK(as.access(base + 0x1000, access_kind::read) ==
+        status::guard_page_violation);
+  CHECK(as.access(base + 0x1000, access_kind::write) == status::no_memory);
+  CHECK(as.frames_in_use() == 1);
+  CHECK(as.check_invariants());
+  // A second address space cannot even get a root table.
+  space other{sys};
+  CHECK(other.creation_status() == status::no_memory);
+  // Releasing gives everything back.
+  std::uint64_t zero = 0;
+  REQUIRE(as.free(base, zero, mem::release) == status::success);
+  CHECK(as.frames_in_use() == 0);
+  CHECK(as.table_pages_in_use() == 1);
+  CHECK(sys.pfns().available() == 4);
+  CHECK(as.check_invariants());
+}
+
+TEST_CASE(
+    "address_space: a fault with no frame for its page tables changes "
+    "nothing") {
+  using space = address_space<arch::x86_64, hosted_config<>>;
+  hosted_system<> sys{3 * page_size, std::uint64_t{1} << 20};
+  space as{sys};
+  vaddr base{0x10000};
+  std::uint64_t size = 0x1000;
+  REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
+                      page::readwrite) == status::success);
+  CHECK(as.access(base, access_kind::write) == status::no_memory);
+  CHECK(as.table_pages_in_use() == 1);
+  CHECK(as.frames_in_use() == 0);
+  CHECK(sys.pfns().available() == 2);
+  CHECK(as.check_invariants());
+  // Committing where tables would be needed is refused up front.
+  vaddr r{0x20000};
+  std::uint64_t rs = 0x1000;
+  REQUIRE(as.allocate(r, rs, mem::reserve, page::readwrite) == status::success);
+  CHECK(as.allocate(r, rs, mem::commit, page::readwrite) ==
+        status::insufficient_resources);
+  CHECK(as.commit_charge() == 1);
+  CHECK(as.check_invariants());
+}

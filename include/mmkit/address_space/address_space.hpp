@@ -243,8 +243,7 @@ class address_space {
       return all_committed;
     });
     if (!all_committed) return status::not_committed;
-    if (const status s = reserve_tables(*v, r, mm_prot); s != status::success)
-      return s;
+    if (const status s = reserve_tables(r); s != status::success) return s;
     for (vpn p = r.first; p <= r.last; ++p) set_protection(*v, p, mm_prot);
     old_protect = win32_from_mm(first_prot);
     base = r.first.address();
@@ -578,10 +577,7 @@ class address_space {
   /// entries over `r` might need more table frames than are available
   /// (each missing leaf table may need a table at every level but the
   /// root), so that the writes that follow cannot fail half-way.
-  status reserve_tables(const vad& v, vpn_range r,
-                        std::uint8_t mm_prot) noexcept {
-    (void)v;
-    (void)mm_prot;
+  status reserve_tables(vpn_range r) noexcept {
     std::uint64_t missing = 0;
     vpn p = r.first;
     while (true) {
@@ -678,8 +674,7 @@ class address_space {
       fresh += !pv.committed;
       return true;
     });
-    if (const status s = reserve_tables(*v, r, mm_prot); s != status::success)
-      return s;
+    if (const status s = reserve_tables(r); s != status::success) return s;
     if (!sys_->charge_commit_locked(fresh)) return status::commitment_limit;
     for (vpn p = r.first; p <= r.last; ++p) {
       const page_view pv = view_of(*v, pte_value(p));
@@ -752,9 +747,7 @@ class address_space {
 
   status decommit(vad& v, vpn_range r) noexcept {
     if (v.has(vad_flags::mem_commit)) {
-      if (const status s = reserve_tables(v, r, detail::mm_decommit);
-          s != status::success)
-        return s;
+      if (const status s = reserve_tables(r); s != status::success) return s;
     }
     uncommit(v, r, true);
     return status::success;
@@ -830,7 +823,10 @@ class address_space {
     if (!allowed) return violation();
     if (is_guard(pv.protection)) {
       // One-shot: the guard is lifted and reported; the access is retried
-      // by the caller and then proceeds.
+      // by the caller and then proceeds. Lifting it may need a PTE where a
+      // committed VAD had none, so the table comes first.
+      if (!xlat_.table_unsynchronized().ensure_leaf(p.address()))
+        return status::no_memory;
       set_protection(
           *v, p, static_cast<std::uint8_t>(pv.protection & ~mm::guard_page));
       ++faults_.guard_page;
@@ -845,15 +841,15 @@ class address_space {
       ++faults_.soft;
       store(p, valid_entry(pv.frame, pv.protection));
     } else {
-      const std::uint64_t tables_before = table_pages_in_use();
-      auto leaf = xlat_.table_unsynchronized().ensure_leaf(p.address());
-      if (!leaf) return status::no_memory;
+      // The frame first: a failed ensure_leaf leaves no table behind, and
+      // the frame can simply go back.
       const bool had_zeroed = sys_->pfns().count(page_state::zeroed) != 0;
       auto frame = sys_->pfns().allocate(page_need::zeroed);
-      if (!frame) {
-        // Leave no empty table behind.
-        if (*leaf->entry == 0)
-          xlat_.table_unsynchronized().write_leaf(p.address(), *leaf, 0);
+      if (!frame) return status::no_memory;
+      const std::uint64_t tables_before = table_pages_in_use();
+      auto leaf = xlat_.table_unsynchronized().ensure_leaf(p.address());
+      if (!leaf) {
+        sys_->pfns().release(*frame, release_to::free_list);
         return status::no_memory;
       }
       faults_.table_pages += table_pages_in_use() - tables_before;
