@@ -588,16 +588,7 @@ class diff_pair {
   }
   static std::string st(nt_status s) { return status_name(s); }
   static std::string info_text(const memory_basic_information& m) {
-    char buf[200];
-    std::snprintf(buf, sizeof buf,
-                  "{base 0x%llx alloc_base 0x%llx alloc_prot 0x%x size 0x%llx "
-                  "state 0x%x prot 0x%x type 0x%x}",
-                  static_cast<unsigned long long>(m.base_address),
-                  static_cast<unsigned long long>(m.allocation_base),
-                  m.allocation_protect,
-                  static_cast<unsigned long long>(m.region_size), m.state,
-                  m.protect, m.type);
-    return buf;
+    return to_text(m);
   }
 
   /// Remembers a byte range whose pages the next byte check reads back.

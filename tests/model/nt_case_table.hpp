@@ -47,16 +47,7 @@ inline std::ostream& operator<<(std::ostream& os, nt_status s) {
 }
 inline std::ostream& operator<<(std::ostream& os,
                                 const memory_basic_information& m) {
-  char buf[200];
-  std::snprintf(buf, sizeof buf,
-                "{base 0x%llx alloc_base 0x%llx alloc_prot 0x%x size 0x%llx "
-                "state 0x%x prot 0x%x type 0x%x}",
-                static_cast<unsigned long long>(m.base_address),
-                static_cast<unsigned long long>(m.allocation_base),
-                m.allocation_protect,
-                static_cast<unsigned long long>(m.region_size), m.state,
-                m.protect, m.type);
-  return os << buf;
+  return os << to_text(m);
 }
 
 /// The commit limit (pages) every space the table runs on must have.

@@ -38,10 +38,12 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 
 namespace mmkit_model {
 
@@ -129,6 +131,21 @@ struct memory_basic_information {
   friend bool operator==(const memory_basic_information&,
                          const memory_basic_information&) = default;
 };
+
+/// "{base 0x... alloc_base 0x... ...}": how reports and failure messages
+/// print a MEMORY_BASIC_INFORMATION.
+inline std::string to_text(const memory_basic_information& m) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf,
+                "{base 0x%llx alloc_base 0x%llx alloc_prot 0x%x size 0x%llx "
+                "state 0x%x prot 0x%x type 0x%x}",
+                static_cast<unsigned long long>(m.base_address),
+                static_cast<unsigned long long>(m.allocation_base),
+                m.allocation_protect,
+                static_cast<unsigned long long>(m.region_size), m.state,
+                m.protect, m.type);
+  return buf;
+}
 
 /// Same enumerator values as mmkit::access_kind / mmkit::access_mode.
 enum class access_kind : std::uint8_t { read, write, execute };
