@@ -472,10 +472,7 @@ class address_space {
       const auto leaf = xlat_.table_unsynchronized().find_leaf(p.address());
       if (!leaf) {
         const page_view pv = view_of(v, 0);
-        const std::uint64_t span_end =
-            (p.raw() | (leaf_table_pages - 1)) < r.last.raw()
-                ? (p.raw() | (leaf_table_pages - 1))
-                : r.last.raw();
+        const std::uint64_t span_end = leaf_span_last(p, r.last);
         for (; p.raw() <= span_end; ++p)
           if (!f(p, pv)) return;
         continue;
@@ -483,6 +480,12 @@ class address_space {
       if (!f(p, view_of(v, *leaf.entry))) return;
       ++p;
     }
+  }
+
+  /// The last page of `p`'s leaf-table span that is not beyond `last`.
+  static constexpr std::uint64_t leaf_span_last(vpn p, vpn last) noexcept {
+    const std::uint64_t span_last = p.raw() | (leaf_table_pages - 1);
+    return span_last < last.raw() ? span_last : last.raw();
   }
 
   static constexpr bool valid_private_protection(
@@ -722,10 +725,7 @@ class address_space {
       const auto leaf = xlat_.table_unsynchronized().find_leaf(p.address());
       if (!leaf && after == 0) {
         // Nothing under this leaf table: only the VAD's default applies.
-        const std::uint64_t span_end =
-            (p.raw() | (leaf_table_pages - 1)) < r.last.raw()
-                ? (p.raw() | (leaf_table_pages - 1))
-                : r.last.raw();
+        const std::uint64_t span_end = leaf_span_last(p, r.last);
         if (v.has(vad_flags::mem_commit)) committed += span_end - p.raw() + 1;
         p = vpn{span_end + 1};
         if (span_end == ~std::uint64_t{0}) break;

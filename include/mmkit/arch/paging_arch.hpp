@@ -193,57 +193,26 @@ constexpr std::uint64_t phys_limit() noexcept {
 // The smallest useful arch, kept compiled so that it stays correct: a
 // two-level 32-bit scheme with no large pages. Every requirement of
 // PagingArch appears once, with what it means.
-//
-// struct example_two_level {
-//   using entry_type = std::uint32_t;            // the entry word
-//   static constexpr const char* name = "example";
-//   static constexpr unsigned levels = 2;       // tables on the way down
-//   static constexpr level_desc level[levels] = {
-//       // name   bits shift large  access reserved  reserved_large
-//       {"PTE", 10, 12, false, true, 0, 0},     // leaf: 4 KiB pages
-//       {"PDE", 10, 22, false, true, 0x80, 0},  // root; PS is reserved
-//   };
-//   static constexpr unsigned va_bits = 32;     // 10 + 10 + 12
-//   static constexpr bool sign_extended = false;
-//   static constexpr unsigned max_phys_bits = 32;
-//   static constexpr bool has_nx = false;
-//   // NT layout
-//   static constexpr std::uint64_t page_size = 0x1000;
-//   static constexpr std::uint64_t allocation_granularity = 0x10000;
-//   static constexpr std::uint64_t lowest_user_address = 0x10000;
-//   static constexpr std::uint64_t highest_user_address = 0x7FFEFFFF;
-//   static constexpr std::uint64_t kernel_base = 0x80000000;
-//   // frame codec
-//   static constexpr std::uint64_t frame_address(entry_type e) noexcept
-//   { return e & 0xFFFFF000u; }
-//   static constexpr std::uint64_t large_frame_address(entry_type e,
-//                                                      unsigned) noexcept
-//   { return e & 0xFFFFF000u; }
-//   static constexpr entry_type encode_frame(std::uint64_t pa) noexcept
-//   { return static_cast<entry_type>(pa & 0xFFFFF000u); }
-//   static constexpr entry_type encode_large_frame(std::uint64_t pa,
-//                                                  unsigned) noexcept
-//   { return static_cast<entry_type>(pa & 0xFFFFF000u); }
-// };
-// static_assert(PagingArch<example_two_level>);
-
 struct example_two_level {
-  using entry_type = std::uint32_t;
+  using entry_type = std::uint32_t;  // the entry word
   static constexpr const char* name = "example";
-  static constexpr unsigned levels = 2;
+  static constexpr unsigned levels = 2;  // tables on the way down
   static constexpr level_desc level[levels] = {
-      {"PTE", 10, 12, false, true, 0, 0},
-      {"PDE", 10, 22, false, true, 0x80, 0},
+      // name  bits shift large  access reserved  reserved_large
+      {"PTE", 10, 12, false, true, 0, 0},     // leaf: 4 KiB pages
+      {"PDE", 10, 22, false, true, 0x80, 0},  // root; PS is reserved
   };
-  static constexpr unsigned va_bits = 32;
+  static constexpr unsigned va_bits = 32;  // 10 + 10 + 12
   static constexpr bool sign_extended = false;
   static constexpr unsigned max_phys_bits = 32;
   static constexpr bool has_nx = false;
+  // NT layout
   static constexpr std::uint64_t page_size = 0x1000;
   static constexpr std::uint64_t allocation_granularity = 0x10000;
   static constexpr std::uint64_t lowest_user_address = 0x10000;
   static constexpr std::uint64_t highest_user_address = 0x7FFEFFFF;
   static constexpr std::uint64_t kernel_base = 0x80000000;
+  // frame codec: table and page addresses sit in bits 31..12
   static constexpr std::uint64_t frame_address(entry_type e) noexcept {
     return e & 0xFFFFF000u;
   }
