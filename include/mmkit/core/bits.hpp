@@ -22,6 +22,31 @@ constexpr W bit_mask(unsigned hi, unsigned lo) noexcept {
   return static_cast<W>(ones << lo);
 }
 
+/// `c ? if_true : if_false` computed without a branch: both values are
+/// materialised and a conditional move picks one. For selects whose
+/// condition is a coin toss (which child a tree descent takes for a random
+/// key), where a mispredicted branch costs more than computing both sides.
+/// GCC sinks the loads into a branch unless both values are pinned in
+/// registers first; the empty asm does that and emits nothing.
+template <class T>
+inline T select_unpredictable(bool c, T if_true, T if_false) noexcept {
+#if defined(__clang__)
+  return __builtin_unpredictable(c) ? if_true : if_false;
+#elif defined(__GNUC__)
+  static_assert(sizeof(T) <= sizeof(std::uintptr_t));
+  std::uintptr_t t, f;
+  __builtin_memcpy(&t, &if_true, sizeof(T));
+  __builtin_memcpy(&f, &if_false, sizeof(T));
+  const std::uintptr_t m = std::uintptr_t{0} - c;
+  const std::uintptr_t r = f ^ ((f ^ t) & m);
+  T out;
+  __builtin_memcpy(&out, &r, sizeof(T));
+  return out;
+#else
+  return c ? if_true : if_false;
+#endif
+}
+
 /// The single bit `n` of a word of type W.
 template <std::unsigned_integral W = std::uint64_t>
 constexpr W bit(unsigned n) noexcept {

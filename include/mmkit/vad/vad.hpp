@@ -151,6 +151,17 @@ struct vad_node_traits {
     n->child_[side] = reinterpret_cast<std::uintptr_t>(c) | rewritten_bit;
     n->parent_ |= visited_bit;
   }
+  /// The children read between operations, when no link carries a mark
+  /// (vad_tree clears every mark before an insert or erase returns): the
+  /// raw words, one AND fewer on a lookup's critical path.
+  static node_ptr get_left_unmarked(const_node_ptr n) noexcept {
+    MMKIT_ASSERT((n->child_[0] & rewritten_bit) == 0);
+    return reinterpret_cast<node_ptr>(n->child_[0]);
+  }
+  static node_ptr get_right_unmarked(const_node_ptr n) noexcept {
+    MMKIT_ASSERT((n->child_[1] & rewritten_bit) == 0);
+    return reinterpret_cast<node_ptr>(n->child_[1]);
+  }
   static node_ptr get_left(const_node_ptr n) noexcept {
     return get_child(n, 0);
   }

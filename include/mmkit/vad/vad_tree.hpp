@@ -111,6 +111,7 @@
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
+#include <mmkit/core/bits.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/core/status.hpp>
 #include <mmkit/vad/vad.hpp>
@@ -279,35 +280,15 @@ class vad_tree {
   }
   /// find_containing without reading or updating the hint.
   Vad* find_containing_no_hint(vpn p) const noexcept {
-    node_ptr x = node_traits::get_parent(header());
-    while (x) {
-      Vad* v = value_of(x);
-      if (p < v->start_)
-        x = node_traits::get_left(x);
-      else if (v->end_ < p)
-        x = node_traits::get_right(x);
-      else
-        return v;
-    }
-    return nullptr;
+    Vad* v = first_at_or_after(p);
+    return v && v->start_ <= p ? v : nullptr;
   }
 
   /// The first VAD that ends at or after `p` (the one containing `p`, or
   /// the next one above it), or null. Complexity: O(log n).
   Vad* first_at_or_after(vpn p) const noexcept {
-    node_ptr x = node_traits::get_parent(header());
-    Vad* best = nullptr;
-    while (x) {
-      Vad* v = value_of(x);
-      if (v->end_ >= p) {
-        best = v;
-        if (v->start_ <= p) return v;
-        x = node_traits::get_left(x);
-      } else {
-        x = node_traits::get_right(x);
-      }
-    }
-    return best;
+    const node_ptr x = lower_bound_end(p.raw());
+    return x != header() ? value_of(x) : nullptr;
   }
   /// The last VAD that ends before `p`, or null. Complexity: O(log n).
   Vad* last_before(vpn p) const noexcept {
@@ -338,20 +319,10 @@ class vad_tree {
   /// Requires: r.first <= r.last. Complexity: O(log n).
   result<insert_commit_data> insert_check(vpn_range r) const noexcept {
     MMKIT_ASSERT(r.first <= r.last);
-    node_ptr x = node_traits::get_parent(header());
-    node_ptr next = header();
     node_ptr prev = nullptr;
-    while (x) {
-      const Vad* v = value_of(x);
-      if (v->end_ >= r.first) {
-        if (v->start_ <= r.last) return status::conflicting_addresses;
-        next = x;
-        x = node_traits::get_left(x);
-      } else {
-        prev = x;
-        x = node_traits::get_right(x);
-      }
-    }
+    const node_ptr next = lower_bound_end(r.first.raw(), &prev);
+    if (next != header() && value_of(next)->start_ <= r.last)
+      return status::conflicting_addresses;
     insert_commit_data d;
     d.next_ = next;
     d.prev_ = prev;
@@ -633,6 +604,31 @@ class vad_tree {
     return up == hdr ? nullptr : up;
   }
 
+  // --- descent ------------------------------------------------------------
+  /// The first node (in address order) whose end is at or above `p`, or the
+  /// header when there is none; `*prev`, when asked, gets the last node
+  /// ending below `p` (null for none). Every lookup and insert_check goes
+  /// through here. The descent never stops early and picks each child with
+  /// a conditional move rather than a branch: which way a random address
+  /// goes is a coin toss the branch predictor loses half the time, and a
+  /// lost toss costs more than the level or two an early exit would save.
+  node_ptr lower_bound_end(std::uint64_t p,
+                           node_ptr* prev = nullptr) const noexcept {
+    node_ptr x = node_traits::get_parent(header());
+    node_ptr next = header();
+    node_ptr below = nullptr;
+    while (x) {
+      const bool right = value_of(x)->end_.raw() < p;
+      const node_ptr l = node_traits::get_left_unmarked(x);
+      const node_ptr r = node_traits::get_right_unmarked(x);
+      next = select_unpredictable(right, next, x);
+      below = select_unpredictable(right, x, below);
+      x = select_unpredictable(right, r, l);
+    }
+    if (prev) *prev = below;
+    return next;
+  }
+
   // --- fix-up -------------------------------------------------------------
   /// Repairs the fields after Boost inserted or erased with its physical
   /// change at `x` (see "Fix-up" in the header comment). `reach` is a node
@@ -696,10 +692,14 @@ class vad_tree {
     for (node_ptr p = node_traits::get_parent(c); p != hdr;
          c = p, p = node_traits::get_parent(p)) {
       Vad* pv = value_of(p);
-      std::uint32_t& slot = pv->child_max_[node_traits::get_child(p, 1) == c];
-      if (slot == f) return;
-      slot = f;
-      f = subtree_fit(p);
+      const unsigned side = node_traits::get_child(p, 1) == c;
+      if (pv->child_max_[side] == f) return;
+      pv->child_max_[side] = f;
+      // fit(p) from the value in hand, not read back from the store.
+      const std::uint32_t rest = pv->own_fit_ > pv->child_max_[side ^ 1]
+                                     ? pv->own_fit_
+                                     : pv->child_max_[side ^ 1];
+      f = f > rest ? f : rest;
     }
   }
 
