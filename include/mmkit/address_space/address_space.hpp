@@ -621,28 +621,31 @@ class address_space {
   status reserve(vaddr& base, std::uint64_t& size, std::uint32_t type,
                  std::uint8_t mm_prot, std::uint64_t limit) noexcept {
     const std::uint64_t b = base.raw();
-    vpn_range r{};
+    vad_tree<vad>::insert_commit_data where;
     if (b != 0) {
       const std::uint64_t start = align_down(b, allocation_granularity);
       const std::uint64_t end = *align_up(b + size, page_size);
       if (start < lowest_user_address) return status::conflicting_addresses;
-      r = {vaddr{start}.page(), vaddr{end - 1}.page()};
-      if (vads_.find_intersecting(r) != nullptr)
-        return status::conflicting_addresses;
+      auto slot =
+          vads_.insert_check({vaddr{start}.page(), vaddr{end - 1}.page()});
+      if (!slot) return status::conflicting_addresses;
+      where = *slot;
     } else {
       const std::uint64_t pages = *align_up(size, page_size) >> page_shift;
       const vpn_range window{
           vaddr{lowest_user_address}.page(),
           vaddr{limit < highest_user_address ? limit : highest_user_address}
               .page()};
-      auto found = vads_.find_free_range(pages, window,
-                                         (type & mem::top_down)
-                                             ? search_direction::top_down
-                                             : search_direction::bottom_up,
-                                         granularity_pages);
-      if (!found) return status::no_memory;
-      r = {*found, *found + (pages - 1)};
+      // The search answers with the insert position: no second descent.
+      auto slot = vads_.find_free_slot(pages, window,
+                                       (type & mem::top_down)
+                                           ? search_direction::top_down
+                                           : search_direction::bottom_up,
+                                       granularity_pages);
+      if (!slot) return status::no_memory;
+      where = *slot;
     }
+    const vpn_range r = where.range();
     const bool commit_now = type & mem::commit;
     if (commit_now) {
       if (!sys_->charge_commit_locked(r.count()))
@@ -658,8 +661,7 @@ class address_space {
     v->set_protection(mm_prot);
     v->set_flags(commit_now ? vad_flags::mem_commit : vad_flags::none);
     v->set_commit_charge(commit_now ? r.count() : 0);
-    [[maybe_unused]] const auto inserted = vads_.insert(*v);
-    MMKIT_ASSERT(inserted.ok());
+    vads_.insert_commit(*v, where);
     if (commit_now) commit_charge_ += r.count();
     base = r.first.address();
     size = r.count() << page_shift;

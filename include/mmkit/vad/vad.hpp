@@ -9,26 +9,33 @@
 // below.
 //
 // The links are mmkit's own (vad_links), driven by Boost's AVL algorithms
-// through vad_node_traits: as with Boost's `optimize_size` hook the balance
-// sits in the low bits of the parent pointer, and spare low bits of the
-// three links hold marks: "visited" (Boost wrote the node's balance or a
-// link) and, per child link, "rewritten". That is how vad_tree learns,
+// through vad_node_traits. Like Boost's `optimize_size` hook they cost no
+// word beyond the three pointers: the balance and a "visited" mark (Boost
+// wrote the node's balance or a link) share one byte, and the lowest bit of
+// each child pointer is its "rewritten" mark. That is how vad_tree learns,
 // after an insert or erase, exactly which nodes the rebalancing reached and
 // which links may lead to a different subtree (vad_tree.hpp, "Fix-up").
+// Unlike Boost's hook the balance is not folded into the parent pointer:
+// AVL rebalancing sets a node's balance and then reads its parent, and with
+// both in one word every level of that climb waits for the store to reach
+// the load (some 5 cycles). The byte lives in what would be padding: on
+// Itanium-ABI compilers (GCC, Clang) vad's first field fills the rest of
+// the links' last 8 bytes, and the node stays 88 bytes.
 //
-// Layout (88 bytes on an LP64 host), hot fields first:
+// Layout (88 bytes on an LP64 Itanium-ABI host), hot fields first:
 //
-//   offset  0  parent|visited|balance, left|rewritten, right|rewritten
-//          24  start_, end_                  inclusive VPNs (lookup)
-//          40  gap_before_                   free pages below start_
-//          48  own_fit_, child_max_[2]       32-bit gap-search aggregates
+//   offset  0  parent, left|rewritten, right|rewritten
+//          24  state_ (balance | visited), then own_fit_ at 28
+//          32  start_, end_                  inclusive VPNs (lookup)
+//          48  gap_before_                   free pages below start_
+//          56  child_max_[2]                 32-bit gap-search aggregates
 //          64  u_                            commit | protection | type | flags
 //          72  section_, first_prototype_pte_ mapped views only
 //
-// A lookup touches bytes 0..39 of each node on its path, a free-range search
-// and the fix-up bytes 0..59: one cache line when the node starts on one. The
-// descriptor fields a lookup never reads come last. The MMVAD_FLAGS word `u_`
-// follows NT's x64 layout in spirit (CommitCharge is 51 bits there too),
+// A lookup touches bytes 8..47 of each node on its path, a free-range search
+// and the fix-up bytes 0..63: one cache line when the node starts on one.
+// The descriptor fields a lookup never reads come last. The MMVAD_FLAGS word
+// `u_` follows NT's x64 layout in spirit (CommitCharge is 51 bits there too),
 // encoded and decoded over the raw word:
 //
 //   63..58 flags (vad_flags)   57..56 type   55..51 protection   50..0 commit
@@ -90,12 +97,10 @@ namespace detail {
 struct vad_node_traits;
 }
 
-/// The AVL links every vad carries: parent, left and right, with the
-/// balance and the "visited" mark in the parent word's low bits and a
-/// "rewritten" mark in the lowest bit of each child word (hence the 8-byte
-/// alignment, which 32-bit hosts would not give pointers by themselves). A
-/// vad that is in no tree has a null parent.
-class alignas(8) vad_links {
+/// The AVL links every vad carries: parent, left and right pointers and a
+/// state byte with the balance and the fix-up marks. A vad that is in no
+/// tree has a null parent.
+class vad_links {
  public:
   vad_links() noexcept = default;
   // Links belong to the tree a node is in, never to a copy of it.
@@ -103,13 +108,13 @@ class alignas(8) vad_links {
   vad_links& operator=(const vad_links&) noexcept { return *this; }
 
   /// Whether the node is in a tree.
-  bool is_linked() const noexcept { return (parent_ & ~parent_bits) != 0; }
+  bool is_linked() const noexcept { return parent_ != nullptr; }
 
  private:
   friend struct detail::vad_node_traits;
-  static constexpr std::uintptr_t parent_bits = 7;
-  std::uintptr_t parent_ = 0;     // parent pointer | visited << 2 | balance
-  std::uintptr_t child_[2] = {};  // left, right pointer | rewritten
+  vad_links* parent_ = nullptr;
+  vad_links* child_[2] = {nullptr, nullptr};  // left, right
+  std::uint8_t state_ = 0;  // balance | visited | left/right rewritten
 };
 
 /// The name the node's base had when it was Boost's own hook; kept for code
@@ -124,57 +129,44 @@ namespace detail {
 /// node "visited", and set_left (set_right) marks its left (right) link
 /// "rewritten". After a Boost operation the visited nodes are exactly those
 /// the rebalancing reached or relinked, and a rewritten link is one that
-/// may now lead to a different subtree. Balance: 0 zero, 1 negative (left
-/// higher), 2 positive (right higher).
+/// may now lead to a different subtree. All of it is one byte per node:
+///
+///   bits 1..0 balance: 0 zero, 1 negative (left higher), 2 positive
+///   bit  2    visited          bit 3 left rewritten   bit 4 right rewritten
+///
+/// The pointers themselves stay plain, so a lookup reads them as they are.
 struct vad_node_traits {
   using node = vad_links;
   using node_ptr = vad_links*;
   using const_node_ptr = const vad_links*;
-  using balance = std::uintptr_t;
+  using balance = unsigned;
 
-  static constexpr std::uintptr_t balance_mask = 3;
-  static constexpr std::uintptr_t visited_bit = 4;
-  static constexpr std::uintptr_t rewritten_bit = 1;
+  static constexpr unsigned balance_mask = 3;
+  static constexpr unsigned visited_bit = 4;
+  static constexpr unsigned rewritten_shift = 3;  // left; right is one up
+  static constexpr unsigned mark_mask = 0x1C;
 
-  static node_ptr get_parent(const_node_ptr n) noexcept {
-    return reinterpret_cast<node_ptr>(n->parent_ & ~vad_links::parent_bits);
-  }
-  static void set_parent(node_ptr n, node_ptr p) noexcept {
-    n->parent_ = reinterpret_cast<std::uintptr_t>(p) |
-                 (n->parent_ & vad_links::parent_bits);
-  }
+  static node_ptr get_parent(const_node_ptr n) noexcept { return n->parent_; }
+  static void set_parent(node_ptr n, node_ptr p) noexcept { n->parent_ = p; }
   /// Child 0 is the left one, child 1 the right one.
   static node_ptr get_child(const_node_ptr n, unsigned side) noexcept {
-    return reinterpret_cast<node_ptr>(n->child_[side] & ~rewritten_bit);
+    return n->child_[side];
   }
   static void set_child(node_ptr n, unsigned side, node_ptr c) noexcept {
-    n->child_[side] = reinterpret_cast<std::uintptr_t>(c) | rewritten_bit;
-    n->parent_ |= visited_bit;
+    n->child_[side] = c;
+    n->state_ = static_cast<std::uint8_t>(n->state_ | visited_bit |
+                                          (1u << (rewritten_shift + side)));
   }
-  /// The children read between operations, when no link carries a mark
-  /// (vad_tree clears every mark before an insert or erase returns): the
-  /// raw words, one AND fewer on a lookup's critical path.
-  static node_ptr get_left_unmarked(const_node_ptr n) noexcept {
-    MMKIT_ASSERT((n->child_[0] & rewritten_bit) == 0);
-    return reinterpret_cast<node_ptr>(n->child_[0]);
-  }
-  static node_ptr get_right_unmarked(const_node_ptr n) noexcept {
-    MMKIT_ASSERT((n->child_[1] & rewritten_bit) == 0);
-    return reinterpret_cast<node_ptr>(n->child_[1]);
-  }
-  static node_ptr get_left(const_node_ptr n) noexcept {
-    return get_child(n, 0);
-  }
+  static node_ptr get_left(const_node_ptr n) noexcept { return n->child_[0]; }
   static void set_left(node_ptr n, node_ptr l) noexcept { set_child(n, 0, l); }
-  static node_ptr get_right(const_node_ptr n) noexcept {
-    return get_child(n, 1);
-  }
+  static node_ptr get_right(const_node_ptr n) noexcept { return n->child_[1]; }
   static void set_right(node_ptr n, node_ptr r) noexcept { set_child(n, 1, r); }
   static balance get_balance(const_node_ptr n) noexcept {
-    return n->parent_ & balance_mask;
+    return n->state_ & balance_mask;
   }
   static void set_balance(node_ptr n, balance b) noexcept {
-    n->parent_ = (n->parent_ & ~balance_mask) | b | visited_bit;
+    n->state_ =
+        static_cast<std::uint8_t>((n->state_ & mark_mask) | b | visited_bit);
   }
   static constexpr balance zero() noexcept { return 0; }
   static constexpr balance negative() noexcept { return 1; }
@@ -186,20 +178,15 @@ struct vad_node_traits {
   static constexpr unsigned visited = 4;
   /// Whether `n` carries any mark.
   static bool marked(const_node_ptr n) noexcept {
-    return ((n->parent_ & visited_bit) | (n->child_[0] & rewritten_bit) |
-            (n->child_[1] & rewritten_bit)) != 0;
+    return (n->state_ & mark_mask) != 0;
   }
-  /// Reads and clears the marks. Requires: a node with a rewritten link is
-  /// visited (the setters above keep that true).
+  /// Reads and clears the marks: 0, or visited | left_rewritten |
+  /// right_rewritten as they were set.
   static unsigned take_marks(node_ptr n) noexcept {
-    const std::uintptr_t w = n->parent_;
+    const unsigned w = n->state_;
     if (!(w & visited_bit)) return 0;
-    n->parent_ = w & ~visited_bit;
-    const std::uintptr_t l = n->child_[0], r = n->child_[1];
-    n->child_[0] = l & ~rewritten_bit;
-    n->child_[1] = r & ~rewritten_bit;
-    return visited | static_cast<unsigned>(l & rewritten_bit) |
-           static_cast<unsigned>((r & rewritten_bit) << 1);
+    n->state_ = static_cast<std::uint8_t>(w & balance_mask);
+    return visited | ((w >> rewritten_shift) & 3);
   }
 };
 
@@ -364,10 +351,10 @@ class vad : public vad_links {
   template <class>
   friend class vad_tree;
 
+  std::uint32_t own_fit_ = 0;  // first: it fills the links' tail padding
   vpn start_{};
   vpn end_{};
   std::uint64_t gap_before_ = 0;
-  std::uint32_t own_fit_ = 0;
   std::uint32_t child_max_[2] = {0, 0};  // left, right subtree
   std::uint64_t u_ = 0;
   void* section_ = nullptr;
@@ -377,12 +364,11 @@ class vad : public vad_links {
 namespace detail {
 // All layout checks of the node in one place.
 constexpr bool check_vad_layout() noexcept {
-  static_assert(sizeof(vad_links) == 3 * sizeof(void*) ||
-                    (sizeof(void*) == 4 && sizeof(vad_links) == 16),
-                "the balance and the marks live in the link words");
-  static_assert(alignof(vad_links) >= 8, "three low bits of every node");
+#if defined(__GNUC__) && !defined(_MSC_VER)
+  // Itanium ABI: vad's first field goes into the links' tail padding.
   static_assert(sizeof(void*) != 8 || sizeof(vad) == 88,
-                "vad is 88 bytes on LP64; keep hot fields in the first 60");
+                "vad is 88 bytes on LP64; keep hot fields in the first 64");
+#endif
   static_assert(vad_word::flags::fits(0x3F), "six flag bits");
   return true;
 }

@@ -198,16 +198,21 @@ class vad_tree {
   using const_reverse_iterator = typename tree_type::const_reverse_iterator;
   using size_type = std::size_t;
 
-  /// The result of insert_check: where a range would go. Valid until the
-  /// tree next changes.
+  /// Where a range would go, as insert_check or find_free_slot found it:
+  /// what insert_commit needs to link it without another descent. Valid
+  /// until the tree next changes.
   class insert_commit_data {
    public:
     insert_commit_data() noexcept = default;
+    /// The range this position was found for.
+    vpn_range range() const noexcept { return range_; }
 
    private:
     friend class vad_tree;
     node_ptr next_ = nullptr;  // the in-order successor, or the header
-    node_ptr prev_ = nullptr;  // the in-order predecessor, or null
+    node_ptr link_ = nullptr;  // the node the new one hangs below
+    bool link_left_ = false;   // ... as its left child
+    std::uint64_t free_lo_{};  // one past the predecessor's end, or 0
     vpn_range range_{};
   };
 
@@ -321,24 +326,29 @@ class vad_tree {
     MMKIT_ASSERT(r.first <= r.last);
     node_ptr prev = nullptr;
     const node_ptr next = lower_bound_end(r.first.raw(), &prev);
-    if (next != header() && value_of(next)->start_ <= r.last)
+    const node_ptr hdr = header();
+    if (next != hdr && value_of(next)->start_ <= r.last)
       return status::conflicting_addresses;
+    // The new node hangs below `next` when `next` has no left child, else
+    // below `prev` (then the rightmost node of next's left subtree); in an
+    // empty tree below the header.
     insert_commit_data d;
     d.next_ = next;
-    d.prev_ = prev;
+    d.link_left_ = next != hdr ? !node_traits::get_left(next) : !prev;
+    d.link_ = d.link_left_ ? next : prev;
+    d.free_lo_ = prev ? value_of(prev)->end_.raw() + 1 : 0;
     d.range_ = r;
     return d;
   }
 
-  /// Effects: links `v` where insert_check said.
-  /// Requires: `d` came from insert_check(v.range()) with no change to the
-  /// tree since; `v` is not linked. Complexity: O(log n).
+  /// Effects: links `v` where insert_check or find_free_slot said.
+  /// Requires: `d` came from one of them for v.range() with no change to
+  /// the tree since; `v` is not linked. Complexity: O(log n).
   void insert_commit(Vad& v, const insert_commit_data& d) noexcept {
     MMKIT_ASSERT(!v.is_linked());
     MMKIT_ASSERT(d.next_ != nullptr && d.range_ == v.range());
     const node_ptr hdr = header();
-    set_gap(&v, gap_from(d.prev_ ? value_of(d.prev_)->end_.raw() + 1 : 0,
-                         v.start_.raw()));
+    set_gap(&v, gap_from(d.free_lo_, v.start_.raw()));
     node_ptr pending = nullptr;
     if (d.next_ != hdr) {
       // The successor's gap shrinks: its parent's field may change.
@@ -346,14 +356,14 @@ class vad_tree {
       set_gap(next, gap_from(v.end_.raw() + 1, next->start_.raw()));
       pending = d.next_;
     }
-    // The new node hangs below `next` when `next` has no left child, else
-    // below `prev` (the rightmost node of next's left subtree).
     typename tree_type::insert_commit_data link;
-    link.link_left =
-        d.next_ != hdr ? !node_traits::get_left(d.next_) : d.prev_ == nullptr;
-    link.node = link.link_left ? d.next_ : d.prev_;
+    link.link_left = d.link_left_;
+    link.node = d.link_;
     tree_.insert_unique_commit(v, link);
     repair(value_traits::to_node_ptr(v), nullptr, pending);
+    // A range just reserved is the likeliest next lookup (commit, touch,
+    // free): it becomes the hint.
+    hint_ = &v;
   }
 
   /// Effects: inserts `v` unless a VAD intersects its range.
@@ -390,6 +400,8 @@ class vad_tree {
         const node_ptr yp = node_traits::get_parent(succ);
         start = yp == z ? succ : yp;
       }
+    } else if (z == node_traits::get_right(hdr)) {
+      succ = hdr;  // the highest VAD: no climb up the right spine
     } else {
       succ = z;
       node_ptr up = node_traits::get_parent(z);
@@ -465,6 +477,19 @@ class vad_tree {
       std::uint64_t pages, vpn_range window,
       search_direction dir = search_direction::bottom_up,
       std::uint64_t alignment = granularity_pages) const noexcept {
+    auto slot = find_free_slot(pages, window, dir, alignment);
+    if (!slot) return slot.error();
+    return slot->range_.first;
+  }
+
+  /// find_free_range, answered as the insert position of the range found
+  /// (its range() is the answer), so that reserving it is one
+  /// insert_commit with no second descent: what NtAllocateVirtualMemory
+  /// without a base does. Same statuses and complexity.
+  result<insert_commit_data> find_free_slot(
+      std::uint64_t pages, vpn_range window,
+      search_direction dir = search_direction::bottom_up,
+      std::uint64_t alignment = granularity_pages) const noexcept {
     if (pages == 0 || !is_power_of_two(alignment) ||
         alignment < granularity_pages || window.last < window.first)
       return status::invalid_parameter;
@@ -473,9 +498,10 @@ class vad_tree {
     if (lo > window.last.raw()) return status::no_memory;
     const request q{pages, alignment, lo, window.last.raw(),
                     pages < fit_saturation ? pages : fit_saturation};
-    const node_ptr root = node_traits::get_parent(header());
+    const node_ptr hdr = header();
+    const node_ptr root = node_traits::get_parent(hdr);
     // The free space above the highest VAD belongs to no node.
-    const node_ptr top = node_traits::get_right(header());
+    const node_ptr top = node_traits::get_right(hdr);
     std::uint64_t tail_lo = 0;
     bool has_tail = true;
     if (root) {
@@ -483,17 +509,35 @@ class vad_tree {
       has_tail = e != max_u64;
       tail_lo = e + 1;
     }
-    std::uint64_t out = 0;
-    if (dir == search_direction::bottom_up) {
-      if (root && subtree_fit(root) >= q.need && search_up(root, q, out))
-        return vpn{out};
-      if (has_tail && fit_up(tail_lo, max_u64, q, out)) return vpn{out};
+    hit h{};
+    const bool found =
+        dir == search_direction::bottom_up
+            ? (root && subtree_fit(root) >= q.need && search_up(root, q, h)) ||
+                  (has_tail && fit_up(tail_lo, max_u64, q, h.first))
+            : (has_tail && fit_down(tail_lo, max_u64, q, h.first)) ||
+                  (root && subtree_fit(root) >= q.need &&
+                   search_down(root, q, h));
+    if (!found) return status::no_memory;
+    insert_commit_data d;
+    d.range_ = {vpn{h.first}, vpn{h.first + (pages - 1)}};
+    if (h.owner == nullptr) {
+      // Above the highest VAD: the new node hangs right of it.
+      d.next_ = hdr;
+      d.link_left_ = !root;
+      d.link_ = root ? top : hdr;
+      d.free_lo_ = tail_lo;
     } else {
-      if (has_tail && fit_down(tail_lo, max_u64, q, out)) return vpn{out};
-      if (root && subtree_fit(root) >= q.need && search_down(root, q, out))
-        return vpn{out};
+      // In the gap below `owner`, which becomes the successor.
+      const Vad* o = value_of(h.owner);
+      d.next_ = h.owner;
+      d.free_lo_ = o->start_.raw() - o->gap_before_;
+      node_ptr l = node_traits::get_left(h.owner);
+      d.link_left_ = !l;
+      if (l)
+        while (node_traits::get_right(l)) l = node_traits::get_right(l);
+      d.link_ = l ? l : h.owner;
     }
-    return status::no_memory;
+    return d;
   }
 
   // --- checks -------------------------------------------------------------
@@ -619,8 +663,8 @@ class vad_tree {
     node_ptr below = nullptr;
     while (x) {
       const bool right = value_of(x)->end_.raw() < p;
-      const node_ptr l = node_traits::get_left_unmarked(x);
-      const node_ptr r = node_traits::get_right_unmarked(x);
+      const node_ptr l = node_traits::get_left(x);
+      const node_ptr r = node_traits::get_right(x);
       next = select_unpredictable(right, next, x);
       below = select_unpredictable(right, x, below);
       x = select_unpredictable(right, r, l);
@@ -649,8 +693,11 @@ class vad_tree {
     node_ptr prev = x;
     // The marked run above it (and on to `reach`): the field of the link
     // we came up by, and any other rewritten link.
-    for (x = node_traits::get_parent(x); x != hdr;
-         prev = x, x = node_traits::get_parent(x)) {
+    node_ptr up;
+    for (x = node_traits::get_parent(x); x != hdr; prev = x, x = up) {
+      // The parent is read before take_marks rewrites the same word, so
+      // that the climb never waits on a store.
+      up = node_traits::get_parent(x);
       const unsigned m = node_traits::take_marks(x);
       if (m == 0 && reach == nullptr) {
         // Above the run nothing moved and nothing is marked.
@@ -660,11 +707,15 @@ class vad_tree {
       v = value_of(x);
       const unsigned side = node_traits::get_child(x, 1) == prev;
       v->child_max_[side] = f;
-      if (m & (node_traits::left_rewritten << (side ^ 1)))
-        v->child_max_[side ^ 1] =
-            fit_of_moved(node_traits::get_child(x, side ^ 1));
+      std::uint32_t other = v->child_max_[side ^ 1];
+      if (m & (node_traits::left_rewritten << (side ^ 1))) {
+        other = fit_of_moved(node_traits::get_child(x, side ^ 1));
+        v->child_max_[side ^ 1] = other;
+      }
       if (x == reach) reach = nullptr;
-      f = subtree_fit(x);
+      // fit(x) from the values in hand, not read back from the stores.
+      if (v->own_fit_ > other) other = v->own_fit_;
+      if (other > f) f = other;
     }
     if (pending) settle(pending, subtree_fit(pending));
   }
@@ -711,6 +762,12 @@ class vad_tree {
     std::uint64_t hi;
     std::uint64_t need;  // pages, saturated like the fields
   };
+  /// A search's answer: the first VPN and the node whose gap holds it
+  /// (null: the free space above the highest VAD).
+  struct hit {
+    std::uint64_t first = 0;
+    node_ptr owner = nullptr;
+  };
   /// The lowest aligned fit in [glo, ghi] clipped to the window.
   static bool fit_up(std::uint64_t glo, std::uint64_t ghi, const request& q,
                      std::uint64_t& out) noexcept {
@@ -737,8 +794,7 @@ class vad_tree {
   // x's own gap [start - gap_before, start - 1], right subtree (all above
   // x.end). A subtree is skipped, without reading it, when x's field for it
   // proves no gap of it can fit, or when it lies outside the window.
-  static bool search_up(node_ptr x, const request& q,
-                        std::uint64_t& out) noexcept {
+  static bool search_up(node_ptr x, const request& q, hit& out) noexcept {
     const Vad* v = value_of(x);
     const std::uint64_t s = v->start_.raw();
     const std::uint64_t glo = s - v->gap_before_;
@@ -746,12 +802,14 @@ class vad_tree {
         search_up(node_traits::get_left(x), q, out))
       return true;
     if (glo > q.hi) return false;
-    if (v->gap_before_ != 0 && fit_up(glo, s - 1, q, out)) return true;
+    if (v->gap_before_ != 0 && fit_up(glo, s - 1, q, out.first)) {
+      out.owner = x;
+      return true;
+    }
     return v->child_max_[1] >= q.need && v->end_.raw() < q.hi &&
            search_up(node_traits::get_right(x), q, out);
   }
-  static bool search_down(node_ptr x, const request& q,
-                          std::uint64_t& out) noexcept {
+  static bool search_down(node_ptr x, const request& q, hit& out) noexcept {
     const Vad* v = value_of(x);
     const std::uint64_t s = v->start_.raw();
     const std::uint64_t glo = s - v->gap_before_;
@@ -759,7 +817,10 @@ class vad_tree {
         search_down(node_traits::get_right(x), q, out))
       return true;
     if (s == 0 || s - 1 < q.lo) return false;
-    if (v->gap_before_ != 0 && fit_down(glo, s - 1, q, out)) return true;
+    if (v->gap_before_ != 0 && fit_down(glo, s - 1, q, out.first)) {
+      out.owner = x;
+      return true;
+    }
     return v->child_max_[0] >= q.need && q.lo < glo &&
            search_down(node_traits::get_left(x), q, out);
   }
