@@ -185,10 +185,11 @@ class vad_tree {
   using tree_type =
       boost::intrusive::avltree<Vad,
                                 boost::intrusive::value_traits<value_traits>,
-                                boost::intrusive::constant_time_size<true>,
+                                boost::intrusive::constant_time_size<false>,
                                 boost::intrusive::compare<start_less>>;
   using node_traits = detail::vad_node_traits;
   using node_ptr = node_traits::node_ptr;
+  using node_algorithms = boost::intrusive::avltree_algorithms<node_traits>;
 
  public:
   using value_type = Vad;
@@ -227,8 +228,8 @@ class vad_tree {
   ~vad_tree() { clear(); }
 
   // --- size and iteration -------------------------------------------------
-  size_type size() const noexcept { return tree_.size(); }
-  bool empty() const noexcept { return tree_.empty(); }
+  size_type size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
   iterator begin() noexcept { return tree_.begin(); }
   iterator end() noexcept { return tree_.end(); }
   const_iterator begin() const noexcept { return tree_.begin(); }
@@ -251,6 +252,7 @@ class vad_tree {
   /// Effects: unlinks every VAD. Complexity: O(n).
   void clear() noexcept {
     tree_.clear();
+    size_ = 0;
     hint_ = nullptr;
   }
 
@@ -360,6 +362,7 @@ class vad_tree {
     link.link_left = d.link_left_;
     link.node = d.link_;
     tree_.insert_unique_commit(v, link);
+    ++size_;
     repair(value_traits::to_node_ptr(v), nullptr, pending);
     // A range just reserved is the likeliest next lookup (commit, touch,
     // free): it becomes the hint.
@@ -417,7 +420,13 @@ class vad_tree {
     // the floor when v lies wholly below it.
     const std::uint64_t s = v.start_.raw();
     const std::uint64_t free_lo = s >= floor_ ? s - v.gap_before_ : floor_;
-    tree_.erase(tree_.iterator_to(v));
+    // Boost's algorithms rather than the container's erase, which finds the
+    // successor again to return it (a climb of the whole right spine for
+    // the highest VAD); the tree counts its own size for the same reason.
+    node_algorithms::erase(hdr, z);
+    node_algorithms::init(z);  // safe-link: an unlinked node has no links
+    (void)node_traits::take_marks(z);
+    --size_;
     node_ptr pending = nullptr;
     if (succ) {
       // The successor's gap grows: its parent's field may change.
@@ -899,6 +908,7 @@ class vad_tree {
   }
 
   tree_type tree_;
+  size_type size_ = 0;
   mutable Vad* hint_ = nullptr;
   std::uint64_t floor_ = 0;
 };
