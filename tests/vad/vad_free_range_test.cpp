@@ -1,5 +1,6 @@
-// vad_tree::find_free_range against the brute-force model: bottom-up and
-// top-down, every alignment, windows, and the top of the address space.
+// vad_tree::find_free_range and find_free_slot against the brute-force
+// model: bottom-up and top-down, every alignment, windows, and the top of
+// the address space; ranges found are reserved through the slot.
 #include <doctest/doctest.h>
 #include <mmkit/vad/vad_tree.hpp>
 
@@ -94,6 +95,28 @@ struct free_range_fixture {
       CHECK(got->raw() == *want);
     } else {
       CHECK(got.error() == status::no_memory);
+    }
+    // The same search answered as an insert position, and now and then
+    // reserved through it without a second descent.
+    const auto slot =
+        tree.find_free_slot(pages, {vpn{lo}, vpn{hi}}, dir, align);
+    REQUIRE(slot.ok() == want.has_value());
+    if (!want) {
+      CHECK(slot.error() == status::no_memory);
+      return;
+    }
+    CHECK(slot->range().first.raw() == *want);
+    CHECK(slot->range().last.raw() == *want + (pages - 1));
+    if (below(6) == 0) {
+      auto n = std::make_unique<vad>(
+          vad(slot->range(), vad_type::private_memory, mm::readwrite));
+      tree.insert_commit(*n, *slot);
+      model.insert(*want, *want + (pages - 1));
+      REQUIRE(tree.check_invariants());
+      CHECK(tree.size() == model.ranges().size());
+      // The VAD just reserved is the hint, and found without a descent.
+      CHECK(tree.find_containing(slot->range().last) == n.get());
+      nodes.push_back(std::move(n));
     }
   }
 };

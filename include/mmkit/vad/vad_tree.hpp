@@ -363,7 +363,9 @@ class vad_tree {
     link.node = d.link_;
     tree_.insert_unique_commit(v, link);
     ++size_;
-    repair(value_traits::to_node_ptr(v), nullptr, pending);
+    // `next` was an ancestor of the new leaf when Boost linked it: the
+    // climb passes it (reach), so its smaller gap needs no second climb.
+    repair(value_traits::to_node_ptr(v), pending, nullptr);
     // A range just reserved is the likeliest next lookup (commit, touch,
     // free): it becomes the hint.
     hint_ = &v;
@@ -435,9 +437,14 @@ class vad_tree {
       pending = succ;
     }
     // With two children, the successor moved into z's place above `start`:
-    // its fields must be rebuilt whatever the values below say.
+    // its fields must be rebuilt whatever the values below say. With no
+    // right child the successor is an ancestor of z, at or above `start`.
+    // Either way the climb passes it (reach) and settles its gap on the
+    // way; only with a right child alone does it lie below, apart.
+    const bool succ_above = zl || !zr;
     if (start != hdr)
-      repair(start, zl && zr ? succ : nullptr, pending);
+      repair(start, succ_above ? succ : nullptr,
+             succ_above ? nullptr : pending);
     else if (pending)
       settle(pending, subtree_fit(pending));
   }
@@ -685,9 +692,12 @@ class vad_tree {
   // --- fix-up -------------------------------------------------------------
   /// Repairs the fields after Boost inserted or erased with its physical
   /// change at `x` (see "Fix-up" in the header comment). `reach` is a node
-  /// above x on the path that the repair must pass whatever the values say
-  /// (the successor that moved into an erased node's place), or null;
-  /// `pending` is the other node whose gap changed, or null.
+  /// above x that the repair must pass whatever the values say (the
+  /// successor that moved into an erased node's place, or a successor on
+  /// the path whose gap changed), or null; should a rotation have taken it
+  /// off the path, a moved node's fields are rebuilt where the climb meets
+  /// it and the climb simply goes on to the root. `pending` is a node off
+  /// the path whose gap changed, or null.
   /// Requires: x is not the header.
   void repair(node_ptr x, node_ptr reach, node_ptr pending) noexcept {
     const node_ptr hdr = header();
@@ -704,8 +714,6 @@ class vad_tree {
     // we came up by, and any other rewritten link.
     node_ptr up;
     for (x = node_traits::get_parent(x); x != hdr; prev = x, x = up) {
-      // The parent is read before take_marks rewrites the same word, so
-      // that the climb never waits on a store.
       up = node_traits::get_parent(x);
       const unsigned m = node_traits::take_marks(x);
       if (m == 0 && reach == nullptr) {
