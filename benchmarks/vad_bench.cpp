@@ -9,6 +9,7 @@
 #include <mmkit/vad/vad_tree.hpp>
 
 #include <boost/icl/interval_map.hpp>
+#include <boost/intrusive/avltree.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -74,6 +75,41 @@ struct std_map_fixture {
     for (const auto& r : l.ranges)
       map.emplace(r.first.raw(), region{r.last.raw(), 4, nullptr, 0});
   }
+};
+/// The floor under any Boost.Intrusive AVL design: the same descriptor on a
+/// stock `optimize_size` hook, keyed by start, with no aggregate at all (so
+/// no free-range search). What vad_tree adds over it is the gap fields'
+/// upkeep.
+struct plain_avl_node : boost::intrusive::avl_set_base_hook<
+                            boost::intrusive::optimize_size<true>> {
+  std::uint64_t first = 0;
+  region r{};
+};
+struct plain_avl_less {
+  bool operator()(const plain_avl_node& a, const plain_avl_node& b) const {
+    return a.first < b.first;
+  }
+  bool operator()(std::uint64_t k, const plain_avl_node& b) const {
+    return k < b.first;
+  }
+  bool operator()(const plain_avl_node& a, std::uint64_t k) const {
+    return a.first < k;
+  }
+};
+struct plain_avl_fixture {
+  using tree_type =
+      boost::intrusive::avltree<plain_avl_node,
+                                boost::intrusive::compare<plain_avl_less>>;
+  std::vector<plain_avl_node> nodes;
+  tree_type tree;
+  explicit plain_avl_fixture(const layout& l) : nodes(l.ranges.size()) {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      nodes[i].first = l.ranges[i].first.raw();
+      nodes[i].r = region{l.ranges[i].last.raw(), 4, nullptr, 0};
+      tree.insert_unique(nodes[i]);
+    }
+  }
+  ~plain_avl_fixture() { tree.clear(); }
 };
 struct icl_fixture {
   boost::icl::interval_map<std::uint64_t, std::uint32_t> map;
@@ -165,7 +201,7 @@ void BM_vad_insert_erase(benchmark::State& state, int impl) {
       if (!f.tree.insert(*v).ok()) std::abort();
     }
     if (!f.tree.check_invariants()) state.SkipWithError("invariants");
-  } else {
+  } else if (impl == 1) {
     auto& f = cached_from_layout<std_map_fixture>(n);
     for (auto _ : state) {
       const std::uint64_t p = l.probes[i++ & probe_mask];
@@ -174,6 +210,16 @@ void BM_vad_insert_erase(benchmark::State& state, int impl) {
       const region r = it->second;
       f.map.erase(it);
       auto done = f.map.emplace(key, r);
+      benchmark::DoNotOptimize(done);
+    }
+  } else {
+    auto& f = cached_from_layout<plain_avl_fixture>(n);
+    for (auto _ : state) {
+      const std::uint64_t p = l.probes[i++ & probe_mask];
+      auto it = std::prev(f.tree.upper_bound(p, plain_avl_less{}));
+      plain_avl_node& v = *it;
+      f.tree.erase(it);
+      auto done = f.tree.insert_unique(v);
       benchmark::DoNotOptimize(done);
     }
   }
@@ -391,6 +437,9 @@ BENCHMARK_CAPTURE(BM_vad_insert_erase, mmkit, 0)
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_insert_erase, std_map, 1)
     ->Name("BM_vad_insert_erase/std_map")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_insert_erase, boost_avl_plain, 2)
+    ->Name("BM_vad_insert_erase/boost_avl_plain")
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_move_start, mmkit, 0)
     ->Name("BM_vad_move_start/mmkit")

@@ -83,7 +83,10 @@
 //       reach that node ("reach") whatever it finds on the way.
 //   (3) The only gaps that change (insert: the new node's and its
 //       successor's; erase: the successor's) belong to the change point and
-//       to one other node ("pending").
+//       to one other node. That node is usually on the path (an insert's
+//       successor always was when Boost linked the leaf; an erased node's
+//       successor is, unless the node had a right child only) and is then
+//       the "reach" too; otherwise it is "pending".
 //
 // repair() climbs the run from the change point. At each node it sets the
 // field of the child it came from, and for every other rewritten link
@@ -91,10 +94,20 @@
 // then that link's field. Above the run only the link it came up by
 // changed, so settle() sets one field per level and stops at the first
 // field that already holds the right value; settle(pending) then does the
-// same for the other gap. Every mark it meets is cleared; check_invariants()
-// verifies that none is left. The cost is the run (amortised O(1) for AVL)
-// plus the distance a change travels up, O(log n) at worst; no sibling is
-// read unless a rotation moved it, and nothing is copied.
+// same for a pending gap. A reach taken off the path by a rotation is met
+// as a moved node, and the climb then simply goes on to the root. Every
+// mark it meets is cleared; check_invariants() verifies that none is left.
+// The cost is the run plus the distance a change travels up, O(log n) at
+// worst; no sibling is read unless a rotation moved it, and nothing is
+// copied. The run is amortised O(1) over inserts alone or erases alone, but
+// an insert and erase alternating at one leaf whose ancestors are balanced
+// (a heap growing and shrinking at the top of a packed address space)
+// climbs the whole balanced stretch each time, in Boost's rebalancing and
+// in the repair alike.
+//
+// Balance and marks sit in a byte of their own (vad.hpp): a climb that
+// sets a balance and then reads the parent pointer never waits for the
+// store. Lookups descend without branches (lower_bound_end).
 //
 // (An earlier version snapshotted the links along the rebalancing's
 // predicted path and compared them afterwards. Its prediction read the
