@@ -3,7 +3,7 @@
 // shrink + reinsert of the same node, splits into two nodes, nodes recycled
 // after erase, long runs of adjacent VADs, small search windows, and the
 // tree's floor. The invariants (every gap and fit recomputed from scratch,
-// no fix-up mark left behind) are checked after every change.
+// and the AVL balance) are checked after every change.
 #include <doctest/doctest.h>
 #include <mmkit/vad/vad_tree.hpp>
 

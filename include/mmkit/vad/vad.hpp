@@ -10,22 +10,21 @@
 //
 // The links are mmkit's own (vad_links), driven by Boost's AVL algorithms
 // through vad_node_traits. Like Boost's `optimize_size` hook they cost no
-// word beyond the three pointers: the balance and a "visited" mark (Boost
-// wrote the node's balance or a link) share one byte, and the lowest bit of
-// each child pointer is its "rewritten" mark. That is how vad_tree learns,
-// after an insert or erase, exactly which nodes the rebalancing reached and
-// which links may lead to a different subtree (vad_tree.hpp, "Fix-up").
-// Unlike Boost's hook the balance is not folded into the parent pointer:
-// AVL rebalancing sets a node's balance and then reads its parent, and with
-// both in one word every level of that climb waits for the store to reach
-// the load (some 5 cycles). The byte lives in what would be padding: on
-// Itanium-ABI compilers (GCC, Clang) vad's first field fills the rest of
-// the links' last 8 bytes, and the node stays 88 bytes.
+// word beyond the three pointers; unlike it the balance is not folded into
+// the parent pointer but kept in a byte of its own, beside a bit that tells
+// a vad from the tree's header. AVL rebalancing sets a node's balance and
+// then reads its parent; with both in one word every level of that climb
+// would wait for the store to reach the load (some 5 cycles). The byte lives
+// in what would be padding: on Itanium-ABI compilers (GCC, Clang) vad's
+// first field fills the rest of the links' last 8 bytes, and the node stays
+// 88 bytes. The traits' set_left/set_right also keep the parent's subtree
+// field for that link (child_max_, below), which is how the gap aggregates
+// survive Boost's rotations (vad_tree.hpp, "Fix-up").
 //
 // Layout (88 bytes on an LP64 Itanium-ABI host), hot fields first:
 //
-//   offset  0  parent, left|rewritten, right|rewritten
-//          24  state_ (balance | visited), then own_fit_ at 28
+//   offset  0  parent, left, right
+//          24  state_ (payload | balance), then own_fit_ at 28
 //          32  start_, end_                  inclusive VPNs (lookup)
 //          48  gap_before_                   free pages below start_
 //          56  child_max_[2]                 32-bit gap-search aggregates
@@ -98,23 +97,30 @@ struct vad_node_traits;
 }
 
 /// The AVL links every vad carries: parent, left and right pointers and a
-/// state byte with the balance and the fix-up marks. A vad that is in no
-/// tree has a null parent.
+/// state byte with the balance and a "payload" bit that tells a vad from
+/// the tree's header (a bare vad_links inside Boost's container). A vad
+/// that is in no tree has a null parent.
 class vad_links {
  public:
   vad_links() noexcept = default;
   // Links belong to the tree a node is in, never to a copy of it.
-  vad_links(const vad_links&) noexcept {}
+  vad_links(const vad_links& o) noexcept : state_(o.state_ & payload_bit) {}
   vad_links& operator=(const vad_links&) noexcept { return *this; }
 
   /// Whether the node is in a tree.
   bool is_linked() const noexcept { return parent_ != nullptr; }
 
+ protected:
+  static constexpr std::uint8_t payload_bit = 4;
+  /// For vad: a node that carries the gap fields.
+  struct payload_tag {};
+  explicit vad_links(payload_tag) noexcept : state_(payload_bit) {}
+
  private:
   friend struct detail::vad_node_traits;
   vad_links* parent_ = nullptr;
   vad_links* child_[2] = {nullptr, nullptr};  // left, right
-  std::uint8_t state_ = 0;  // balance | visited | left/right rewritten
+  std::uint8_t state_ = 0;                    // payload << 2 | balance
 };
 
 /// The name the node's base had when it was Boost's own hook; kept for code
@@ -124,17 +130,17 @@ using vad_hook = vad_links;
 namespace detail {
 
 /// The node traits Boost.Intrusive's avltree_algorithms drive vad_links
-/// through (the NodeTraits interface of Boost's AVL algorithms), plus marks
-/// that record what Boost did: set_balance, set_left and set_right mark the
-/// node "visited", and set_left (set_right) marks its left (right) link
-/// "rewritten". After a Boost operation the visited nodes are exactly those
-/// the rebalancing reached or relinked, and a rewritten link is one that
-/// may now lead to a different subtree. All of it is one byte per node:
+/// through (the NodeTraits interface of Boost's AVL algorithms). Balance:
+/// 0 zero, 1 negative (left higher), 2 positive (right higher).
 ///
-///   bits 1..0 balance: 0 zero, 1 negative (left higher), 2 positive
-///   bit  2    visited          bit 3 left rewritten   bit 4 right rewritten
-///
-/// The pointers themselves stay plain, so a lookup reads them as they are.
+/// Setting a child link also sets the field the parent keeps for that
+/// subtree, child_max_[side] = the largest fit in the child's subtree, read
+/// from the child's own fields (vad_tree.hpp, "Fix-up"). Boost relinks a
+/// rotation bottom-up (the node moving down gets its new child first, then
+/// becomes the child of the node moving up, which then hangs below the old
+/// parent), so when the fields were sound before a rotation they are sound
+/// after it, with no pass of vad_tree's own. The header is not a vad and
+/// keeps no fields: set_child skips it by the payload bit.
 struct vad_node_traits {
   using node = vad_links;
   using node_ptr = vad_links*;
@@ -142,9 +148,6 @@ struct vad_node_traits {
   using balance = unsigned;
 
   static constexpr unsigned balance_mask = 3;
-  static constexpr unsigned visited_bit = 4;
-  static constexpr unsigned rewritten_shift = 3;  // left; right is one up
-  static constexpr unsigned mark_mask = 0x1C;
 
   static node_ptr get_parent(const_node_ptr n) noexcept { return n->parent_; }
   static void set_parent(node_ptr n, node_ptr p) noexcept { n->parent_ = p; }
@@ -152,11 +155,9 @@ struct vad_node_traits {
   static node_ptr get_child(const_node_ptr n, unsigned side) noexcept {
     return n->child_[side];
   }
-  static void set_child(node_ptr n, unsigned side, node_ptr c) noexcept {
-    n->child_[side] = c;
-    n->state_ = static_cast<std::uint8_t>(n->state_ | visited_bit |
-                                          (1u << (rewritten_shift + side)));
-  }
+  /// Links `c` below `n` and, when `n` is a vad, stores c's subtree fit in
+  /// n's field for that side. Defined after vad.
+  static void set_child(node_ptr n, unsigned side, node_ptr c) noexcept;
   static node_ptr get_left(const_node_ptr n) noexcept { return n->child_[0]; }
   static void set_left(node_ptr n, node_ptr l) noexcept { set_child(n, 0, l); }
   static node_ptr get_right(const_node_ptr n) noexcept { return n->child_[1]; }
@@ -165,28 +166,14 @@ struct vad_node_traits {
     return n->state_ & balance_mask;
   }
   static void set_balance(node_ptr n, balance b) noexcept {
-    n->state_ =
-        static_cast<std::uint8_t>((n->state_ & mark_mask) | b | visited_bit);
+    n->state_ = static_cast<std::uint8_t>((n->state_ & ~balance_mask) | b);
   }
   static constexpr balance zero() noexcept { return 0; }
   static constexpr balance negative() noexcept { return 1; }
   static constexpr balance positive() noexcept { return 2; }
-
-  /// The marks, as taken by take_marks().
-  static constexpr unsigned left_rewritten = 1;
-  static constexpr unsigned right_rewritten = 2;
-  static constexpr unsigned visited = 4;
-  /// Whether `n` carries any mark.
-  static bool marked(const_node_ptr n) noexcept {
-    return (n->state_ & mark_mask) != 0;
-  }
-  /// Reads and clears the marks: 0, or visited | left_rewritten |
-  /// right_rewritten as they were set.
-  static unsigned take_marks(node_ptr n) noexcept {
-    const unsigned w = n->state_;
-    if (!(w & visited_bit)) return 0;
-    n->state_ = static_cast<std::uint8_t>(w & balance_mask);
-    return visited | ((w >> rewritten_shift) & 3);
+  /// Whether `n` is a vad rather than the tree's header.
+  static bool is_payload(const_node_ptr n) noexcept {
+    return (n->state_ & vad_links::payload_bit) != 0;
   }
 };
 
@@ -236,12 +223,12 @@ inline constexpr std::uint64_t max_commit = (std::uint64_t{1} << 51) - 1;
 /// One VAD. Derive from it to add fields; see the header comment.
 class vad : public vad_links {
  public:
-  vad() noexcept = default;
+  vad() noexcept : vad_links(payload_tag{}) {}
 
   /// Requires: range.first <= range.last; `protection` is a 5-bit MM_ value.
   vad(vpn_range range, vad_type type, std::uint8_t protection,
       vad_flags flags = vad_flags::none) noexcept
-      : start_(range.first), end_(range.last) {
+      : vad_links(payload_tag{}), start_(range.first), end_(range.last) {
     MMKIT_ASSERT(range.first <= range.last);
     set_type(type);
     set_protection(protection);
@@ -250,7 +237,7 @@ class vad : public vad_links {
 
   // Copies carry the descriptor, never the links or the aggregates.
   vad(const vad& o) noexcept
-      : vad_links(),
+      : vad_links(payload_tag{}),
         start_(o.start_),
         end_(o.end_),
         u_(o.u_),
@@ -350,6 +337,7 @@ class vad : public vad_links {
  private:
   template <class>
   friend class vad_tree;
+  friend struct detail::vad_node_traits;
 
   std::uint32_t own_fit_ = 0;  // first: it fills the links' tail padding
   vpn start_{};
@@ -362,6 +350,30 @@ class vad : public vad_links {
 };
 
 namespace detail {
+// GCC inlines this into code that also passes the tree's header, a bare
+// vad_links, and then warns that the vad fields lie outside it, not seeing
+// that the payload bit keeps the header off that path.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#endif
+inline void vad_node_traits::set_child(node_ptr n, unsigned side,
+                                       node_ptr c) noexcept {
+  n->child_[side] = c;
+  if (!is_payload(n)) return;  // the header: leftmost/rightmost links only
+  std::uint32_t f = 0;
+  if (c) {
+    const vad* cv = static_cast<const vad*>(c);
+    f = cv->own_fit_;
+    if (cv->child_max_[0] > f) f = cv->child_max_[0];
+    if (cv->child_max_[1] > f) f = cv->child_max_[1];
+  }
+  static_cast<vad*>(n)->child_max_[side] = f;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 // All layout checks of the node in one place.
 constexpr bool check_vad_layout() noexcept {
 #if defined(__GNUC__) && !defined(_MSC_VER)

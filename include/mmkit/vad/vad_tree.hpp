@@ -32,7 +32,7 @@
 //                   fit; it stores its children's, child_max[0] = fit(left)
 //                   and child_max[1] = fit(right) (0 for no child), so that
 //                   fit(x) needs no other node, a search prunes a child
-//                   without reading it, and a repair never reads a sibling.
+//                   without reading it, and a fix-up never reads a sibling.
 //                   Fields are 32 bits, saturated at fit_saturation (2^32 - 1
 //                   pages, 16 TiB); a request at least that large treats a
 //                   saturated field as "may fit" and tests the gaps.
@@ -60,66 +60,53 @@
 // own_fit >= s + A - 16 is never unlucky. This is the price of one
 // aggregate rather than one per alignment; it is exact either way.
 //
-// Fix-up. Boost.Intrusive has no augmentation hook, so after every insert
-// and erase the tree repairs the fields itself. A field changes only when
-// the subtree below that link changes (other nodes, or one of their gaps).
-// The nodes are vad_links driven through vad_node_traits (vad.hpp), whose
-// setters mark what Boost did: a node whose balance or links it wrote is
-// "visited", and each link it wrote is "rewritten". That gives three facts:
+// Fix-up. Boost.Intrusive has no augmentation hook, so the fields are kept
+// by two means. A field changes only when the subtree below its link gains
+// or loses nodes, or a gap in it changes.
 //
-//   (1) A link leads to a different set of nodes only if Boost rewrote it
-//       or it lies on the path from the change point (the new leaf; the
-//       unlinked node's parent, or its successor's old parent) to the root.
-//       A node a rotation moved hangs below a rewritten link of a visited
-//       node on that path, and the links below it that it got from other
-//       nodes are themselves rewritten, leading to untouched subtrees.
-//   (2) AVL rebalancing climbs that path one node at a time from the change
-//       point, visiting each node it reaches (it sets a balance, or rotates
-//       and relinks the parent above), and then stops for good. So the
-//       visited nodes on the path form one unbroken run from the change
-//       point up: above the first unvisited node nothing was marked. The
-//       one exception is an erase whose successor moves into the erased
-//       node's place from below the change point; the repair is told to
-//       reach that node ("reach") whatever it finds on the way.
-//   (3) The only gaps that change (insert: the new node's and its
-//       successor's; erase: the successor's) belong to the change point and
-//       to one other node. That node is usually on the path (an insert's
-//       successor always was when Boost linked the leaf; an erased node's
-//       successor is, unless the node had a right child only) and is then
-//       the "reach" too; otherwise it is "pending".
+//   (1) Relinking. vad_node_traits::set_left/set_right (vad.hpp), through
+//       which Boost makes every link, store the new child's subtree fit in
+//       the parent's field for that link, read from the child's own fields.
+//       A rotation relinks bottom-up: the node moving down first gets the
+//       subtree it inherits (an untouched one), then becomes the child of
+//       the node moving up, whose other subtree is untouched too, and that
+//       node is then linked below the old parent. So every field a rotation
+//       writes is computed from fields that are already right for the new
+//       shape, provided they were all right before it; and a rotation does
+//       not change the nodes of the subtree it turns, so the fields above
+//       it stay right as well. An erase's unlinking relinks the same way:
+//       the successor takes the erased node's children, then its place.
+//   (2) Settling before Boost moves anything. The fields are first made
+//       right for the tree as it will be: an insert adds the new leaf's fit
+//       to the field of the link it will hang below and shrinks its
+//       successor's gap; an erase drops the node (and, when it has two
+//       children, moves its successor's fit into its place) and grows the
+//       successor's gap. Each change is one chain up from a node, settled
+//       by settle_slot(): one field per level, stopping at the first field
+//       that already holds its value, since nothing above it can change.
+//       Two chains settle one after the other, each assuming the fields
+//       sound but for itself, which the first leaves true for the second.
+//   Boost then links or unlinks and rebalances, and (1) keeps the fields
+//   right through every rotation, with no pass of ours after it.
 //
-// repair() climbs the run from the change point. At each node it sets the
-// field of the child it came from, and for every other rewritten link
-// first rebuilds the rewritten fields of the node now there (a moved node),
-// then that link's field. Above the run only the link it came up by
-// changed, so settle() sets one field per level and stops at the first
-// field that already holds the right value; settle(pending) then does the
-// same for a pending gap. A reach taken off the path by a rotation is met
-// as a moved node, and the climb then simply goes on to the root. Every
-// mark it meets is cleared; check_invariants() verifies that none is left.
-// The cost is the run plus the distance a change travels up, O(log n) at
-// worst; no sibling is read unless a rotation moved it, and nothing is
-// copied. The run is amortised O(1) over inserts alone or erases alone, but
-// an insert and erase alternating at one leaf whose ancestors are balanced
-// (a heap growing and shrinking at the top of a packed address space)
-// climbs the whole balanced stretch each time, in Boost's rebalancing and
-// in the repair alike.
+// The cost is the distance a change travels up, O(log n) at worst and often
+// a level or two; no sibling is read but the ones a rotation moves, which
+// Boost has just read. Nothing is marked, so nothing needs clearing: the
+// only climb an insert or erase makes beyond Boost's own rebalancing is a
+// gap change travelling up. (Two earlier versions repaired after Boost: one
+// predicted the rebalancing's path and missed a rotation; the next had the
+// traits mark what Boost touched and climbed the marked run again, twice
+// the climbing when an insert and an erase alternate at one leaf of a
+// balanced stretch, a heap growing and shrinking at the top of a packed
+// address space.)
 //
-// Balance and marks sit in a byte of their own (vad.hpp): a climb that
-// sets a balance and then reads the parent pointer never waits for the
-// store. Lookups descend without branches (lower_bound_end).
-//
-// (An earlier version snapshotted the links along the rebalancing's
-// predicted path and compared them afterwards. Its prediction read the
-// successor's own balance where Boost gives the successor the erased
-// node's, so erasing a node whose successor is its right child, a leaf,
-// while the node leaned left missed the rotation at the successor and left
-// the node rotated above it with a stale aggregate. The marks replace the
-// prediction by what Boost actually did.)
+// The balance sits in a byte of its own (vad.hpp): a climb that sets a
+// balance and then reads the parent pointer never waits for the store.
+// Lookups descend without branches (lower_bound_end).
 //
 // Complexity: find_containing O(log n) (O(1) on a hint hit), insert_check
-// O(log n), insert_commit and erase O(log n) (amortised O(1) rebalancing
-// plus the fix-up), resize O(log n) with no rebalancing at all, find_free_range
+// O(log n), insert_commit and erase O(log n) (Boost's rebalancing plus the
+// fix-up), resize O(log n) with no rebalancing at all, find_free_range
 // as above, iteration O(1) amortised per step. check_invariants O(n).
 
 #include <mmkit/core/address.hpp>
@@ -363,22 +350,24 @@ class vad_tree {
     MMKIT_ASSERT(!v.is_linked());
     MMKIT_ASSERT(d.next_ != nullptr && d.range_ == v.range());
     const node_ptr hdr = header();
+    // The fields are made sound for the tree with `v` in it before Boost
+    // links it; Boost's relinking then keeps them so (vad.hpp).
     set_gap(&v, gap_from(d.free_lo_, v.start_.raw()));
-    node_ptr pending = nullptr;
+    v.child_max_[0] = v.child_max_[1] = 0;
     if (d.next_ != hdr) {
-      // The successor's gap shrinks: its parent's field may change.
+      // The successor's gap shrinks.
       Vad* next = value_of(d.next_);
       set_gap(next, gap_from(v.end_.raw() + 1, next->start_.raw()));
-      pending = d.next_;
+      settle(d.next_, subtree_fit(d.next_));
     }
+    // The new leaf's fit enters the field of the link it will hang below.
+    if (d.link_ != hdr)
+      settle_slot(d.link_, d.link_left_ ? 0 : 1, subtree_fit(&v));
     typename tree_type::insert_commit_data link;
     link.link_left = d.link_left_;
     link.node = d.link_;
     tree_.insert_unique_commit(v, link);
     ++size_;
-    // `next` was an ancestor of the new leaf when Boost linked it: the
-    // climb passes it (reach), so its smaller gap needs no second climb.
-    repair(value_traits::to_node_ptr(v), pending, nullptr);
     // A range just reserved is the likeliest next lookup (commit, touch,
     // free): it becomes the hint.
     hint_ = &v;
@@ -403,63 +392,62 @@ class vad_tree {
     const node_ptr hdr = header();
     const node_ptr zl = node_traits::get_left(z);
     const node_ptr zr = node_traits::get_right(z);
-
-    // The successor, whose gap absorbs v and v's gap, and the point where
-    // the tree physically changes (bstree_algorithms::erase): z's parent
-    // when z has at most one child; else the successor y (the minimum of
-    // z's right subtree) moves into z's place and y's old parent, or y
-    // itself when that parent is z, loses a child.
-    node_ptr succ;
-    node_ptr start = node_traits::get_parent(z);
-    if (zr) {
-      succ = zr;
-      while (node_traits::get_left(succ)) succ = node_traits::get_left(succ);
-      if (zl) {
-        const node_ptr yp = node_traits::get_parent(succ);
-        start = yp == z ? succ : yp;
-      }
-    } else if (z == node_traits::get_right(hdr)) {
-      succ = hdr;  // the highest VAD: no climb up the right spine
-    } else {
-      succ = z;
-      node_ptr up = node_traits::get_parent(z);
-      while (up != hdr && node_traits::get_right(up) == succ) {
-        succ = up;
-        up = node_traits::get_parent(up);
-      }
-      succ = up;
-    }
-    if (succ == hdr) succ = nullptr;
-
+    const node_ptr zp = node_traits::get_parent(z);
+    const unsigned zside = node_traits::get_child(zp, 1) == z;
     // The lowest free page below v that counts: v's gap's first page, or
-    // the floor when v lies wholly below it.
+    // the floor when v lies wholly below it. The successor's gap will
+    // start there.
     const std::uint64_t s = v.start_.raw();
     const std::uint64_t free_lo = s >= floor_ ? s - v.gap_before_ : floor_;
+
+    // The fields are made sound for the tree without `v` before Boost
+    // unlinks it (bstree_algorithms::erase: a node with two children is
+    // replaced by its successor y, the minimum of its right subtree, which
+    // leaves its own place to its right child); Boost's relinking and
+    // rebalancing then keep them so (vad.hpp). Each settle below assumes
+    // the fields sound but for its own chain, which holds in turn.
+    if (zl && zr) {
+      node_ptr y = zr;
+      while (node_traits::get_left(y)) y = node_traits::get_left(y);
+      const node_ptr yr = node_traits::get_right(y);
+      if (y != zr) settle_slot(node_traits::get_parent(y), 0, fit_of(yr));
+      Vad* yv = value_of(y);
+      set_gap(yv, gap_from(free_lo, yv->start_.raw()));
+      // y in z's place: z's left subtree, and z's right one without y.
+      std::uint32_t f = subtree_fit(zl);
+      const std::uint32_t r = y == zr ? fit_of(yr) : subtree_fit(zr);
+      if (r > f) f = r;
+      if (yv->own_fit_ > f) f = yv->own_fit_;
+      if (zp != hdr) settle_slot(zp, zside, f);
+    } else {
+      // z's only child (or none) takes its place. The successor is the
+      // minimum of a right child, else the nearest ancestor z lies left of.
+      const node_ptr x = zl ? zl : zr;
+      node_ptr succ = nullptr;
+      if (zr) {
+        succ = zr;
+        while (node_traits::get_left(succ)) succ = node_traits::get_left(succ);
+      } else if (z != node_traits::get_right(hdr)) {  // else no successor
+        node_ptr c = z;
+        succ = zp;
+        while (node_traits::get_right(succ) == c) {
+          c = succ;
+          succ = node_traits::get_parent(succ);
+        }
+      }
+      if (succ) {
+        Vad* w = value_of(succ);
+        set_gap(w, gap_from(free_lo, w->start_.raw()));
+        settle(succ, subtree_fit(succ));
+      }
+      if (zp != hdr) settle_slot(zp, zside, fit_of(x));
+    }
     // Boost's algorithms rather than the container's erase, which finds the
     // successor again to return it (a climb of the whole right spine for
     // the highest VAD); the tree counts its own size for the same reason.
     node_algorithms::erase(hdr, z);
     node_algorithms::init(z);  // safe-link: an unlinked node has no links
-    (void)node_traits::take_marks(z);
     --size_;
-    node_ptr pending = nullptr;
-    if (succ) {
-      // The successor's gap grows: its parent's field may change.
-      Vad* w = value_of(succ);
-      set_gap(w, gap_from(free_lo, w->start_.raw()));
-      pending = succ;
-    }
-    // With two children, the successor moved into z's place above `start`:
-    // its fields must be rebuilt whatever the values below say. With no
-    // right child the successor is an ancestor of z, at or above `start`.
-    // Either way the climb passes it (reach) and settles its gap on the
-    // way; only with a right child alone does it lie below, apart.
-    const bool succ_above = zl || !zr;
-    if (start != hdr)
-      repair(start, succ_above ? succ : nullptr,
-             succ_above ? nullptr : pending);
-    else if (pending)
-      settle(pending, subtree_fit(pending));
   }
 
   /// Effects: gives `v` the range `r` in place, without unlinking it,
@@ -572,8 +560,7 @@ class vad_tree {
   // --- checks -------------------------------------------------------------
   /// Whether every invariant holds, recomputed from scratch: AVL shape and
   /// balance, parent links, size, address order without overlap, every
-  /// gap_before, own fit and child fit, no fix-up mark left behind, and the
-  /// hint. Complexity: O(n).
+  /// gap_before, own fit and child fit, and the hint. Complexity: O(n).
   bool check_invariants() const noexcept {
     const node_ptr hdr = header();
     const node_ptr root = node_traits::get_parent(hdr);
@@ -703,77 +690,23 @@ class vad_tree {
   }
 
   // --- fix-up -------------------------------------------------------------
-  /// Repairs the fields after Boost inserted or erased with its physical
-  /// change at `x` (see "Fix-up" in the header comment). `reach` is a node
-  /// above x that the repair must pass whatever the values say (the
-  /// successor that moved into an erased node's place, or a successor on
-  /// the path whose gap changed), or null; should a rotation have taken it
-  /// off the path, a moved node's fields are rebuilt where the climb meets
-  /// it and the climb simply goes on to the root. `pending` is a node off
-  /// the path whose gap changed, or null.
-  /// Requires: x is not the header.
-  void repair(node_ptr x, node_ptr reach, node_ptr pending) noexcept {
-    const node_ptr hdr = header();
-    // The change point: every link Boost rewrote here gets a new field.
-    Vad* v = value_of(x);
-    const unsigned m0 = node_traits::take_marks(x);
-    for (unsigned side = 0; side < 2; ++side)
-      if (m0 & (node_traits::left_rewritten << side))
-        v->child_max_[side] = fit_of_moved(node_traits::get_child(x, side));
-    if (x == reach) reach = nullptr;
-    std::uint32_t f = subtree_fit(x);
-    node_ptr prev = x;
-    // The marked run above it (and on to `reach`): the field of the link
-    // we came up by, and any other rewritten link.
-    node_ptr up;
-    for (x = node_traits::get_parent(x); x != hdr; prev = x, x = up) {
-      up = node_traits::get_parent(x);
-      const unsigned m = node_traits::take_marks(x);
-      if (m == 0 && reach == nullptr) {
-        // Above the run nothing moved and nothing is marked.
-        settle(prev, f);
-        break;
-      }
-      v = value_of(x);
-      const unsigned side = node_traits::get_child(x, 1) == prev;
-      v->child_max_[side] = f;
-      std::uint32_t other = v->child_max_[side ^ 1];
-      if (m & (node_traits::left_rewritten << (side ^ 1))) {
-        other = fit_of_moved(node_traits::get_child(x, side ^ 1));
-        v->child_max_[side ^ 1] = other;
-      }
-      if (x == reach) reach = nullptr;
-      // fit(x) from the values in hand, not read back from the stores.
-      if (v->own_fit_ > other) other = v->own_fit_;
-      if (other > f) f = other;
-    }
-    if (pending) settle(pending, subtree_fit(pending));
-  }
-  /// The fit of the subtree now hanging below a rewritten link. Its root
-  /// may be a node a rotation moved there: then Boost rewrote that node's
-  /// links too, and the subtrees below those are untouched and sound.
-  static std::uint32_t fit_of_moved(node_ptr c) noexcept {
-    if (!c) return 0;
-    const unsigned m = node_traits::take_marks(c);
-    if (m != 0) {
-      Vad* v = value_of(c);
-      for (unsigned side = 0; side < 2; ++side)
-        if (m & (node_traits::left_rewritten << side))
-          v->child_max_[side] = fit_of(node_traits::get_child(c, side));
-    }
-    return subtree_fit(c);
-  }
   /// Stores `f`, the fit of c's subtree, in the field c's parent keeps for
-  /// c, and so on up, stopping at the first field that already holds its
-  /// value. The field is indexed rather than branched on: which side c
-  /// hangs on is a coin toss the branch predictor would lose half the time.
-  /// Requires: every field above c is sound but for that chain.
+  /// c, and so on up (settle_slot).
   void settle(node_ptr c, std::uint32_t f) noexcept {
+    const node_ptr p = node_traits::get_parent(c);
+    settle_slot(p, node_traits::get_child(p, 1) == c, f);
+  }
+  /// Stores `f` in p's field for its `side` subtree, then p's new fit in
+  /// the field p's parent keeps for p, and so on up, stopping at the first
+  /// field that already holds its value (nothing above it can change). The
+  /// field is indexed rather than branched on: which side a node hangs on
+  /// is a coin toss the branch predictor would lose half the time.
+  /// Requires: every field is sound but for this chain. p may be the header
+  /// (nothing to do).
+  void settle_slot(node_ptr p, unsigned side, std::uint32_t f) noexcept {
     const node_ptr hdr = header();
-    for (node_ptr p = node_traits::get_parent(c); p != hdr;
-         c = p, p = node_traits::get_parent(p)) {
+    while (p != hdr) {
       Vad* pv = value_of(p);
-      const unsigned side = node_traits::get_child(p, 1) == c;
       if (pv->child_max_[side] == f) return;
       pv->child_max_[side] = f;
       // fit(p) from the value in hand, not read back from the store.
@@ -781,6 +714,9 @@ class vad_tree {
                                      ? pv->own_fit_
                                      : pv->child_max_[side ^ 1];
       f = f > rest ? f : rest;
+      const node_ptr c = p;
+      p = node_traits::get_parent(p);
+      side = node_traits::get_child(p, 1) == c;
     }
   }
 
@@ -872,7 +808,7 @@ class vad_tree {
     const node_ptr l = node_traits::get_left(x);
     const node_ptr r = node_traits::get_right(x);
     if ((l && node_traits::get_parent(l) != x) ||
-        (r && node_traits::get_parent(r) != x) || node_traits::marked(x)) {
+        (r && node_traits::get_parent(r) != x)) {
       f.ok = false;
       return f;
     }
