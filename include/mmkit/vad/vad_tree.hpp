@@ -354,15 +354,18 @@ class vad_tree {
     // links it; Boost's relinking then keeps them so (vad.hpp).
     set_gap(&v, gap_from(d.free_lo_, v.start_.raw()));
     v.child_max_[0] = v.child_max_[1] = 0;
+    node_ptr next = nullptr;
     if (d.next_ != hdr) {
       // The successor's gap shrinks.
-      Vad* next = value_of(d.next_);
-      set_gap(next, gap_from(v.end_.raw() + 1, next->start_.raw()));
-      settle(d.next_, subtree_fit(d.next_));
+      next = d.next_;
+      Vad* w = value_of(next);
+      set_gap(w, gap_from(v.end_.raw() + 1, w->start_.raw()));
     }
-    // The new leaf's fit enters the field of the link it will hang below.
+    // The new leaf's fit enters the field of the link it will hang below;
+    // the successor is that node or an ancestor of it, so the same chain
+    // carries its smaller gap up when told to pass it.
     if (d.link_ != hdr)
-      settle_slot(d.link_, d.link_left_ ? 0 : 1, subtree_fit(&v));
+      settle_slot(d.link_, d.link_left_ ? 0 : 1, subtree_fit(&v), next);
     typename tree_type::insert_commit_data link;
     link.link_left = d.link_left_;
     link.node = d.link_;
@@ -410,7 +413,9 @@ class vad_tree {
       node_ptr y = zr;
       while (node_traits::get_left(y)) y = node_traits::get_left(y);
       const node_ptr yr = node_traits::get_right(y);
-      if (y != zr) settle_slot(node_traits::get_parent(y), 0, fit_of(yr));
+      // Up to z's right child: z's own fields go with it.
+      if (y != zr)
+        settle_slot(node_traits::get_parent(y), 0, fit_of(yr), nullptr, z);
       Vad* yv = value_of(y);
       set_gap(yv, gap_from(free_lo, yv->start_.raw()));
       // y in z's place: z's left subtree, and z's right one without y.
@@ -438,9 +443,11 @@ class vad_tree {
       if (succ) {
         Vad* w = value_of(succ);
         set_gap(w, gap_from(free_lo, w->start_.raw()));
-        settle(succ, subtree_fit(succ));
       }
-      if (zp != hdr) settle_slot(zp, zside, fit_of(x));
+      // A successor below (in the right child's subtree) settles up to z's
+      // child; one above is passed by the chain that drops z.
+      if (zr) settle(succ, subtree_fit(succ), z);
+      if (zp != hdr) settle_slot(zp, zside, fit_of(x), zr ? nullptr : succ);
     }
     // Boost's algorithms rather than the container's erase, which finds the
     // successor again to return it (a climb of the whole right spine for
@@ -692,23 +699,29 @@ class vad_tree {
   // --- fix-up -------------------------------------------------------------
   /// Stores `f`, the fit of c's subtree, in the field c's parent keeps for
   /// c, and so on up (settle_slot).
-  void settle(node_ptr c, std::uint32_t f) noexcept {
+  void settle(node_ptr c, std::uint32_t f, node_ptr limit = nullptr) noexcept {
     const node_ptr p = node_traits::get_parent(c);
-    settle_slot(p, node_traits::get_child(p, 1) == c, f);
+    settle_slot(p, node_traits::get_child(p, 1) == c, f, nullptr, limit);
   }
   /// Stores `f` in p's field for its `side` subtree, then p's new fit in
   /// the field p's parent keeps for p, and so on up, stopping at the first
   /// field that already holds its value (nothing above it can change). The
   /// field is indexed rather than branched on: which side a node hangs on
   /// is a coin toss the branch predictor would lose half the time.
+  /// The chain goes on regardless until it has passed `reach` (an ancestor
+  /// of p, or p, whose own gap changed too), and stops below `limit` (an
+  /// ancestor whose fields are about to go) when one is given.
   /// Requires: every field is sound but for this chain. p may be the header
   /// (nothing to do).
-  void settle_slot(node_ptr p, unsigned side, std::uint32_t f) noexcept {
-    const node_ptr hdr = header();
-    while (p != hdr) {
+  void settle_slot(node_ptr p, unsigned side, std::uint32_t f,
+                   node_ptr reach = nullptr,
+                   node_ptr limit = nullptr) noexcept {
+    const node_ptr stop = limit ? limit : header();
+    while (p != stop) {
       Vad* pv = value_of(p);
-      if (pv->child_max_[side] == f) return;
+      if (pv->child_max_[side] == f && !reach) return;
       pv->child_max_[side] = f;
+      if (p == reach) reach = nullptr;
       // fit(p) from the value in hand, not read back from the store.
       const std::uint32_t rest = pv->own_fit_ > pv->child_max_[side ^ 1]
                                      ? pv->own_fit_
