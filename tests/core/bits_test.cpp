@@ -25,3 +25,18 @@ TEST_CASE("bits: masks and fields over hardware words") {
   CHECK_FALSE(bit_field<4, 1>::fits(16));
   CHECK(bit_field<9, 5>::get(std::uint32_t{0x3E0}) == 0x1F);
 }
+
+TEST_CASE("bits: select_unpredictable picks like the ternary, any width") {
+  int a = 1, b = 2;
+  CHECK(select_unpredictable(true, &a, &b) == &a);
+  CHECK(select_unpredictable(false, &a, &b) == &b);
+  CHECK(select_unpredictable(true, std::uint8_t{0xAB}, std::uint8_t{0x01}) ==
+        0xAB);
+  CHECK(select_unpredictable(false, std::uint32_t{7}, ~std::uint32_t{0}) ==
+        ~std::uint32_t{0});
+  CHECK(select_unpredictable(true, ~std::uint64_t{0}, std::uint64_t{0}) ==
+        ~std::uint64_t{0});
+  const int* null = nullptr;
+  CHECK(select_unpredictable(false, static_cast<const int*>(&a), null) ==
+        nullptr);
+}

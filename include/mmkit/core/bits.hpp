@@ -10,6 +10,7 @@
 #include <concepts>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 namespace mmkit {
 
@@ -22,19 +23,20 @@ constexpr W bit_mask(unsigned hi, unsigned lo) noexcept {
   return static_cast<W>(ones << lo);
 }
 
-/// `c ? if_true : if_false` computed without a branch: both values are
-/// materialised and a conditional move picks one. For selects whose
+/// `c ? if_true : if_false` computed without a branch. For selects whose
 /// condition is a coin toss (which child a tree descent takes for a random
 /// key), where a mispredicted branch costs more than computing both sides.
-/// GCC sinks the loads into a branch unless both values are pinned in
-/// registers first; the empty asm does that and emits nothing.
+/// Clang is told so and emits a conditional move; GCC turns a ternary over
+/// two loaded pointers back into a branch, so it gets the select as mask
+/// arithmetic (a compare, sbb, and, xor). Other compilers get the ternary.
 template <class T>
 inline T select_unpredictable(bool c, T if_true, T if_false) noexcept {
+  static_assert(std::is_trivially_copyable_v<T> &&
+                sizeof(T) <= sizeof(std::uintptr_t));
 #if defined(__clang__)
   return __builtin_unpredictable(c) ? if_true : if_false;
 #elif defined(__GNUC__)
-  static_assert(sizeof(T) <= sizeof(std::uintptr_t));
-  std::uintptr_t t, f;
+  std::uintptr_t t = 0, f = 0;
   __builtin_memcpy(&t, &if_true, sizeof(T));
   __builtin_memcpy(&f, &if_false, sizeof(T));
   const std::uintptr_t m = std::uintptr_t{0} - c;
