@@ -26,16 +26,16 @@ constexpr W bit_mask(unsigned hi, unsigned lo) noexcept {
 /// `c ? if_true : if_false` computed without a branch. For selects whose
 /// condition is a coin toss (which child a tree descent takes for a random
 /// key), where a mispredicted branch costs more than computing both sides.
-/// Clang is told so and emits a conditional move; GCC turns a ternary over
-/// two loaded pointers back into a branch, so it gets the select as mask
-/// arithmetic (a compare, sbb, and, xor). Other compilers get the ternary.
+/// GCC and Clang get it as mask arithmetic over both values (compare, sbb,
+/// and, xor): GCC turns a plain ternary over two loaded pointers back into
+/// a branch, and Clang, told the branch is unpredictable, selects the
+/// address and loads after the select, a second load on a descent's
+/// critical path. Other compilers get the ternary.
 template <class T>
 inline T select_unpredictable(bool c, T if_true, T if_false) noexcept {
   static_assert(std::is_trivially_copyable_v<T> &&
                 sizeof(T) <= sizeof(std::uintptr_t));
-#if defined(__clang__)
-  return __builtin_unpredictable(c) ? if_true : if_false;
-#elif defined(__GNUC__)
+#if defined(__GNUC__)
   std::uintptr_t t = 0, f = 0;
   __builtin_memcpy(&t, &if_true, sizeof(T));
   __builtin_memcpy(&f, &if_false, sizeof(T));
