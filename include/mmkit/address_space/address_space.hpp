@@ -463,22 +463,23 @@ class address_space {
   }
 
   /// Calls f(vpn, page_view) for each page of `r` (inside `v`) in order
-  /// until f returns false. Pages under a missing leaf table are viewed as
-  /// zero PTEs without a walk each.
+  /// until f returns false; f only reads. One walk per leaf table: the
+  /// entries of a table's span lie side by side in it, and pages under a
+  /// missing table are viewed as zero PTEs.
   template <class F>
   void for_each_page(const vad& v, vpn_range r, F&& f) noexcept {
     vpn p = r.first;
     while (p <= r.last) {
+      const std::uint64_t span_end = leaf_span_last(p, r.last);
       const auto leaf = xlat_.table_unsynchronized().find_leaf(p.address());
       if (!leaf) {
         const page_view pv = view_of(v, 0);
-        const std::uint64_t span_end = leaf_span_last(p, r.last);
         for (; p.raw() <= span_end; ++p)
           if (!f(p, pv)) return;
         continue;
       }
-      if (!f(p, view_of(v, *leaf.entry))) return;
-      ++p;
+      for (const entry_type* e = leaf.entry; p.raw() <= span_end; ++p, ++e)
+        if (!f(p, view_of(v, *e))) return;
     }
   }
 
