@@ -76,6 +76,10 @@
 //       not change the nodes of the subtree it turns, so the fields above
 //       it stay right as well. An erase's unlinking relinks the same way:
 //       the successor takes the erased node's children, then its place.
+//       That order is Boost's (bstree_algorithms' rotate_left/right and
+//       erase, avltree_algorithms' double rotations); the exhaustive
+//       small-shape tests in tests/vad/vad_fixup_test.cpp would catch a
+//       Boost that changed it.
 //   (2) Settling before Boost moves anything. The fields are first made
 //       right for the tree as it will be: an insert adds the new leaf's fit
 //       to the field of the link it will hang below and shrinks its
@@ -84,8 +88,10 @@
 //       successor's gap. Each change is one chain up from a node, settled
 //       by settle_slot(): one field per level, stopping at the first field
 //       that already holds its value, since nothing above it can change.
-//       Two chains settle one after the other, each assuming the fields
-//       sound but for itself, which the first leaves true for the second.
+//       Where both gaps' chains share a path one chain carries both (it
+//       does not stop before passing the second node); otherwise two
+//       settle in turn, each assuming the fields sound but for itself,
+//       which the first leaves true for the second.
 //   Boost then links or unlinks and rebalances, and (1) keeps the fields
 //   right through every rotation, with no pass of ours after it.
 //
