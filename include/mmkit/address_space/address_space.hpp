@@ -244,7 +244,8 @@ class address_space {
     });
     if (!all_committed) return status::not_committed;
     if (const status s = reserve_tables(r); s != status::success) return s;
-    for (vpn p = r.first; p <= r.last; ++p) set_protection(*v, p, mm_prot);
+    rewrite_pages(
+        r, [&](vpn, entry_type old) { return reprotected(*v, old, mm_prot); });
     old_protect = win32_from_mm(first_prot);
     base = r.first.address();
     size = r.count() << page_shift;
@@ -601,20 +602,55 @@ class address_space {
     --frames_in_use_;
   }
 
-  /// Effects: `p` (committed, in `v`) gets protection `mm_prot`; a
-  /// resident page stays resident (valid, or transition when the new
-  /// protection grants nothing or is a guard page).
-  void set_protection(const vad& v, vpn p, std::uint8_t mm_prot) noexcept {
-    const page_view pv = view_of(v, pte_value(p));
+  /// The PTE a committed page of `v` holding `old` gets for protection
+  /// `mm_prot`: a resident page stays resident (valid, or transition when
+  /// the new protection grants nothing or is a guard page), and its PFN
+  /// entry's original PTE follows.
+  entry_type reprotected(const vad& v, entry_type old,
+                         std::uint8_t mm_prot) noexcept {
+    const page_view pv = view_of(v, old);
     MMKIT_ASSERT(pv.committed);
-    if (!pv.resident) {
-      store(p, absent_entry(v, mm_prot));
-      return;
-    }
+    if (!pv.resident) return absent_entry(v, mm_prot);
     sys_->pfns().set_pte_link(pv.frame, sys_->pfns().entry(pv.frame).link(),
                               sw::demand_zero(mm_prot));
-    store(p, mappable(mm_prot) ? valid_entry(pv.frame, mm_prot)
-                               : sw::transition(mm_prot, pv.frame));
+    return mappable(mm_prot) ? valid_entry(pv.frame, mm_prot)
+                             : sw::transition(mm_prot, pv.frame);
+  }
+  /// Effects: `p` (committed, in `v`) gets protection `mm_prot`.
+  void set_protection(const vad& v, vpn p, std::uint8_t mm_prot) noexcept {
+    store(p, reprotected(v, pte_value(p), mm_prot));
+  }
+
+  /// Rewrites the PTEs of `r` in order: g(vpn, old entry) returns the new
+  /// one (doing whatever goes with it, such as freeing a frame), and the
+  /// entries that change are written, each dropped from the TLB. One walk
+  /// per leaf table, as for_each_page.
+  /// Requires: the tables the non-zero writes need were counted by
+  /// reserve_tables.
+  template <class G>
+  void rewrite_pages(vpn_range r, G&& g) noexcept {
+    auto& table = xlat_.table_unsynchronized();
+    vpn p = r.first;
+    while (p <= r.last) {
+      const std::uint64_t span_end = leaf_span_last(p, r.last);
+      auto leaf = table.find_leaf(p.address());
+      for (; p.raw() <= span_end; ++p) {
+        const entry_type old = leaf ? *leaf.entry : entry_type{0};
+        const entry_type now = g(p, old);
+        if (now != old) {
+          if (!leaf) {
+            auto made = table.ensure_leaf(p.address());
+            MMKIT_ASSERT(made.ok());
+            leaf = *made;
+          }
+          if (!xlat_.write_leaf(p.address(), leaf, now)) {
+            leaf = {};  // the write emptied the table: the rest reads zero
+            continue;
+          }
+        }
+        if (leaf) ++leaf.entry;
+      }
+    }
   }
 
   // --- allocate -------------------------------------------------------------
@@ -682,13 +718,11 @@ class address_space {
     });
     if (const status s = reserve_tables(r); s != status::success) return s;
     if (!sys_->charge_commit_locked(fresh)) return status::commitment_limit;
-    for (vpn p = r.first; p <= r.last; ++p) {
-      const page_view pv = view_of(*v, pte_value(p));
-      if (!pv.committed)
-        store(p, absent_entry(*v, mm_prot));
-      else if (pv.protection != mm_prot)
-        set_protection(*v, p, mm_prot);
-    }
+    rewrite_pages(r, [&](vpn, entry_type old) {
+      const page_view pv = view_of(*v, old);
+      if (!pv.committed) return absent_entry(*v, mm_prot);
+      return pv.protection != mm_prot ? reprotected(*v, old, mm_prot) : old;
+    });
     v->set_commit_charge(v->commit_charge() + fresh);
     commit_charge_ += fresh;
     base = r.first.address();
@@ -703,12 +737,12 @@ class address_space {
     if (v == nullptr || r.last > v->end()) return status::conflicting_addresses;
     // Discarding a resident page makes it a committed, untouched page of
     // the same protection: the PTE gets no larger, so no table is needed.
-    for (vpn p = r.first; p <= r.last; ++p) {
-      const page_view pv = view_of(*v, pte_value(p));
-      if (!pv.resident) continue;
+    rewrite_pages(r, [&](vpn, entry_type old) {
+      const page_view pv = view_of(*v, old);
+      if (!pv.resident) return old;
       free_frame(pv.frame);
-      store(p, sw::demand_zero(pv.protection));
-    }
+      return entry_type{sw::demand_zero(pv.protection)};
+    });
     base = r.first.address();
     size = r.count() << page_shift;
     return status::success;

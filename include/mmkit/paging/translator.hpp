@@ -171,6 +171,20 @@ class translator {
     return r;
   }
 
+  /// As write_leaf, through a leaf entry the caller already holds (from
+  /// the table's find_leaf/ensure_leaf, no table on its path freed since):
+  /// no walk unless the table empties. Returns whether the leaf table is
+  /// still there (false: the write emptied and freed it, and `ref` with
+  /// every other pointer into it is dead).
+  bool write_leaf(vaddr va, typename table_type::leaf_ref ref,
+                  entry_type value) noexcept {
+    const std::uint64_t tables = table_.table_pages();
+    table_.write_leaf(va, ref, value);
+    tlb_.invalidate(va);
+    forget_freed_tables(va, 0, tables);
+    return table_.table_pages() >= tables;
+  }
+
   /// Effects: drops the page of `va` from the TLB (both modes) and the
   /// paging-structure cache entry of its region (INVLPG).
   void invalidate(vaddr va) noexcept {
