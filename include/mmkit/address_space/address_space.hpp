@@ -624,16 +624,22 @@ class address_space {
   /// Rewrites the PTEs of `r` in order: g(vpn, old entry) returns the new
   /// one (doing whatever goes with it, such as freeing a frame), and the
   /// entries that change are written, each dropped from the TLB. One walk
-  /// per leaf table, as for_each_page.
+  /// per leaf table, as for_each_page. Where a leaf table is missing,
+  /// missing(first, last) may take its whole span at once and return true.
   /// Requires: the tables the non-zero writes need were counted by
   /// reserve_tables.
-  template <class G>
-  void rewrite_pages(vpn_range r, G&& g) noexcept {
+  template <class G, class M>
+  void rewrite_pages(vpn_range r, G&& g, M&& missing) noexcept {
     auto& table = xlat_.table_unsynchronized();
     vpn p = r.first;
     while (p <= r.last) {
       const std::uint64_t span_end = leaf_span_last(p, r.last);
       auto leaf = table.find_leaf(p.address());
+      if (!leaf && missing(p, vpn{span_end})) {
+        if (span_end == ~std::uint64_t{0}) return;
+        p = vpn{span_end + 1};
+        continue;
+      }
       for (; p.raw() <= span_end; ++p) {
         const entry_type old = leaf ? *leaf.entry : entry_type{0};
         const entry_type now = g(p, old);
@@ -651,6 +657,10 @@ class address_space {
         if (leaf) ++leaf.entry;
       }
     }
+  }
+  template <class G>
+  void rewrite_pages(vpn_range r, G&& g) noexcept {
+    rewrite_pages(r, g, [](vpn, vpn) { return false; });
   }
 
   // --- allocate -------------------------------------------------------------
@@ -757,23 +767,22 @@ class address_space {
   std::uint64_t uncommit(vad& v, vpn_range r, bool keep_marker) noexcept {
     std::uint64_t committed = 0;
     const entry_type after = keep_marker ? uncommitted_entry(v) : entry_type{0};
-    vpn p = r.first;
-    while (p <= r.last) {
-      const auto leaf = xlat_.table_unsynchronized().find_leaf(p.address());
-      if (!leaf && after == 0) {
-        // Nothing under this leaf table: only the VAD's default applies.
-        const std::uint64_t span_end = leaf_span_last(p, r.last);
-        if (v.has(vad_flags::mem_commit)) committed += span_end - p.raw() + 1;
-        p = vpn{span_end + 1};
-        if (span_end == ~std::uint64_t{0}) break;
-        continue;
-      }
-      const page_view pv = view_of(v, leaf ? *leaf.entry : entry_type{0});
-      if (pv.committed) ++committed;
-      if (pv.resident) free_frame(pv.frame);
-      if ((leaf ? *leaf.entry : entry_type{0}) != after) store(p, after);
-      ++p;
-    }
+    rewrite_pages(
+        r,
+        [&](vpn, entry_type old) {
+          const page_view pv = view_of(v, old);
+          committed += pv.committed;
+          if (pv.resident) free_frame(pv.frame);
+          return after;
+        },
+        [&](vpn first, vpn last) {
+          // Nothing under this leaf table: only the VAD's default applies,
+          // and with nothing to write the span goes at once.
+          if (after != 0) return false;
+          if (v.has(vad_flags::mem_commit))
+            committed += last.raw() - first.raw() + 1;
+          return true;
+        });
     sys_->return_commit_locked(committed);
     commit_charge_ -= committed;
     v.set_commit_charge(v.commit_charge() - committed);
