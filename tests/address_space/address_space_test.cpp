@@ -271,3 +271,128 @@ TEST_CASE(
   CHECK(as.commit_charge() == 1);
   CHECK(as.check_invariants());
 }
+
+TEST_CASE_TEMPLATE(
+    "address_space: calls over ranges that cross leaf tables rewrite them all",
+    Arch, arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
+  fixture<Arch> f;
+  // 12 MiB from a base on no leaf-table boundary: three to seven tables,
+  // each call starting and ending inside one.
+  std::uint64_t base = 0x10FF0000, size = 12 << 20;
+  REQUIRE(f.alloc(base, size, mem::reserve, page::readwrite) ==
+          status::success);
+  const std::uint64_t tables0 = f.as.table_pages_in_use();
+  REQUIRE(f.alloc(base, size, mem::commit, page::readwrite) == status::success);
+  // One byte in every 257th page, so that every table holds a frame.
+  std::vector<std::uint64_t> touched;
+  for (std::uint64_t pg = 0; pg < size / page_size; pg += 257) {
+    const std::uint8_t b = static_cast<std::uint8_t>(pg | 1);
+    std::size_t done = 0;
+    REQUIRE(f.as.write(vaddr{base + pg * page_size}, &b, 1, done) ==
+            status::success);
+    touched.push_back(pg);
+  }
+  const auto byte_at = [&](std::uint64_t pg) {
+    std::uint8_t b = 0xEE;
+    std::size_t done = 0;
+    REQUIRE(f.as.read(vaddr{base + pg * page_size}, &b, 1, done) ==
+            status::success);
+    return b;
+  };
+  CHECK(f.as.check_invariants());
+
+  // Read-only over everything: the old protection of the first page back,
+  // one region, data kept, writes refused on touched and untouched pages.
+  vaddr pb{base};
+  std::uint64_t ps = size;
+  std::uint32_t old = 0;
+  REQUIRE(f.as.protect(pb, ps, page::readonly, old) == status::success);
+  CHECK(old == page::readwrite);
+  auto info = f.q(base);
+  CHECK(info.region_size == size);
+  CHECK(info.protect == page::readonly);
+  for (std::uint64_t pg : touched)
+    CHECK(byte_at(pg) == static_cast<std::uint8_t>(pg | 1));
+  CHECK(f.as.access(vaddr{base + 257 * page_size}, access_kind::write) ==
+        status::access_violation);
+  CHECK(f.as.access(vaddr{base + 258 * page_size}, access_kind::write) ==
+        status::access_violation);
+  CHECK(f.as.check_invariants());
+
+  // Read-write again from the middle of one table to the middle of
+  // another: three regions.
+  const std::uint64_t mid_first = base + 0x1F0000, mid_size = 0x410000;
+  pb = vaddr{mid_first};
+  ps = mid_size;
+  REQUIRE(f.as.protect(pb, ps, page::readwrite, old) == status::success);
+  CHECK(old == page::readonly);
+  CHECK(f.q(base).region_size == mid_first - base);
+  info = f.q(mid_first);
+  CHECK(info.region_size == mid_size);
+  CHECK(info.protect == page::readwrite);
+  CHECK(f.q(mid_first + mid_size).protect == page::readonly);
+  CHECK(f.as.check_invariants());
+
+  // MEM_RESET discards every resident page: no frame is left.
+  vaddr rb{base};
+  std::uint64_t rs = size;
+  REQUIRE(f.as.allocate(rb, rs, mem::reset, page::readwrite) ==
+          status::success);
+  CHECK(f.as.frames_in_use() == 0);
+  CHECK(byte_at(touched[1]) == 0);
+  CHECK(f.as.check_invariants());
+
+  // Decommit across tables, recommit part of it: zeros, and the charge
+  // follows.
+  const std::uint64_t dfirst = base + 0x3F0000, dsize = 0x500000;
+  vaddr db{dfirst};
+  std::uint64_t ds = dsize;
+  REQUIRE(f.as.free(db, ds, mem::decommit) == status::success);
+  CHECK(f.as.commit_charge() == (size - dsize) / page_size);
+  CHECK(f.q(dfirst).state == mem::reserve);
+  CHECK(f.q(dfirst).region_size == dsize);
+  std::uint64_t cfirst = dfirst + 0x100000, csize = 0x300000;
+  REQUIRE(f.alloc(cfirst, csize, mem::commit, page::readonly) ==
+          status::success);
+  CHECK(byte_at((cfirst - base) / page_size) == 0);
+  CHECK(f.as.check_invariants());
+
+  // Release: every frame and table goes back.
+  CHECK(f.release(base) == status::success);
+  CHECK(f.as.frames_in_use() == 0);
+  CHECK(f.as.table_pages_in_use() <= tables0);
+  CHECK(f.as.commit_charge() == 0);
+}
+
+TEST_CASE_TEMPLATE(
+    "address_space: protect back to a MEM_COMMIT VAD's own protection frees "
+    "the tables it emptied",
+    Arch, arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
+  fixture<Arch> f;
+  std::uint64_t base = 0x20FF0000, size = 9 << 20;
+  const std::uint64_t tables0 = f.as.table_pages_in_use();
+  REQUIRE(f.alloc(base, size, mem::reserve | mem::commit, page::readwrite) ==
+          status::success);
+  // Committed at reservation: no PTE, no table yet.
+  CHECK(f.as.table_pages_in_use() == tables0);
+  // Read-only over 3 MiB that end 64 KiB short of a table boundary (for
+  // 2 MiB and 4 MiB tables alike): PTEs, and tables, appear there only.
+  const std::uint64_t ro_first = base + 0x100000, ro_size = 0x300000;
+  vaddr pb{ro_first};
+  std::uint64_t ps = ro_size;
+  std::uint32_t old = 0;
+  REQUIRE(f.as.protect(pb, ps, page::readonly, old) == status::success);
+  CHECK(f.as.table_pages_in_use() > tables0);
+  CHECK(f.as.check_invariants());
+  // Back to the VAD's protection over the whole reservation: every PTE is
+  // zero again, and the table holding the read-only part's end empties
+  // half-way through its span; the rest of the span reads as zero.
+  pb = vaddr{base};
+  ps = size;
+  REQUIRE(f.as.protect(pb, ps, page::readwrite, old) == status::success);
+  CHECK(old == page::readwrite);
+  CHECK(f.as.table_pages_in_use() == tables0);
+  CHECK(f.q(base).region_size == size);
+  CHECK(f.q(base).protect == page::readwrite);
+  CHECK(f.as.check_invariants());
+}
