@@ -118,6 +118,8 @@ class vad_links {
 
  private:
   friend struct detail::vad_node_traits;
+  template <class>
+  friend class vad_tree;  // its insert and erase relink nodes directly
   vad_links* parent_ = nullptr;
   vad_links* child_[2] = {nullptr, nullptr};  // left, right
   std::uint8_t state_ = 0;                    // payload << 2 | balance

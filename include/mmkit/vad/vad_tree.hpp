@@ -356,30 +356,32 @@ class vad_tree {
     MMKIT_ASSERT(!v.is_linked());
     MMKIT_ASSERT(d.next_ != nullptr && d.range_ == v.range());
     const node_ptr hdr = header();
-    // The fields are made sound for the tree with `v` in it before Boost
-    // links it; Boost's relinking then keeps them so (vad.hpp).
+    const node_ptr x = value_traits::to_node_ptr(v);
     set_gap(&v, gap_from(d.free_lo_, v.start_.raw()));
     v.child_max_[0] = v.child_max_[1] = 0;
-    node_ptr next = nullptr;
-    if (d.next_ != hdr) {
-      // The successor's gap shrinks.
-      next = d.next_;
-      Vad* w = value_of(next);
-      set_gap(w, gap_from(v.end_.raw() + 1, w->start_.raw()));
-    }
-    // The new leaf's fit enters the field of the link it will hang below;
-    // the successor is that node or an ancestor of it, so the same chain
-    // carries its smaller gap up when told to pass it.
-    if (d.link_ != hdr)
-      settle_slot(d.link_, d.link_left_ ? 0 : 1, subtree_fit(&v), next);
-    typename tree_type::insert_commit_data link;
-    link.link_left = d.link_left_;
-    link.node = d.link_;
-    tree_.insert_unique_commit(v, link);
+    x->child_[0] = x->child_[1] = nullptr;
+    node_traits::set_balance(x, node_traits::zero());
+    x->parent_ = d.link_;
     ++size_;
     // A range just reserved is the likeliest next lookup (commit, touch,
     // free): it becomes the hint.
     hint_ = &v;
+    if (d.link_ == hdr) {  // the first VAD
+      hdr->parent_ = x;
+      hdr->child_[0] = hdr->child_[1] = x;
+      return;
+    }
+    const unsigned side = d.link_left_ ? 0 : 1;
+    d.link_->child_[side] = x;
+    // A new lowest or highest VAD hangs below the old one.
+    if (hdr->child_[side] == d.link_) hdr->child_[side] = x;
+    node_ptr next = nullptr;
+    if (d.next_ != hdr) {  // the successor's gap shrinks
+      next = d.next_;
+      Vad* w = value_of(next);
+      set_gap(w, gap_from(v.end_.raw() + 1, w->start_.raw()));
+    }
+    climb_after_insert(d.link_, side, v.own_fit_, next);
   }
 
   /// Effects: inserts `v` unless a VAD intersects its range.
@@ -399,67 +401,76 @@ class vad_tree {
     if (hint_ == &v) hint_ = nullptr;
     const node_ptr z = value_traits::to_node_ptr(v);
     const node_ptr hdr = header();
-    const node_ptr zl = node_traits::get_left(z);
-    const node_ptr zr = node_traits::get_right(z);
-    const node_ptr zp = node_traits::get_parent(z);
-    const unsigned zside = node_traits::get_child(zp, 1) == z;
+    const node_ptr zl = z->child_[0];
+    const node_ptr zr = z->child_[1];
+    const node_ptr zp = z->parent_;
+    const unsigned zside = zp->child_[1] == z;
     // The lowest free page below v that counts: v's gap's first page, or
     // the floor when v lies wholly below it. The successor's gap will
     // start there.
     const std::uint64_t s = v.start_.raw();
     const std::uint64_t free_lo = s >= floor_ ? s - v.gap_before_ : floor_;
+    // A node with one child has a leaf there (AVL), so the lowest and
+    // highest VADs move at most one link.
+    const bool highest = hdr->child_[1] == z;
+    if (hdr->child_[0] == z) hdr->child_[0] = zr ? zr : zp;
+    if (hdr->child_[1] == z) hdr->child_[1] = zl ? zl : zp;
 
-    // The fields are made sound for the tree without `v` before Boost
-    // unlinks it (bstree_algorithms::erase: a node with two children is
-    // replaced by its successor y, the minimum of its right subtree, which
-    // leaves its own place to its right child); Boost's relinking and
-    // rebalancing then keep them so (vad.hpp). Each settle below assumes
-    // the fields sound but for its own chain, which holds in turn.
+    erase_climb c;
     if (zl && zr) {
+      // The successor y, the lowest node of the right subtree, takes z's
+      // place, links and balance; its own place goes to its right child.
       node_ptr y = zr;
-      while (node_traits::get_left(y)) y = node_traits::get_left(y);
-      const node_ptr yr = node_traits::get_right(y);
-      // Up to z's right child: z's own fields go with it.
-      if (y != zr)
-        settle_slot(node_traits::get_parent(y), 0, fit_of(yr), nullptr, z);
+      while (y->child_[0]) y = y->child_[0];
       Vad* yv = value_of(y);
+      const node_ptr yr = y->child_[1];
+      if (y == zr) {
+        c = {y, 1, fit_of(yr)};  // y's right side is one lower than z's was
+      } else {
+        const node_ptr yp = y->parent_;
+        yp->child_[0] = yr;
+        if (yr) yr->parent_ = yp;
+        y->child_[1] = zr;
+        zr->parent_ = y;
+        yv->child_max_[1] = value_of(z)->child_max_[1];
+        c = {yp, 0, fit_of(yr)};
+      }
+      y->child_[0] = zl;
+      zl->parent_ = y;
+      yv->child_max_[0] = value_of(z)->child_max_[0];
+      node_traits::set_balance(y, node_traits::get_balance(z));
+      y->parent_ = zp;
+      if (zp == hdr)
+        hdr->parent_ = y;  // the root hangs from the header's parent link
+      else
+        zp->child_[zside] = y;
+      // y's gap grows; the climb passes y's new place.
       set_gap(yv, gap_from(free_lo, yv->start_.raw()));
-      // y in z's place: z's left subtree, and z's right one without y.
-      std::uint32_t f = subtree_fit(zl);
-      const std::uint32_t r = y == zr ? fit_of(yr) : subtree_fit(zr);
-      if (r > f) f = r;
-      if (yv->own_fit_ > f) f = yv->own_fit_;
-      if (zp != hdr) settle_slot(zp, zside, f);
+      c.reach = y;
     } else {
-      // z's only child (or none) takes its place. The successor is the
-      // minimum of a right child, else the nearest ancestor z lies left of.
       const node_ptr x = zl ? zl : zr;
-      node_ptr succ = nullptr;
+      if (x) x->parent_ = zp;
+      if (zp == hdr)
+        hdr->parent_ = x;
+      else
+        zp->child_[zside] = x;
       if (zr) {
-        succ = zr;
-        while (node_traits::get_left(succ)) succ = node_traits::get_left(succ);
-      } else if (z != node_traits::get_right(hdr)) {  // else no successor
-        node_ptr c = z;
-        succ = zp;
-        while (node_traits::get_right(succ) == c) {
-          c = succ;
-          succ = node_traits::get_parent(succ);
-        }
-      }
-      if (succ) {
-        Vad* w = value_of(succ);
+        // The successor is that right leaf.
+        Vad* w = value_of(zr);
         set_gap(w, gap_from(free_lo, w->start_.raw()));
+      } else {
+        // The successor is the nearest ancestor z lies left of: the first
+        // node the climb enters from the left, none for the highest VAD.
+        c.find_next = !highest;
       }
-      // A successor below (in the right child's subtree) settles up to z's
-      // child; one above is passed by the chain that drops z.
-      if (zr) settle(succ, subtree_fit(succ), z);
-      if (zp != hdr) settle_slot(zp, zside, fit_of(x), zr ? nullptr : succ);
+      c.p = zp;
+      c.side = zside;
+      c.f = fit_of(x);
     }
-    // Boost's algorithms rather than the container's erase, which finds the
-    // successor again to return it (a climb of the whole right spine for
-    // the highest VAD); the tree counts its own size for the same reason.
-    node_algorithms::erase(hdr, z);
-    node_algorithms::init(z);  // safe-link: an unlinked node has no links
+    c.free_lo = free_lo;
+    climb_after_erase(c);
+    z->parent_ = z->child_[0] = z->child_[1] = nullptr;  // safe-link
+    node_traits::set_balance(z, node_traits::zero());
     --size_;
   }
 
@@ -646,6 +657,11 @@ class vad_tree {
     if (v->child_max_[1] > m) m = v->child_max_[1];
     return m;
   }
+  static std::uint32_t max_fit(std::uint32_t a, std::uint32_t b,
+                               std::uint32_t c) noexcept {
+    const std::uint32_t m = a > b ? a : b;
+    return m > c ? m : c;
+  }
   static std::uint32_t fit_of(node_ptr x) noexcept {
     return x ? subtree_fit(x) : 0;
   }
@@ -691,12 +707,28 @@ class vad_tree {
     node_ptr next = header();
     node_ptr below = nullptr;
     while (x) {
-      const bool right = value_of(x)->end_.raw() < p;
-      const node_ptr l = node_traits::get_left(x);
-      const node_ptr r = node_traits::get_right(x);
+      const std::uint64_t e = value_of(x)->end_.raw();
+      node_ptr l = x->child_[0];
+      const node_ptr r = x->child_[1];
+#if defined(__x86_64__) && defined(__GNUC__)
+      // One compare and three conditional moves: a level costs a load, the
+      // compare and one cmov on the critical path. Compilers will not emit
+      // cmov here on their own (GCC branches, and mask arithmetic is two
+      // more steps per level).
+      __asm__("cmpq %[p], %[e]\n\t"
+              "cmovbq %[r], %[l]\n\t"
+              "cmovaeq %[x], %[next]\n\t"
+              "cmovbq %[x], %[below]"
+              : [l] "+r"(l), [next] "+r"(next), [below] "+r"(below)
+              : [e] "r"(e), [p] "r"(p), [r] "r"(r), [x] "r"(x)
+              : "cc");
+      x = l;
+#else
+      const bool right = e < p;
       next = select_unpredictable(right, next, x);
       below = select_unpredictable(right, x, below);
       x = select_unpredictable(right, r, l);
+#endif
     }
     if (prev) *prev = below;
     return next;
@@ -736,6 +768,171 @@ class vad_tree {
       const node_ptr c = p;
       p = node_traits::get_parent(p);
       side = node_traits::get_child(p, 1) == c;
+    }
+  }
+
+  // --- rebalancing --------------------------------------------------------
+  // The AVL insert and erase, with the fields kept in the same climb. Boost
+  // reads the balance as 0 even, 1 left higher, 2 right higher: the side s
+  // is higher when the balance is s + 1.
+  static unsigned heavy(unsigned side) noexcept { return side + 1; }
+
+  /// Hangs `r` where `old` hung below `pp` (the root when pp is the header).
+  void replace_child(node_ptr pp, node_ptr old, node_ptr r) noexcept {
+    r->parent_ = pp;
+    if (pp == header())
+      pp->parent_ = r;
+    else
+      pp->child_[pp->child_[1] == old] = r;
+  }
+
+  /// Rotates the subtree at p, whose `side` is two levels higher than the
+  /// other, so that it balances again; its fields are recomputed from the
+  /// subtrees it keeps whole. Returns the subtree's new root.
+  node_ptr rotate(node_ptr p, unsigned side) noexcept {
+    const unsigned o = side ^ 1;
+    const node_ptr pp = p->parent_;
+    const node_ptr c = p->child_[side];
+    Vad* pv = value_of(p);
+    Vad* cv = value_of(c);
+    const unsigned cb = node_traits::get_balance(c);
+    if (cb != heavy(o)) {
+      // Single: c comes up, p goes down on the o side and takes c's o
+      // subtree in its place.
+      const node_ptr t = c->child_[o];
+      p->child_[side] = t;
+      if (t) t->parent_ = p;
+      pv->child_max_[side] = cv->child_max_[o];
+      c->child_[o] = p;
+      p->parent_ = c;
+      cv->child_max_[o] = subtree_fit(p);
+      if (cb == node_traits::zero()) {  // erase only: the height stays
+        node_traits::set_balance(p, heavy(side));
+        node_traits::set_balance(c, heavy(o));
+      } else {
+        node_traits::set_balance(p, node_traits::zero());
+        node_traits::set_balance(c, node_traits::zero());
+      }
+      replace_child(pp, p, c);
+      return c;
+    }
+    // Double: c's o child g comes up with c on its `side` and p on its o
+    // side; g's subtrees go to c and p.
+    const node_ptr g = c->child_[o];
+    Vad* gv = value_of(g);
+    const node_ptr a = g->child_[side];
+    const node_ptr b = g->child_[o];
+    c->child_[o] = a;
+    if (a) a->parent_ = c;
+    cv->child_max_[o] = gv->child_max_[side];
+    p->child_[side] = b;
+    if (b) b->parent_ = p;
+    pv->child_max_[side] = gv->child_max_[o];
+    g->child_[side] = c;
+    c->parent_ = g;
+    gv->child_max_[side] = subtree_fit(c);
+    g->child_[o] = p;
+    p->parent_ = g;
+    gv->child_max_[o] = subtree_fit(p);
+    const unsigned gb = node_traits::get_balance(g);
+    node_traits::set_balance(
+        p, gb == heavy(side) ? heavy(o) : node_traits::zero());
+    node_traits::set_balance(
+        c, gb == heavy(o) ? heavy(side) : node_traits::zero());
+    node_traits::set_balance(g, node_traits::zero());
+    replace_child(pp, p, g);
+    return g;
+  }
+
+  /// After linking a leaf below p on `side` (its fit f): climbs while the
+  /// subtree height grows (AVL), a field changes, or the successor `next`
+  /// (whose gap shrank; an ancestor of the leaf, or null) is still above.
+  void climb_after_insert(node_ptr p, unsigned side, std::uint32_t f,
+                          node_ptr next) noexcept {
+    const node_ptr hdr = header();
+    bool grew = true;
+    while (grew || next) {
+      Vad* pv = value_of(p);
+      pv->child_max_[side] = f;
+      if (p == next) next = nullptr;
+      const unsigned b = grew ? node_traits::get_balance(p) : 3;
+      if (b == heavy(side)) {
+        p = rotate(p, side);  // the height is back to what it was
+        grew = false;
+        f = subtree_fit(p);
+      } else {
+        if (b == heavy(side ^ 1)) {
+          node_traits::set_balance(p, node_traits::zero());
+          grew = false;
+        } else if (b == node_traits::zero()) {
+          node_traits::set_balance(p, heavy(side));
+        }
+        // fit(p) from the value in hand, not read back from the store.
+        f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+      }
+      const node_ptr c = p;
+      p = p->parent_;
+      if (p == hdr) return;
+      side = p->child_[1] == c;
+    }
+    // Only the fields are left to carry up.
+    settle_slot(p, side, f);
+  }
+
+  /// Where an erase's climb starts: the field of p's `side` subtree, now
+  /// one level lower, is to hold f.
+  struct erase_climb {
+    node_ptr p = nullptr;
+    unsigned side = 0;
+    std::uint32_t f = 0;
+    node_ptr reach = nullptr;  // an ancestor whose gap grew, to climb past
+    bool find_next = false;    // the successor is the first node entered
+                               // from the left; its gap grows to free_lo
+    std::uint64_t free_lo = 0;
+  };
+  /// Climbs while the subtree height shrinks (AVL), a field changes, or a
+  /// node whose gap grew is still above.
+  void climb_after_erase(erase_climb c) noexcept {
+    const node_ptr hdr = header();
+    node_ptr p = c.p;
+    unsigned side = c.side;
+    std::uint32_t f = c.f;
+    node_ptr reach = c.reach;
+    bool find_next = c.find_next;
+    bool shrunk = true;
+    while (p != hdr) {
+      if (!shrunk && !find_next && !reach) {
+        settle_slot(p, side, f);  // only the fields are left to carry up
+        return;
+      }
+      Vad* pv = value_of(p);
+      if (find_next && side == 0) {
+        set_gap(pv, gap_from(c.free_lo, pv->start_.raw()));
+        find_next = false;
+        reach = p;
+      }
+      pv->child_max_[side] = f;
+      if (p == reach) reach = nullptr;
+      const unsigned b = shrunk ? node_traits::get_balance(p) : 3;
+      if (b == heavy(side ^ 1)) {
+        // The other side is two higher: rotate it up. The height stays
+        // only when that side's child was even.
+        shrunk = node_traits::get_balance(p->child_[side ^ 1]) !=
+                 node_traits::zero();
+        p = rotate(p, side ^ 1);
+        f = subtree_fit(p);
+      } else {
+        if (b == heavy(side)) {
+          node_traits::set_balance(p, node_traits::zero());
+        } else if (b == node_traits::zero()) {
+          node_traits::set_balance(p, heavy(side ^ 1));
+          shrunk = false;
+        }
+        f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+      }
+      const node_ptr ch = p;
+      p = p->parent_;
+      side = p->child_[1] == ch;
     }
   }
 
