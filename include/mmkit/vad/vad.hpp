@@ -8,23 +8,21 @@
 // vad_tree<my_vad> the derived type; the tree only ever uses the members
 // below.
 //
-// The links are mmkit's own (vad_links), driven by Boost's AVL algorithms
-// through vad_node_traits. Like Boost's `optimize_size` hook they cost no
-// word beyond the three pointers; unlike it the balance is not folded into
-// the parent pointer but kept in a byte of its own, beside a bit that tells
-// a vad from the tree's header. AVL rebalancing sets a node's balance and
-// then reads its parent; with both in one word every level of that climb
-// would wait for the store to reach the load (some 5 cycles). The byte lives
-// in what would be padding: on Itanium-ABI compilers (GCC, Clang) vad's
-// first field fills the rest of the links' last 8 bytes, and the node stays
-// 88 bytes. The traits' set_left/set_right also keep the parent's subtree
-// field for that link (child_max_, below), which is how the gap aggregates
-// survive Boost's rotations (vad_tree.hpp, "Fix-up").
+// The links are mmkit's own (vad_links): three pointers and a balance
+// byte, in the shape and encoding Boost.Intrusive's AVL algorithms use, read
+// by Boost's avltree container through vad_node_traits. Unlike Boost's
+// `optimize_size` hook the balance is not folded into the parent pointer:
+// an AVL climb sets a node's balance and then reads its parent, and with
+// both in one word every level would wait for the store to reach the load
+// (some 5 cycles). The byte costs nothing: on Itanium-ABI compilers (GCC,
+// Clang) vad's first field fills the rest of the links' last 8 bytes, and
+// the node stays 88 bytes. vad_tree links, unlinks and rebalances nodes
+// itself, keeping the gap fields below in the same climb (vad_tree.hpp).
 //
 // Layout (88 bytes on an LP64 Itanium-ABI host), hot fields first:
 //
 //   offset  0  parent, left, right
-//          24  state_ (payload | balance), then own_fit_ at 28
+//          24  balance_, then own_fit_ at 28
 //          32  start_, end_                  inclusive VPNs (lookup)
 //          48  gap_before_                   free pages below start_
 //          56  child_max_[2]                 32-bit gap-search aggregates
@@ -97,24 +95,18 @@ struct vad_node_traits;
 }
 
 /// The AVL links every vad carries: parent, left and right pointers and a
-/// state byte with the balance and a "payload" bit that tells a vad from
-/// the tree's header (a bare vad_links inside Boost's container). A vad
-/// that is in no tree has a null parent.
+/// byte with the AVL balance. The tree's header (a bare vad_links inside
+/// Boost's container) has the same links. A vad that is in no tree has a
+/// null parent.
 class vad_links {
  public:
   vad_links() noexcept = default;
   // Links belong to the tree a node is in, never to a copy of it.
-  vad_links(const vad_links& o) noexcept : state_(o.state_ & payload_bit) {}
+  vad_links(const vad_links&) noexcept {}
   vad_links& operator=(const vad_links&) noexcept { return *this; }
 
   /// Whether the node is in a tree.
   bool is_linked() const noexcept { return parent_ != nullptr; }
-
- protected:
-  static constexpr std::uint8_t payload_bit = 4;
-  /// For vad: a node that carries the gap fields.
-  struct payload_tag {};
-  explicit vad_links(payload_tag) noexcept : state_(payload_bit) {}
 
  private:
   friend struct detail::vad_node_traits;
@@ -122,7 +114,7 @@ class vad_links {
   friend class vad_tree;  // its insert and erase relink nodes directly
   vad_links* parent_ = nullptr;
   vad_links* child_[2] = {nullptr, nullptr};  // left, right
-  std::uint8_t state_ = 0;                    // payload << 2 | balance
+  std::uint8_t balance_ = 0;                  // vad_node_traits' encoding
 };
 
 /// The name the node's base had when it was Boost's own hook; kept for code
@@ -131,25 +123,17 @@ using vad_hook = vad_links;
 
 namespace detail {
 
-/// The node traits Boost.Intrusive's avltree_algorithms drive vad_links
-/// through (the NodeTraits interface of Boost's AVL algorithms). Balance:
-/// 0 zero, 1 negative (left higher), 2 positive (right higher).
-///
-/// Setting a child link also sets the field the parent keeps for that
-/// subtree, child_max_[side] = the largest fit in the child's subtree, read
-/// from the child's own fields (vad_tree.hpp, "Fix-up"). Boost relinks a
-/// rotation bottom-up (the node moving down gets its new child first, then
-/// becomes the child of the node moving up, which then hangs below the old
-/// parent), so when the fields were sound before a rotation they are sound
-/// after it, with no pass of vad_tree's own. The header is not a vad and
-/// keeps no fields: set_child skips it by the payload bit.
+/// The node traits through which Boost.Intrusive's avltree container and
+/// its iterators read vad_links (the NodeTraits interface of Boost's AVL
+/// algorithms). Balance: 0 zero, 1 negative (left higher), 2 positive
+/// (right higher). vad_tree links and rebalances with its own climb, which
+/// keeps the gap fields as it goes (vad_tree.hpp), and keeps this shape and
+/// encoding, so that Boost's container walks, clears and checks the tree.
 struct vad_node_traits {
   using node = vad_links;
   using node_ptr = vad_links*;
   using const_node_ptr = const vad_links*;
   using balance = unsigned;
-
-  static constexpr unsigned balance_mask = 3;
 
   static node_ptr get_parent(const_node_ptr n) noexcept { return n->parent_; }
   static void set_parent(node_ptr n, node_ptr p) noexcept { n->parent_ = p; }
@@ -157,26 +141,20 @@ struct vad_node_traits {
   static node_ptr get_child(const_node_ptr n, unsigned side) noexcept {
     return n->child_[side];
   }
-  /// Links `c` below `n` and, when `n` is a vad, stores c's subtree fit in
-  /// n's field for that side. Defined after vad.
-  static void set_child(node_ptr n, unsigned side, node_ptr c) noexcept;
+  static void set_child(node_ptr n, unsigned side, node_ptr c) noexcept {
+    n->child_[side] = c;
+  }
   static node_ptr get_left(const_node_ptr n) noexcept { return n->child_[0]; }
   static void set_left(node_ptr n, node_ptr l) noexcept { set_child(n, 0, l); }
   static node_ptr get_right(const_node_ptr n) noexcept { return n->child_[1]; }
   static void set_right(node_ptr n, node_ptr r) noexcept { set_child(n, 1, r); }
-  static balance get_balance(const_node_ptr n) noexcept {
-    return n->state_ & balance_mask;
-  }
+  static balance get_balance(const_node_ptr n) noexcept { return n->balance_; }
   static void set_balance(node_ptr n, balance b) noexcept {
-    n->state_ = static_cast<std::uint8_t>((n->state_ & ~balance_mask) | b);
+    n->balance_ = static_cast<std::uint8_t>(b);
   }
   static constexpr balance zero() noexcept { return 0; }
   static constexpr balance negative() noexcept { return 1; }
   static constexpr balance positive() noexcept { return 2; }
-  /// Whether `n` is a vad rather than the tree's header.
-  static bool is_payload(const_node_ptr n) noexcept {
-    return (n->state_ & vad_links::payload_bit) != 0;
-  }
 };
 
 }  // namespace detail
@@ -225,12 +203,12 @@ inline constexpr std::uint64_t max_commit = (std::uint64_t{1} << 51) - 1;
 /// One VAD. Derive from it to add fields; see the header comment.
 class vad : public vad_links {
  public:
-  vad() noexcept : vad_links(payload_tag{}) {}
+  vad() noexcept = default;
 
   /// Requires: range.first <= range.last; `protection` is a 5-bit MM_ value.
   vad(vpn_range range, vad_type type, std::uint8_t protection,
       vad_flags flags = vad_flags::none) noexcept
-      : vad_links(payload_tag{}), start_(range.first), end_(range.last) {
+      : vad_links(), start_(range.first), end_(range.last) {
     MMKIT_ASSERT(range.first <= range.last);
     set_type(type);
     set_protection(protection);
@@ -239,7 +217,7 @@ class vad : public vad_links {
 
   // Copies carry the descriptor, never the links or the aggregates.
   vad(const vad& o) noexcept
-      : vad_links(payload_tag{}),
+      : vad_links(),
         start_(o.start_),
         end_(o.end_),
         u_(o.u_),
@@ -352,30 +330,6 @@ class vad : public vad_links {
 };
 
 namespace detail {
-// GCC inlines this into code that also passes the tree's header, a bare
-// vad_links, and then warns that the vad fields lie outside it, not seeing
-// that the payload bit keeps the header off that path.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Warray-bounds"
-#endif
-inline void vad_node_traits::set_child(node_ptr n, unsigned side,
-                                       node_ptr c) noexcept {
-  n->child_[side] = c;
-  if (!is_payload(n)) return;  // the header: leftmost/rightmost links only
-  std::uint32_t f = 0;
-  if (c) {
-    const vad* cv = static_cast<const vad*>(c);
-    f = cv->own_fit_;
-    if (cv->child_max_[0] > f) f = cv->child_max_[0];
-    if (cv->child_max_[1] > f) f = cv->child_max_[1];
-  }
-  static_cast<vad*>(n)->child_max_[side] = f;
-}
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 // All layout checks of the node in one place.
 constexpr bool check_vad_layout() noexcept {
 #if defined(__GNUC__) && !defined(_MSC_VER)

@@ -60,58 +60,44 @@
 // own_fit >= s + A - 16 is never unlucky. This is the price of one
 // aggregate rather than one per alignment; it is exact either way.
 //
-// Fix-up. Boost.Intrusive has no augmentation hook, so the fields are kept
-// by two means. A field changes only when the subtree below its link gains
-// or loses nodes, or a gap in it changes.
+// Fix-up. Boost.Intrusive has no augmentation hook, so insert and erase
+// are vad_tree's own AVL algorithms (climb_after_insert, climb_after_erase,
+// rotate) over the nodes' Boost shape and balance encoding; Boost's
+// avltree container walks and clears the tree as its own. The fields are
+// kept in the rebalancing climb itself. Why that is complete:
 //
-//   (1) Relinking. vad_node_traits::set_left/set_right (vad.hpp), through
-//       which Boost makes every link, store the new child's subtree fit in
-//       the parent's field for that link, read from the child's own fields.
-//       A rotation relinks bottom-up: the node moving down first gets the
-//       subtree it inherits (an untouched one), then becomes the child of
-//       the node moving up, whose other subtree is untouched too, and that
-//       node is then linked below the old parent. So every field a rotation
-//       writes is computed from fields that are already right for the new
-//       shape, provided they were all right before it; and a rotation does
-//       not change the nodes of the subtree it turns, so the fields above
-//       it stay right as well. An erase's unlinking relinks the same way:
-//       the successor takes the erased node's children, then its place.
-//       That order is Boost's (bstree_algorithms' rotate_left/right and
-//       erase, avltree_algorithms' double rotations); the exhaustive
-//       small-shape tests in tests/vad/vad_fixup_test.cpp would catch a
-//       Boost that changed it.
-//   (2) Settling before Boost moves anything. The fields are first made
-//       right for the tree as it will be: an insert adds the new leaf's fit
-//       to the field of the link it will hang below and shrinks its
-//       successor's gap; an erase drops the node (and, when it has two
-//       children, moves its successor's fit into its place) and grows the
-//       successor's gap. Each change is one chain up from a node, settled
-//       by settle_slot(): one field per level, stopping at the first field
-//       that already holds its value, since nothing above it can change.
-//       Where both gaps' chains share a path one chain carries both (it
-//       does not stop before passing the second node); otherwise two
-//       settle in turn, each assuming the fields sound but for itself,
-//       which the first leaves true for the second.
-//   Boost then links or unlinks and rebalances, and (1) keeps the fields
-//   right through every rotation, with no pass of ours after it.
+//   child_max[s] of a node p is a function of the set of nodes in p's s
+//   subtree and of their gaps. An insert or erase changes that set for the
+//   ancestors of the place where a node joins or leaves (for an erase with
+//   two children, the successor's old place: the successor takes the erased
+//   node's place and fields), and changes one gap: the successor's, which
+//   is an ancestor of the new leaf on insert, and on erase the node taking
+//   the erased one's place, the erased node's right leaf, or the first
+//   ancestor the climb enters from the left. So only fields on one path up
+//   can change, plus those of the nodes a rotation moves. A rotation does
+//   not change the set of nodes below the subtree it turns, and rotate()
+//   recomputes the fields of the two or three nodes it moves from the
+//   subtrees it keeps whole, whose fields are already right. The climb
+//   writes one field per level and goes on while the subtree's height
+//   changed (the AVL rebalancing), the successor still lies above, or the
+//   field it wrote took a new value. Once none holds, every field above is
+//   a maximum over unchanged subtrees and gaps, so it is already right.
 //
-// The cost is the distance a change travels up, O(log n) at worst and often
-// a level or two; no sibling is read but the ones a rotation moves, which
-// Boost has just read. Nothing is marked, so nothing needs clearing: the
-// only climb an insert or erase makes beyond Boost's own rebalancing is a
-// gap change travelling up. (Two earlier versions repaired after Boost: one
-// predicted the rebalancing's path and missed a rotation; the next had the
-// traits mark what Boost touched and climbed the marked run again, twice
-// the climbing when an insert and an erase alternate at one leaf of a
-// balanced stretch, a heap growing and shrinking at the top of a packed
-// address space.)
+// An erase that makes a gap bigger than any other (freeing a VAD between
+// two wide gaps) carries the new maximum to the root, and the next insert
+// there carries it back: a field per level is the price of an exact
+// aggregate. Each level reads the parent pointer and one field, and the
+// fit goes up in a register, never read back from the store it just made.
+// (Earlier versions let Boost rebalance and repaired after it, or kept the
+// fields in the traits as Boost relinked: two climbs per change where one
+// does, and erase+insert 20% slower.)
 //
 // The balance sits in a byte of its own (vad.hpp): a climb that sets a
 // balance and then reads the parent pointer never waits for the store.
 // Lookups descend without branches (lower_bound_end).
 //
 // Complexity: find_containing O(log n) (O(1) on a hint hit), insert_check
-// O(log n), insert_commit and erase O(log n) (Boost's rebalancing plus the
+// O(log n), insert_commit and erase O(log n) (one climb: rebalancing and the
 // fix-up), resize O(log n) with no rebalancing at all, find_free_range
 // as above, iteration O(1) amortised per step. check_invariants O(n).
 
@@ -195,7 +181,6 @@ class vad_tree {
                                 boost::intrusive::compare<start_less>>;
   using node_traits = detail::vad_node_traits;
   using node_ptr = node_traits::node_ptr;
-  using node_algorithms = boost::intrusive::avltree_algorithms<node_traits>;
 
  public:
   using value_type = Vad;
@@ -715,13 +700,14 @@ class vad_tree {
       // compare and one cmov on the critical path. Compilers will not emit
       // cmov here on their own (GCC branches, and mask arithmetic is two
       // more steps per level).
-      __asm__("cmpq %[p], %[e]\n\t"
-              "cmovbq %[r], %[l]\n\t"
-              "cmovaeq %[x], %[next]\n\t"
-              "cmovbq %[x], %[below]"
-              : [l] "+r"(l), [next] "+r"(next), [below] "+r"(below)
-              : [e] "r"(e), [p] "r"(p), [r] "r"(r), [x] "r"(x)
-              : "cc");
+      __asm__(
+          "cmpq %[p], %[e]\n\t"
+          "cmovbq %[r], %[l]\n\t"
+          "cmovaeq %[x], %[next]\n\t"
+          "cmovbq %[x], %[below]"
+          : [l] "+r"(l), [next] "+r"(next), [below] "+r"(below)
+          : [e] "r"(e), [p] "r"(p), [r] "r"(r), [x] "r"(x)
+          : "cc");
       x = l;
 #else
       const bool right = e < p;
@@ -737,37 +723,28 @@ class vad_tree {
   // --- fix-up -------------------------------------------------------------
   /// Stores `f`, the fit of c's subtree, in the field c's parent keeps for
   /// c, and so on up (settle_slot).
-  void settle(node_ptr c, std::uint32_t f, node_ptr limit = nullptr) noexcept {
-    const node_ptr p = node_traits::get_parent(c);
-    settle_slot(p, node_traits::get_child(p, 1) == c, f, nullptr, limit);
+  void settle(node_ptr c, std::uint32_t f) noexcept {
+    const node_ptr p = c->parent_;
+    settle_slot(p, p->child_[1] == c, f);
   }
   /// Stores `f` in p's field for its `side` subtree, then p's new fit in
   /// the field p's parent keeps for p, and so on up, stopping at the first
   /// field that already holds its value (nothing above it can change). The
   /// field is indexed rather than branched on: which side a node hangs on
   /// is a coin toss the branch predictor would lose half the time.
-  /// The chain goes on regardless until it has passed `reach` (an ancestor
-  /// of p, or p, whose own gap changed too), and stops below `limit` (an
-  /// ancestor whose fields are about to go) when one is given.
   /// Requires: every field is sound but for this chain. p may be the header
   /// (nothing to do).
-  void settle_slot(node_ptr p, unsigned side, std::uint32_t f,
-                   node_ptr reach = nullptr,
-                   node_ptr limit = nullptr) noexcept {
-    const node_ptr stop = limit ? limit : header();
-    while (p != stop) {
+  void settle_slot(node_ptr p, unsigned side, std::uint32_t f) noexcept {
+    const node_ptr hdr = header();
+    while (p != hdr) {
       Vad* pv = value_of(p);
-      if (pv->child_max_[side] == f && !reach) return;
+      if (pv->child_max_[side] == f) return;
       pv->child_max_[side] = f;
-      if (p == reach) reach = nullptr;
       // fit(p) from the value in hand, not read back from the store.
-      const std::uint32_t rest = pv->own_fit_ > pv->child_max_[side ^ 1]
-                                     ? pv->own_fit_
-                                     : pv->child_max_[side ^ 1];
-      f = f > rest ? f : rest;
+      f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
       const node_ptr c = p;
-      p = node_traits::get_parent(p);
-      side = node_traits::get_child(p, 1) == c;
+      p = p->parent_;
+      side = p->child_[1] == c;
     }
   }
 
@@ -775,7 +752,9 @@ class vad_tree {
   // The AVL insert and erase, with the fields kept in the same climb. Boost
   // reads the balance as 0 even, 1 left higher, 2 right higher: the side s
   // is higher when the balance is s + 1.
-  static unsigned heavy(unsigned side) noexcept { return side + 1; }
+  static unsigned heavy(unsigned side) noexcept {
+    return side + 1;
+  }
 
   /// Hangs `r` where `old` hung below `pp` (the root when pp is the header).
   void replace_child(node_ptr pp, node_ptr old, node_ptr r) noexcept {
