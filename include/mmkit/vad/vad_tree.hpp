@@ -829,32 +829,42 @@ class vad_tree {
   void climb_after_insert(node_ptr p, unsigned side, std::uint32_t f,
                           node_ptr next) noexcept {
     const node_ptr hdr = header();
-    bool grew = true;
-    while (grew || next) {
+    // The AVL climb: the subtree below p on `side` is one level higher.
+    for (;;) {
       Vad* pv = value_of(p);
       pv->child_max_[side] = f;
       if (p == next) next = nullptr;
-      const unsigned b = grew ? node_traits::get_balance(p) : 3;
+      const unsigned b = node_traits::get_balance(p);
       if (b == heavy(side)) {
         p = rotate(p, side);  // the height is back to what it was
-        grew = false;
         f = subtree_fit(p);
-      } else {
-        if (b == heavy(side ^ 1)) {
-          node_traits::set_balance(p, node_traits::zero());
-          grew = false;
-        } else if (b == node_traits::zero()) {
-          node_traits::set_balance(p, heavy(side));
-        }
-        // fit(p) from the value in hand, not read back from the store.
-        f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+        break;
       }
+      // fit(p) from the value in hand, not read back from the store.
+      f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+      if (b != node_traits::zero()) {  // the other side was higher
+        node_traits::set_balance(p, node_traits::zero());
+        break;
+      }
+      node_traits::set_balance(p, heavy(side));
       const node_ptr c = p;
       p = p->parent_;
       if (p == hdr) return;
       side = p->child_[1] == c;
     }
-    // Only the fields are left to carry up.
+    // The height stays from here up; the fields still change up to the
+    // successor, and then while they take new values.
+    for (;;) {
+      const node_ptr c = p;
+      p = p->parent_;
+      if (p == hdr) return;
+      side = p->child_[1] == c;
+      if (!next) break;
+      Vad* pv = value_of(p);
+      pv->child_max_[side] = f;
+      if (p == next) next = nullptr;
+      f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+    }
     settle_slot(p, side, f);
   }
 
@@ -878,13 +888,9 @@ class vad_tree {
     std::uint32_t f = c.f;
     node_ptr reach = c.reach;
     bool find_next = c.find_next;
-    bool shrunk = true;
-    while (p != hdr) {
-      if (!shrunk && !find_next && !reach) {
-        settle_slot(p, side, f);  // only the fields are left to carry up
-        return;
-      }
-      Vad* pv = value_of(p);
+    if (p == hdr) return;
+    // Once the successor is found its gap grows, and the climb must pass it.
+    const auto visit = [&](Vad* pv) {
       if (find_next && side == 0) {
         set_gap(pv, gap_from(c.free_lo, pv->start_.raw()));
         find_next = false;
@@ -892,27 +898,47 @@ class vad_tree {
       }
       pv->child_max_[side] = f;
       if (p == reach) reach = nullptr;
-      const unsigned b = shrunk ? node_traits::get_balance(p) : 3;
+    };
+    // The AVL climb: the subtree below p on `side` is one level lower.
+    for (;;) {
+      Vad* pv = value_of(p);
+      visit(pv);
+      const unsigned b = node_traits::get_balance(p);
       if (b == heavy(side ^ 1)) {
         // The other side is two higher: rotate it up. The height stays
         // only when that side's child was even.
-        shrunk = node_traits::get_balance(p->child_[side ^ 1]) !=
-                 node_traits::zero();
+        const bool stays = node_traits::get_balance(p->child_[side ^ 1]) ==
+                           node_traits::zero();
         p = rotate(p, side ^ 1);
         f = subtree_fit(p);
+        if (stays) break;
       } else {
-        if (b == heavy(side)) {
-          node_traits::set_balance(p, node_traits::zero());
-        } else if (b == node_traits::zero()) {
-          node_traits::set_balance(p, heavy(side ^ 1));
-          shrunk = false;
-        }
+        // fit(p) from the value in hand, not read back from the store.
         f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+        if (b == node_traits::zero()) {
+          node_traits::set_balance(p, heavy(side ^ 1));
+          break;
+        }
+        node_traits::set_balance(p, node_traits::zero());
       }
       const node_ptr ch = p;
       p = p->parent_;
+      if (p == hdr) return;
       side = p->child_[1] == ch;
     }
+    // The height stays from here up; the fields still change up to the
+    // successor, and then while they take new values.
+    for (;;) {
+      const node_ptr ch = p;
+      p = p->parent_;
+      if (p == hdr) return;
+      side = p->child_[1] == ch;
+      if (!find_next && !reach) break;
+      Vad* pv = value_of(p);
+      visit(pv);
+      f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+    }
+    settle_slot(p, side, f);
   }
 
   // --- search -------------------------------------------------------------
