@@ -635,17 +635,14 @@ class vad_tree {
         detail::saturate_fit(detail::granule_fit_below(v->start_.raw(), gap));
   }
   /// The largest fit of x's subtree, from x's own fields alone.
-  static std::uint32_t subtree_fit(node_ptr x) noexcept {
-    const Vad* v = value_of(x);
-    std::uint32_t m = v->own_fit_;
-    if (v->child_max_[0] > m) m = v->child_max_[0];
-    if (v->child_max_[1] > m) m = v->child_max_[1];
-    return m;
-  }
   static std::uint32_t max_fit(std::uint32_t a, std::uint32_t b,
                                std::uint32_t c) noexcept {
     const std::uint32_t m = a > b ? a : b;
     return m > c ? m : c;
+  }
+  static std::uint32_t subtree_fit(node_ptr x) noexcept {
+    const Vad* v = value_of(x);
+    return max_fit(v->own_fit_, v->child_max_[0], v->child_max_[1]);
   }
   static std::uint32_t fit_of(node_ptr x) noexcept {
     return x ? subtree_fit(x) : 0;
