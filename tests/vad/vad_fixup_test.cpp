@@ -202,6 +202,59 @@ TEST_CASE("vad_tree fix-up: every change to every small tree shape") {
   }
 }
 
+// insert() climbs the path its own descent recorded; insert_check +
+// insert_commit (the address space's way) climbs by parent links and stops
+// where the fields stop changing. Both must build the same tree with the
+// same fields, insert by insert, and re-insert any node alike.
+TEST_CASE("vad_tree fix-up: insert and insert_check + insert_commit agree") {
+  for (std::size_t n = 1; n <= 9; ++n) {
+    CAPTURE(n);
+    const auto orders = orders_per_shape(n, n <= 7 ? 0 : 200);
+    std::vector<vad> a(n), b(n);
+    for (unsigned which = 0; which < 4; ++which) {
+      CAPTURE(which);
+      const std::vector<vpn_range> layout = layout_of(n, which);
+      auto same = [&](const vad_tree<>& ta, const vad_tree<>& tb) {
+        for (std::size_t i = 0; i < n; ++i) {
+          if (!a[i].is_linked()) continue;
+          VAD_FAST_REQUIRE(ta.level_of(a[i]) == tb.level_of(b[i]));
+          VAD_FAST_REQUIRE(a[i].debug_max_fit() == b[i].debug_max_fit());
+          VAD_FAST_REQUIRE(a[i].debug_gap_before() == b[i].debug_gap_before());
+        }
+      };
+      auto two_step = [](vad_tree<>& t, vad& x) {
+        auto d = t.insert_check(x.range());
+        VAD_FAST_REQUIRE(d.ok());
+        t.insert_commit(x, *d);
+      };
+      for (const auto& order : orders) {
+        vad_tree<> ta, tb;
+        for (std::size_t i : order) {
+          a[i] = make_vad(layout[i].first.raw(), layout[i].last.raw());
+          b[i] = a[i];
+          VAD_FAST_REQUIRE(ta.insert(a[i]).ok());
+          two_step(tb, b[i]);
+          VAD_FAST_REQUIRE(ta.check_invariants());
+          VAD_FAST_REQUIRE(tb.check_invariants());
+          same(ta, tb);
+        }
+        for (std::size_t k = 0; k < n; ++k) {
+          CAPTURE(k);
+          ta.erase(a[k]);
+          tb.erase(b[k]);
+          VAD_FAST_REQUIRE(ta.insert(a[k]).ok());
+          two_step(tb, b[k]);
+          VAD_FAST_REQUIRE(ta.check_invariants());
+          VAD_FAST_REQUIRE(tb.check_invariants());
+          same(ta, tb);
+        }
+        ta.clear();
+        tb.clear();
+      }
+    }
+  }
+}
+
 // Larger trees erase with rotations at several levels (an AVL erase may
 // rotate all the way up); random orders of up to 64 VADs, every node erased
 // in turn, and then the whole tree torn down in a random order.

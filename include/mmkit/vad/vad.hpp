@@ -175,7 +175,7 @@ constexpr std::uint64_t granule_fit_below(std::uint64_t start,
                                           std::uint64_t gap) noexcept {
   constexpr std::uint64_t g = allocation_granularity / page_size;
   const std::uint64_t skip = (std::uint64_t{0} - (start - gap)) & (g - 1);
-  return gap > skip ? gap - skip : 0;
+  return (gap > skip ? gap : skip) - skip;  // a max, with no branch
 }
 static_assert(granule_fit_below(0x20, 0x10) == 0x10);
 static_assert(granule_fit_below(0x20, 0x0F) == 0);

@@ -114,6 +114,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 namespace mmkit {
 
@@ -268,7 +269,9 @@ class vad_tree {
   /// VadHint) and remembers the answer.
   /// Complexity: O(1) on a hint hit, O(log n) otherwise.
   Vad* find_containing(vpn p) noexcept {
-    if (hint_ && hint_->start_ <= p && p <= hint_->end_) return hint_;
+    // One compare (p - start wraps above end - start when p < start):
+    // which side of the hint a miss falls on is a coin toss.
+    if (hint_ && p - hint_->start_ <= hint_->end_ - hint_->start_) return hint_;
     Vad* v = find_containing_no_hint(p);
     if (v) hint_ = v;
     return v;
@@ -316,66 +319,28 @@ class vad_tree {
   /// status::conflicting_addresses when a VAD intersects it.
   /// Requires: r.first <= r.last. Complexity: O(log n).
   result<insert_commit_data> insert_check(vpn_range r) const noexcept {
-    MMKIT_ASSERT(r.first <= r.last);
-    node_ptr prev = nullptr;
-    const node_ptr next = lower_bound_end(r.first.raw(), &prev);
-    const node_ptr hdr = header();
-    if (next != hdr && value_of(next)->start_ <= r.last)
-      return status::conflicting_addresses;
-    // The new node hangs below `next` when `next` has no left child, else
-    // below `prev` (then the rightmost node of next's left subtree); in an
-    // empty tree below the header.
-    insert_commit_data d;
-    d.next_ = next;
-    d.link_left_ = next != hdr ? !node_traits::get_left(next) : !prev;
-    d.link_ = d.link_left_ ? next : prev;
-    d.free_lo_ = prev ? value_of(prev)->end_.raw() + 1 : 0;
-    d.range_ = r;
-    return d;
+    return check(r, nullptr);
   }
 
   /// Effects: links `v` where insert_check or find_free_slot said.
   /// Requires: `d` came from one of them for v.range() with no change to
   /// the tree since; `v` is not linked. Complexity: O(log n).
   void insert_commit(Vad& v, const insert_commit_data& d) noexcept {
-    MMKIT_ASSERT(!v.is_linked());
-    MMKIT_ASSERT(d.next_ != nullptr && d.range_ == v.range());
-    const node_ptr hdr = header();
-    const node_ptr x = value_traits::to_node_ptr(v);
-    set_gap(&v, gap_from(d.free_lo_, v.start_.raw()));
-    v.child_max_[0] = v.child_max_[1] = 0;
-    x->child_[0] = x->child_[1] = nullptr;
-    node_traits::set_balance(x, node_traits::zero());
-    x->parent_ = d.link_;
-    ++size_;
-    // A range just reserved is the likeliest next lookup (commit, touch,
-    // free): it becomes the hint.
-    hint_ = &v;
-    if (d.link_ == hdr) {  // the first VAD
-      hdr->parent_ = x;
-      hdr->child_[0] = hdr->child_[1] = x;
-      return;
-    }
-    const unsigned side = d.link_left_ ? 0 : 1;
-    d.link_->child_[side] = x;
-    // A new lowest or highest VAD hangs below the old one.
-    if (hdr->child_[side] == d.link_) hdr->child_[side] = x;
-    node_ptr next = nullptr;
-    if (d.next_ != hdr) {  // the successor's gap shrinks
-      next = d.next_;
-      Vad* w = value_of(next);
-      set_gap(w, gap_from(v.end_.raw() + 1, w->start_.raw()));
-    }
-    climb_after_insert(d.link_, side, v.own_fit_, next);
+    parent_walk w{header()};
+    commit(v, d, w);
   }
 
   /// Effects: inserts `v` unless a VAD intersects its range.
   /// Returns: status::conflicting_addresses (tree unchanged) or success.
   /// Requires: `v` is not linked. Complexity: O(log n).
   result<void> insert(Vad& v) noexcept {
-    auto d = insert_check(v.range());
+    // The descent's path is kept, so the climb after linking reads it
+    // rather than the parent links.
+    descent_path path;
+    auto d = check(v.range(), &path);
     if (!d) return d.error();
-    insert_commit(v, *d);
+    path_walk w{path, path.depth ? path.depth - 1 : 0};
+    commit(v, *d, w);
     return {};
   }
 
@@ -675,6 +640,120 @@ class vad_tree {
     return up == hdr ? nullptr : up;
   }
 
+  // --- climbing -----------------------------------------------------------
+  /// The most nodes a path from the root down can pass in an AVL tree of
+  /// at most max(size_type) nodes: the smallest AVL tree of depth h has
+  /// N(h) = N(h - 1) + N(h - 2) + 1 nodes (N(1) = 1, N(2) = 2).
+  static constexpr unsigned max_depth() noexcept {
+    constexpr size_type most = std::numeric_limits<size_type>::max();
+    size_type shorter = 1, n = 2;  // N(h - 1), N(h)
+    unsigned h = 2;
+    while (n <= most - shorter - 1) {  // N(h + 1) still counts nodes
+      const size_type taller = n + shorter + 1;
+      shorter = n;
+      n = taller;
+      ++h;
+    }
+    return h;
+  }
+  static_assert(sizeof(size_type) != 8 || max_depth() == 91);
+
+  /// The nodes a descent passed, root first, each with the side it took
+  /// there in bit 0 (nodes are at least 2-byte aligned).
+  struct descent_path {
+    static_assert(alignof(vad_links) >= 2);
+    std::uintptr_t steps[max_depth()];
+    unsigned depth = 0;
+    static std::uintptr_t step(node_ptr x, bool right) noexcept {
+      return reinterpret_cast<std::uintptr_t>(x) | right;
+    }
+  };
+  /// A climb's way up: to the parent of p, and the side p hangs on there.
+  /// Returns false above the root.
+  ///
+  /// parent_walk follows the parent links: each level waits for the load
+  /// of the one below it.
+  struct parent_walk {
+    node_ptr hdr;
+    bool up(node_ptr& p, unsigned& side) const noexcept {
+      const node_ptr c = p;
+      p = p->parent_;
+      if (p == hdr) return false;
+      side = p->child_[1] == c;
+      return true;
+    }
+  };
+  /// path_walk reads the path the insert's own descent recorded, so no
+  /// level waits for another. A rotation below leaves it valid: the node it
+  /// brings up takes the rotated one's place on the same side.
+  struct path_walk {
+    const descent_path& path;
+    unsigned at;  // the step of the node the climb is at
+    bool up(node_ptr& p, unsigned& side) noexcept {
+      if (at == 0) return false;
+      const std::uintptr_t s = path.steps[--at];
+      p = reinterpret_cast<node_ptr>(s & ~std::uintptr_t{1});
+      side = static_cast<unsigned>(s & 1);
+      return true;
+    }
+  };
+
+  // --- insert, in two steps ----------------------------------------------
+  /// insert_check, recording the descent in `*path` when it is not null.
+  result<insert_commit_data> check(vpn_range r,
+                                   descent_path* path) const noexcept {
+    MMKIT_ASSERT(r.first <= r.last);
+    node_ptr prev = nullptr;
+    const node_ptr next = lower_bound_end(r.first.raw(), &prev, path);
+    const node_ptr hdr = header();
+    if (next != hdr && value_of(next)->start_ <= r.last)
+      return status::conflicting_addresses;
+    // The new node hangs below `next` when `next` has no left child, else
+    // below `prev` (then the rightmost node of next's left subtree); in an
+    // empty tree below the header.
+    insert_commit_data d;
+    d.next_ = next;
+    d.link_left_ = next != hdr ? !node_traits::get_left(next) : !prev;
+    d.link_ = d.link_left_ ? next : prev;
+    d.free_lo_ = prev ? value_of(prev)->end_.raw() + 1 : 0;
+    d.range_ = r;
+    return d;
+  }
+
+  /// insert_commit, climbing with `w` (which starts at d.link_).
+  template <class Walk>
+  void commit(Vad& v, const insert_commit_data& d, Walk& w) noexcept {
+    MMKIT_ASSERT(!v.is_linked());
+    MMKIT_ASSERT(d.next_ != nullptr && d.range_ == v.range());
+    const node_ptr hdr = header();
+    const node_ptr x = value_traits::to_node_ptr(v);
+    set_gap(&v, gap_from(d.free_lo_, v.start_.raw()));
+    v.child_max_[0] = v.child_max_[1] = 0;
+    x->child_[0] = x->child_[1] = nullptr;
+    node_traits::set_balance(x, node_traits::zero());
+    x->parent_ = d.link_;
+    ++size_;
+    // A range just reserved is the likeliest next lookup (commit, touch,
+    // free): it becomes the hint.
+    hint_ = &v;
+    if (d.link_ == hdr) {  // the first VAD
+      hdr->parent_ = x;
+      hdr->child_[0] = hdr->child_[1] = x;
+      return;
+    }
+    const unsigned side = d.link_left_ ? 0 : 1;
+    d.link_->child_[side] = x;
+    // A new lowest or highest VAD hangs below the old one.
+    if (hdr->child_[side] == d.link_) hdr->child_[side] = x;
+    node_ptr next = nullptr;
+    if (d.next_ != hdr) {  // the successor's gap shrinks
+      next = d.next_;
+      Vad* n = value_of(next);
+      set_gap(n, gap_from(v.end_.raw() + 1, n->start_.raw()));
+    }
+    climb_after_insert(d.link_, side, v.own_fit_, next, w);
+  }
+
   // --- descent ------------------------------------------------------------
   /// The first node (in address order) whose end is at or above `p`, or the
   /// header when there is none; `*prev`, when asked, gets the last node
@@ -685,13 +764,21 @@ class vad_tree {
   /// lost toss costs more than the level or two an early exit would save.
   node_ptr lower_bound_end(std::uint64_t p,
                            node_ptr* prev = nullptr) const noexcept {
+    return lower_bound_end(p, prev, static_cast<descent_path*>(nullptr));
+  }
+  /// The same descent, recording each node it passes and the side it took
+  /// there in `*path` when `path` is not null.
+  node_ptr lower_bound_end(std::uint64_t p, node_ptr* prev,
+                           descent_path* path) const noexcept {
     node_ptr x = node_traits::get_parent(header());
     node_ptr next = header();
     node_ptr below = nullptr;
+    unsigned depth = 0;
     while (x) {
       const std::uint64_t e = value_of(x)->end_.raw();
       node_ptr l = x->child_[0];
       const node_ptr r = x->child_[1];
+      if (path) path->steps[depth++] = descent_path::step(x, e < p);
 #if defined(__x86_64__) && defined(__GNUC__)
       // One compare and three conditional moves: a level costs a load, the
       // compare and one cmov on the critical path. Compilers will not emit
@@ -713,6 +800,7 @@ class vad_tree {
       x = select_unpredictable(right, r, l);
 #endif
     }
+    if (path) path->depth = depth;
     if (prev) *prev = below;
     return next;
   }
@@ -821,11 +909,13 @@ class vad_tree {
   }
 
   /// After linking a leaf below p on `side` (its fit f): climbs while the
-  /// subtree height grows (AVL), a field changes, or the successor `next`
-  /// (whose gap shrank; an ancestor of the leaf, or null) is still above.
+  /// subtree height grows (AVL), then fields only: on a recorded path to
+  /// the root; by parent links up to the successor `next` (whose gap
+  /// shrank: an ancestor of the leaf, or null) and then while the fields
+  /// take new values. `w` starts at p.
+  template <class Walk>
   void climb_after_insert(node_ptr p, unsigned side, std::uint32_t f,
-                          node_ptr next) noexcept {
-    const node_ptr hdr = header();
+                          node_ptr next, Walk& w) noexcept {
     // The AVL climb: the subtree below p on `side` is one level higher.
     for (;;) {
       Vad* pv = value_of(p);
@@ -844,25 +934,32 @@ class vad_tree {
         break;
       }
       node_traits::set_balance(p, heavy(side));
-      const node_ptr c = p;
-      p = p->parent_;
-      if (p == hdr) return;
-      side = p->child_[1] == c;
+      if (!w.up(p, side)) return;
     }
-    // The height stays from here up; the fields still change up to the
-    // successor, and then while they take new values.
-    for (;;) {
-      const node_ptr c = p;
-      p = p->parent_;
-      if (p == hdr) return;
-      side = p->child_[1] == c;
-      if (!next) break;
-      Vad* pv = value_of(p);
-      pv->child_max_[side] = f;
-      if (p == next) next = nullptr;
-      f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+    // The height stays from here up.
+    if constexpr (std::is_same_v<Walk, path_walk>) {
+      // Every field to the root, with no test of what it held: on a
+      // recorded path a level costs a load, a max and a store, less than
+      // the mispredicted exit a test would add. (By parent links each
+      // level waits for a load, and stopping early pays.)
+      while (w.up(p, side)) {
+        Vad* pv = value_of(p);
+        pv->child_max_[side] = f;
+        f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+      }
+      return;
+    } else {
+      // Up to the successor, then while the fields take new values.
+      for (;;) {
+        if (!w.up(p, side)) return;
+        if (!next) break;
+        Vad* pv = value_of(p);
+        pv->child_max_[side] = f;
+        if (p == next) next = nullptr;
+        f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+      }
+      settle_slot(p, side, f);
     }
-    settle_slot(p, side, f);
   }
 
   /// Where an erase's climb starts: the field of p's `side` subtree, now
