@@ -189,14 +189,18 @@ void BM_vad_find_hint(benchmark::State& state) {
 
 /// One NtFreeVirtualMemory + NtAllocateVirtualMemory at a fixed address per
 /// iteration: find the region of a random address, remove it, put it back.
-void BM_vad_insert_erase(benchmark::State& state, int impl) {
+/// With `mask` 0 every iteration takes the same address: each branch goes
+/// the way it went last time and the path stays in L1, which shows what
+/// the random case spends on mispredicted branches and cache misses.
+void BM_vad_insert_erase(benchmark::State& state, int impl,
+                         std::uint64_t mask = probe_mask) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
   const layout& l = cached<layout>(n);
   std::uint64_t i = 0;
   if (impl == 0) {
     auto& f = cached_from_layout<mmkit_fixture>(n);
     for (auto _ : state) {
-      vad* v = f.tree.find_containing(vpn{l.probes[i++ & probe_mask]});
+      vad* v = f.tree.find_containing(vpn{l.probes[i++ & mask]});
       f.tree.erase(*v);
       if (!f.tree.insert(*v).ok()) std::abort();
     }
@@ -204,7 +208,7 @@ void BM_vad_insert_erase(benchmark::State& state, int impl) {
   } else if (impl == 1) {
     auto& f = cached_from_layout<std_map_fixture>(n);
     for (auto _ : state) {
-      const std::uint64_t p = l.probes[i++ & probe_mask];
+      const std::uint64_t p = l.probes[i++ & mask];
       auto it = std::prev(f.map.upper_bound(p));
       const std::uint64_t key = it->first;
       const region r = it->second;
@@ -215,7 +219,7 @@ void BM_vad_insert_erase(benchmark::State& state, int impl) {
   } else {
     auto& f = cached_from_layout<plain_avl_fixture>(n);
     for (auto _ : state) {
-      const std::uint64_t p = l.probes[i++ & probe_mask];
+      const std::uint64_t p = l.probes[i++ & mask];
       auto it = std::prev(f.tree.upper_bound(p, plain_avl_less{}));
       plain_avl_node& v = *it;
       f.tree.erase(it);
@@ -440,6 +444,15 @@ BENCHMARK_CAPTURE(BM_vad_insert_erase, std_map, 1)
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_insert_erase, boost_avl_plain, 2)
     ->Name("BM_vad_insert_erase/boost_avl_plain")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_insert_erase, mmkit, 0, 0)
+    ->Name("BM_vad_insert_erase_one_address/mmkit")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_insert_erase, std_map, 1, 0)
+    ->Name("BM_vad_insert_erase_one_address/std_map")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_insert_erase, boost_avl_plain, 2, 0)
+    ->Name("BM_vad_insert_erase_one_address/boost_avl_plain")
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_move_start, mmkit, 0)
     ->Name("BM_vad_move_start/mmkit")
