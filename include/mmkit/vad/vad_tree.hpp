@@ -352,6 +352,10 @@ class vad_tree {
     descent_path path;
     auto d = check(v.range(), &path);
     if (!d) return d.error();
+    // A descent to a null child ends where the new leaf hangs.
+    MMKIT_ASSERT(path.depth == 0 ||
+                 path.steps[path.depth - 1] ==
+                     descent_path::step(d->link_, !d->link_left_));
     path_walk w{path, path.depth ? path.depth - 1 : 0};
     commit(v, *d, w);
     return {};
