@@ -867,6 +867,15 @@ class vad_tree {
       pp->child_[pp->child_[1] == old] = r;
   }
 
+  /// Hangs `c` (which may be null) below p on `side`, and records f, the
+  /// fit of c's subtree, in p's field for that side.
+  static void hang(node_ptr p, unsigned side, node_ptr c,
+                   std::uint32_t f) noexcept {
+    p->child_[side] = c;
+    if (c) c->parent_ = p;
+    value_of(p)->child_max_[side] = f;
+  }
+
   /// Rotates the subtree at p, whose `side` is two levels higher than the
   /// other, so that it balances again; its fields are recomputed from the
   /// subtrees it keeps whole. Returns the subtree's new root.
@@ -874,19 +883,13 @@ class vad_tree {
     const unsigned o = side ^ 1;
     const node_ptr pp = p->parent_;
     const node_ptr c = p->child_[side];
-    Vad* pv = value_of(p);
     Vad* cv = value_of(c);
     const unsigned cb = node_traits::get_balance(c);
     if (cb != heavy(o)) {
       // Single: c comes up, p goes down on the o side and takes c's o
       // subtree in its place.
-      const node_ptr t = c->child_[o];
-      p->child_[side] = t;
-      if (t) t->parent_ = p;
-      pv->child_max_[side] = cv->child_max_[o];
-      c->child_[o] = p;
-      p->parent_ = c;
-      cv->child_max_[o] = subtree_fit(p);
+      hang(p, side, c->child_[o], cv->child_max_[o]);
+      hang(c, o, p, subtree_fit(p));
       if (cb == node_traits::zero()) {  // erase only: the height stays
         node_traits::set_balance(p, heavy(side));
         node_traits::set_balance(c, heavy(o));
@@ -901,20 +904,10 @@ class vad_tree {
     // side; g's subtrees go to c and p.
     const node_ptr g = c->child_[o];
     Vad* gv = value_of(g);
-    const node_ptr a = g->child_[side];
-    const node_ptr b = g->child_[o];
-    c->child_[o] = a;
-    if (a) a->parent_ = c;
-    cv->child_max_[o] = gv->child_max_[side];
-    p->child_[side] = b;
-    if (b) b->parent_ = p;
-    pv->child_max_[side] = gv->child_max_[o];
-    g->child_[side] = c;
-    c->parent_ = g;
-    gv->child_max_[side] = subtree_fit(c);
-    g->child_[o] = p;
-    p->parent_ = g;
-    gv->child_max_[o] = subtree_fit(p);
+    hang(c, o, g->child_[side], gv->child_max_[side]);
+    hang(p, side, g->child_[o], gv->child_max_[o]);
+    hang(g, side, c, subtree_fit(c));
+    hang(g, o, p, subtree_fit(p));
     const unsigned gb = node_traits::get_balance(g);
     node_traits::set_balance(
         p, gb == heavy(side) ? heavy(o) : node_traits::zero());
