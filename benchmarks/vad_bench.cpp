@@ -12,6 +12,7 @@
 #include <boost/intrusive/avltree.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -228,6 +229,212 @@ void BM_vad_insert_erase(benchmark::State& state, int impl,
     }
   }
   state.SetItemsProcessed(state.iterations());
+}
+
+/// Insert and erase as operations of their own, at a steady N. A batch of
+/// k operations is timed by hand and undone untimed (k = N / 4, at most
+/// 1024), so the tree holds N VADs, give or take k, throughout; the
+/// figure is the batch's time over k (counter `ns_per_op`). Successive
+/// batches take different ranges, so no batch finds the last one's paths
+/// in the cache.
+///
+/// Insert: a fresh range in a random free granule, with the conflict check
+/// every caller needs (mmkit's insert does it; for std::map the cheapest
+/// correct form, one upper_bound and an emplace_hint there). Erase: the
+/// region containing a random address is found and removed, as
+/// NtFreeVirtualMemory of a reservation does.
+struct churn {
+  std::size_t k;
+  std::vector<vpn_range> fresh;       // ranges in distinct free granules
+  std::vector<std::uint64_t> probes;  // one address in each of the N VADs
+  std::vector<vad> fresh_nodes;       // mmkit's nodes for `fresh`
+  std::vector<plain_avl_node> fresh_plain;
+  std::size_t next_fresh = 0;
+  std::size_t next_victim = 0;
+  std::mt19937_64 rng;
+  explicit churn(std::size_t n)
+      : k(std::min<std::size_t>(1024, n / 4)), rng(n + 1) {
+    const layout& l = cached<layout>(n);
+    std::vector<vpn_range> sorted = l.ranges;
+    std::sort(sorted.begin(), sorted.end(),
+              [](const vpn_range& a, const vpn_range& b) {
+                return a.first < b.first;
+              });
+    // A free granule lies below every VAD whose hole below holds one.
+    std::uint64_t free_lo = user_lowest;
+    for (const vpn_range& r : sorted) {
+      const std::uint64_t g = (free_lo + 15) & ~std::uint64_t{15};
+      if (g + 15 < r.first.raw())
+        fresh.push_back({vpn{g}, vpn{g + rng() % 16}});
+      free_lo = r.last.raw() + 1;
+    }
+    std::shuffle(fresh.begin(), fresh.end(), rng);
+    fresh.resize(std::min(fresh.size(), n / 2));
+    if (fresh.size() < 2 * k) std::abort();
+    for (const vpn_range& r : l.ranges)
+      probes.push_back(r.first.raw() + rng() % r.count());
+    std::shuffle(probes.begin(), probes.end(), rng);
+    fresh_nodes.resize(fresh.size());
+    fresh_plain.resize(fresh.size());
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      fresh_nodes[i] = vad(fresh[i], vad_type::private_memory, mm::readwrite);
+      fresh_plain[i].first = fresh[i].first.raw();
+      fresh_plain[i].r = region{fresh[i].last.raw(), 4, nullptr, 0};
+    }
+  }
+  /// Where the next k fresh ranges start in `fresh`. Each pass over the
+  /// pool takes them in a new order, so that no sequence of branches
+  /// repeats for a predictor to learn (at small N the pool is a few
+  /// batches).
+  std::size_t batch() {
+    if (next_fresh + k > fresh.size()) {
+      next_fresh = 0;
+      for (std::size_t i = fresh.size() - 1; i > 0; --i) {
+        const std::size_t j = rng() % (i + 1);
+        std::swap(fresh[i], fresh[j]);
+        std::swap(fresh_nodes[i], fresh_nodes[j]);
+        std::swap(fresh_plain[i], fresh_plain[j]);
+      }
+    }
+    const std::size_t b = next_fresh;
+    next_fresh += k;
+    return b;
+  }
+  /// The next k probes, each in a distinct VAD, likewise.
+  const std::uint64_t* victims() {
+    if (next_victim + k > probes.size()) {
+      next_victim = 0;
+      std::shuffle(probes.begin(), probes.end(), rng);
+    }
+    const std::uint64_t* v = &probes[next_victim];
+    next_victim += k;
+    return v;
+  }
+};
+
+using bench_clock = std::chrono::steady_clock;
+
+void finish_churn(benchmark::State& state, double seconds, std::size_t k) {
+  state.counters["ns_per_op"] = benchmark::Counter(
+      seconds * 1e9 / (static_cast<double>(state.iterations()) * k));
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(k));
+}
+
+void BM_vad_insert(benchmark::State& state, int impl) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  churn& c = cached<churn>(n);
+  double total = 0;
+  if (impl == 0) {
+    auto& f = cached_from_layout<mmkit_fixture>(n);
+    for (auto _ : state) {
+      vad* b = &c.fresh_nodes[c.batch()];
+      const auto t0 = bench_clock::now();
+      for (std::size_t i = 0; i < c.k; ++i)
+        if (!f.tree.insert(b[i]).ok()) std::abort();
+      const std::chrono::duration<double> d = bench_clock::now() - t0;
+      state.SetIterationTime(d.count());
+      total += d.count();
+      for (std::size_t i = 0; i < c.k; ++i) f.tree.erase(b[i]);
+    }
+    if (!f.tree.check_invariants()) state.SkipWithError("invariants");
+  } else if (impl == 1) {
+    auto& f = cached_from_layout<std_map_fixture>(n);
+    for (auto _ : state) {
+      const vpn_range* b = &c.fresh[c.batch()];
+      const auto t0 = bench_clock::now();
+      for (std::size_t i = 0; i < c.k; ++i) {
+        const vpn_range& r = b[i];
+        // The first region starting above r.last; the one before it must
+        // end below r.first.
+        auto it = f.map.upper_bound(r.last.raw());
+        if (it != f.map.begin() && std::prev(it)->second.last >= r.first.raw())
+          std::abort();
+        f.map.emplace_hint(it, r.first.raw(),
+                           region{r.last.raw(), 4, nullptr, 0});
+      }
+      const std::chrono::duration<double> d = bench_clock::now() - t0;
+      state.SetIterationTime(d.count());
+      total += d.count();
+      for (std::size_t i = 0; i < c.k; ++i) f.map.erase(b[i].first.raw());
+    }
+  } else {
+    auto& f = cached_from_layout<plain_avl_fixture>(n);
+    for (auto _ : state) {
+      plain_avl_node* b = &c.fresh_plain[c.batch()];
+      const auto t0 = bench_clock::now();
+      for (std::size_t i = 0; i < c.k; ++i) {
+        plain_avl_node& v = b[i];
+        auto it = f.tree.upper_bound(v.r.last, plain_avl_less{});
+        if (it != f.tree.begin() && std::prev(it)->r.last >= v.first)
+          std::abort();
+        f.tree.insert_before(it, v);
+      }
+      const std::chrono::duration<double> d = bench_clock::now() - t0;
+      state.SetIterationTime(d.count());
+      total += d.count();
+      for (std::size_t i = 0; i < c.k; ++i)
+        f.tree.erase(f.tree.iterator_to(b[i]));
+    }
+  }
+  finish_churn(state, total, c.k);
+}
+
+void BM_vad_erase(benchmark::State& state, int impl) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  churn& c = cached<churn>(n);
+  double total = 0;
+  if (impl == 0) {
+    auto& f = cached_from_layout<mmkit_fixture>(n);
+    std::vector<vad*> gone(c.k);
+    for (auto _ : state) {
+      const std::uint64_t* p = c.victims();
+      const auto t0 = bench_clock::now();
+      for (std::size_t i = 0; i < c.k; ++i) {
+        vad* v = f.tree.find_containing(vpn{p[i]});
+        f.tree.erase(*v);
+        gone[i] = v;
+      }
+      const std::chrono::duration<double> d = bench_clock::now() - t0;
+      state.SetIterationTime(d.count());
+      total += d.count();
+      for (vad* v : gone)
+        if (!f.tree.insert(*v).ok()) std::abort();
+    }
+    if (!f.tree.check_invariants()) state.SkipWithError("invariants");
+  } else if (impl == 1) {
+    auto& f = cached_from_layout<std_map_fixture>(n);
+    std::vector<std::pair<std::uint64_t, region>> gone(c.k);
+    for (auto _ : state) {
+      const std::uint64_t* p = c.victims();
+      const auto t0 = bench_clock::now();
+      for (std::size_t i = 0; i < c.k; ++i) {
+        auto it = std::prev(f.map.upper_bound(p[i]));
+        gone[i] = *it;
+        f.map.erase(it);
+      }
+      const std::chrono::duration<double> d = bench_clock::now() - t0;
+      state.SetIterationTime(d.count());
+      total += d.count();
+      for (const auto& g : gone) f.map.insert(g);
+    }
+  } else {
+    auto& f = cached_from_layout<plain_avl_fixture>(n);
+    std::vector<plain_avl_node*> gone(c.k);
+    for (auto _ : state) {
+      const std::uint64_t* p = c.victims();
+      const auto t0 = bench_clock::now();
+      for (std::size_t i = 0; i < c.k; ++i) {
+        auto it = std::prev(f.tree.upper_bound(p[i], plain_avl_less{}));
+        gone[i] = &*it;
+        f.tree.erase(it);
+      }
+      const std::chrono::duration<double> d = bench_clock::now() - t0;
+      state.SetIterationTime(d.count());
+      total += d.count();
+      for (plain_avl_node* v : gone) f.tree.insert_unique(*v);
+    }
+  }
+  finish_churn(state, total, c.k);
 }
 
 /// NtFreeVirtualMemory of the first page of a reservation and a new
@@ -453,6 +660,30 @@ BENCHMARK_CAPTURE(BM_vad_insert_erase, std_map, 1, 0)
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_insert_erase, boost_avl_plain, 2, 0)
     ->Name("BM_vad_insert_erase_one_address/boost_avl_plain")
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_insert, mmkit, 0)
+    ->Name("BM_vad_insert/mmkit")
+    ->UseManualTime()
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_insert, std_map, 1)
+    ->Name("BM_vad_insert/std_map")
+    ->UseManualTime()
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_insert, boost_avl_plain, 2)
+    ->Name("BM_vad_insert/boost_avl_plain")
+    ->UseManualTime()
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_erase, mmkit, 0)
+    ->Name("BM_vad_erase/mmkit")
+    ->UseManualTime()
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_erase, std_map, 1)
+    ->Name("BM_vad_erase/std_map")
+    ->UseManualTime()
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_erase, boost_avl_plain, 2)
+    ->Name("BM_vad_erase/boost_avl_plain")
+    ->UseManualTime()
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_move_start, mmkit, 0)
     ->Name("BM_vad_move_start/mmkit")

@@ -105,7 +105,10 @@
 //
 // The balance sits in a byte of its own (vad.hpp): a climb that sets a
 // balance and then reads the parent pointer never waits for the store.
-// Lookups descend without branches (lower_bound_end).
+// Lookups descend without branches (lower_bound_end). They descend by
+// end; a descent by start would pass the successor an erase relinks, but
+// it left the misses of find + erase the same (1.83M against 1.85M in a
+// simulated 1 MiB L2 at 1e5 VADs), so it was dropped.
 //
 // Complexity: find_containing O(log n) (O(1) on a hint hit), insert_check
 // O(log n), insert_commit and erase O(log n) (one climb: rebalancing and the
