@@ -201,8 +201,9 @@ void BM_vad_insert_erase(benchmark::State& state, int impl,
   if (impl == 0) {
     auto& f = cached_from_layout<mmkit_fixture>(n);
     for (auto _ : state) {
-      vad* v = f.tree.find_containing(vpn{l.probes[i++ & mask]});
-      f.tree.erase(*v);
+      auto d = f.tree.find_for_erase(vpn{l.probes[i++ & mask]});
+      vad* v = d.vad();
+      f.tree.erase(d);
       if (!f.tree.insert(*v).ok()) std::abort();
     }
     if (!f.tree.check_invariants()) state.SkipWithError("invariants");
@@ -242,7 +243,8 @@ void BM_vad_insert_erase(benchmark::State& state, int impl,
 /// every caller needs (mmkit's insert does it; for std::map the cheapest
 /// correct form, one upper_bound and an emplace_hint there). Erase: the
 /// region containing a random address is found and removed, as
-/// NtFreeVirtualMemory of a reservation does.
+/// NtFreeVirtualMemory of a reservation does (mmkit: find_for_erase and
+/// erase of what it found; mmkit_node: find_containing and erase(Vad&)).
 struct churn {
   std::size_t k;
   std::vector<vpn_range> fresh;       // ranges in distinct free granules
@@ -383,16 +385,26 @@ void BM_vad_erase(benchmark::State& state, int impl) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
   churn& c = cached<churn>(n);
   double total = 0;
-  if (impl == 0) {
+  if (impl == 0 || impl == 3) {
     auto& f = cached_from_layout<mmkit_fixture>(n);
     std::vector<vad*> gone(c.k);
     for (auto _ : state) {
       const std::uint64_t* p = c.victims();
       const auto t0 = bench_clock::now();
-      for (std::size_t i = 0; i < c.k; ++i) {
-        vad* v = f.tree.find_containing(vpn{p[i]});
-        f.tree.erase(*v);
-        gone[i] = v;
+      if (impl == 0) {
+        // The lookup records its path, and the erase climbs it.
+        for (std::size_t i = 0; i < c.k; ++i) {
+          auto d = f.tree.find_for_erase(vpn{p[i]});
+          gone[i] = d.vad();
+          f.tree.erase(d);
+        }
+      } else {
+        // Look up, then erase the node: the climb follows parent links.
+        for (std::size_t i = 0; i < c.k; ++i) {
+          vad* v = f.tree.find_containing(vpn{p[i]});
+          f.tree.erase(*v);
+          gone[i] = v;
+        }
       }
       const std::chrono::duration<double> d = bench_clock::now() - t0;
       state.SetIterationTime(d.count());
@@ -683,6 +695,10 @@ BENCHMARK_CAPTURE(BM_vad_erase, std_map, 1)
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_erase, boost_avl_plain, 2)
     ->Name("BM_vad_erase/boost_avl_plain")
+    ->UseManualTime()
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_vad_erase, mmkit_node, 3)
+    ->Name("BM_vad_erase/mmkit_node")
     ->UseManualTime()
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_move_start, mmkit, 0)

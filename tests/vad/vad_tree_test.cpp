@@ -118,7 +118,17 @@ TEST_CASE_TEMPLATE("vad_tree: randomized insert/erase/lookup match the model",
       } else {
         const std::size_t i = src.below(nodes.size());
         model.erase(nodes[i]->start().raw());
-        tree.erase(*nodes[i]);
+        if (step % 2) {
+          tree.erase(*nodes[i]);
+        } else {
+          // By address, as NtFreeVirtualMemory frees: any page of the VAD
+          // finds it, and erase climbs the path of that lookup.
+          const std::uint64_t p =
+              nodes[i]->start().raw() + src.below(nodes[i]->pages());
+          auto d = tree.find_for_erase(vpn{p});
+          REQUIRE(d.vad() == nodes[i].get());
+          tree.erase(d);
+        }
         CHECK_FALSE(nodes[i]->is_linked());
         nodes[i] = std::move(nodes.back());
         nodes.pop_back();
@@ -133,6 +143,7 @@ TEST_CASE_TEMPLATE("vad_tree: randomized insert/erase/lookup match the model",
         check_same(tree.find_containing_no_hint(vpn{p}), model.containing(p));
         check_same(tree.first_at_or_after(vpn{p}), model.first_at_or_after(p));
         check_same(tree.last_before(vpn{p}), model.last_before(p));
+        check_same(tree.find_for_erase(vpn{p}).vad(), model.containing(p));
         auto [f, l] = src.next();
         check_same(tree.find_intersecting({vpn{f}, vpn{l}}),
                    model.first_intersecting(f, l));

@@ -94,26 +94,31 @@
 // that instead of the parent links, writing every field to the root with
 // no test: there a level costs a load, a max and a store, and the test's
 // exit, a branch the predictor loses, cost more (erase + insert at 1e3 VADs
-// 92 -> 88 ns). insert_commit and erase climb by parent links, where each
-// level waits for a load and stopping early pays: with every climb run to
-// the root, an address space's reserve/release pair at one end of the
-// tree cost 1.7x as much (36.6 against 21.2 ns at 1e3 VADs).
+// 92 -> 88 ns). erase(find_for_erase(p)), the erase of the VAD at an
+// address, does the same: find_for_erase descends by start, which turns
+// right at the VAD and then left down to its in-order successor, so its
+// path holds every node the erase's climb passes (the successor takes the
+// VAD's step). That made find + erase at 1e3 VADs 65 -> 60 ns in a
+// standalone driver, and 385 -> 270 ns at 1e5 in bench_vad.
+// insert_commit and erase(Vad&) climb by parent links, where each level
+// waits for a load and stopping early pays: with every climb run to the
+// root, an address space's reserve/release pair at one end of the tree
+// cost 1.7x as much (36.6 against 21.2 ns at 1e3 VADs).
 // (Earlier versions let Boost rebalance and repaired after it, or kept the
 // fields in the traits as Boost relinked: two climbs per change where one
-// does, and erase+insert 20% slower. Keeping the path of the lookup that
-// preceded an erase, to climb that too, saved 1 ns in 85 and was dropped.)
+// does, and erase+insert 20% slower. Keeping the path of a lookup in the
+// tree itself, for the erase after it, saved 1 ns in 85 and was dropped.)
 //
 // The balance sits in a byte of its own (vad.hpp): a climb that sets a
 // balance and then reads the parent pointer never waits for the store.
-// Lookups descend without branches (lower_bound_end). They descend by
-// end; a descent by start would pass the successor an erase relinks, but
-// it left the misses of find + erase the same (1.83M against 1.85M in a
-// simulated 1 MiB L2 at 1e5 VADs), so it was dropped.
+// Lookups descend without branches (lower_bound_end, and
+// last_starting_at_or_below for find_for_erase).
 //
-// Complexity: find_containing O(log n) (O(1) on a hint hit), insert_check
-// O(log n), insert_commit and erase O(log n) (one climb: rebalancing and the
-// fix-up), resize O(log n) with no rebalancing at all, find_free_range
-// as above, iteration O(1) amortised per step. check_invariants O(n).
+// Complexity: find_containing and find_for_erase O(log n) (the first O(1)
+// on a hint hit), insert_check O(log n), insert_commit and erase O(log n)
+// (one climb: rebalancing and the fix-up), resize O(log n) with no
+// rebalancing at all, find_free_range as above, iteration O(1) amortised
+// per step. check_invariants O(n).
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
@@ -177,6 +182,38 @@ struct vad_value_traits {
   }
 };
 
+/// The most nodes a path from the root down can pass in an AVL tree of at
+/// most max(size_t) nodes: the smallest AVL tree of depth h has
+/// N(h) = N(h - 1) + N(h - 2) + 1 nodes (N(1) = 1, N(2) = 2).
+constexpr unsigned avl_max_depth() noexcept {
+  constexpr std::size_t most = std::numeric_limits<std::size_t>::max();
+  std::size_t shorter = 1, n = 2;  // N(h - 1), N(h)
+  unsigned h = 2;
+  while (n <= most - shorter - 1) {  // N(h + 1) still counts nodes
+    const std::size_t taller = n + shorter + 1;
+    shorter = n;
+    n = taller;
+    ++h;
+  }
+  return h;
+}
+static_assert(sizeof(std::size_t) != 8 || avl_max_depth() == 91);
+
+/// The nodes a descent passed, root first, each with the side it took
+/// there in bit 0 (nodes are at least 2-byte aligned): what a climb after
+/// an insert or erase reads instead of the parent links.
+struct descent_path {
+  static_assert(alignof(vad_links) >= 2);
+  std::uintptr_t steps[avl_max_depth()];
+  unsigned depth = 0;
+  static std::uintptr_t step(vad_links* x, bool right) noexcept {
+    return reinterpret_cast<std::uintptr_t>(x) | right;
+  }
+  static vad_links* node(std::uintptr_t s) noexcept {
+    return reinterpret_cast<vad_links*>(s & ~std::uintptr_t{1});
+  }
+};
+
 }  // namespace detail
 
 template <class Vad = vad>
@@ -221,6 +258,23 @@ class vad_tree {
     bool link_left_ = false;   // ... as its left child
     std::uint64_t free_lo_{};  // one past the predecessor's end, or 0
     vpn_range range_{};
+  };
+
+  /// The VAD containing a VPN, as find_for_erase found it, with the path of
+  /// that lookup, so that erase(erase_data&) climbs the path instead of the
+  /// parent links. Valid until the tree next changes. Its size is the
+  /// path's: detail::avl_max_depth() words (728 bytes on a 64-bit host).
+  class erase_data {
+   public:
+    erase_data() noexcept = default;
+    /// The VAD found, or null when none contains the VPN.
+    Vad* vad() const noexcept { return vad_; }
+
+   private:
+    friend class vad_tree;
+    detail::descent_path path_;
+    unsigned at_ = 0;  // the step of vad() in path_
+    Vad* vad_ = nullptr;
   };
 
   /// An empty tree whose floor is VPN 0: every free page counts.
@@ -347,7 +401,7 @@ class vad_tree {
   /// Effects: inserts `v` unless a VAD intersects its range.
   /// Returns: status::conflicting_addresses (tree unchanged) or success.
   /// Requires: `v` is not linked. Complexity: O(log n). Stack: the descent's
-  /// path, max_depth() words (91 with a 64-bit size_type, 728 bytes); a
+  /// path, detail::avl_max_depth() words (91 on a 64-bit host, 728 bytes); a
   /// kernel short of stack inserts with insert_check + insert_commit.
   result<void> insert(Vad& v) noexcept {
     // The descent's path is kept, so the climb after linking reads it
@@ -367,81 +421,41 @@ class vad_tree {
   /// Effects: unlinks `v`. Requires: `v` is in this tree.
   /// Complexity: O(log n).
   void erase(Vad& v) noexcept {
-    MMKIT_ASSERT(v.is_linked());
-    if (hint_ == &v) hint_ = nullptr;
-    const node_ptr z = value_traits::to_node_ptr(v);
-    const node_ptr hdr = header();
-    const node_ptr zl = z->child_[0];
-    const node_ptr zr = z->child_[1];
-    const node_ptr zp = z->parent_;
-    const unsigned zside = zp->child_[1] == z;
-    // The lowest free page below v that counts: v's gap's first page, or
-    // the floor when v lies wholly below it. The successor's gap will
-    // start there.
-    const std::uint64_t s = v.start_.raw();
-    const std::uint64_t free_lo = s >= floor_ ? s - v.gap_before_ : floor_;
-    // A node with one child has a leaf there (AVL), so the lowest and
-    // highest VADs move at most one link.
-    const bool highest = hdr->child_[1] == z;
-    if (hdr->child_[0] == z) hdr->child_[0] = zr ? zr : zp;
-    if (hdr->child_[1] == z) hdr->child_[1] = zl ? zl : zp;
+    parent_walk w{header()};
+    unlink(v, w, 0);
+  }
 
-    erase_climb c;
-    if (zl && zr) {
-      // The successor y, the lowest node of the right subtree, takes z's
-      // place, links and balance; its own place goes to its right child.
-      node_ptr y = zr;
-      while (y->child_[0]) y = y->child_[0];
-      Vad* yv = value_of(y);
-      const node_ptr yr = y->child_[1];
-      if (y == zr) {
-        c = {y, 1, fit_of(yr)};  // y's right side is one lower than z's was
-      } else {
-        const node_ptr yp = y->parent_;
-        yp->child_[0] = yr;
-        if (yr) yr->parent_ = yp;
-        y->child_[1] = zr;
-        zr->parent_ = y;
-        yv->child_max_[1] = value_of(z)->child_max_[1];
-        c = {yp, 0, fit_of(yr)};
-      }
-      y->child_[0] = zl;
-      zl->parent_ = y;
-      yv->child_max_[0] = value_of(z)->child_max_[0];
-      node_traits::set_balance(y, node_traits::get_balance(z));
-      y->parent_ = zp;
-      if (zp == hdr)
-        hdr->parent_ = y;  // the root hangs from the header's parent link
-      else
-        zp->child_[zside] = y;
-      // y's gap grows; the climb passes y's new place.
-      set_gap(yv, gap_from(free_lo, yv->start_.raw()));
-      c.reach = y;
-    } else {
-      const node_ptr x = zl ? zl : zr;
-      if (x) x->parent_ = zp;
-      if (zp == hdr)
-        hdr->parent_ = x;
-      else
-        zp->child_[zside] = x;
-      if (zr) {
-        // The successor is that right leaf.
-        Vad* w = value_of(zr);
-        set_gap(w, gap_from(free_lo, w->start_.raw()));
-      } else {
-        // The successor is the nearest ancestor z lies left of: the first
-        // node the climb enters from the left, none for the highest VAD.
-        c.find_next = !highest;
-      }
-      c.p = zp;
-      c.side = zside;
-      c.f = fit_of(x);
+  /// The VAD containing `p`, with the path of the lookup (see erase_data);
+  /// vad() is null when none contains p. A hint hit (find_containing's last
+  /// answer) is taken without a descent and records no path: the erase
+  /// then climbs by parent links, through nodes a recent lookup or insert
+  /// left in the cache. Does not set the hint.
+  /// Complexity: O(1) on a hint hit, O(log n) otherwise.
+  erase_data find_for_erase(vpn p) const noexcept {
+    erase_data d;
+    if (hint_ && p - hint_->start_ <= hint_->end_ - hint_->start_) {
+      d.vad_ = hint_;  // path_.depth stays 0: no path
+      return d;
     }
-    c.free_lo = free_lo;
-    climb_after_erase(c);
-    z->parent_ = z->child_[0] = z->child_[1] = nullptr;  // safe-link
-    node_traits::set_balance(z, node_traits::zero());
-    --size_;
+    const node_ptr z = last_starting_at_or_below(p.raw(), d.path_, d.at_);
+    if (z && p <= value_of(z)->end_) d.vad_ = value_of(z);
+    return d;
+  }
+
+  /// Effects: unlinks d.vad(), climbing the path find_for_erase recorded:
+  /// what NtFreeVirtualMemory does with a whole reservation (find it by
+  /// address, then remove it), cheaper than erase(Vad&) after a lookup.
+  /// Requires: d came from find_for_erase with no change to the tree since,
+  /// and d.vad() is not null. Complexity: O(log n).
+  void erase(erase_data& d) noexcept {
+    MMKIT_ASSERT(d.vad_ != nullptr);
+    if (d.path_.depth == 0) {  // a hint hit
+      erase(*d.vad_);
+      return;
+    }
+    MMKIT_ASSERT(path_is_current(d));
+    path_walk w{d.path_, 0};
+    unlink(*d.vad_, w, d.at_);
   }
 
   /// Effects: gives `v` the range `r` in place, without unlinking it,
@@ -661,33 +675,7 @@ class vad_tree {
   }
 
   // --- climbing -----------------------------------------------------------
-  /// The most nodes a path from the root down can pass in an AVL tree of
-  /// at most max(size_type) nodes: the smallest AVL tree of depth h has
-  /// N(h) = N(h - 1) + N(h - 2) + 1 nodes (N(1) = 1, N(2) = 2).
-  static constexpr unsigned max_depth() noexcept {
-    constexpr size_type most = std::numeric_limits<size_type>::max();
-    size_type shorter = 1, n = 2;  // N(h - 1), N(h)
-    unsigned h = 2;
-    while (n <= most - shorter - 1) {  // N(h + 1) still counts nodes
-      const size_type taller = n + shorter + 1;
-      shorter = n;
-      n = taller;
-      ++h;
-    }
-    return h;
-  }
-  static_assert(sizeof(size_type) != 8 || max_depth() == 91);
-
-  /// The nodes a descent passed, root first, each with the side it took
-  /// there in bit 0 (nodes are at least 2-byte aligned).
-  struct descent_path {
-    static_assert(alignof(vad_links) >= 2);
-    std::uintptr_t steps[max_depth()];
-    unsigned depth = 0;
-    static std::uintptr_t step(node_ptr x, bool right) noexcept {
-      return reinterpret_cast<std::uintptr_t>(x) | right;
-    }
-  };
+  using descent_path = detail::descent_path;
   /// A climb's way up: to the parent of p, and the side p hangs on there.
   /// Returns false above the root.
   ///
@@ -707,12 +695,12 @@ class vad_tree {
   /// level waits for another. A rotation below leaves it valid: the node it
   /// brings up takes the rotated one's place on the same side.
   struct path_walk {
-    const descent_path& path;
+    descent_path& path;
     unsigned at;  // the step of the node the climb is at
     bool up(node_ptr& p, unsigned& side) noexcept {
       if (at == 0) return false;
       const std::uintptr_t s = path.steps[--at];
-      p = reinterpret_cast<node_ptr>(s & ~std::uintptr_t{1});
+      p = descent_path::node(s);
       side = static_cast<unsigned>(s & 1);
       return true;
     }
@@ -774,6 +762,99 @@ class vad_tree {
     climb_after_insert(d.link_, side, v.own_fit_, next, w);
   }
 
+  // --- erase --------------------------------------------------------------
+  /// erase, climbing with `w`. For a path_walk, `zi` is v's step in the
+  /// path, which descended by start (last_starting_at_or_below): right at
+  /// v and then left down to its successor, the path's last node, when v
+  /// has a right subtree.
+  template <class Walk>
+  void unlink(Vad& v, Walk& w, unsigned zi) noexcept {
+    MMKIT_ASSERT(v.is_linked());
+    if (hint_ == &v) hint_ = nullptr;
+    const node_ptr z = value_traits::to_node_ptr(v);
+    const node_ptr hdr = header();
+    const node_ptr zl = z->child_[0];
+    const node_ptr zr = z->child_[1];
+    const node_ptr zp = z->parent_;
+    const unsigned zside = zp->child_[1] == z;
+    // The lowest free page below v that counts: v's gap's first page, or
+    // the floor when v lies wholly below it. The successor's gap will
+    // start there.
+    const std::uint64_t s = v.start_.raw();
+    const std::uint64_t free_lo = s >= floor_ ? s - v.gap_before_ : floor_;
+    // A node with one child has a leaf there (AVL), so the lowest and
+    // highest VADs move at most one link.
+    const bool highest = hdr->child_[1] == z;
+    if (hdr->child_[0] == z) hdr->child_[0] = zr ? zr : zp;
+    if (hdr->child_[1] == z) hdr->child_[1] = zl ? zl : zp;
+
+    erase_climb c;
+    if (zl && zr) {
+      // The successor y, the lowest node of the right subtree, takes z's
+      // place, links and balance; its own place goes to its right child.
+      node_ptr y = zr;
+      while (y->child_[0]) y = y->child_[0];
+      Vad* yv = value_of(y);
+      const node_ptr yr = y->child_[1];
+      if constexpr (std::is_same_v<Walk, path_walk>) {
+        // y takes z's step (the descent went right there); the climb starts
+        // at y there, or at y's old parent, the step above y's.
+        MMKIT_ASSERT(descent_path::node(w.path.steps[w.path.depth - 1]) == y);
+        w.path.steps[zi] = descent_path::step(y, true);
+        w.at = y == zr ? zi : w.path.depth - 2;
+      }
+      if (y == zr) {
+        c = {y, 1, fit_of(yr)};  // y's right side is one lower than z's was
+      } else {
+        const node_ptr yp = y->parent_;
+        yp->child_[0] = yr;
+        if (yr) yr->parent_ = yp;
+        y->child_[1] = zr;
+        zr->parent_ = y;
+        yv->child_max_[1] = value_of(z)->child_max_[1];
+        c = {yp, 0, fit_of(yr)};
+      }
+      y->child_[0] = zl;
+      zl->parent_ = y;
+      yv->child_max_[0] = value_of(z)->child_max_[0];
+      node_traits::set_balance(y, node_traits::get_balance(z));
+      y->parent_ = zp;
+      if (zp == hdr)
+        hdr->parent_ = y;  // the root hangs from the header's parent link
+      else
+        zp->child_[zside] = y;
+      // y's gap grows; the climb passes y's new place.
+      set_gap(yv, gap_from(free_lo, yv->start_.raw()));
+      c.reach = y;
+    } else {
+      const node_ptr x = zl ? zl : zr;
+      if (x) x->parent_ = zp;
+      if (zp == hdr)
+        hdr->parent_ = x;
+      else
+        zp->child_[zside] = x;
+      if (zr) {
+        // The successor is that right leaf.
+        Vad* succ = value_of(zr);
+        set_gap(succ, gap_from(free_lo, succ->start_.raw()));
+      } else {
+        // The successor is the nearest ancestor z lies left of: the first
+        // node the climb enters from the left, none for the highest VAD.
+        c.find_next = !highest;
+      }
+      c.p = zp;
+      c.side = zside;
+      c.f = fit_of(x);
+      if constexpr (std::is_same_v<Walk, path_walk>)
+        w.at = zi - (zi != 0);  // zp's step (none: z was the root)
+    }
+    c.free_lo = free_lo;
+    climb_after_erase(c, w);
+    z->parent_ = z->child_[0] = z->child_[1] = nullptr;  // safe-link
+    node_traits::set_balance(z, node_traits::zero());
+    --size_;
+  }
+
   // --- descent ------------------------------------------------------------
   /// The first node (in address order) whose end is at or above `p`, or the
   /// header when there is none; `*prev`, when asked, gets the last node
@@ -823,6 +904,64 @@ class vad_tree {
     if (path) path->depth = depth;
     if (prev) *prev = below;
     return next;
+  }
+
+  /// The last node (in address order) whose start is at or below `p`, or
+  /// null, recording the descent in `path` and the found node's step in
+  /// `at`. A descent by start turns right at the node it finds and then
+  /// left down to that node's in-order successor, the node an erase links
+  /// in its place: the path holds every node erase's climb passes.
+  /// Branch-free, like lower_bound_end.
+  node_ptr last_starting_at_or_below(std::uint64_t p, descent_path& path,
+                                     unsigned& at) const noexcept {
+    node_ptr x = node_traits::get_parent(header());
+    node_ptr best = nullptr;
+    unsigned depth = 0;
+    at = 0;
+    while (x) {
+      const std::uint64_t s = value_of(x)->start_.raw();
+      node_ptr l = x->child_[0];
+      const node_ptr r = x->child_[1];
+      path.steps[depth] = descent_path::step(x, s <= p);
+#if defined(__x86_64__) && defined(__GNUC__)
+      __asm__(
+          "cmpq %[p], %[s]\n\t"
+          "cmovbeq %[r], %[l]\n\t"
+          "cmovbeq %[x], %[best]\n\t"
+          "cmovbel %[d], %[at]"
+          : [l] "+r"(l), [best] "+r"(best), [at] "+r"(at)
+          : [s] "r"(s), [p] "r"(p), [r] "r"(r), [x] "r"(x), [d] "r"(depth)
+          : "cc");
+      x = l;
+#else
+      const bool right = s <= p;
+      best = select_unpredictable(right, x, best);
+      at = select_unpredictable(right, depth, at);
+      x = select_unpredictable(right, r, l);
+#endif
+      ++depth;
+    }
+    path.depth = depth;
+    return best;
+  }
+
+  /// Whether d's path is still the tree's: every step's node hangs below
+  /// the one before on the side recorded, and d.vad() is at its step.
+  /// For asserts. Complexity: O(log n).
+  bool path_is_current(const erase_data& d) const noexcept {
+    const descent_path& path = d.path_;
+    if (d.at_ >= path.depth) return false;
+    if (descent_path::node(path.steps[d.at_]) !=
+        value_traits::to_node_ptr(*d.vad_))
+      return false;
+    node_ptr up = header();
+    for (unsigned i = 0; i < path.depth; ++i) {
+      const node_ptr x = descent_path::node(path.steps[i]);
+      if (x->parent_ != up) return false;
+      if (i > 0 && up->child_[path.steps[i - 1] & 1] != x) return false;
+      up = x;
+    }
+    return up->child_[path.steps[path.depth - 1] & 1] == nullptr;
   }
 
   // --- fix-up -------------------------------------------------------------
@@ -988,7 +1127,8 @@ class vad_tree {
   };
   /// Climbs while the subtree height shrinks (AVL), a field changes, or a
   /// node whose gap grew is still above.
-  void climb_after_erase(erase_climb c) noexcept {
+  template <class Walk>
+  void climb_after_erase(erase_climb c, Walk& w) noexcept {
     const node_ptr hdr = header();
     node_ptr p = c.p;
     unsigned side = c.side;
@@ -1028,10 +1168,17 @@ class vad_tree {
         }
         node_traits::set_balance(p, node_traits::zero());
       }
-      const node_ptr ch = p;
-      p = p->parent_;
-      if (p == hdr) return;
-      side = p->child_[1] == ch;
+      if (!w.up(p, side)) return;
+    }
+    if constexpr (std::is_same_v<Walk, path_walk>) {
+      // On a recorded path, every field to the root with no test, as
+      // insert() does (the successor's gap on the way).
+      while (w.up(p, side)) {
+        Vad* pv = value_of(p);
+        visit(pv);
+        f = max_fit(f, pv->own_fit_, pv->child_max_[side ^ 1]);
+      }
+      return;
     }
     // The height stays from here up; the fields still change up to the
     // successor, and then while they take new values.
