@@ -202,137 +202,108 @@ TEST_CASE("vad_tree fix-up: every change to every small tree shape") {
   }
 }
 
+namespace {
+
+// Calls fn(n, layout, order) for every shape of up to 7 VADs (and sampled
+// shapes of 8 and 9), in four gap layouts, with one insertion order that
+// builds the shape.
+template <class Fn>
+void for_each_small_tree(Fn fn) {
+  for (std::size_t n = 1; n <= 9; ++n) {
+    CAPTURE(n);
+    const auto orders = orders_per_shape(n, n <= 7 ? 0 : 200);
+    for (unsigned which = 0; which < 4; ++which) {
+      CAPTURE(which);
+      const std::vector<vpn_range> layout = layout_of(n, which);
+      for (const auto& order : orders) fn(n, layout, order);
+    }
+  }
+}
+
+// Whether two trees built alike hold every linked node of `a` and its twin
+// in `b` at the same level with the same gap and fields.
+void require_same_trees(const vad_tree<>& ta, const std::vector<vad>& a,
+                        const vad_tree<>& tb, const std::vector<vad>& b) {
+  VAD_FAST_REQUIRE(ta.check_invariants());
+  VAD_FAST_REQUIRE(tb.check_invariants());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    VAD_FAST_REQUIRE(a[i].is_linked() == b[i].is_linked());
+    if (!a[i].is_linked()) continue;
+    VAD_FAST_REQUIRE(ta.level_of(a[i]) == tb.level_of(b[i]));
+    VAD_FAST_REQUIRE(a[i].debug_max_fit() == b[i].debug_max_fit());
+    VAD_FAST_REQUIRE(a[i].debug_gap_before() == b[i].debug_gap_before());
+  }
+}
+
+}  // namespace
+
 // insert() climbs the path its own descent recorded; insert_check +
 // insert_commit (the address space's way) climbs by parent links and stops
 // where the fields stop changing. Both must build the same tree with the
 // same fields, insert by insert, and re-insert any node alike.
 TEST_CASE("vad_tree fix-up: insert and insert_check + insert_commit agree") {
-  for (std::size_t n = 1; n <= 9; ++n) {
-    CAPTURE(n);
-    const auto orders = orders_per_shape(n, n <= 7 ? 0 : 200);
+  auto two_step = [](vad_tree<>& t, vad& x) {
+    auto d = t.insert_check(x.range());
+    VAD_FAST_REQUIRE(d.ok());
+    t.insert_commit(x, *d);
+  };
+  for_each_small_tree([&](std::size_t n, const std::vector<vpn_range>& layout,
+                          const std::vector<std::size_t>& order) {
     std::vector<vad> a(n), b(n);
-    for (unsigned which = 0; which < 4; ++which) {
-      CAPTURE(which);
-      const std::vector<vpn_range> layout = layout_of(n, which);
-      auto same = [&](const vad_tree<>& ta, const vad_tree<>& tb) {
-        for (std::size_t i = 0; i < n; ++i) {
-          if (!a[i].is_linked()) continue;
-          VAD_FAST_REQUIRE(ta.level_of(a[i]) == tb.level_of(b[i]));
-          VAD_FAST_REQUIRE(a[i].debug_max_fit() == b[i].debug_max_fit());
-          VAD_FAST_REQUIRE(a[i].debug_gap_before() == b[i].debug_gap_before());
-        }
-      };
-      auto two_step = [](vad_tree<>& t, vad& x) {
-        auto d = t.insert_check(x.range());
-        VAD_FAST_REQUIRE(d.ok());
-        t.insert_commit(x, *d);
-      };
-      for (const auto& order : orders) {
-        vad_tree<> ta, tb;
-        for (std::size_t i : order) {
-          a[i] = make_vad(layout[i].first.raw(), layout[i].last.raw());
-          b[i] = a[i];
-          VAD_FAST_REQUIRE(ta.insert(a[i]).ok());
-          two_step(tb, b[i]);
-          VAD_FAST_REQUIRE(ta.check_invariants());
-          VAD_FAST_REQUIRE(tb.check_invariants());
-          same(ta, tb);
-        }
-        for (std::size_t k = 0; k < n; ++k) {
-          CAPTURE(k);
-          ta.erase(a[k]);
-          tb.erase(b[k]);
-          VAD_FAST_REQUIRE(ta.insert(a[k]).ok());
-          two_step(tb, b[k]);
-          VAD_FAST_REQUIRE(ta.check_invariants());
-          VAD_FAST_REQUIRE(tb.check_invariants());
-          same(ta, tb);
-        }
-        ta.clear();
-        tb.clear();
-      }
+    vad_tree<> ta, tb;
+    for (std::size_t i : order) {
+      a[i] = make_vad(layout[i].first.raw(), layout[i].last.raw());
+      b[i] = a[i];
+      VAD_FAST_REQUIRE(ta.insert(a[i]).ok());
+      two_step(tb, b[i]);
+      require_same_trees(ta, a, tb, b);
     }
-  }
+    for (std::size_t k = 0; k < n; ++k) {
+      CAPTURE(k);
+      ta.erase(a[k]);
+      tb.erase(b[k]);
+      VAD_FAST_REQUIRE(ta.insert(a[k]).ok());
+      two_step(tb, b[k]);
+      require_same_trees(ta, a, tb, b);
+    }
+    ta.clear();
+    tb.clear();
+  });
 }
 
 // erase(find_for_erase(p)) climbs the path of the lookup, erase(Vad&) the
-// parent links: on every shape of up to 7 VADs (and sampled shapes of 8 and
-// 9), erasing each node both ways, found by its first, last or a middle
-// page, leaves the same tree, and the gaps and fields are sound.
+// parent links: on every small tree, erasing each node both ways, found by
+// its first, last or a middle page, leaves the same tree, and the gaps and
+// fields are sound.
 TEST_CASE("vad_tree fix-up: erase by address and erase of a node agree") {
-  for (std::size_t n = 1; n <= 9; ++n) {
-    CAPTURE(n);
-    const auto orders = orders_per_shape(n, n <= 7 ? 0 : 200);
+  for_each_small_tree([](std::size_t n, const std::vector<vpn_range>& layout,
+                         const std::vector<std::size_t>& order) {
     std::vector<vad> a(n), b(n);
-    for (unsigned which = 0; which < 4; ++which) {
-      CAPTURE(which);
-      const std::vector<vpn_range> layout = layout_of(n, which);
-      for (const auto& order : orders) {
-        for (std::size_t k = 0; k < n; ++k) {
-          CAPTURE(k);
-          vad_tree<> ta, tb;
-          for (std::size_t i : order) {
-            a[i] = make_vad(layout[i].first.raw(), layout[i].last.raw());
-            b[i] = a[i];
-            VAD_FAST_REQUIRE(ta.insert(a[i]).ok());
-            VAD_FAST_REQUIRE(tb.insert(b[i]).ok());
-          }
-          const vpn_range r = layout[k];
-          const vpn p = k % 3 == 0   ? r.first
-                        : k % 3 == 1 ? r.last
-                                     : r.first + (r.count() / 2);
-          ta.erase(a[k]);
-          // The hint (the last VAD inserted) points elsewhere, so that the
-          // lookup descends and records its path.
-          if (n > 1) (void)tb.find_containing(layout[(k + 1) % n].first);
-          auto d = tb.find_for_erase(p);
-          VAD_FAST_REQUIRE(d.vad() == &b[k]);
-          tb.erase(d);
-          VAD_FAST_REQUIRE(!b[k].is_linked());
-          VAD_FAST_REQUIRE(ta.check_invariants());
-          VAD_FAST_REQUIRE(tb.check_invariants());
-          for (std::size_t i = 0; i < n; ++i) {
-            if (i == k) continue;
-            VAD_FAST_REQUIRE(ta.level_of(a[i]) == tb.level_of(b[i]));
-            VAD_FAST_REQUIRE(a[i].debug_max_fit() == b[i].debug_max_fit());
-            VAD_FAST_REQUIRE(a[i].debug_gap_before() ==
-                             b[i].debug_gap_before());
-          }
-          ta.clear();
-          tb.clear();
-        }
+    for (std::size_t k = 0; k < n; ++k) {
+      CAPTURE(k);
+      vad_tree<> ta, tb;
+      for (std::size_t i : order) {
+        a[i] = make_vad(layout[i].first.raw(), layout[i].last.raw());
+        b[i] = a[i];
+        VAD_FAST_REQUIRE(ta.insert(a[i]).ok());
+        VAD_FAST_REQUIRE(tb.insert(b[i]).ok());
       }
+      const vpn_range r = layout[k];
+      const vpn p = k % 3 == 0   ? r.first
+                    : k % 3 == 1 ? r.last
+                                 : r.first + (r.count() / 2);
+      ta.erase(a[k]);
+      // The hint (the last VAD inserted) points elsewhere, so that the
+      // lookup descends and records its path.
+      if (n > 1) (void)tb.find_containing(layout[(k + 1) % n].first);
+      auto d = tb.find_for_erase(p);
+      VAD_FAST_REQUIRE(d.vad() == &b[k]);
+      tb.erase(d);
+      require_same_trees(ta, a, tb, b);
+      ta.clear();
+      tb.clear();
     }
-  }
-}
-
-TEST_CASE("vad_tree: find_for_erase between, below and above VADs") {
-  vad_tree<> t;
-  vad lo = make_vad(0x100, 0x10f), hi = make_vad(0x200, 0x203);
-  REQUIRE(t.insert(lo).ok());
-  REQUIRE(t.insert(hi).ok());
-  CHECK(t.find_for_erase(vpn{0xff}).vad() == nullptr);
-  CHECK(t.find_for_erase(vpn{0x110}).vad() == nullptr);
-  CHECK(t.find_for_erase(vpn{0x1ff}).vad() == nullptr);
-  CHECK(t.find_for_erase(vpn{0x204}).vad() == nullptr);
-  CHECK(t.find_for_erase(vpn{~std::uint64_t{0}}).vad() == nullptr);
-  CHECK(t.size() == 2);
-  CHECK(t.find_for_erase(vpn{0x10f}).vad() == &lo);
-  // A hint hit is answered without a descent (the erase then climbs by
-  // parent links), and an erase of the hinted VAD clears the hint.
-  CHECK(t.find_containing(vpn{0x201}) == &hi);
-  auto d = t.find_for_erase(vpn{0x203});
-  REQUIRE(d.vad() == &hi);
-  t.erase(d);
-  CHECK(!hi.is_linked());
-  CHECK(t.check_invariants());
-  CHECK(t.find_containing(vpn{0x201}) == nullptr);
-  auto e = t.find_for_erase(vpn{0x100});
-  REQUIRE(e.vad() == &lo);
-  t.erase(e);
-  CHECK(t.empty());
-  CHECK(t.check_invariants());
-  CHECK(t.find_for_erase(vpn{0x100}).vad() == nullptr);
+  });
 }
 
 // Larger trees erase with rotations at several levels (an AVL erase may
