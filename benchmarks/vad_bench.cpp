@@ -314,7 +314,16 @@ struct churn {
   }
 };
 
-using bench_clock = std::chrono::steady_clock;
+/// Runs one batch, times it by hand as the iteration's time, and returns
+/// the seconds it took.
+template <class F>
+double timed(benchmark::State& state, F&& batch) {
+  const auto t0 = std::chrono::steady_clock::now();
+  batch();
+  const std::chrono::duration<double> d = std::chrono::steady_clock::now() - t0;
+  state.SetIterationTime(d.count());
+  return d.count();
+}
 
 void finish_churn(benchmark::State& state, double seconds, std::size_t k) {
   state.counters["ns_per_op"] = benchmark::Counter(
@@ -330,12 +339,10 @@ void BM_vad_insert(benchmark::State& state, int impl) {
     auto& f = cached_from_layout<mmkit_fixture>(n);
     for (auto _ : state) {
       vad* b = &c.fresh_nodes[c.batch()];
-      const auto t0 = bench_clock::now();
-      for (std::size_t i = 0; i < c.k; ++i)
-        if (!f.tree.insert(b[i]).ok()) std::abort();
-      const std::chrono::duration<double> d = bench_clock::now() - t0;
-      state.SetIterationTime(d.count());
-      total += d.count();
+      total += timed(state, [&] {
+        for (std::size_t i = 0; i < c.k; ++i)
+          if (!f.tree.insert(b[i]).ok()) std::abort();
+      });
       for (std::size_t i = 0; i < c.k; ++i) f.tree.erase(b[i]);
     }
     if (!f.tree.check_invariants()) state.SkipWithError("invariants");
@@ -343,37 +350,34 @@ void BM_vad_insert(benchmark::State& state, int impl) {
     auto& f = cached_from_layout<std_map_fixture>(n);
     for (auto _ : state) {
       const vpn_range* b = &c.fresh[c.batch()];
-      const auto t0 = bench_clock::now();
-      for (std::size_t i = 0; i < c.k; ++i) {
-        const vpn_range& r = b[i];
-        // The first region starting above r.last; the one before it must
-        // end below r.first.
-        auto it = f.map.upper_bound(r.last.raw());
-        if (it != f.map.begin() && std::prev(it)->second.last >= r.first.raw())
-          std::abort();
-        f.map.emplace_hint(it, r.first.raw(),
-                           region{r.last.raw(), 4, nullptr, 0});
-      }
-      const std::chrono::duration<double> d = bench_clock::now() - t0;
-      state.SetIterationTime(d.count());
-      total += d.count();
+      total += timed(state, [&] {
+        for (std::size_t i = 0; i < c.k; ++i) {
+          const vpn_range& r = b[i];
+          // The first region starting above r.last; the one before it must
+          // end below r.first.
+          auto it = f.map.upper_bound(r.last.raw());
+          if (it != f.map.begin() &&
+              std::prev(it)->second.last >= r.first.raw())
+            std::abort();
+          f.map.emplace_hint(it, r.first.raw(),
+                             region{r.last.raw(), 4, nullptr, 0});
+        }
+      });
       for (std::size_t i = 0; i < c.k; ++i) f.map.erase(b[i].first.raw());
     }
   } else {
     auto& f = cached_from_layout<plain_avl_fixture>(n);
     for (auto _ : state) {
       plain_avl_node* b = &c.fresh_plain[c.batch()];
-      const auto t0 = bench_clock::now();
-      for (std::size_t i = 0; i < c.k; ++i) {
-        plain_avl_node& v = b[i];
-        auto it = f.tree.upper_bound(v.r.last, plain_avl_less{});
-        if (it != f.tree.begin() && std::prev(it)->r.last >= v.first)
-          std::abort();
-        f.tree.insert_before(it, v);
-      }
-      const std::chrono::duration<double> d = bench_clock::now() - t0;
-      state.SetIterationTime(d.count());
-      total += d.count();
+      total += timed(state, [&] {
+        for (std::size_t i = 0; i < c.k; ++i) {
+          plain_avl_node& v = b[i];
+          auto it = f.tree.upper_bound(v.r.last, plain_avl_less{});
+          if (it != f.tree.begin() && std::prev(it)->r.last >= v.first)
+            std::abort();
+          f.tree.insert_before(it, v);
+        }
+      });
       for (std::size_t i = 0; i < c.k; ++i)
         f.tree.erase(f.tree.iterator_to(b[i]));
     }
@@ -390,25 +394,23 @@ void BM_vad_erase(benchmark::State& state, int impl) {
     std::vector<vad*> gone(c.k);
     for (auto _ : state) {
       const std::uint64_t* p = c.victims();
-      const auto t0 = bench_clock::now();
-      if (impl == 0) {
-        // The lookup records its path, and the erase climbs it.
-        for (std::size_t i = 0; i < c.k; ++i) {
-          auto d = f.tree.find_for_erase(vpn{p[i]});
-          gone[i] = d.vad();
-          f.tree.erase(d);
+      total += timed(state, [&] {
+        if (impl == 0) {
+          // The lookup records its path, and the erase climbs it.
+          for (std::size_t i = 0; i < c.k; ++i) {
+            auto d = f.tree.find_for_erase(vpn{p[i]});
+            gone[i] = d.vad();
+            f.tree.erase(d);
+          }
+        } else {
+          // Look up, then erase the node: the climb follows parent links.
+          for (std::size_t i = 0; i < c.k; ++i) {
+            vad* v = f.tree.find_containing(vpn{p[i]});
+            f.tree.erase(*v);
+            gone[i] = v;
+          }
         }
-      } else {
-        // Look up, then erase the node: the climb follows parent links.
-        for (std::size_t i = 0; i < c.k; ++i) {
-          vad* v = f.tree.find_containing(vpn{p[i]});
-          f.tree.erase(*v);
-          gone[i] = v;
-        }
-      }
-      const std::chrono::duration<double> d = bench_clock::now() - t0;
-      state.SetIterationTime(d.count());
-      total += d.count();
+      });
       for (vad* v : gone)
         if (!f.tree.insert(*v).ok()) std::abort();
     }
@@ -418,15 +420,13 @@ void BM_vad_erase(benchmark::State& state, int impl) {
     std::vector<std::pair<std::uint64_t, region>> gone(c.k);
     for (auto _ : state) {
       const std::uint64_t* p = c.victims();
-      const auto t0 = bench_clock::now();
-      for (std::size_t i = 0; i < c.k; ++i) {
-        auto it = std::prev(f.map.upper_bound(p[i]));
-        gone[i] = *it;
-        f.map.erase(it);
-      }
-      const std::chrono::duration<double> d = bench_clock::now() - t0;
-      state.SetIterationTime(d.count());
-      total += d.count();
+      total += timed(state, [&] {
+        for (std::size_t i = 0; i < c.k; ++i) {
+          auto it = std::prev(f.map.upper_bound(p[i]));
+          gone[i] = *it;
+          f.map.erase(it);
+        }
+      });
       for (const auto& g : gone) f.map.insert(g);
     }
   } else {
@@ -434,15 +434,13 @@ void BM_vad_erase(benchmark::State& state, int impl) {
     std::vector<plain_avl_node*> gone(c.k);
     for (auto _ : state) {
       const std::uint64_t* p = c.victims();
-      const auto t0 = bench_clock::now();
-      for (std::size_t i = 0; i < c.k; ++i) {
-        auto it = std::prev(f.tree.upper_bound(p[i], plain_avl_less{}));
-        gone[i] = &*it;
-        f.tree.erase(it);
-      }
-      const std::chrono::duration<double> d = bench_clock::now() - t0;
-      state.SetIterationTime(d.count());
-      total += d.count();
+      total += timed(state, [&] {
+        for (std::size_t i = 0; i < c.k; ++i) {
+          auto it = std::prev(f.tree.upper_bound(p[i], plain_avl_less{}));
+          gone[i] = &*it;
+          f.tree.erase(it);
+        }
+      });
       for (plain_avl_node* v : gone) f.tree.insert_unique(*v);
     }
   }

@@ -317,7 +317,6 @@ class vad : public vad_links {
  private:
   template <class>
   friend class vad_tree;
-  friend struct detail::vad_node_traits;
 
   std::uint32_t own_fit_ = 0;  // first: it fills the links' tail padding
   vpn start_{};

@@ -337,9 +337,7 @@ class vad_tree {
   /// VadHint) and remembers the answer.
   /// Complexity: O(1) on a hint hit, O(log n) otherwise.
   Vad* find_containing(vpn p) noexcept {
-    // One compare (p - start wraps above end - start when p < start):
-    // which side of the hint a miss falls on is a coin toss.
-    if (hint_ && p - hint_->start_ <= hint_->end_ - hint_->start_) return hint_;
+    if (hint_holds(p)) return hint_;
     Vad* v = find_containing_no_hint(p);
     if (v) hint_ = v;
     return v;
@@ -433,7 +431,7 @@ class vad_tree {
   /// Complexity: O(1) on a hint hit, O(log n) otherwise.
   erase_data find_for_erase(vpn p) const noexcept {
     erase_data d;
-    if (hint_ && p - hint_->start_ <= hint_->end_ - hint_->start_) {
+    if (hint_holds(p)) {
       d.vad_ = hint_;  // path_.depth stays 0: no path
       return d;
     }
@@ -1329,6 +1327,12 @@ class vad_tree {
   }
 
   // --- plumbing -----------------------------------------------------------
+  /// Whether the hint contains `p`, in one compare (p - start wraps above
+  /// end - start when p < start): which side of the hint a miss falls on
+  /// is a coin toss.
+  bool hint_holds(vpn p) const noexcept {
+    return hint_ && p - hint_->start_ <= hint_->end_ - hint_->start_;
+  }
   static Vad* value_of(node_ptr n) noexcept {
     return value_traits::to_value_ptr(n);
   }
