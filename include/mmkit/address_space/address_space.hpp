@@ -387,6 +387,13 @@ class address_space {
       allocation_granularity >> page_shift;
   static constexpr std::uint64_t leaf_table_pages =
       std::uint64_t{1} << Arch::level[0].index_bits;
+  /// The frames this arch's entries can name lie below this bound (4 GiB
+  /// for x86_32): every page and table of the address space comes from
+  /// there, so that no entry is ever truncated into another frame.
+  static constexpr pfn frame_end{
+      arch::frame_phys_limit<Arch>() >> page_shift >= database_type::max_frames
+          ? database_type::max_frames
+          : arch::frame_phys_limit<Arch>() >> page_shift};
 
   /// Whether every cached translation is one a fresh walk (which sets no
   /// A/D bits) would give now: same frame, and no right the tables deny.
@@ -591,7 +598,8 @@ class address_space {
       if (next > r.last.raw() || next == 0) break;
       p = vpn{next};
     }
-    if (sys_->pfns().available() < missing * (Arch::levels - 1))
+    if (sys_->pfns().available_below(frame_end) <
+        missing * (Arch::levels - 1))
       return status::insufficient_resources;
     return status::success;
   }
@@ -890,7 +898,7 @@ class address_space {
       // The frame first: a failed ensure_leaf leaves no table behind, and
       // the frame can simply go back.
       const bool had_zeroed = sys_->pfns().count(page_state::zeroed) != 0;
-      auto frame = sys_->pfns().allocate(page_need::zeroed);
+      auto frame = sys_->pfns().allocate(page_need::zeroed, 0, frame_end);
       if (!frame) return status::no_memory;
       const std::uint64_t tables_before = table_pages_in_use();
       auto leaf = xlat_.table_unsynchronized().ensure_leaf(p.address());

@@ -188,6 +188,33 @@ constexpr std::uint64_t phys_limit() noexcept {
   return std::uint64_t{1} << A::max_phys_bits;
 }
 
+/// One past the highest physical address a 4 KiB mapping or a reference to
+/// a table can name: 4 GiB for x86_32, whose PTEs and PDEs keep a 20-bit
+/// frame number (MAXPHYADDR 40 reaches only 4 MiB pages, through PSE-36),
+/// and 2^MAXPHYADDR for the 64-bit-entry formats. Derived from the arch's
+/// own codec: the widest address whose frame survives encode and decode.
+template <PagingArch A>
+constexpr std::uint64_t frame_phys_limit() noexcept {
+  for (unsigned bits = A::max_phys_bits; bits > page_shift; --bits) {
+    const std::uint64_t top = (std::uint64_t{1} << bits) - page_size;
+    if (A::frame_address(A::encode_frame(top)) == top)
+      return std::uint64_t{1} << bits;
+  }
+  return page_size;
+}
+
+/// One past the highest physical address the root table may have. In the
+/// 32-bit paging modes CR3 is a 32-bit register, so the page directory
+/// (x86_32) and the PDPT (PAE, SDM 4.4.1) lie below 4 GiB whatever the
+/// entries could name; in IA-32e mode CR3 holds MAXPHYADDR bits.
+template <PagingArch A>
+constexpr std::uint64_t root_phys_limit() noexcept {
+  constexpr std::uint64_t entries = frame_phys_limit<A>();
+  constexpr std::uint64_t cr3 =
+      A::va_bits <= 32 ? std::uint64_t{1} << 32 : entries;
+  return cr3 < entries ? cr3 : entries;
+}
+
 // --- an example arch ------------------------------------------------------
 //
 // The smallest useful arch, kept compiled so that it stays correct: a

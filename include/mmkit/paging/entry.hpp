@@ -264,18 +264,24 @@ struct entry_codec {
   static constexpr entry_type table_entry(paddr table,
                                           unsigned level) noexcept {
     MMKIT_ASSERT(level > 0 && is_aligned(table.raw(), page_size));
+    // Never truncate: a table beyond what the entry can name would make
+    // the walk reach some other frame (another process's page, say).
+    MMKIT_ASSERT(table.raw() < arch::frame_phys_limit<A>());
     const entry_type flags = A::level[level].access_bits ? (P | RW | US) : P;
     return static_cast<entry_type>(A::encode_frame(table.raw()) | flags);
   }
 
   /// The entry at `level` (0 for 4 KiB, else a large-page level) mapping
   /// the page at `pa` with `attrs`.
-  /// Requires: pa aligned to the level's span and below 2^MAXPHYADDR.
+  /// Requires: pa aligned to the level's span and one the entry can name:
+  /// below arch::frame_phys_limit (4 KiB pages: 4 GiB on x86_32) or
+  /// 2^MAXPHYADDR (large pages). Encoding never truncates an address.
   static constexpr entry_type leaf_entry(paddr pa, unsigned level,
                                          page_attr attrs) noexcept {
     MMKIT_ASSERT(level == 0 || A::level[level].large_page);
     MMKIT_ASSERT(is_aligned(pa.raw(), A::level[level].span()));
-    MMKIT_ASSERT(pa.raw() < arch::phys_limit<A>());
+    MMKIT_ASSERT(pa.raw() < (level == 0 ? arch::frame_phys_limit<A>()
+                                        : arch::phys_limit<A>()));
     entry_type e = level == 0
                        ? A::encode_frame(pa.raw())
                        : static_cast<entry_type>(

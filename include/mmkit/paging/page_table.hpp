@@ -102,7 +102,8 @@ class page_table {
   /// Effects: allocates the root table. Returns the source's status when it
   /// has no frame.
   static result<page_table> create(Memory& memory, Source& source) noexcept {
-    auto root = source.allocate_table_frame();
+    auto root = source.allocate_table_frame(
+        paddr{arch::root_phys_limit<Arch>()}.frame());
     if (!root) return root.error();
     page_table t;
     t.memory_ = &memory;
@@ -313,7 +314,8 @@ class page_table {
       const entry_type e = *p.slot[l];
       if (e == 0) {
         if (create == create_tables::no) return status::memory_not_allocated;
-        auto f = source_->allocate_table_frame();
+        auto f = source_->allocate_table_frame(
+            paddr{arch::frame_phys_limit<Arch>()}.frame());
         if (!f) return f.error();
         *p.slot[l] = codec::table_entry(f->address(), l);
         ++count(table);

@@ -21,9 +21,11 @@ namespace mmkit {
 
 template <class S>
 concept FrameSource = requires(S& s, pfn frame) {
-  /// A frame whose page_size bytes are all zero and whose use count is 0,
-  /// or a failure status (no_memory when none is left).
-  { s.allocate_table_frame() } -> std::same_as<result<pfn>>;
+  /// A frame below `frame` (an exclusive bound: the page table asks for
+  /// frames its entries can name, see arch::frame_phys_limit) whose
+  /// page_size bytes are all zero and whose use count is 0, or a failure
+  /// status (no_memory when none below the bound is left).
+  { s.allocate_table_frame(frame) } -> std::same_as<result<pfn>>;
   /// Requires: `frame` came from allocate_table_frame() and its use count
   /// is 0. Gives it back.
   { s.release_table_frame(frame) } -> std::same_as<void>;

@@ -42,10 +42,22 @@
 // modified-no-write or transition -> a transition PTE; free or bad -> the
 // original (or a zero) PTE.
 //
+// Frames an entry cannot name: an x86_32 PTE holds a 20-bit frame number,
+// so a 32-bit address space may only get frames below 4 GiB, while a 64-bit
+// one may get any. Every allocation takes an exclusive bound (`end`), and the
+// zeroed and free lists are split into two zones, the frames below 4 GiB
+// (low_zone_frames) and those above, as Linux's ZONE_DMA32 and NT's
+// per-node lists split them. An allocation allowed both takes high frames
+// first, keeping low memory for the address spaces that can use nothing
+// else. A bound inside the low zone (there is no other user) is served
+// from the low lists; standby is one FIFO, and a bounded repurpose walks it
+// to the oldest frame below the bound.
+//
 // Complexity: every operation is O(1) except the constructor and
 // check_invariants() (O(frames)), zero_free_pages(n) (O(n) frames zeroed)
 // and, with a colouring policy of C colours, allocation when the hinted
-// colour is empty (O(C)).
+// colour is empty (O(C)), and a bounded standby repurpose (O(frames on
+// standby above the bound)).
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
@@ -188,6 +200,11 @@ class pfn_database {
   /// The most frames one database can hold (32-bit links, one value kept
   /// for "no frame").
   static constexpr std::uint64_t max_frames = pfn_entry::no_frame;
+  /// The frames below 4 GiB: the low zone, the only frames a 32-bit entry
+  /// (x86_32) can name.
+  static constexpr std::uint64_t low_zone_frames = std::uint64_t{1} << 20;
+  /// The bound that allows every frame.
+  static constexpr pfn any_frame{max_frames};
 
   /// Requires: `entries` points to `count` entries that outlive the
   /// database; count <= memory.frame_count() and count <= max_frames.
@@ -232,26 +249,33 @@ class pfn_database {
   /// frame, else a zeroed one. Frames of colour `colour_hint` (modulo the
   /// colour count) are preferred. When both lists are empty, the oldest
   /// standby frame is repurposed: the owner is called to rewrite its PTE,
-  /// then it is zeroed if zeros are needed.
+  /// then it is zeroed if zeros are needed. Only frames below `end` are
+  /// taken (high-zone frames first when `end` allows them; see the header
+  /// comment). Requires: `end` is at least frame_count() or is 4 GiB
+  /// (low_zone_frames).
   /// Returns: the frame, or status::no_memory when zeroed, free and standby
-  /// are all empty (modified frames must be written first).
+  /// hold no frame below `end` (modified frames must be written first).
   /// Complexity: O(1) (O(colours) when the hinted colour is empty), plus
   /// zeroing one page when needed.
-  result<pfn> allocate(page_need need, std::uint32_t colour_hint = 0) noexcept {
+  result<pfn> allocate(page_need need, std::uint32_t colour_hint = 0,
+                       pfn end = any_frame) noexcept {
     // The common case first: the list the caller prefers has a frame of the
-    // hinted colour.
+    // hinted colour in the highest zone it may use.
     const std::uint32_t c = colour_hint & (colour_count - 1);
     const page_state first =
         need == page_need::zeroed ? page_state::zeroed : page_state::free;
-    if (head_of(first, c).first != pfn_entry::no_frame) [[likely]]
-      return pfn{pop_front_active(first, c)};
-    return allocate_slow(need, c);
+    // Bounds are "any frame" or 4 GiB (the zone split); see the header.
+    MMKIT_ASSERT(end.raw() >= frame_count_ || end.raw() == low_zone_frames);
+    const unsigned z = top_zone(end);
+    if (head_of(first, c, z).first != pfn_entry::no_frame) [[likely]]
+      return pfn{pop_front_active(first, c, z)};
+    return allocate_slow(need, c, end);
   }
 
-  /// Effects: as allocate(page_need::zeroed), then flags the frame as a page
-  /// table with use count (share count) 0. Part of FrameSource.
-  result<pfn> allocate_table_frame() noexcept {
-    result<pfn> r = allocate(page_need::zeroed);
+  /// Effects: as allocate(page_need::zeroed, 0, end), then flags the frame
+  /// as a page table with use count (share count) 0. Part of FrameSource.
+  result<pfn> allocate_table_frame(pfn end = any_frame) noexcept {
+    result<pfn> r = allocate(page_need::zeroed, 0, end);
     if (!r) return r;
     pfn_entry& e = entries_[r->raw()];
     e.set_page_table(true);
@@ -492,7 +516,7 @@ class pfn_database {
     MMKIT_ASSERT(is_list_state(list) && list != page_state::zeroed &&
                  list != page_state::free);
     MMKIT_ASSERT(count(list) > 0);
-    return pfn{head_of(list, 0).first};
+    return pfn{head_of(list, 0, 0).first};
   }
 
   // --- zeroing and bad frames ---------------------------------------------
@@ -504,8 +528,9 @@ class pfn_database {
   std::uint64_t zero_free_pages(std::uint64_t n) noexcept {
     std::uint64_t done = 0;
     while (done < n && count_[state_index(page_state::free)] != 0) {
-      const std::uint32_t c = next_free_colour();
-      const std::uint32_t i = head_of(page_state::free, c).first;
+      std::uint32_t c = 0;
+      const unsigned z = next_free_colour(c);
+      const std::uint32_t i = head_of(page_state::free, c, z).first;
       pfn_entry& e = entries_[i];
       unlink(i, e);
       zero_frame(i);
@@ -562,6 +587,18 @@ class pfn_database {
            count_[state_index(page_state::free)] +
            count_[state_index(page_state::standby)];
   }
+  /// Frames that allocate(need, colour, end) can hand out at once: those
+  /// of available() below `end`. Complexity: O(1).
+  std::uint64_t available_below(pfn end) const noexcept {
+    const std::uint64_t all = available();
+    if (top_zone(end) == 1) return all;
+    const std::uint64_t high = high_count_[state_index(page_state::zeroed)] +
+                               high_count_[state_index(page_state::free)] +
+                               high_count_[state_index(page_state::standby)];
+    // A bound inside the low zone is 4 GiB in every arch that has one.
+    MMKIT_ASSERT(end.raw() >= frame_count_ || end.raw() == low_zone_frames);
+    return all - high;
+  }
   /// Frames holding page tables (allocated by allocate_table_frame()).
   std::uint64_t page_table_count() const noexcept { return page_table_count_; }
   std::uint64_t frame_count() const noexcept { return frame_count_; }
@@ -608,12 +645,13 @@ class pfn_database {
            1u;
   }
 
-  /// The first frame on `list` (of colour `colour` for zeroed and free), or
-  /// pfn_entry::no_frame; walk on with entry(f).next().
-  std::uint32_t debug_head(page_state list,
-                           std::uint32_t colour = 0) const noexcept {
-    MMKIT_ASSERT(is_list_state(list) && colour < colour_count);
-    return head_of(list, colour).first;
+  /// The first frame on `list` (of colour `colour` and zone `zone`, 0 below
+  /// 4 GiB, for zeroed and free), or pfn_entry::no_frame; walk on with
+  /// entry(f).next().
+  std::uint32_t debug_head(page_state list, std::uint32_t colour = 0,
+                           unsigned zone = 0) const noexcept {
+    MMKIT_ASSERT(is_list_state(list) && colour < colour_count && zone < 2);
+    return head_of(list, colour, zone).first;
   }
 
   /// Returns: whether every frame is in exactly one place: every list is
@@ -624,18 +662,24 @@ class pfn_database {
   bool check_invariants(
       content_check contents = content_check::no) const noexcept {
     std::array<std::uint64_t, page_state_count> on_lists{};
+    std::array<std::uint64_t, page_state_count> high{};
     for (unsigned s = 0; s <= state_index(page_state::bad); ++s) {
       const page_state st = static_cast<page_state>(s);
       const std::uint32_t colours = is_coloured(st) ? colour_count : 1;
-      for (std::uint32_t c = 0; c < colours; ++c) {
-        const list_head& h = head_of(st, c);
+      for (std::uint32_t hc = 0; hc < colours * 2; ++hc) {
+        const std::uint32_t c = hc % colours;
+        const unsigned z = hc / colours;
+        if (z == 1 && !is_coloured(st)) break;
+        const list_head& h = head_of(st, c, z);
         std::uint32_t prev = pfn_entry::no_frame;
         std::uint64_t walked = 0;
         for (std::uint32_t i = h.first; i != pfn_entry::no_frame;) {
           if (i >= frame_count_ || ++walked > frame_count_) return false;
           const pfn_entry& e = entries_[i];
           if (e.state() != st || e.prev() != prev) return false;
-          if (is_coloured(st) && e.colour() != c) return false;
+          if (is_coloured(st) && (e.colour() != c || zone_of(i) != z))
+            return false;
+          high[s] += zone_of(i);
           if (e.share_count() != 0 || e.reference_count() != 0) return false;
           if (e.page_table() || e.write_in_progress() || e.read_in_progress())
             return false;
@@ -676,7 +720,8 @@ class pfn_database {
     std::uint64_t total = 0;
     for (unsigned s = 0; s < page_state_count; ++s) {
       if (count(static_cast<page_state>(s)) != by_state[s]) return false;
-      if (s <= state_index(page_state::bad) && on_lists[s] != by_state[s])
+      if (s <= state_index(page_state::bad) &&
+          (on_lists[s] != by_state[s] || high[s] != high_count_[s]))
         return false;
       total += count(static_cast<page_state>(s));
     }
@@ -695,6 +740,16 @@ class pfn_database {
   static constexpr bool is_coloured(page_state list) noexcept {
     return list == page_state::zeroed || list == page_state::free;
   }
+  /// 1 for a frame above 4 GiB, else 0.
+  static constexpr unsigned zone_of(std::uint32_t i) noexcept {
+    return i >= low_zone_frames ? 1 : 0;
+  }
+  /// The highest zone an allocation bounded by `end` may take from: 1
+  /// only when the bound allows high frames and there are some.
+  unsigned top_zone(pfn end) const noexcept {
+    return end.raw() > low_zone_frames && frame_count_ > low_zone_frames ? 1
+                                                                          : 0;
+  }
 
   std::uint32_t index(pfn frame) const noexcept {
     MMKIT_ASSERT(frame.raw() < frame_count_);
@@ -704,21 +759,23 @@ class pfn_database {
     return entries_[index(frame)];
   }
 
-  list_head& head_of(page_state list, std::uint32_t colour) noexcept {
-    if (is_coloured(list)) return coloured_[state_index(list)][colour];
+  list_head& head_of(page_state list, std::uint32_t colour,
+                     unsigned zone) noexcept {
+    if (is_coloured(list)) return coloured_[zone][state_index(list)][colour];
     return plain_[state_index(list) - 2];
   }
-  const list_head& head_of(page_state list,
-                           std::uint32_t colour) const noexcept {
-    if (is_coloured(list)) return coloured_[state_index(list)][colour];
+  const list_head& head_of(page_state list, std::uint32_t colour,
+                           unsigned zone) const noexcept {
+    if (is_coloured(list)) return coloured_[zone][state_index(list)][colour];
     return plain_[state_index(list) - 2];
   }
 
-  // The list primitives. They link and unlink only; the state and the
-  // counts change in move_state().
+  // The list primitives. They link and unlink, and keep high_count_; the
+  // state and the per-state counts change in move_state().
   void push_front(page_state list, std::uint32_t colour,
                   std::uint32_t i) noexcept {
-    list_head& h = head_of(list, colour);
+    high_count_[state_index(list)] += zone_of(i);
+    list_head& h = head_of(list, colour, zone_of(i));
     pfn_entry& e = entries_[i];
     e.set_prev(pfn_entry::no_frame);
     e.set_next(h.first);
@@ -730,7 +787,8 @@ class pfn_database {
   }
   void push_back(page_state list, std::uint32_t colour,
                  std::uint32_t i) noexcept {
-    list_head& h = head_of(list, colour);
+    high_count_[state_index(list)] += zone_of(i);
+    list_head& h = head_of(list, colour, zone_of(i));
     pfn_entry& e = entries_[i];
     e.set_next(pfn_entry::no_frame);
     e.set_prev(h.last);
@@ -743,7 +801,8 @@ class pfn_database {
   /// Requires: frame i is on the list its state and colour name.
   void unlink(std::uint32_t i, pfn_entry& e) noexcept {
     MMKIT_ASSERT(is_list_state(e.state()));
-    list_head& h = head_of(e.state(), colour_of_entry(e));
+    high_count_[state_index(e.state())] -= zone_of(i);
+    list_head& h = head_of(e.state(), colour_of_entry(e), zone_of(i));
     const std::uint32_t next = e.next();
     const std::uint32_t prev = e.prev();
     if (prev != pfn_entry::no_frame)
@@ -781,19 +840,20 @@ class pfn_database {
     e.set_state(to);
   }
 
-  /// allocate() when the preferred list has no frame of colour `c`.
-  result<pfn> allocate_slow(page_need need, std::uint32_t c) noexcept {
+  /// allocate() when the preferred list has no frame of colour `c` in the
+  /// highest zone `end` allows.
+  result<pfn> allocate_slow(page_need need, std::uint32_t c,
+                            pfn end) noexcept {
     bool zero = false;
     std::uint32_t i = pfn_entry::no_frame;
-    if (count_[state_index(page_state::zeroed)] +
-            count_[state_index(page_state::free)] !=
-        0) {
-      i = take_listed(need, c, zero);
-    } else if (count_[state_index(page_state::standby)] != 0) {
-      i = take_standby();
+    for (int z = static_cast<int>(top_zone(end)); z >= 0; --z) {
+      i = take_listed(need, c, static_cast<unsigned>(z), zero);
+      if (i != pfn_entry::no_frame) break;
+    }
+    if (i == pfn_entry::no_frame) {
+      i = take_standby(end);
+      if (i == pfn_entry::no_frame) return status::no_memory;
       zero = need == page_need::zeroed;
-    } else {
-      return status::no_memory;
     }
     if (zero) zero_frame(i);
     return pfn{i};
@@ -809,24 +869,29 @@ class pfn_database {
     e.set_state(to);
   }
 
-  /// Takes a frame off the zeroed or free lists for `need` (see allocate()),
-  /// preferring colour `c`; sets `zero` when it must be zeroed. Requires
-  /// that one of the lists is not empty.
-  std::uint32_t take_listed(page_need need, std::uint32_t c,
+  /// Takes a frame off zone `z`'s zeroed or free lists for `need` (see
+  /// allocate()), preferring colour `c`; sets `zero` when it must be
+  /// zeroed. Returns: the frame, or no_frame when both are empty.
+  std::uint32_t take_listed(page_need need, std::uint32_t c, unsigned z,
                             bool& zero) noexcept {
+    const std::uint64_t listed = count_[state_index(page_state::zeroed)] +
+                                 count_[state_index(page_state::free)];
+    const std::uint64_t high = high_count_[state_index(page_state::zeroed)] +
+                               high_count_[state_index(page_state::free)];
+    if ((z == 1 ? high : listed - high) == 0) return pfn_entry::no_frame;
     const page_state first =
         need == page_need::zeroed ? page_state::zeroed : page_state::free;
     const page_state second =
         need == page_need::zeroed ? page_state::free : page_state::zeroed;
     for (std::uint32_t k = 0; k < colour_count; ++k) {
       const std::uint32_t colour = (c + k) & (colour_count - 1);
-      if (head_of(first, colour).first != pfn_entry::no_frame) {
+      if (head_of(first, colour, z).first != pfn_entry::no_frame) {
         zero = false;
-        return pop_front_active(first, colour);
+        return pop_front_active(first, colour, z);
       }
-      if (head_of(second, colour).first != pfn_entry::no_frame) {
+      if (head_of(second, colour, z).first != pfn_entry::no_frame) {
         zero = need == page_need::zeroed;
-        return pop_front_active(second, colour);
+        return pop_front_active(second, colour, z);
       }
     }
     MMKIT_ASSERT(false);
@@ -834,9 +899,9 @@ class pfn_database {
   }
 
   /// Pops the head of a zeroed or free list and makes it active.
-  std::uint32_t pop_front_active(page_state list,
-                                 std::uint32_t colour) noexcept {
-    list_head& h = head_of(list, colour);
+  std::uint32_t pop_front_active(page_state list, std::uint32_t colour,
+                                 unsigned z) noexcept {
+    list_head& h = head_of(list, colour, z);
     const std::uint32_t i = h.first;
     pfn_entry& e = entries_[i];
     const std::uint32_t next = e.next();
@@ -847,20 +912,18 @@ class pfn_database {
       h.last = pfn_entry::no_frame;
     MMKIT_ASSERT(e.state() == list);
     --count_[state_index(list)];
+    high_count_[state_index(list)] -= z;
     e.reset_active(colour);
     return i;
   }
 
-  /// Repurposes the oldest standby frame: the owner rewrites its PTE, and
-  /// the frame becomes active. Requires: standby is not empty.
-  std::uint32_t take_standby() noexcept {
-    const std::uint32_t i = head_of(page_state::standby, 0).first;
-    // The count said standby has a frame; saying so here also lets the
-    // optimiser drop the impossible "empty list" path.
-    if (i == pfn_entry::no_frame) {
-      MMKIT_ASSERT(false && "standby list empty despite its count");
-      __builtin_unreachable();
-    }
+  /// Repurposes the oldest standby frame below `end`: the owner rewrites
+  /// its PTE, and the frame becomes active. Returns: the frame, or no_frame
+  /// when standby holds none below `end`.
+  std::uint32_t take_standby(pfn end) noexcept {
+    std::uint32_t i = head_of(page_state::standby, 0, 0).first;
+    while (i != pfn_entry::no_frame && i >= end.raw()) i = entries_[i].next();
+    if (i == pfn_entry::no_frame) return i;
     pfn_entry& e = entries_[i];
     unlink(i, e);
     move_state(e, page_state::active);
@@ -921,20 +984,20 @@ class pfn_database {
     push_back(page_state::bad, 0, i);
   }
 
-  std::uint32_t next_free_colour() noexcept {
-    if constexpr (colour_count == 1) {
-      return 0;
-    } else {
+  /// The colour (into `c`) and zone (returned) of a free list that holds a
+  /// frame, taking colours in turn. Requires: a free frame exists.
+  unsigned next_free_colour(std::uint32_t& c) noexcept {
+    for (unsigned z = 0; z < 2; ++z) {
       for (std::uint32_t k = 0; k < colour_count; ++k) {
-        const std::uint32_t c = (zero_colour_ + k) & (colour_count - 1);
-        if (head_of(page_state::free, c).first != pfn_entry::no_frame) {
+        c = (zero_colour_ + k) & (colour_count - 1);
+        if (head_of(page_state::free, c, z).first != pfn_entry::no_frame) {
           zero_colour_ = (c + 1) & (colour_count - 1);
-          return c;
+          return z;
         }
       }
-      MMKIT_ASSERT(false);
-      return 0;
     }
+    MMKIT_ASSERT(false);
+    return 0;
   }
 
   void zero_frame(std::uint32_t i) noexcept {
@@ -953,7 +1016,9 @@ class pfn_database {
   std::uint32_t zero_colour_ = 0;
   // Frames per state; the entry for active stays 0 (count() derives it).
   std::array<std::uint64_t, page_state_count> count_{};
-  list_head coloured_[2][colour_count];
+  // Frames per list state on high-zone lists (above 4 GiB).
+  std::array<std::uint64_t, page_state_count> high_count_{};
+  list_head coloured_[2][2][colour_count];  // [zone][zeroed, free][colour]
   list_head plain_[4];
   std::uint64_t page_table_count_ = 0;
   std::uint64_t low_threshold_ = 0;

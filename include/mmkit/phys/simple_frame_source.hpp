@@ -44,15 +44,21 @@ class simple_frame_source {
                  frames.last.raw() < memory.frame_count());
   }
 
-  /// Effects: a zero-filled frame with use count 0, or no_memory.
+  /// Effects: a zero-filled frame below `end` with use count 0, or
+  /// no_memory (changing nothing) when the next frame this source would
+  /// hand out is not below `end`: give a source whose range lies below
+  /// every bound its page tables ask for (4 GiB for x86_32).
   /// Complexity: O(1) plus the zero fill.
-  result<pfn> allocate_table_frame() noexcept {
+  result<pfn> allocate_table_frame(pfn end = pfn{~std::uint64_t{0}}) noexcept {
     pfn f;
     if (free_head_ != 0) {
       f = pfn{free_head_ - 1};
+      if (f >= end) return status::no_memory;
       free_head_ = link_of(f);
     } else if (fresh_ < capacity_) {
-      f = first_ + fresh_++;
+      f = first_ + fresh_;
+      if (f >= end) return status::no_memory;
+      ++fresh_;
     } else {
       return status::no_memory;
     }
