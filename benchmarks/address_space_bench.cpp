@@ -35,8 +35,8 @@
 // read, xlat) after its set-up and exits; run it under callgrind with N and 2N
 // and divide the difference by N.
 
-#include <mmkit/address_space/address_space.hpp>
-#include <mmkit/address_space/hosted_system.hpp>
+#include <mmkit/address_space.hpp>
+#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/arch/x86_64.hpp>
 
 #include <benchmark/benchmark.h>

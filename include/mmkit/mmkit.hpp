@@ -2,10 +2,10 @@
 // mmkit in one include: every layer, and the hosted policies when a host is
 // available.
 
-#include <mmkit/address_space/address_space.hpp>
-#include <mmkit/address_space/lock_policy.hpp>
-#include <mmkit/address_space/types.hpp>
-#include <mmkit/address_space/vad_allocator.hpp>
+#include <mmkit/address_space.hpp>
+#include <mmkit/core/lock_policy.hpp>
+#include <mmkit/nt/types.hpp>
+#include <mmkit/region/vad_allocator.hpp>
 #include <mmkit/arch/all.hpp>
 #include <mmkit/core.hpp>
 #include <mmkit/paging/entry.hpp>
@@ -19,13 +19,14 @@
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/phys/physical_memory.hpp>
 #include <mmkit/phys/simple_frame_source.hpp>
-#include <mmkit/system.hpp>
+#include <mmkit/system/system.hpp>
 #include <mmkit/vad/vad.hpp>
 #include <mmkit/vad/vad_dump.hpp>
 #include <mmkit/vad/vad_tree.hpp>
 
 #if MMKIT_HOSTED
-#include <mmkit/address_space/hosted_system.hpp>
+#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/phys/host_memory.hpp>
 #include <mmkit/phys/image_memory.hpp>
+#include <mmkit/region/pool_vad_allocator.hpp>
 #endif

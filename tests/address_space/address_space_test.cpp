@@ -1,8 +1,8 @@
 // address_space: NT's private-memory calls, the fault dispatcher and guest
 // access, case by case. The Windows case table and the differential driver
 // in tests/model cover the same calls against the reference model.
-#include <mmkit/address_space/address_space.hpp>
-#include <mmkit/address_space/hosted_system.hpp>
+#include <mmkit/address_space.hpp>
+#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/arch/all.hpp>
 
 #include <doctest/doctest.h>

@@ -3,8 +3,8 @@
 // every readable committed page) is identical before and after it. Also the
 // isolation rules: user mode cannot reach kernel space, no-execute pages do
 // not execute (where the arch has NX), and released frames come back zeroed.
-#include <mmkit/address_space/address_space.hpp>
-#include <mmkit/address_space/hosted_system.hpp>
+#include <mmkit/address_space.hpp>
+#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/arch/all.hpp>
 
 #include <doctest/doctest.h>

@@ -3,8 +3,8 @@
 // names a 20-bit frame number, so on a machine with more than 4 GiB an
 // x86_32 address space must only get frames below 4 GiB; were it given frame
 // 0x100000 + k, its PTE would name frame k, which belongs to someone else.
-#include <mmkit/address_space/address_space.hpp>
-#include <mmkit/address_space/hosted_system.hpp>
+#include <mmkit/address_space.hpp>
+#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/arch/all.hpp>
 
 #include <doctest/doctest.h>

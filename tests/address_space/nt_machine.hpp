@@ -5,8 +5,8 @@
 // with a given commit limit and enough frames for every committed page and
 // its page tables.
 
-#include <mmkit/address_space/address_space.hpp>
-#include <mmkit/address_space/hosted_system.hpp>
+#include <mmkit/address_space.hpp>
+#include <mmkit/system/hosted_system.hpp>
 
 #include <cstdint>
 #include <memory>

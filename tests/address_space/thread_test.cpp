@@ -2,8 +2,8 @@
 // fault, write, read, query and free in one address space, and two address
 // spaces fault at once on one system. Run under ThreadSanitizer by the
 // `tsan` preset (its test filter selects this file's cases by name).
-#include <mmkit/address_space/address_space.hpp>
-#include <mmkit/address_space/hosted_system.hpp>
+#include <mmkit/address_space.hpp>
+#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/arch/x86_64.hpp>
 
 #include <doctest/doctest.h>

@@ -42,16 +42,16 @@
 // Locking: each call holds the address space's lock and then the system's
 // PFN lock for its whole duration (Config::lock; no_lock by default).
 
-#include <mmkit/address_space/lock_policy.hpp>
-#include <mmkit/address_space/types.hpp>
-#include <mmkit/address_space/vad_allocator.hpp>
+#include <mmkit/core/lock_policy.hpp>
+#include <mmkit/nt/types.hpp>
+#include <mmkit/region/vad_allocator.hpp>
 #include <mmkit/arch/paging_arch.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/protection.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/paging/entry.hpp>
 #include <mmkit/paging/translator.hpp>
-#include <mmkit/system.hpp>
+#include <mmkit/system/system.hpp>
 #include <mmkit/vad/vad.hpp>
 #include <mmkit/vad/vad_tree.hpp>
 
@@ -71,7 +71,7 @@ inline constexpr std::uint8_t mm_decommit = mm::guard_page;
 }  // namespace detail
 
 template <arch::PagingArch Arch, class Config,
-          VadAllocator<vad> VadAlloc = pool_vad_allocator<vad>,
+          VadAllocator<vad> VadAlloc = typename Config::vad_allocator,
           TlbGeometry Geometry = direct_mapped_tlb>
 class address_space {
  public:

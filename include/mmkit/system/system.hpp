@@ -18,11 +18,13 @@
 // returned on decommit or release. Committing past the limit fails with
 // status::commitment_limit and changes nothing.
 
-#include <mmkit/address_space/lock_policy.hpp>
+#include <mmkit/core/lock_policy.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/phys/pfn_database.hpp>
 #include <mmkit/phys/physical_memory.hpp>
+#include <mmkit/region/vad_allocator.hpp>
+#include <mmkit/vad/vad.hpp>
 
 #include <cstdint>
 #include <utility>
@@ -30,12 +32,17 @@
 namespace mmkit {
 
 /// The policies a system and its address spaces are built from.
-///   memory       the physical memory policy (a WritablePhysicalMemory)
-///   lock         the lock policy (no_lock: single-threaded at no cost)
-template <WritablePhysicalMemory Memory, LockPolicy Lock = no_lock>
+///   memory          the physical memory policy (a WritablePhysicalMemory)
+///   lock            the lock policy (no_lock: single-threaded at no cost)
+///   vad_allocator   where address spaces get VAD nodes (by default a
+///                   caller-given array: nothing is allocated behind the
+///                   caller's back)
+template <WritablePhysicalMemory Memory, LockPolicy Lock = no_lock,
+          VadAllocator<vad> NodeAllocator = caller_vad_allocator<vad>>
 struct system_config {
   using memory = Memory;
   using lock = Lock;
+  using vad_allocator = NodeAllocator;
 };
 
 template <class Config>

@@ -13,12 +13,13 @@
 
 #include <mmkit/core/config.hpp>
 #if !MMKIT_HOSTED
-#error "mmkit/address_space/hosted_system.hpp needs a hosted C++ implementation"
+#error "mmkit/system/hosted_system.hpp needs a hosted C++ implementation"
 #endif
 
-#include <mmkit/address_space/lock_policy.hpp>
+#include <mmkit/core/lock_policy.hpp>
 #include <mmkit/phys/host_memory.hpp>
-#include <mmkit/system.hpp>
+#include <mmkit/region/pool_vad_allocator.hpp>
+#include <mmkit/system/system.hpp>
 
 #include <cstdint>
 #include <cstdlib>
@@ -26,9 +27,10 @@
 
 namespace mmkit {
 
-/// The configuration of a hosted system: host memory and a lock policy.
+/// The configuration of a hosted system: host memory, a lock policy and
+/// VAD nodes from a growing pool.
 template <LockPolicy Lock = no_lock>
-using hosted_config = system_config<host_memory, Lock>;
+using hosted_config = system_config<host_memory, Lock, pool_vad_allocator<vad>>;
 
 namespace detail {
 /// The PFN entries, constructed before the system that points at them.
