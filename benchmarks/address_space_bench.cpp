@@ -476,7 +476,7 @@ struct fault_space {
     }
     const vaddr va{base + (next++ << page_shift)};
     if (how == first_write::access_only)
-      return as.access(va, access_kind::write);
+      return as.access(va, mmkit::access::write);
     const std::uint8_t one = 1;
     std::size_t done = 0;
     return as.write(va, &one, 1, done);
@@ -708,7 +708,7 @@ struct metadata_fixture {
     heap_per_vad = static_cast<double>(heap_in_use() - heap0) / metadata_vads;
     for (std::uint64_t i = 0; i < metadata_vads; ++i)
       require(sparse->access(vaddr{populated_space::slot_base(i)},
-                             access_kind::write) == status::success,
+                             mmkit::access::write) == status::success,
               "sparse touch");
     sparse_pages = sparse->frames_in_use();
     sparse_tables = sparse->table_pages_in_use() - tables0;
@@ -721,7 +721,7 @@ struct metadata_fixture {
         "dense commit");
     for (std::uint64_t p = 0; p < fault_pages; ++p)
       require(dense->access(vaddr{0x10000000 + p * page_size},
-                            access_kind::write) == status::success,
+                            mmkit::access::write) == status::success,
               "dense touch");
     dense_pages = dense->frames_in_use();
     dense_tables = dense->table_pages_in_use() - dense_tables0;

@@ -70,7 +70,7 @@ int main() {
   show("write 21 bytes at 0x50002ff0 (crosses a page)",
        as.write(vaddr{0x50002FF0}, text, sizeof text, done));
   show("read of reserved-only 0x50000000",
-       as.access(vaddr{0x50000000}, access_kind::read));
+       as.access(vaddr{0x50000000}, mmkit::access::read));
 
   std::printf("\n3. protect and guard\n");
   std::uint32_t old = 0;
@@ -80,14 +80,14 @@ int main() {
        as.protect(pb, ps, page::readonly, old));
   std::printf("  -> old protection %#x\n", old);
   show("write to the read-only page",
-       as.access(vaddr{0x50002000}, access_kind::write));
+       as.access(vaddr{0x50002000}, mmkit::access::write));
   vaddr gb{0x50003000};
   std::uint64_t gs = 0x1000;
   show("VirtualProtect(0x50003000, PAGE_READWRITE|PAGE_GUARD)",
        as.protect(gb, gs, page::readwrite | page::guard, old));
   show("first touch of the guard page",
-       as.access(vaddr{0x50003000}, access_kind::read));
-  show("second touch", as.access(vaddr{0x50003000}, access_kind::read));
+       as.access(vaddr{0x50003000}, mmkit::access::read));
+  show("second touch", as.access(vaddr{0x50003000}, mmkit::access::read));
   char back[sizeof text] = {};
   show("read the bytes back",
        as.read(vaddr{0x50002FF0}, back, sizeof back, done));

@@ -43,6 +43,7 @@
 // PFN lock for its whole duration (Config::lock; no_lock by default).
 
 #include <mmkit/core/lock_policy.hpp>
+#include <mmkit/core/access.hpp>
 #include <mmkit/nt/types.hpp>
 #include <mmkit/region/vad_allocator.hpp>
 #include <mmkit/arch/paging_arch.hpp>
@@ -302,10 +303,10 @@ class address_space {
   /// (soft), guard page (one-shot guard_page_violation; the next access
   /// proceeds), or access_violation (free, reserved, NOACCESS, protection,
   /// NX, user access to kernel space). no_memory when no frame is left.
-  status access(vaddr va, access_kind kind,
-                access_mode mode = access_mode::user) noexcept {
+  status access(vaddr va, mmkit::access kind,
+                cpu_mode mode = cpu_mode::user) noexcept {
     locked_scope guard(*this);
-    if (xlat_.host_pointer(va, to_access(kind), to_mode(mode)) != nullptr)
+    if (xlat_.host_pointer(va, kind, mode) != nullptr)
       return status::success;
     return resolve_fault(va, kind, mode);
   }
@@ -318,7 +319,7 @@ class address_space {
               std::size_t& bytes_done) noexcept {
     locked_scope guard(*this);
     return copy(va, static_cast<std::byte*>(buffer), n, bytes_done,
-                access_kind::read);
+                mmkit::access::read);
   }
 
   /// Copies `n` bytes from `buffer` to `va` as user-mode writes would;
@@ -328,15 +329,15 @@ class address_space {
     locked_scope guard(*this);
     return copy(va,
                 const_cast<std::byte*>(static_cast<const std::byte*>(buffer)),
-                n, bytes_done, access_kind::write);
+                n, bytes_done, mmkit::access::write);
   }
 
   /// The explained page walk of `va` (see paging/walker.hpp), without
   /// resolving faults.
-  translation<Arch> translate(vaddr va, access_kind kind = access_kind::read,
-                              access_mode mode = access_mode::user) noexcept {
+  translation<Arch> translate(vaddr va, mmkit::access kind = mmkit::access::read,
+                              cpu_mode mode = cpu_mode::user) noexcept {
     locked_scope guard(*this);
-    return xlat_.translate(va, to_access(kind), to_mode(mode));
+    return xlat_.translate(va, kind, mode);
   }
 
   // --- observation ---------------------------------------------------------
@@ -527,17 +528,6 @@ class address_space {
     return true;
   }
 
-  static constexpr mmkit::access to_access(access_kind k) noexcept {
-    switch (k) {
-      case access_kind::read: return mmkit::access::read;
-      case access_kind::write: return mmkit::access::write;
-      case access_kind::execute: return mmkit::access::execute;
-    }
-    return mmkit::access::read;
-  }
-  static constexpr cpu_mode to_mode(access_mode m) noexcept {
-    return m == access_mode::user ? cpu_mode::user : cpu_mode::kernel;
-  }
 
   /// The hardware leaf entry for a resident page with protection `mm_prot`
   /// (which grants some access).
@@ -858,7 +848,7 @@ class address_space {
     return status::access_violation;
   }
 
-  status resolve_fault(vaddr va, access_kind kind, access_mode mode) noexcept {
+  status resolve_fault(vaddr va, mmkit::access kind, cpu_mode mode) noexcept {
     // Kernel space holds nothing of this address space; user mode may not
     // touch it at all.
     if (va.raw() > highest_user_address) return violation();
@@ -870,8 +860,8 @@ class address_space {
     // The protection is checked before the guard bit: an access the page
     // would refuse anyway is an access violation and leaves the guard set.
     const access_rights r = rights_of(pv.protection);
-    const bool allowed = kind == access_kind::read ? r.read || r.execute
-                         : kind == access_kind::write
+    const bool allowed = kind == mmkit::access::read ? r.read || r.execute
+                         : kind == mmkit::access::write
                              ? r.write
                              : r.execute || (!Arch::has_nx && r.read);
     if (!allowed) return violation();
@@ -921,20 +911,20 @@ class address_space {
           p.address(), *leaf, valid_entry(*frame, pv.protection));
       xlat_.invalidate(p.address());
     }
-    if (xlat_.host_pointer(va, to_access(kind), to_mode(mode)) == nullptr)
+    if (xlat_.host_pointer(va, kind, mode) == nullptr)
       return violation();
     return status::success;
   }
 
   status copy(vaddr va, std::byte* buf, std::size_t n, std::size_t& done,
-              access_kind kind) noexcept {
+              mmkit::access kind) noexcept {
     done = 0;
-    const mmkit::access acc = to_access(kind);
+    const mmkit::access acc = kind;
     while (done < n) {
       const vaddr at = va + done;
       std::byte* host = xlat_.host_pointer(at, acc, cpu_mode::user);
       if (host == nullptr) {
-        const status s = resolve_fault(at, kind, access_mode::user);
+        const status s = resolve_fault(at, kind, cpu_mode::user);
         if (s != status::success) return done != 0 ? status::partial_copy : s;
         host = xlat_.host_pointer(at, acc, cpu_mode::user);
         MMKIT_ASSERT(host != nullptr);
@@ -942,7 +932,7 @@ class address_space {
       const std::size_t in_page =
           static_cast<std::size_t>(page_size - at.page_offset());
       const std::size_t chunk = n - done < in_page ? n - done : in_page;
-      if (kind == access_kind::write)
+      if (kind == mmkit::access::write)
         std::memcpy(host, buf + done, chunk);
       else
         std::memcpy(buf + done, host, chunk);

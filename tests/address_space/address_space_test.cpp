@@ -135,9 +135,9 @@ TEST_CASE_TEMPLATE(
   REQUIRE(f.as.read(vaddr{base + 0x1FFA}, back, sizeof back, done) ==
           status::success);
   CHECK(std::strcmp(back, msg) == 0);
-  CHECK(f.as.access(vaddr{base + 0x2000}, access_kind::write) ==
+  CHECK(f.as.access(vaddr{base + 0x2000}, mmkit::access::write) ==
         status::access_violation);
-  CHECK(f.as.access(vaddr{base + 0x1000}, access_kind::write) ==
+  CHECK(f.as.access(vaddr{base + 0x1000}, mmkit::access::write) ==
         status::success);
   CHECK(f.q(base + 0x1000).region_size == 0x1000);
 
@@ -149,10 +149,10 @@ TEST_CASE_TEMPLATE(
             status::success);
   }
   CHECK(f.q(base + 0x1000).protect == (page::readwrite | page::guard));
-  CHECK(f.as.access(vaddr{base + 0x1004}, access_kind::read) ==
+  CHECK(f.as.access(vaddr{base + 0x1004}, mmkit::access::read) ==
         status::guard_page_violation);
   CHECK(f.q(base + 0x1000).protect == page::readwrite);
-  CHECK(f.as.access(vaddr{base + 0x1004}, access_kind::read) ==
+  CHECK(f.as.access(vaddr{base + 0x1004}, mmkit::access::read) ==
         status::success);
   CHECK(f.as.faults().guard_page == 1);
 
@@ -173,7 +173,7 @@ TEST_CASE_TEMPLATE(
   }
   CHECK(f.as.commit_charge() == 0);
   CHECK(f.as.frames_in_use() == 0);
-  CHECK(f.as.access(vaddr{base + 0x1000}, access_kind::read) ==
+  CHECK(f.as.access(vaddr{base + 0x1000}, mmkit::access::read) ==
         status::access_violation);
   CHECK(f.release(base + 0x1000) == status::free_vm_not_at_base);
   CHECK(f.release(base) == status::success);
@@ -226,13 +226,13 @@ TEST_CASE(
   REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
                       page::readwrite | page::guard) == status::success);
   // Lifting the first guard needs three tables: they fit.
-  CHECK(as.access(base, access_kind::read) == status::guard_page_violation);
-  CHECK(as.access(base, access_kind::write) == status::success);
+  CHECK(as.access(base, mmkit::access::read) == status::guard_page_violation);
+  CHECK(as.access(base, mmkit::access::write) == status::success);
   CHECK(as.frames_in_use() == 1);
   CHECK(as.table_pages_in_use() == 4);
-  CHECK(as.access(base + 0x1000, access_kind::read) ==
+  CHECK(as.access(base + 0x1000, mmkit::access::read) ==
         status::guard_page_violation);
-  CHECK(as.access(base + 0x1000, access_kind::write) == status::no_memory);
+  CHECK(as.access(base + 0x1000, mmkit::access::write) == status::no_memory);
   CHECK(as.frames_in_use() == 1);
   CHECK(as.check_invariants());
   // A second address space cannot even get a root table.
@@ -257,7 +257,7 @@ TEST_CASE(
   std::uint64_t size = 0x1000;
   REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
                       page::readwrite) == status::success);
-  CHECK(as.access(base, access_kind::write) == status::no_memory);
+  CHECK(as.access(base, mmkit::access::write) == status::no_memory);
   CHECK(as.table_pages_in_use() == 1);
   CHECK(as.frames_in_use() == 0);
   CHECK(sys.pfns().available() == 2);
@@ -313,9 +313,9 @@ TEST_CASE_TEMPLATE(
   CHECK(info.protect == page::readonly);
   for (std::uint64_t pg : touched)
     CHECK(byte_at(pg) == static_cast<std::uint8_t>(pg | 1));
-  CHECK(f.as.access(vaddr{base + 257 * page_size}, access_kind::write) ==
+  CHECK(f.as.access(vaddr{base + 257 * page_size}, mmkit::access::write) ==
         status::access_violation);
-  CHECK(f.as.access(vaddr{base + 258 * page_size}, access_kind::write) ==
+  CHECK(f.as.access(vaddr{base + 258 * page_size}, mmkit::access::write) ==
         status::access_violation);
   CHECK(f.as.check_invariants());
 

@@ -212,19 +212,19 @@ TEST_CASE_TEMPLATE(
   std::uint64_t s = 0x2000;
   REQUIRE(as.allocate(b, s, mem::reserve | mem::commit, page::readwrite) ==
           status::success);
-  CHECK(as.access(vaddr{Arch::kernel_base}, access_kind::read) ==
+  CHECK(as.access(vaddr{Arch::kernel_base}, mmkit::access::read) ==
         status::access_violation);
-  CHECK(as.access(vaddr{Arch::kernel_base}, access_kind::read,
-                  access_mode::kernel) == status::access_violation);
-  CHECK(as.access(b, access_kind::write) == status::success);
+  CHECK(as.access(vaddr{Arch::kernel_base}, mmkit::access::read,
+                  mmkit::cpu_mode::kernel) == status::access_violation);
+  CHECK(as.access(b, mmkit::access::write) == status::success);
   // Read-write data is not executable where the processor has NX.
-  CHECK(as.access(b, access_kind::execute) ==
+  CHECK(as.access(b, mmkit::access::execute) ==
         (Arch::has_nx ? status::access_violation : status::success));
   std::uint32_t old = 0;
   std::uint64_t one = 0x1000;
   REQUIRE(as.protect(b, one, page::execute_read, old) == status::success);
-  CHECK(as.access(b, access_kind::execute) == status::success);
-  CHECK(as.access(b, access_kind::write) == status::access_violation);
+  CHECK(as.access(b, mmkit::access::execute) == status::success);
+  CHECK(as.access(b, mmkit::access::write) == status::access_violation);
   // The walker sees what the dispatcher decided: user, not writable.
   const auto t = as.translate(b);
   CHECK(t.user);

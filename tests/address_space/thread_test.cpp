@@ -55,7 +55,7 @@ void churn(locked_space& as, unsigned id, unsigned rounds,
     if (as.protect(pb, ps, page::readonly, old) != status::success ||
         old != page::readwrite)
       ++failures;
-    if (as.access(base, access_kind::write) != status::access_violation)
+    if (as.access(base, mmkit::access::write) != status::access_violation)
       ++failures;
     std::uint64_t zero = 0;
     if (as.free(base, zero, mem::release) != status::success) ++failures;

@@ -120,7 +120,7 @@ class nt_adapter {
                    access_mode mode = access_mode::user) {
     return detail::to_nt(impl_.access(
         vaddr{address}, static_cast<kind_t>(static_cast<std::uint8_t>(kind)),
-        static_cast<mode_t>(static_cast<std::uint8_t>(mode))));
+        mode == access_mode::user ? mode_t::user : mode_t::kernel));
   }
   nt_status read(std::uint64_t address, void* buffer, std::size_t size,
                  std::size_t& bytes_done) {

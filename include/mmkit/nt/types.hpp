@@ -42,10 +42,6 @@ struct memory_basic_information {
                                    const memory_basic_information&) = default;
 };
 
-/// What a simulated CPU access does.
-enum class access_kind : std::uint8_t { read, write, execute };
-/// The privilege it runs at (CPL 3 or CPL 0).
-enum class access_mode : std::uint8_t { user, kernel };
 
 /// How faults were resolved, counted by kind (as MmAccessFault's callers
 /// see them).

@@ -37,6 +37,7 @@
 // with the same code as the full walk (so the same A/D behaviour).
 
 #include <mmkit/arch/paging_arch.hpp>
+#include <mmkit/core/access.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/paging/entry.hpp>
 #include <mmkit/phys/physical_memory.hpp>
@@ -58,10 +59,6 @@ namespace mmkit {
 static_assert(std::endian::native == std::endian::little,
               "x86 page tables are little-endian words read in place");
 
-/// The kind of a simulated access; the values index a TLB entry's tags.
-enum class access : std::uint8_t { read = 0, write = 1, execute = 2 };
-/// The privilege of a simulated access (CPL 3 is user).
-enum class cpu_mode : std::uint8_t { kernel = 0, user = 1 };
 /// Whether a permitted walk sets A and D bits as the processor does.
 enum class ad_update : std::uint8_t { set, leave };
 
