@@ -32,6 +32,7 @@ class MmkitConan(ConanFile):
         tc.cache_variables["MMKIT_BUILD_TESTS"] = False
         tc.cache_variables["MMKIT_BUILD_EXAMPLES"] = False
         tc.cache_variables["MMKIT_BUILD_BENCHMARKS"] = False
+        tc.cache_variables["MMKIT_BUILD_TOOLS"] = False
         tc.cache_variables["MMKIT_INSTALL"] = True
         tc.generate()
 

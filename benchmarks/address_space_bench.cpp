@@ -302,6 +302,61 @@ BENCHMARK(BM_as_reserve_commit_release_unicorn)
     ->Arg(2000)
     ->Unit(benchmark::kMicrosecond);
 
+// --- a query of a huge fresh reservation -----------------------------------
+
+/// One NtQueryVirtualMemory of a fresh 64 TiB reservation (nothing
+/// committed, no page table below the root): the walk skips the missing
+/// subtrees whole, so the query costs microseconds, not one step per page.
+void BM_as_query_huge_mmkit(benchmark::State& state) {
+  system_type sys{16 * mib};
+  space as{sys};
+  constexpr std::uint64_t huge = std::uint64_t{64} << 40;
+  vaddr b{0};
+  std::uint64_t size = huge;
+  require(as.allocate(b, size, mem::reserve, page::readwrite) ==
+              status::success,
+          "64 TiB reservation");
+  for (auto _ : state) {
+    memory_basic_information info;
+    const status s = as.query(b, info);
+    if (s != status::success || info.region_size != huge) [[unlikely]] {
+      state.SkipWithError("query failed");
+      break;
+    }
+    benchmark::DoNotOptimize(info);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_as_query_huge_mmkit)
+    ->Name("BM_as_query_huge/mmkit")
+    ->Unit(benchmark::kMicrosecond);
+
+/// The host's nearest equivalent (Linux has no query of a mapping's state
+/// short of /proc or mincore): an mmap of 64 TiB with PROT_NONE, then one
+/// mprotect of its first page and back, which finds and splits the VMA.
+void BM_as_query_huge_host(benchmark::State& state) {
+  constexpr std::uint64_t huge = std::uint64_t{64} << 40;
+  void* p = ::mmap(nullptr, huge, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    state.SkipWithError("the host would not reserve 64 TiB");
+    return;
+  }
+  for (auto _ : state) {
+    const int a = ::mprotect(p, page_size, PROT_READ);
+    const int c = ::mprotect(p, page_size, PROT_NONE);
+    if (a != 0 || c != 0) [[unlikely]] {
+      state.SkipWithError("mprotect failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  ::munmap(p, huge);
+}
+BENCHMARK(BM_as_query_huge_host)
+    ->Name("BM_as_query_huge/host")
+    ->Unit(benchmark::kMicrosecond);
+
 // --- protect flip of one page -----------------------------------------------
 
 /// 1e4 live VADs (as above) plus one 64 KiB committed READWRITE allocation

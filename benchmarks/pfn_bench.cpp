@@ -1,6 +1,8 @@
 // PFN database benchmarks: allocating and freeing frames, beside what a
 // user would otherwise pick (a std::vector free list of frame numbers, and
-// malloc/free of a page), and at scale (4 Mi frames, 16 GiB simulated).
+// malloc/free of a page), at scale (4 Mi frames, 16 GiB simulated), and
+// creating a hosted system of 1 to 64 GiB beside the eager build it
+// replaced (host memory reported as a counter).
 //
 // Instruction counts: `bench_pfn --callgrind-loop=N` runs N allocate+free
 // pairs on a hot list and exits; run it under callgrind with N and 2N and
@@ -8,16 +10,22 @@
 
 #include <mmkit/phys/host_memory.hpp>
 #include <mmkit/phys/pfn_database.hpp>
+#include <mmkit/system/hosted_system.hpp>
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <vector>
+
+#include <malloc.h>
+#include <unistd.h>
 
 using namespace mmkit;
 
@@ -249,6 +257,101 @@ void BM_pfn_reclaim_release_standby(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_pfn_reclaim_release_standby);
+
+// --- creating a system: lazy entries beside the eager build ---------------
+
+// The host memory this process holds (resident set, /proc/self/statm).
+std::uint64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int got = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  if (got != 2) return 0;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Reports what one more `make()` holds beyond what the process held before
+// it: after creation, and after the first frame is handed out and written.
+// The heap's free memory goes back to the host first, so that memory an
+// earlier benchmark freed is not counted as free of charge.
+template <class Make, class First>
+void report_rss(benchmark::State& state, Make make, First first) {
+  ::malloc_trim(0);
+  const std::uint64_t before = resident_bytes();
+  auto made = make();
+  const std::uint64_t created = resident_bytes();
+  first(*made);
+  const std::uint64_t used = resident_bytes();
+  state.counters["rss_created_bytes"] =
+      static_cast<double>(created > before ? created - before : 0);
+  state.counters["rss_first_frame_bytes"] =
+      static_cast<double>(used > before ? used - before : 0);
+}
+
+// A hosted system of state.range(0) GiB, created and destroyed: O(1), the
+// entries a lazily committed reservation that the database writes only as
+// frames are first handed out.
+void BM_pfn_create_hosted(benchmark::State& state) {
+  const std::uint64_t bytes = static_cast<std::uint64_t>(state.range(0)) << 30;
+  for (auto _ : state) {
+    hosted_system<> sys{bytes};
+    benchmark::DoNotOptimize(sys.pfns().available());
+  }
+  state.SetItemsProcessed(state.iterations());
+  report_rss(
+      state, [&] { return std::make_unique<hosted_system<>>(bytes); },
+      [](hosted_system<>& sys) {
+        const pfn f = sys.pfns().allocate(page_need::zeroed).value();
+        std::memset(sys.memory().frame(f), 0x5A, page_size);
+      });
+}
+BENCHMARK(BM_pfn_create_hosted)
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(64)
+    ->Unit(benchmark::kMicrosecond);
+
+// Peer: the eager build hosted_system did before, over the same host
+// reservation for the frames: a std::vector of every entry, each written
+// and linked onto the zeroed list lowest first.
+struct eager_system {
+  explicit eager_system(std::uint64_t bytes)
+      : memory(host_memory::create(bytes).value()),
+        entries(memory.frame_count()) {
+    const auto n = static_cast<std::uint32_t>(entries.size());
+    for (std::uint32_t i = 0; i < n; ++i) {
+      pfn_entry& e = entries[i];
+      e = pfn_entry{};
+      e.set_colour(0);
+      e.set_state(page_state::zeroed);
+      e.set_prev(i == 0 ? pfn_entry::no_frame : i - 1);
+      e.set_next(i + 1 == n ? pfn_entry::no_frame : i + 1);
+    }
+  }
+  host_memory memory;
+  std::vector<pfn_entry> entries;
+};
+
+void BM_pfn_create_eager(benchmark::State& state) {
+  const std::uint64_t bytes = static_cast<std::uint64_t>(state.range(0)) << 30;
+  for (auto _ : state) {
+    eager_system sys{bytes};
+    benchmark::DoNotOptimize(sys.entries.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations());
+  report_rss(
+      state, [&] { return std::make_unique<eager_system>(bytes); },
+      [](eager_system& sys) {
+        std::memset(sys.memory.frame(pfn{0}), 0x5A, page_size);
+      });
+}
+BENCHMARK(BM_pfn_create_eager)
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(64)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -21,17 +21,28 @@ void show(const char* what, status s) {
   std::printf("  %-52s %s\n", what, to_string(s));
 }
 
+/// `v` as 0x<hex>, zero included (printf's %#x writes a bare 0).
+struct hex {
+  explicit hex(std::uint64_t v) {
+    std::snprintf(text, sizeof text, "0x%llx",
+                  static_cast<unsigned long long>(v));
+  }
+  char text[20];
+};
+
 void query_walk(space& as, std::uint64_t from, std::uint64_t to) {
-  std::printf("\n  %-18s %-18s %-10s %-8s %-8s %-7s\n", "BaseAddress",
+  // Every column is as wide as its widest value (a 64-bit address or
+  // size; a FREE region runs to the top of user space), so FREE rows line
+  // up with the others.
+  std::printf("\n  %-18s %-18s %-18s %-8s %-8s %s\n", "BaseAddress",
               "AllocationBase", "RegionSize", "State", "Protect", "Type");
   for (std::uint64_t a = from; a < to;) {
     memory_basic_information info;
     if (as.query(vaddr{a}, info) != status::success) break;
-    std::printf("  %#-18llx %#-18llx %#-10llx %-8s %#-8x %s\n",
-                static_cast<unsigned long long>(info.base_address),
-                static_cast<unsigned long long>(info.allocation_base),
-                static_cast<unsigned long long>(info.region_size),
-                state_name(info.state), info.protect,
+    std::printf("  %-18s %-18s %-18s %-8s %-8s %s\n",
+                hex(info.base_address).text, hex(info.allocation_base).text,
+                hex(info.region_size).text, state_name(info.state),
+                hex(info.protect).text,
                 info.type == mem::private_memory ? "PRIVATE" : "");
     a = info.base_address + info.region_size;
   }

@@ -44,6 +44,8 @@ struct fixture {
 
 }  // namespace
 
+TEST_SUITE_BEGIN("address_space");
+
 TEST_CASE_TEMPLATE(
     "address_space: reserve rounds base down to 64 KiB and end up to a page",
     Arch, arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
@@ -71,112 +73,170 @@ TEST_CASE_TEMPLATE(
   CHECK(f.q(0x50000000).state == mem::free);
 }
 
-TEST_CASE_TEMPLATE(
-    "address_space: commit, touch, protect, guard, decommit, release", Arch,
-    arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
-  fixture<Arch> f;
-  std::uint64_t base = 0, size = 0x10000;
-  REQUIRE(f.alloc(base, size, mem::reserve, page::noaccess) == status::success);
-  CHECK(base % allocation_granularity == 0);
-  CHECK(base >= 0x10000);
-  std::uint64_t cb = base + 0x1800, cs = 0x1000;
-  REQUIRE(f.alloc(cb, cs, mem::commit, page::readwrite) == status::success);
-  CHECK(cb == base + 0x1000);
-  CHECK(cs == 0x2000);
-  CHECK(f.as.commit_charge() == 2);
+/// A 64 KiB NOACCESS reservation whose pages 1 and 2 are committed
+/// READWRITE (a commit of 0x1000 bytes at +0x1800, rounded out to both).
+template <class Arch>
+struct two_committed : fixture<Arch> {
+  std::uint64_t base = 0;
+  two_committed() {
+    std::uint64_t size = 0x10000;
+    REQUIRE(this->alloc(base, size, mem::reserve, page::noaccess) ==
+            status::success);
+    std::uint64_t cb = base + 0x1800, cs = 0x1000;
+    REQUIRE(this->alloc(cb, cs, mem::commit, page::readwrite) ==
+            status::success);
+    CHECK(cb == base + 0x1000);
+    CHECK(cs == 0x2000);
+  }
+  status protect(std::uint64_t at, std::uint64_t size, std::uint32_t prot,
+                 std::uint32_t& old) {
+    vaddr b{at};
+    return this->as.protect(b, size, prot, old);
+  }
+};
 
-  // Committed memory reads as zero and keeps what is written.
+#define MMKIT_ALL_ARCHS \
+  arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57
+
+TEST_CASE_TEMPLATE("address_space: a commit rounds out to whole pages and "
+                   "charges them",
+                   Arch, MMKIT_ALL_ARCHS) {
+  two_committed<Arch> f;
+  CHECK(f.base % allocation_granularity == 0);
+  CHECK(f.base >= 0x10000);
+  CHECK(f.as.commit_charge() == 2);
+  CHECK(f.as.frames_in_use() == 0);  // nothing touched yet
+}
+
+TEST_CASE_TEMPLATE("address_space: committed memory reads as zero and keeps "
+                   "what is written",
+                   Arch, MMKIT_ALL_ARCHS) {
+  two_committed<Arch> f;
   std::array<std::uint8_t, 16> buf{};
   std::size_t done = 0;
   buf.fill(0xCC);
-  REQUIRE(f.as.read(vaddr{base + 0x1FF8}, buf.data(), 16, done) ==
+  REQUIRE(f.as.read(vaddr{f.base + 0x1FF8}, buf.data(), 16, done) ==
           status::success);
   CHECK(done == 16);
   for (auto b : buf) CHECK(b == 0);
   const char msg[] = "hello, page";
-  REQUIRE(f.as.write(vaddr{base + 0x1FFA}, msg, sizeof msg, done) ==
+  REQUIRE(f.as.write(vaddr{f.base + 0x1FFA}, msg, sizeof msg, done) ==
           status::success);
   char back[sizeof msg] = {};
-  REQUIRE(f.as.read(vaddr{base + 0x1FFA}, back, sizeof back, done) ==
+  REQUIRE(f.as.read(vaddr{f.base + 0x1FFA}, back, sizeof back, done) ==
           status::success);
   CHECK(std::strcmp(back, msg) == 0);
   CHECK(f.as.frames_in_use() == 2);
+}
 
-  // Reading past the committed pages stops there.
-  REQUIRE(f.as.read(vaddr{base + 0x2FF0}, buf.data(), 16, done) ==
-          status::success);  // 0x2FF0..0x2FFF is the last committed line
+TEST_CASE_TEMPLATE("address_space: a copy stops at the first page that "
+                   "faults (partial copy)",
+                   Arch, MMKIT_ALL_ARCHS) {
+  two_committed<Arch> f;
+  std::array<std::uint8_t, 16> buf{};
+  std::size_t done = 0;
+  // 0x2FF0..0x2FFF is the last committed line.
+  REQUIRE(f.as.read(vaddr{f.base + 0x2FF0}, buf.data(), 16, done) ==
+          status::success);
   CHECK(done == 16);
-  REQUIRE(f.as.read(vaddr{base + 0x2FF8}, buf.data(), 16, done) ==
+  REQUIRE(f.as.read(vaddr{f.base + 0x2FF8}, buf.data(), 16, done) ==
           status::partial_copy);
   CHECK(done == 8);
-  REQUIRE(f.as.read(vaddr{base + 0x3000}, buf.data(), 16, done) ==
+  REQUIRE(f.as.read(vaddr{f.base + 0x3000}, buf.data(), 16, done) ==
           status::access_violation);
   CHECK(done == 0);
+}
 
-  // Query coalesces pages of equal state and protection.
-  auto info = f.q(base);
+TEST_CASE_TEMPLATE("address_space: query coalesces pages of equal state and "
+                   "protection",
+                   Arch, MMKIT_ALL_ARCHS) {
+  two_committed<Arch> f;
+  auto info = f.q(f.base);
   CHECK(info.state == mem::reserve);
   CHECK(info.region_size == 0x1000);
-  info = f.q(base + 0x1000);
+  info = f.q(f.base + 0x1000);
   CHECK(info.state == mem::commit);
   CHECK(info.protect == page::readwrite);
   CHECK(info.region_size == 0x2000);
+}
 
-  // Protect one page read-only: data survives, writes fault.
-  std::uint64_t pb = base + 0x2000, ps = 1;
+TEST_CASE_TEMPLATE("address_space: a read-only page keeps its data and "
+                   "refuses writes",
+                   Arch, MMKIT_ALL_ARCHS) {
+  two_committed<Arch> f;
+  const char msg[] = "hello, page";
+  std::size_t done = 0;
+  REQUIRE(f.as.write(vaddr{f.base + 0x1FFA}, msg, sizeof msg, done) ==
+          status::success);
+  std::uint64_t ps = 1;
   std::uint32_t old = 0;
   {
-    vaddr b{pb};
+    vaddr b{f.base + 0x2000};
     REQUIRE(f.as.protect(b, ps, page::readonly, old) == status::success);
-    CHECK(b.raw() == base + 0x2000);
+    CHECK(b.raw() == f.base + 0x2000);
   }
   CHECK(old == page::readwrite);
   CHECK(ps == 0x1000);
-  REQUIRE(f.as.read(vaddr{base + 0x1FFA}, back, sizeof back, done) ==
+  char back[sizeof msg] = {};
+  REQUIRE(f.as.read(vaddr{f.base + 0x1FFA}, back, sizeof back, done) ==
           status::success);
   CHECK(std::strcmp(back, msg) == 0);
-  CHECK(f.as.access(vaddr{base + 0x2000}, mmkit::access::write) ==
+  CHECK(f.as.access(vaddr{f.base + 0x2000}, mmkit::access::write) ==
         status::access_violation);
-  CHECK(f.as.access(vaddr{base + 0x1000}, mmkit::access::write) ==
+  CHECK(f.as.access(vaddr{f.base + 0x1000}, mmkit::access::write) ==
         status::success);
-  CHECK(f.q(base + 0x1000).region_size == 0x1000);
+  CHECK(f.q(f.base + 0x1000).region_size == 0x1000);
+}
 
-  // A guard page faults once, then the access proceeds.
-  {
-    vaddr b{base + 0x1000};
-    std::uint64_t s = 0x1000;
-    REQUIRE(f.as.protect(b, s, page::readwrite | page::guard, old) ==
-            status::success);
-  }
-  CHECK(f.q(base + 0x1000).protect == (page::readwrite | page::guard));
-  CHECK(f.as.access(vaddr{base + 0x1004}, mmkit::access::read) ==
+TEST_CASE_TEMPLATE("address_space: a guard page faults once, then the access "
+                   "proceeds",
+                   Arch, MMKIT_ALL_ARCHS) {
+  two_committed<Arch> f;
+  std::uint32_t old = 0;
+  REQUIRE(f.protect(f.base + 0x1000, 0x1000, page::readwrite | page::guard,
+                    old) == status::success);
+  CHECK(f.q(f.base + 0x1000).protect == (page::readwrite | page::guard));
+  CHECK(f.as.access(vaddr{f.base + 0x1004}, mmkit::access::read) ==
         status::guard_page_violation);
-  CHECK(f.q(base + 0x1000).protect == page::readwrite);
-  CHECK(f.as.access(vaddr{base + 0x1004}, mmkit::access::read) ==
+  CHECK(f.q(f.base + 0x1000).protect == page::readwrite);
+  CHECK(f.as.access(vaddr{f.base + 0x1004}, mmkit::access::read) ==
         status::success);
   CHECK(f.as.faults().guard_page == 1);
+}
 
-  // Protect on reserved pages is refused.
-  {
-    vaddr b{base};
-    std::uint64_t s = 0x2000;
-    CHECK(f.as.protect(b, s, page::readonly, old) == status::not_committed);
-    CHECK(b.raw() == base);
-    CHECK(s == 0x2000);
-  }
+TEST_CASE_TEMPLATE("address_space: protect refuses reserved pages and "
+                   "changes nothing",
+                   Arch, MMKIT_ALL_ARCHS) {
+  two_committed<Arch> f;
+  std::uint32_t old = 0xDEAD;
+  vaddr b{f.base};
+  std::uint64_t s = 0x2000;
+  CHECK(f.as.protect(b, s, page::readonly, old) == status::not_committed);
+  CHECK(b.raw() == f.base);
+  CHECK(s == 0x2000);
+  CHECK(old == page::noaccess);  // current Windows writes NOACCESS
+  CHECK(f.q(f.base + 0x1000).protect == page::readwrite);
+}
 
-  // Decommit returns frames and charge; the pages fault again.
+TEST_CASE_TEMPLATE("address_space: decommit returns frames and charge; "
+                   "release needs the base and frees the tables",
+                   Arch, MMKIT_ALL_ARCHS) {
+  two_committed<Arch> f;
+  std::size_t done = 0;
+  const std::uint64_t v = 7;
+  REQUIRE(f.as.write(vaddr{f.base + 0x1000}, &v, sizeof v, done) ==
+          status::success);
   {
-    vaddr b{base + 0x1000};
+    vaddr b{f.base + 0x1000};
     std::uint64_t s = 0x2000;
     REQUIRE(f.as.free(b, s, mem::decommit) == status::success);
   }
   CHECK(f.as.commit_charge() == 0);
   CHECK(f.as.frames_in_use() == 0);
-  CHECK(f.as.access(vaddr{base + 0x1000}, mmkit::access::read) ==
+  CHECK(f.as.access(vaddr{f.base + 0x1000}, mmkit::access::read) ==
         status::access_violation);
-  CHECK(f.release(base + 0x1000) == status::free_vm_not_at_base);
-  CHECK(f.release(base) == status::success);
+  CHECK(f.release(f.base + 0x1000) == status::free_vm_not_at_base);
+  CHECK(f.release(f.base) == status::success);
   CHECK(f.as.table_pages_in_use() == 1);
 }
 
@@ -213,29 +273,37 @@ TEST_CASE("address_space: two address spaces on one system are isolated") {
 }
 
 TEST_CASE(
-    "address_space: running out of frames is a status, and leaves nothing "
-    "behind") {
+    "address_space: commit is a promise: refused when frames cannot back it, "
+    "and a committed page never fails its first touch") {
   using space = address_space<arch::x86_64, hosted_config<>>;
-  // Five frames: the root table, then three tables and one page for the
-  // first fault; the second page's fault finds none left.
+  // Five frames: the root table, then three tables and one page.
   hosted_system<> sys{5 * page_size, std::uint64_t{1} << 20};
   space as{sys};
   REQUIRE(as.creation_status() == status::success);
   vaddr base{0x10000};
   std::uint64_t size = 0x10000;
+  // Sixteen pages and three tables do not fit in four frames: refused up
+  // front (the page file does not back pages until the pager comes).
+  CHECK(as.allocate(base, size, mem::reserve | mem::commit, page::readwrite) ==
+        status::commitment_limit);
+  CHECK(base.raw() == 0x10000);
+  CHECK(as.vads().empty());
+  size = 0x1000;
   REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
                       page::readwrite | page::guard) == status::success);
-  // Lifting the first guard needs three tables: they fit.
+  // The tables were made by the commit; the touches need only the page.
+  CHECK(as.table_pages_in_use() == 4);
   CHECK(as.access(base, mmkit::access::read) == status::guard_page_violation);
   CHECK(as.access(base, mmkit::access::write) == status::success);
   CHECK(as.frames_in_use() == 1);
-  CHECK(as.table_pages_in_use() == 4);
-  CHECK(as.access(base + 0x1000, mmkit::access::read) ==
-        status::guard_page_violation);
-  CHECK(as.access(base + 0x1000, mmkit::access::write) == status::no_memory);
-  CHECK(as.frames_in_use() == 1);
+  CHECK(as.faults().table_pages == 0);
   CHECK(as.check_invariants());
-  // A second address space cannot even get a root table.
+  // Nothing is left to promise: another commit and another space's root
+  // are refused.
+  vaddr more{0x100000};
+  std::uint64_t ms = 0x1000;
+  CHECK(as.allocate(more, ms, mem::reserve | mem::commit, page::readwrite) ==
+        status::commitment_limit);
   space other{sys};
   CHECK(other.creation_status() == status::no_memory);
   // Releasing gives everything back.
@@ -244,31 +312,26 @@ TEST_CASE(
   CHECK(as.frames_in_use() == 0);
   CHECK(as.table_pages_in_use() == 1);
   CHECK(sys.pfns().available() == 4);
+  CHECK(sys.commit_charge() == 0);
   CHECK(as.check_invariants());
 }
 
 TEST_CASE(
-    "address_space: a fault with no frame for its page tables changes "
-    "nothing") {
+    "address_space: a commit whose page tables do not fit changes nothing") {
   using space = address_space<arch::x86_64, hosted_config<>>;
   hosted_system<> sys{3 * page_size, std::uint64_t{1} << 20};
   space as{sys};
   vaddr base{0x10000};
   std::uint64_t size = 0x1000;
-  REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
-                      page::readwrite) == status::success);
-  CHECK(as.access(base, mmkit::access::write) == status::no_memory);
+  CHECK(as.allocate(base, size, mem::reserve | mem::commit, page::readwrite) ==
+        status::commitment_limit);
+  REQUIRE(as.allocate(base, size, mem::reserve, page::readwrite) ==
+          status::success);
+  CHECK(as.allocate(base, size, mem::commit, page::readwrite) ==
+        status::commitment_limit);
   CHECK(as.table_pages_in_use() == 1);
-  CHECK(as.frames_in_use() == 0);
+  CHECK(as.commit_charge() == 0);
   CHECK(sys.pfns().available() == 2);
-  CHECK(as.check_invariants());
-  // Committing where tables would be needed is refused up front.
-  vaddr r{0x20000};
-  std::uint64_t rs = 0x1000;
-  REQUIRE(as.allocate(r, rs, mem::reserve, page::readwrite) == status::success);
-  CHECK(as.allocate(r, rs, mem::commit, page::readwrite) ==
-        status::insufficient_resources);
-  CHECK(as.commit_charge() == 1);
   CHECK(as.check_invariants());
 }
 
@@ -365,34 +428,38 @@ TEST_CASE_TEMPLATE(
 }
 
 TEST_CASE_TEMPLATE(
-    "address_space: protect back to a MEM_COMMIT VAD's own protection frees "
-    "the tables it emptied",
+    "address_space: committed pages keep their page tables until they are "
+    "decommitted",
     Arch, arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
   fixture<Arch> f;
   std::uint64_t base = 0x20FF0000, size = 9 << 20;
   const std::uint64_t tables0 = f.as.table_pages_in_use();
   REQUIRE(f.alloc(base, size, mem::reserve | mem::commit, page::readwrite) ==
           status::success);
-  // Committed at reservation: no PTE, no table yet.
-  CHECK(f.as.table_pages_in_use() == tables0);
-  // Read-only over 3 MiB that end 64 KiB short of a table boundary (for
-  // 2 MiB and 4 MiB tables alike): PTEs, and tables, appear there only.
+  // Committed pages have their PTEs, so their tables are there.
+  const std::uint64_t committed_tables = f.as.table_pages_in_use();
+  CHECK(committed_tables > tables0);
+  // Read-only over 3 MiB and back: no table comes or goes.
   const std::uint64_t ro_first = base + 0x100000, ro_size = 0x300000;
   vaddr pb{ro_first};
   std::uint64_t ps = ro_size;
   std::uint32_t old = 0;
   REQUIRE(f.as.protect(pb, ps, page::readonly, old) == status::success);
-  CHECK(f.as.table_pages_in_use() > tables0);
-  CHECK(f.as.check_invariants());
-  // Back to the VAD's protection over the whole reservation: every PTE is
-  // zero again, and the table holding the read-only part's end empties
-  // half-way through its span; the rest of the span reads as zero.
   pb = vaddr{base};
   ps = size;
   REQUIRE(f.as.protect(pb, ps, page::readwrite, old) == status::success);
   CHECK(old == page::readwrite);
-  CHECK(f.as.table_pages_in_use() == tables0);
+  CHECK(f.as.table_pages_in_use() == committed_tables);
   CHECK(f.q(base).region_size == size);
   CHECK(f.q(base).protect == page::readwrite);
+  // Decommitting it all empties and frees them; the reservation stays.
+  vaddr db{base};
+  std::uint64_t ds = 0;
+  REQUIRE(f.as.free(db, ds, mem::decommit) == status::success);
+  CHECK(f.as.table_pages_in_use() == tables0);
+  CHECK(f.q(base).state == mem::reserve);
+  CHECK(f.q(base).region_size == size);
   CHECK(f.as.check_invariants());
 }
+
+TEST_SUITE_END();

@@ -7,6 +7,8 @@
 #include "address_space/nt_machine.hpp"
 #include "model/nt_case_table.hpp"
 
+TEST_SUITE_BEGIN("nt");
+
 TEST_CASE_TEMPLATE("address_space: Windows case table", Arch,
                    mmkit::arch::x86_32, mmkit::arch::x86_pae,
                    mmkit::arch::x86_64, mmkit::arch::x86_la57) {
@@ -17,3 +19,5 @@ TEST_CASE_TEMPLATE("address_space: Windows case table", Arch,
       },
       mmkit_test::layout_of<Arch>());
 }
+
+TEST_SUITE_END();

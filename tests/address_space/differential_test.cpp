@@ -26,6 +26,8 @@ auto model_maker(std::uint64_t commit_limit) {
 
 }  // namespace
 
+TEST_SUITE_BEGIN("nt");
+
 TEST_CASE_TEMPLATE("address_space differential: 200,000 random ops per arch",
                    Arch, mmkit::arch::x86_32, mmkit::arch::x86_pae,
                    mmkit::arch::x86_64, mmkit::arch::x86_la57) {
@@ -50,3 +52,5 @@ TEST_CASE_TEMPLATE("address_space differential: 200,000 random ops per arch",
   MESSAGE(std::string(Arch::name)
           << ": " << total << " ops compared with the model");
 }
+
+TEST_SUITE_END();

@@ -64,6 +64,8 @@ void churn(locked_space& as, unsigned id, unsigned rounds,
 
 }  // namespace
 
+TEST_SUITE_BEGIN("address_space");
+
 TEST_CASE("address_space thread: one address space shared by four threads") {
   hosted_system<mutex_lock> sys{std::uint64_t{64} << 20};
   locked_space as{sys};
@@ -97,3 +99,41 @@ TEST_CASE(
   CHECK(sys.commit_charge() == 0);
   CHECK(sys.pfns().check_invariants());
 }
+
+TEST_CASE(
+    "address_space thread: watchers read the counters and query while others "
+    "allocate, protect and fault") {
+  hosted_system<mutex_lock> sys{std::uint64_t{64} << 20};
+  locked_space a{sys};
+  locked_space b{sys};
+  std::atomic<unsigned> failures{0};
+  std::atomic<bool> done{false};
+  std::thread ta([&] { churn(a, 1, 200, failures); });
+  std::thread tb([&] { churn(b, 2, 200, failures); });
+  // The watchers only read: every figure, and queries of user space.
+  const auto watch = [&](locked_space& as) {
+    std::uint64_t seen = 0;
+    while (!done.load()) {
+      seen += as.commit_charge() + as.frames_in_use() +
+              as.table_pages_in_use() + as.faults().demand_zero;
+      seen += sys.commit_charge() + sys.commit_limit() + sys.space_count();
+      memory_basic_information info;
+      if (as.query(vaddr{0x10000}, info) != status::success) ++failures;
+      seen += info.region_size;
+    }
+    return seen;
+  };
+  std::thread wa([&] { (void)watch(a); });
+  std::thread wb([&] { (void)watch(b); });
+  ta.join();
+  tb.join();
+  done.store(true);
+  wa.join();
+  wb.join();
+  CHECK(failures.load() == 0);
+  CHECK(a.check_invariants());
+  CHECK(b.check_invariants());
+  CHECK(sys.commit_charge() == 0);
+}
+
+TEST_SUITE_END();

@@ -9,6 +9,8 @@
 using namespace mmkit;
 using namespace mmkit::arch;
 
+TEST_SUITE_BEGIN("arch");
+
 TEST_CASE("arch: level shapes follow the SDM") {
   static_assert(x86_32::levels == 2 && x86_pae::levels == 3 &&
                 x86_64::levels == 4 && x86_la57::levels == 5);
@@ -104,3 +106,5 @@ struct no_layout {
 };
 static_assert(!PagingArch<no_layout>);
 static_assert(PagingArch<example_two_level>);
+
+TEST_SUITE_END();

@@ -7,6 +7,8 @@
 
 using namespace mmkit;
 
+TEST_SUITE_BEGIN("core");
+
 TEST_CASE("address: strong types convert only when asked") {
   constexpr vaddr va{0x7FFE'0123};
   static_assert(va.page() == vpn{0x7FFE0});
@@ -94,3 +96,5 @@ TEST_CASE("address: inclusive and half-open ranges") {
   CHECK(vaddr_range{vaddr{5}, vaddr{5}}.empty());
   CHECK(vaddr_range{vaddr{6}, vaddr{5}}.size() == 0);
 }
+
+TEST_SUITE_END();

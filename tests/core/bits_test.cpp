@@ -6,6 +6,8 @@
 
 using namespace mmkit;
 
+TEST_SUITE_BEGIN("core");
+
 TEST_CASE("bits: masks and fields over hardware words") {
   static_assert(bit_mask<std::uint64_t>(51, 12) == 0x000F'FFFF'FFFF'F000);
   static_assert(bit_mask<std::uint32_t>(31, 12) == 0xFFFF'F000u);
@@ -40,3 +42,5 @@ TEST_CASE("bits: select_unpredictable picks like the ternary, any width") {
   CHECK(select_unpredictable(false, static_cast<const int*>(&a), null) ==
         nullptr);
 }
+
+TEST_SUITE_END();

@@ -6,6 +6,8 @@
 
 using namespace mmkit;
 
+TEST_SUITE_BEGIN("core");
+
 TEST_CASE("protection: Win32 PAGE_* values map to MM_ protections and back") {
   struct row {
     std::uint32_t win32;
@@ -53,3 +55,5 @@ TEST_CASE("protection: access rights and names") {
   CHECK(std::string(mm_protection_name(mm::execute_writecopy)) ==
         "EXECUTE_WRITECOPY");
 }
+
+TEST_SUITE_END();

@@ -15,6 +15,8 @@ constexpr result<vaddr> constexpr_use() {
 }
 }  // namespace
 
+TEST_SUITE_BEGIN("core");
+
 TEST_CASE("result: holds a value or a failure status") {
   auto ok = halve(8);
   REQUIRE(ok.ok());
@@ -44,3 +46,5 @@ TEST_CASE("result: copies and moves keep value and status") {
   result<void> f = status::access_violation;
   CHECK(f.error() == status::access_violation);
 }
+
+TEST_SUITE_END();

@@ -7,6 +7,8 @@
 
 using mmkit::status;
 
+TEST_SUITE_BEGIN("core");
+
 TEST_CASE("status: values are the NTSTATUS codes") {
   struct row {
     status s;
@@ -62,3 +64,5 @@ TEST_CASE("status: severity follows NT_SUCCESS / NT_WARNING / NT_ERROR") {
   CHECK(mmkit::is_error(status::access_violation));
   CHECK_FALSE(mmkit::is_warning(status::access_violation));
 }
+
+TEST_SUITE_END();

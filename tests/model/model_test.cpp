@@ -39,6 +39,8 @@ auto model_maker(const nt_layout& L, std::uint64_t limit) {
 
 }  // namespace
 
+TEST_SUITE_BEGIN("model");
+
 TEST_CASE_TEMPLATE("nt_model: follows the Windows case table", Arch,
                    MMKIT_MODEL_ARCHS) {
   const nt_layout L = Arch::layout;
@@ -165,3 +167,5 @@ TEST_CASE("differential: byte-driven runs stop when the input ends") {
   CHECK(r.ops_run > 0);
   CHECK(r.ops_run < 256);
 }
+
+TEST_SUITE_END();

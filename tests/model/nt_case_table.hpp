@@ -347,7 +347,10 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
                   S::invalid_parameter_5),
             alloc(0, 0x1000, mem::reset | mem::commit, page::readwrite,
                   S::invalid_parameter_5),
-            alloc(0, 0x1000, mem::reserve | mem::write_watch, page::readwrite,
+            // MEM_WRITE_WATCH needs MEM_RESERVE (Wine test_write_watch).
+            alloc(0, 0x1000, mem::write_watch, page::readwrite,
+                  S::invalid_parameter_5),
+            alloc(0, 0x1000, mem::commit | mem::write_watch, page::readwrite,
                   S::invalid_parameter_5),
             // ZeroBits is checked before everything else.
             alloc(0, 0x1000, 0, 0, S::invalid_parameter_3, 0, 0, 22),
@@ -668,6 +671,56 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            query(B, committed(B, B, page::noaccess, 0x2000, page::readonly)),
        }});
   t.push_back(
+      {"protect: NOCACHE and WRITECOMBINE belong to the allocation",
+       "current Windows (issue 19 item 11): a later protect neither drops "
+       "the allocation's caching attribute nor adds one; OldProtect reports "
+       "it",
+       {
+           alloc(B, 0x4000, mem::reserve | mem::commit,
+                 page::readwrite | page::nocache, ok, B, 0x4000),
+           protect(B, 0x1000, page::readwrite, ok, B, 0x1000,
+                   page::readwrite | page::nocache),
+           // Still RW|NOCACHE, and the region stays whole.
+           query(B, committed(B, B, page::readwrite | page::nocache, 0x4000,
+                              page::readwrite | page::nocache)),
+           protect(B + 0x1000, 0x1000, page::readonly | page::writecombine, ok,
+                   B + 0x1000, 0x1000, page::readwrite | page::nocache),
+           query(B + 0x1000,
+                 committed(B + 0x1000, B, page::readwrite | page::nocache,
+                           0x1000, page::readonly | page::nocache)),
+           alloc(B + 0x10000, 0x10000, mem::reserve,
+                 page::readwrite | page::writecombine, ok, B + 0x10000,
+                 0x10000),
+           // Commit takes the reservation's attribute too.
+           alloc(B + 0x10000, 0x2000, mem::commit, page::readonly, ok,
+                 B + 0x10000, 0x2000),
+           query(B + 0x10000,
+                 committed(B + 0x10000, B + 0x10000,
+                           page::readwrite | page::writecombine, 0x2000,
+                           page::readonly | page::writecombine)),
+           // A plain allocation stays plain.
+           alloc(B + 0x20000, 0x1000, mem::reserve | mem::commit,
+                 page::readwrite, ok, B + 0x20000, 0x1000),
+           alloc(B + 0x20000, 0x1000, mem::commit,
+                 page::readwrite | page::nocache, ok, B + 0x20000, 0x1000),
+           query(B + 0x20000, committed(B + 0x20000, B + 0x20000,
+                                        page::readwrite, 0x1000,
+                                        page::readwrite)),
+       }});
+  t.push_back(
+      {"protect: a failure after the range was looked up reports "
+       "PAGE_NOACCESS as OldProtect",
+       "current Windows (issue 19 item 10); the harness checks OldProtect "
+       "on every failing protect of the table",
+       {
+           protect(B, 0x1000, page::readonly, S::conflicting_addresses),
+           alloc(B, 0x10000, mem::reserve, page::readwrite, ok, B, 0x10000),
+           protect(B, 0x1000, page::readonly, S::not_committed),
+           protect(B + 0x8000, 0x10000, page::readonly,
+                   S::conflicting_addresses),
+           protect(B, 0x1000, page::writecopy, S::invalid_page_protection),
+       }});
+  t.push_back(
       {"protect: parameter checks and private-memory rules",
        "Wine kernel32 test_VirtualAlloc (0 and READWRITE|EXECUTE_WRITECOPY "
        "refused); order and the other statuses reasoned (nt_model.hpp)",
@@ -712,10 +765,12 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
                    page::readonly),
            query(B + 0x10,
                  committed(B, B, page::readwrite, 0x4000, page::readwrite)),
+           // The caching attribute is the allocation's: NOCACHE asked of
+           // a plain allocation gives plain protection (current Windows).
            protect(B, 0x4000, page::execute_read | page::nocache, ok, B, 0x4000,
                    page::readwrite),
            query(B, committed(B, B, page::readwrite, 0x4000,
-                              page::execute_read | page::nocache)),
+                              page::execute_read)),
        }});
 
   // ---- NtQueryVirtualMemory ------------------------------------------------
@@ -980,6 +1035,13 @@ void run_nt_case_table(MakeSpace&& make_space, const nt_layout& layout) {
           } else {
             CHECK(base == st.addr);  // unchanged on failure
             CHECK(size == st.size);
+            // OldProtect on failure: PAGE_NOACCESS once the range was
+            // looked up (current Windows), untouched before that.
+            if (st.op == case_op::protect)
+              CHECK(old == (st.expect == nt_status::conflicting_addresses ||
+                                    st.expect == nt_status::not_committed
+                                ? page::noaccess
+                                : 0xDEADBEEF));
           }
           break;
         }

@@ -236,11 +236,15 @@ class basic_nt_model {
     if (type & ~known) return nt_status::invalid_parameter_5;
     if ((type & (mem::commit | mem::reserve | mem::reset)) == 0)
       return nt_status::invalid_parameter_5;
-    // Write watch, AWE (MEM_PHYSICAL), large pages and MEM_RESET_UNDO are
-    // outside this model (and outside mmkit's private memory for now):
-    // refused as an AllocationType the space cannot honour.
-    if (type &
-        (mem::write_watch | mem::physical | mem::large_pages | mem::reset_undo))
+    // AWE (MEM_PHYSICAL), large pages and MEM_RESET_UNDO are outside this
+    // model (and outside mmkit's private memory for now): refused as an
+    // AllocationType the space cannot honour.
+    if (type & (mem::physical | mem::large_pages | mem::reset_undo))
+      return nt_status::invalid_parameter_5;
+    // Write watch marks a new reservation (Wine kernel32 test_write_watch:
+    // MEM_WRITE_WATCH alone is refused, with MEM_RESERVE accepted with or
+    // without MEM_COMMIT); what it records is outside this model.
+    if ((type & mem::write_watch) && !(type & mem::reserve))
       return nt_status::invalid_parameter_5;
     // MEM_RESET "cannot be used with any other value" (VirtualAlloc
     // documentation); reasoned to be refused as parameter 5 like every other
@@ -326,13 +330,15 @@ class basic_nt_model {
       new_pages += committed_.count(v) == 0 ? 1 : 0;
     // Committing committed pages does not charge twice.
     if (charge_ + new_pages > limit_) return nt_status::commitment_limit;
+    const std::uint32_t effective = with_allocation_caching(
+        protect, a->second.protect);
     for (std::uint64_t v = start >> 12; v < end >> 12; ++v) {
       auto [it, inserted] = committed_.try_emplace(v);
       // Committing again sets the new protection and keeps the data
       // (ReactOS CheckAlignment: "Commit the same address again with a
       // different protection" succeeds; CheckAdjacentVADs: a PAGE_READONLY
       // commit over a read-write page makes the next write fault).
-      it->second.protect = protect;
+      it->second.protect = effective;
       if constexpr (Bug == model_bug::recommit_zeroes) {
         if (!inserted) it->second.bytes.reset();
       }
@@ -421,8 +427,10 @@ class basic_nt_model {
   }
 
   // ---- NtProtectVirtualMemory --------------------------------------------
-  /// old_protect: the protection of the first page (written on success
-  /// only).
+  /// old_protect: the protection of the first page on success; once the
+  /// range has been looked up, a failure (CONFLICTING_ADDRESSES,
+  /// NOT_COMMITTED) writes PAGE_NOACCESS, as current Windows does; earlier
+  /// failures leave it alone.
   nt_status protect(std::uint64_t& base_io, std::uint64_t& size_io,
                     std::uint32_t new_protect, std::uint32_t& old_protect) {
     // The protection is checked before the range (reasoned: NT converts it
@@ -443,20 +451,30 @@ class basic_nt_model {
     // VAD overlapping the range and refuses a missing VAD or a range
     // leaving it with CONFLICTING_ADDRESSES, as the commit path does).
     const auto a = find_allocation(start >> 12);
-    if (a == allocs_.end() || (end >> 12) > a->second.end_vpn)
+    if (a == allocs_.end() || (end >> 12) > a->second.end_vpn) {
+      old_protect = page::noaccess;
       return nt_status::conflicting_addresses;
+    }
     if (copy_on_write(new_protect)) return nt_status::invalid_page_protection;
     // Every page must be committed (Wine kernel32 test_VirtualAlloc:
     // VirtualProtect over reserved or partly committed memory fails with
     // ERROR_INVALID_ADDRESS, i.e. STATUS_NOT_COMMITTED; ring3k
     // test_prot_mem: STATUS_NOT_COMMITTED).
-    for (std::uint64_t v = start >> 12; v < end >> 12; ++v)
-      if (committed_.count(v) == 0) return nt_status::not_committed;
+    for (std::uint64_t v = start >> 12; v < end >> 12; ++v) {
+      if (committed_.count(v) == 0) {
+        old_protect = page::noaccess;
+        return nt_status::not_committed;
+      }
+    }
     // Old protection: the first page's (Wine kernel32 test_VirtualAlloc;
     // ReactOS NtProtectVirtualMemory.c TestReadWrite).
     old_protect = committed_.at(start >> 12).protect;
+    // The caching attribute stays the allocation's (current Windows: a
+    // later protect neither drops NOCACHE/WRITECOMBINE nor adds them).
+    const std::uint32_t effective =
+        with_allocation_caching(new_protect, a->second.protect);
     for (std::uint64_t v = start >> 12; v < end >> 12; ++v)
-      committed_.at(v).protect = new_protect;
+      committed_.at(v).protect = effective;
     base_io = start;
     size_io = end - start;
     return nt_status::success;
@@ -594,6 +612,17 @@ class basic_nt_model {
     if (mods != 0 && (!std::has_single_bit(mods) || b == page::noaccess))
       return false;
     return true;
+  }
+  /// `p` with the caching attribute (NOCACHE, WRITECOMBINE) of the
+  /// allocation's protection `alloc` in place of its own: current Windows
+  /// keeps the allocation's for every page. A guard page keeps its GUARD
+  /// (the two cannot be combined).
+  static std::uint32_t with_allocation_caching(std::uint32_t p,
+                                               std::uint32_t alloc) {
+    if (p & page::guard) return p;
+    if ((p & 0xFFu) == page::noaccess) return p;
+    return (p & ~(page::nocache | page::writecombine)) |
+           (alloc & (page::nocache | page::writecombine));
   }
   static bool copy_on_write(std::uint32_t p) {
     const std::uint32_t b = p & 0xFFu;

@@ -11,6 +11,8 @@ using arch::x86_64;
 using arch::x86_la57;
 using arch::x86_pae;
 
+TEST_SUITE_BEGIN("paging");
+
 TEST_CASE("entry: x86_64 leaf vectors") {
   using c = entry_codec<x86_64>;
   // 4 KiB, R/W + U/S, no execute: XD | frame | U/S | R/W | P.
@@ -128,3 +130,5 @@ TEST_CASE("entry: with_attributes keeps address, A and D") {
   const std::uint64_t l = 0x40001083ull;
   CHECK(c::with_attributes(l, 1, page_attr::write) == 0x8000000040000083ull);
 }
+
+TEST_SUITE_END();

@@ -24,6 +24,8 @@ std::uint64_t resident_bytes() {
 }
 }  // namespace
 
+TEST_SUITE_BEGIN("paging");
+
 TEST_CASE("host_memory: 64 GiB declared, only touched frames cost memory") {
   constexpr std::uint64_t bytes = 64ull << 30;
   auto made = host_memory::create(bytes);
@@ -93,3 +95,5 @@ TEST_CASE("simple_frame_source: zero-filled frames, free list, counts") {
   CHECK(s.allocate_table_frame()->raw() == 6);
   CHECK(s.frames_in_use() == 4);
 }
+
+TEST_SUITE_END();

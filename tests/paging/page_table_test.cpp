@@ -94,6 +94,8 @@ void check_against_model(const table_t<A>& t, const model_t& model) {
 
 }  // namespace
 
+TEST_SUITE_BEGIN("paging");
+
 TEST_CASE_TEMPLATE("page_table: randomized against a std::map model", A,
                    arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
   const auto sizes = page_sizes<A>();
@@ -368,3 +370,5 @@ TEST_CASE_TEMPLATE("page_table: offline translation through a raw image file",
   std::remove(path.c_str());
   ::rmdir(dir);
 }
+
+TEST_SUITE_END();

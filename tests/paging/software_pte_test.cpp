@@ -9,6 +9,8 @@
 
 using namespace mmkit;
 
+TEST_SUITE_BEGIN("paging");
+
 TEST_CASE("software pte: hand vectors") {
   using s32 = software_pte<std::uint32_t>;
   using s64 = software_pte<std::uint64_t>;
@@ -89,3 +91,5 @@ TEST_CASE_TEMPLATE("software pte: every protection round-trips", A,
   // The software formats never look present to the walker.
   CHECK((s::transition(mm::readwrite, pfn{s::max_transition_frame}) & 1) == 0);
 }
+
+TEST_SUITE_END();

@@ -72,6 +72,8 @@ std::byte* expected_host(test::arena& a, const T& t, vaddr va, access acc,
 }
 }  // namespace
 
+TEST_SUITE_BEGIN("paging");
+
 TEST_CASE_TEMPLATE(
     "paging-structure cache: a miss in a cached region reads one leaf", A,
     arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
@@ -398,3 +400,5 @@ TEST_CASE_TEMPLATE("paging-structure cache: randomized against the walker", A,
     CHECK(t.table().check_invariants());
   }
 }
+
+TEST_SUITE_END();

@@ -23,6 +23,8 @@ using translator_t =
 constexpr std::uint64_t data_first = 64;
 }  // namespace
 
+TEST_SUITE_BEGIN("paging");
+
 TEST_CASE("tlb: lookup, fill, invalidate and flushes") {
   software_tlb<tlb_geometry<16, 1>> tlb;
   alignas(4096) static std::byte page[4096];
@@ -233,3 +235,5 @@ TEST_CASE_TEMPLATE("translator: randomized against a model", A, arch::x86_32,
     CHECK(t.table().check_invariants());
   }
 }
+
+TEST_SUITE_END();

@@ -40,6 +40,8 @@ struct x64_tables {
 };
 }  // namespace
 
+TEST_SUITE_BEGIN("paging");
+
 TEST_CASE("walker: x64 4 KiB translation explained") {
   x64_tables t;
   const auto r = t.walk(access::read, cpu_mode::user);
@@ -248,3 +250,5 @@ TEST_CASE("walker: LA57 reaches the fifth level") {
       walk<x86_la57>(a.memory, paddr{0x1000}, vaddr{0xFEFF000000000000}).kind ==
       entry_kind::non_canonical);
 }
+
+TEST_SUITE_END();

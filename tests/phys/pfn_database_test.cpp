@@ -442,6 +442,14 @@ TEST_CASE("pfn_database: a scribbled zeroed frame fails the content check") {
 TEST_CASE("pfn_database: check_invariants catches a broken link or count") {
   pfn_fixture<> fx(4);
   REQUIRE(fx.db.check_invariants());
+  // Link every frame, 0 to 3: take them all, then free them highest first
+  // (the free list is LIFO).
+  for (int k = 0; k < 4; ++k) REQUIRE(fx.db.allocate(page_need::any).ok());
+  for (std::uint32_t i = 4; i-- > 0;)
+    fx.db.release(pfn{i}, release_to::free_list);
+  REQUIRE(fx.list(page_state::free) == std::vector<std::uint32_t>{0, 1, 2, 3});
+  REQUIRE(fx.db.fresh_count() == 0);
+  REQUIRE(fx.db.check_invariants());
   pfn_entry saved = fx.entries[2];
   fx.entries[2].set_prev(0);  // should be 1
   CHECK_FALSE(fx.db.check_invariants());

@@ -497,3 +497,18 @@ TEST_CASE("pfn_database: random sequences match the model (four colours)") {
     run_random<frame_number_colouring<4>>(seed, 48, 1500, seen);
   check_coverage(seen);
 }
+
+TEST_CASE(
+    "pfn_database: random sequences across fresh chunks match the "
+    "model") {
+  // More frames than two chunks of fresh frames: allocation, zeroing and
+  // mark_bad() reach fresh frames at every point of the run.
+  constexpr std::uint32_t frames =
+      2 * pfn_fixture<>::database::fresh_chunk_frames + 44;
+  coverage seen;
+  for (std::uint32_t seed = 201; seed <= 204; ++seed) {
+    run_random<no_colouring>(seed, frames, 3000, seen);
+    run_random<frame_number_colouring<4>>(seed + 100, frames, 3000, seen);
+  }
+  check_coverage(seen);
+}

@@ -78,13 +78,19 @@ struct pfn_fixture {
   std::vector<repurpose_call> calls;
   database db;
 
-  /// Every frame on `list` (of `colour`), head first.
-  std::vector<std::uint32_t> list(page_state s,
-                                  std::uint32_t colour = 0) const {
+  /// Every frame on `list` (of `colour`, in `zone`), head first: the
+  /// linked frames, then, for the list the fresh frames are on, the fresh
+  /// frames of that colour, lowest first.
+  std::vector<std::uint32_t> list(page_state s, std::uint32_t colour = 0,
+                                  unsigned zone = 0) const {
     std::vector<std::uint32_t> out;
-    for (std::uint32_t i = db.debug_head(s, colour); i != pfn_entry::no_frame;
-         i = db.entry(pfn{i}).next())
+    for (std::uint32_t i = db.debug_head(s, colour, zone);
+         i != pfn_entry::no_frame; i = db.entry(pfn{i}).next())
       out.push_back(i);
+    const auto fresh = db.debug_fresh(zone);
+    if (fresh.state == s)
+      for (std::uint32_t i = fresh.first; i < fresh.end; ++i)
+        if (db.colouring().colour_of(pfn{i}) == colour) out.push_back(i);
     return out;
   }
 };

@@ -142,6 +142,58 @@ constexpr bool is_guard(std::uint8_t mm_prot) noexcept {
          (mm_prot & mm::base_mask) != 0;
 }
 
+/// An MM_ protection as a type: the 5-bit value NT keeps in VADs and
+/// software PTEs, with what it means. `invalid()` stands for a Win32 value
+/// that names no protection (from_win32's answer to a bad argument).
+class mm_protection {
+ public:
+  constexpr mm_protection() noexcept = default;
+  constexpr explicit mm_protection(std::uint8_t raw) noexcept : raw_(raw) {}
+
+  static constexpr mm_protection invalid() noexcept {
+    return mm_protection{0xFF};
+  }
+  /// The protection for a Win32 PAGE_* value (invalid() when it is not one).
+  static constexpr mm_protection from_win32(std::uint32_t p) noexcept {
+    return mm_protection{mm_from_win32(p)};
+  }
+
+  constexpr std::uint8_t raw() const noexcept { return raw_; }
+  constexpr bool is_valid() const noexcept { return raw_ != 0xFF; }
+  constexpr std::uint32_t to_win32() const noexcept {
+    return win32_from_mm(raw_);
+  }
+  constexpr access_rights rights() const noexcept { return rights_of(raw_); }
+  constexpr std::uint8_t base() const noexcept { return raw_ & mm::base_mask; }
+  constexpr std::uint8_t modifiers() const noexcept {
+    return raw_ & mm::modifier_mask;
+  }
+  constexpr bool is_guard() const noexcept { return mmkit::is_guard(raw_); }
+  constexpr bool is_copy_on_write() const noexcept {
+    return base() == mm::writecopy || base() == mm::execute_writecopy;
+  }
+  /// The same protection with the one-shot guard lifted.
+  constexpr mm_protection without_guard() const noexcept {
+    return is_guard() ? mm_protection{static_cast<std::uint8_t>(raw_ &
+                                                                ~mm::guard_page)}
+                      : *this;
+  }
+  /// Whether an access of this kind is allowed (execute counts as read
+  /// where the arch has no NX: `nx` false).
+  constexpr bool allows_read() const noexcept {
+    return rights().read || rights().execute;
+  }
+  constexpr bool allows_write() const noexcept { return rights().write; }
+  constexpr bool allows_execute(bool nx) const noexcept {
+    return rights().execute || (!nx && rights().read);
+  }
+
+  friend constexpr bool operator==(mm_protection, mm_protection) = default;
+
+ private:
+  std::uint8_t raw_ = 0;
+};
+
 /// The protection name `!vad` prints for an MM_ protection ("READWRITE").
 constexpr const char* mm_protection_name(std::uint8_t mm_prot) noexcept {
   constexpr const char* names[8] = {

@@ -29,6 +29,7 @@ enum class status : std::uint32_t {
   already_committed = 0xC0000021,         // STATUS_ALREADY_COMMITTED
   access_denied = 0xC0000022,             // STATUS_ACCESS_DENIED
   section_too_big = 0xC0000040,           // STATUS_SECTION_TOO_BIG
+  quota_exceeded = 0xC0000044,            // STATUS_QUOTA_EXCEEDED
   section_protection = 0xC000004E,        // STATUS_SECTION_PROTECTION
   invalid_page_protection = 0xC0000045,   // STATUS_INVALID_PAGE_PROTECTION
   not_committed = 0xC000002D,             // STATUS_NOT_COMMITTED
@@ -90,6 +91,7 @@ constexpr const char* to_string(status s) noexcept {
     MMKIT_STATUS_NAME(not_committed, "STATUS_NOT_COMMITTED")
     MMKIT_STATUS_NAME(integer_overflow, "STATUS_INTEGER_OVERFLOW")
     MMKIT_STATUS_NAME(insufficient_resources, "STATUS_INSUFFICIENT_RESOURCES")
+    MMKIT_STATUS_NAME(quota_exceeded, "STATUS_QUOTA_EXCEEDED")
     MMKIT_STATUS_NAME(free_vm_not_at_base, "STATUS_FREE_VM_NOT_AT_BASE")
     MMKIT_STATUS_NAME(memory_not_allocated, "STATUS_MEMORY_NOT_ALLOCATED")
     MMKIT_STATUS_NAME(invalid_parameter_1, "STATUS_INVALID_PARAMETER_1")

@@ -1,6 +1,6 @@
 #pragma once
 // The vocabulary of the NT virtual-memory calls: MEM_* values,
-// MEMORY_BASIC_INFORMATION, access kinds and fault counters.
+// MEMORY_BASIC_INFORMATION.
 //
 // The MEM_* values equal Windows' own constants so that an emulator can pass
 // a guest's flAllocationType / FreeType straight through.
@@ -43,15 +43,5 @@ struct memory_basic_information {
 };
 
 
-/// How faults were resolved, counted by kind (as MmAccessFault's callers
-/// see them).
-struct fault_counts {
-  std::uint64_t demand_zero = 0;         // a zeroed frame was supplied
-  std::uint64_t zeroed_on_the_spot = 0;  // ... which had to be cleared then
-  std::uint64_t soft = 0;                // the frame was still resident
-  std::uint64_t guard_page = 0;          // guard_page_violation raised
-  std::uint64_t access_violation = 0;    // access_violation raised
-  std::uint64_t table_pages = 0;         // page-table pages allocated
-};
 
 }  // namespace mmkit

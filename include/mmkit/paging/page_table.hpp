@@ -226,6 +226,34 @@ class page_table {
 
   /// The leaf entry of `va`, or null when a table on the way is missing
   /// (or `va` is non-canonical, or a large page maps it).
+  /// What probe_leaf found: the leaf entry of a VA, or where the walk to
+  /// it stopped.
+  struct leaf_probe {
+    leaf_ref leaf;
+    /// Without a leaf: the level of the entry that is zero (or maps no
+    /// table), so that no leaf table exists anywhere in the span of that
+    /// entry (Arch::level[gap_level].span() bytes).
+    unsigned gap_level = 0;
+  };
+  /// The leaf entry of canonical `va`, or the highest level where the walk
+  /// to it finds no table. Lets a range walk skip a missing subtree whole.
+  /// Complexity: O(levels).
+  leaf_probe probe_leaf(vaddr va) noexcept {
+    pfn table = root_;
+    for (unsigned l = levels - 1;; --l) {
+      entry_type* slot = table_of(table) + arch::table_index<Arch>(va, l);
+      if (l == 0) return {leaf_ref{slot, table}, 0};
+      const entry_type e = *slot;
+      if (!codec::is_present(e) || codec::maps_page(e, l)) return {{}, l};
+      table = paddr{Arch::frame_address(e)}.frame();
+    }
+  }
+
+  /// The physical address of `ref`'s entry (what a PFN back-link records).
+  paddr entry_address(leaf_ref ref) const noexcept {
+    return entry_address(ref.table, ref.entry);
+  }
+
   leaf_ref find_leaf(vaddr va) noexcept {
     if (!arch::is_canonical<Arch>(va)) return {};
     path p;
@@ -293,6 +321,11 @@ class page_table {
     pfn table[levels] = {};
   };
 
+  paddr entry_address(pfn table, const entry_type* slot) const noexcept {
+    return paddr{table.address().raw() +
+                 static_cast<std::uint64_t>(slot - table_of(table)) *
+                     sizeof(entry_type)};
+  }
   entry_type* table_of(pfn f) const noexcept {
     return reinterpret_cast<entry_type*>(memory_->frame(f));
   }
@@ -318,6 +351,11 @@ class page_table {
             paddr{arch::frame_phys_limit<Arch>()}.frame());
         if (!f) return f.error();
         *p.slot[l] = codec::table_entry(f->address(), l);
+        // A source that keeps back-links learns which entry references the
+        // new table (NT's PteAddress of a page-table page): from a leaf PTE
+        // the chain of them leads to the root and gives back the VA.
+        if constexpr (requires { source_->set_table_link(*f, paddr{}); })
+          source_->set_table_link(*f, entry_address(table, p.slot[l]));
         ++count(table);
         ++table_pages_;
         table = *f;

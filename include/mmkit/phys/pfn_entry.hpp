@@ -25,7 +25,9 @@
 // active (mapped or held) and transition (unmapped, but still referenced,
 // e.g. by I/O in progress). An entry is a plain record: only pfn_database
 // changes the entries it owns, and it keeps the lists and counts consistent
-// with them.
+// with them. It writes an entry whole before it first reads it (a frame
+// that was never handed out has no entry yet: see "Fresh frames" in
+// pfn_database.hpp), so entry storage needs no initialisation.
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>

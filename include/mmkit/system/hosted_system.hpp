@@ -1,15 +1,20 @@
 #pragma once
-// hosted_system: a system whose physical memory is a lazily committed host
-// reservation and whose PFN entries live in a host vector: what a hosted
-// program (an emulator, a test, the tour) wants in one line:
+// hosted_system: a system whose physical memory and PFN entries are lazily
+// committed host reservations: what a hosted program (an emulator, a test,
+// the tour) wants in one line:
 //
 //   mmkit::hosted_system<> sys{1ull << 30};   // 1 GiB of simulated RAM
 //   mmkit::address_space<mmkit::arch::x86_64, mmkit::hosted_config<>> as{sys};
 //
 // The frame bytes are a host reservation that costs nothing until a frame
-// is touched; the PFN entries (32 bytes per frame, 0.8% of the simulated
-// RAM) are built when the system is: 64 GiB of simulated RAM costs 512 MiB
-// of host memory and a quarter of a second up front.
+// is touched. The PFN entries (32 bytes per frame, 0.8% of the simulated
+// RAM) are a second one: the database writes no entry when it is built and
+// writes them a 4 KiB page (128 frames) at a time as frames are first
+// handed out (see "Fresh frames" in pfn_database.hpp), so the host commits
+// only the entry pages of frames in use. Creating a system takes a few
+// microseconds and no host memory for 1 GiB or 64 GiB of simulated RAM
+// alike (the eager build took 512 MiB and 0.4 s for 64 GiB); the first
+// frame handed out costs one page of entries.
 
 #include <mmkit/core/config.hpp>
 #if !MMKIT_HOSTED
@@ -18,50 +23,82 @@
 
 #include <mmkit/core/lock_policy.hpp>
 #include <mmkit/phys/host_memory.hpp>
+#include <mmkit/region/heap_watch_allocator.hpp>
 #include <mmkit/region/pool_vad_allocator.hpp>
 #include <mmkit/system/system.hpp>
 
 #include <cstdint>
-#include <cstdlib>
-#include <vector>
+#include <type_traits>
+#include <utility>
 
 namespace mmkit {
 
-/// The configuration of a hosted system: host memory, a lock policy and
-/// VAD nodes from a growing pool.
+/// The configuration of a hosted system: host memory, a lock policy, VAD
+/// nodes from a growing pool and write-watch bitmaps from the heap.
 template <LockPolicy Lock = no_lock>
-using hosted_config = system_config<host_memory, Lock, pool_vad_allocator<vad>>;
+using hosted_config = system_config<host_memory, Lock, pool_vad_allocator<vad>,
+                                    heap_watch_allocator>;
 
 namespace detail {
-/// The PFN entries, constructed before the system that points at them.
-struct pfn_storage {
-  std::vector<pfn_entry> entries;
-};
+/// The host reservations a hosted system is built on, made before the
+/// system that uses them: the frame bytes and the PFN entries (the same
+/// lazily committed, zero-filled kind of mapping), and why they could not
+/// be made.
+struct hosted_reservations {
+  explicit hosted_reservations(std::uint64_t physical_bytes) noexcept {
+    const std::uint64_t count = physical_bytes >> page_shift;
+    if (count == 0) {
+      why = status::invalid_parameter;  // less RAM than one frame
+      return;
+    }
+    auto bytes = host_memory::create(count << page_shift);
+    auto entries = host_memory::create(
+        (count * sizeof(pfn_entry) + page_size - 1) & ~(page_size - 1));
+    if (!bytes || !entries) {
+      why = !bytes ? bytes.error() : entries.error();
+      return;
+    }
+    frame_memory = std::move(bytes).value();
+    pfn_entry_pages = std::move(entries).value();
+    frames = frame_memory.frame_count();
+  }
 
-inline host_memory reserve_host_memory(std::uint64_t bytes) noexcept {
-  auto m = host_memory::create(bytes);
-  // A host that cannot reserve address space cannot run a simulation at
-  // all; there is no status to return from a constructor.
-  MMKIT_ASSERT(m.ok() && "host reservation failed");
-  if (!m) std::abort();
-  return std::move(m).value();
-}
+  /// The first entry (the reservation's first byte), or null for no frames.
+  pfn_entry* pfn_entries() noexcept {
+    if (pfn_entry_pages.frame_count() == 0) return nullptr;
+    // The database writes each entry whole before it reads it, and
+    // pfn_entry is trivially copyable (an implicit-lifetime type), so the
+    // fresh mapping serves as an array of them.
+    return reinterpret_cast<pfn_entry*>(pfn_entry_pages.frame(pfn{0}));
+  }
+
+  status why = status::success;
+  host_memory frame_memory;
+  host_memory pfn_entry_pages;
+  std::uint64_t frames = 0;  // frame_memory may be moved from; this stays
+};
+static_assert(std::is_trivially_copyable_v<pfn_entry>);
 }  // namespace detail
 
 template <LockPolicy Lock = no_lock>
-class hosted_system : private detail::pfn_storage,
+class hosted_system : private detail::hosted_reservations,
                       public system<hosted_config<Lock>> {
  public:
   /// Effects: `physical_bytes` of simulated physical memory (rounded down
   /// to whole frames, reserved on the host but not committed) and a page
-  /// file of `page_file_bytes` counted in the commit limit.
+  /// file of `page_file_bytes` counted in the commit limit. When that is
+  /// less than one frame, or the host will not reserve it, the system has
+  /// no frames and creation_status() says why (invalid_parameter,
+  /// no_memory); its address spaces then fail creation with no_memory.
   explicit hosted_system(std::uint64_t physical_bytes,
-                         std::uint64_t page_file_bytes = 0)
-      : detail::pfn_storage{std::vector<pfn_entry>(physical_bytes >>
-                                                   page_shift)},
-        system<hosted_config<Lock>>(
-            detail::reserve_host_memory(physical_bytes), entries.data(),
-            physical_bytes >> page_shift, page_file_bytes >> page_shift) {}
+                         std::uint64_t page_file_bytes = 0) noexcept
+      : detail::hosted_reservations(physical_bytes),
+        system<hosted_config<Lock>>(std::move(frame_memory), pfn_entries(),
+                                    frames,
+                                    page_file_bytes >> page_shift) {}
+
+  /// success, or why the simulated RAM could not be reserved.
+  status creation_status() const noexcept { return why; }
 };
 
 }  // namespace mmkit

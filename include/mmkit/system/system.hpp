@@ -1,11 +1,26 @@
 #pragma once
 // system: the simulated machine that address spaces share: the physical
-// memory, its PFN database, the commit limit, and the lock that guards them.
+// memory, its PFN database, the commit limit, the lock that guards them, and
+// the address spaces themselves.
 //
 //   system ─┬─ Memory          the frame bytes (host_memory, buffer_memory)
-//           ├─ pfn_database    one entry per frame, NT's page lists
+//           ├─ pfn_database    one entry per frame, NT's page lists; its
+//           │                  owner callback is the system's (below)
 //           ├─ commit charge   against commit_limit = frames + page file
+//           ├─ address spaces  each registered by a space_link
 //           └─ lock            the PFN lock (no_lock by default)
+//
+// Whose PTE names a frame: when the PFN database takes a standby frame for
+// another use, it calls its owner back with the frame's PTE back-link, the
+// physical address of a leaf PTE. The system finds the address space that
+// PTE belongs to in O(1): every page-table frame an address space takes
+// comes through its table_frame_source, which records the space's
+// space_link in the table frame's PFN entry (in the original-PTE field, which
+// a page-table frame has no other use for) and, for a table below the root,
+// the physical address of the entry that references it. The space then
+// climbs those back-links from the PTE to its root to learn the VA, writes
+// the PTE through its PTE writer (TLB dropped, observers told) and forgets
+// the frame.
 //
 // Every address_space created on a system takes its page tables and its
 // pages from the system's PFN database, so frames released by one address
@@ -16,14 +31,19 @@
 // Commit charge is NT's: every committed private page is charged when it is
 // committed (not when it is touched) against the limit, and the charge is
 // returned on decommit or release. Committing past the limit fails with
-// status::commitment_limit and changes nothing.
+// status::commitment_limit and changes nothing. Commit is a promise: a
+// charge is granted only when frames can back every charged page and every
+// page table on top of what is promised already (charge_commit_locked), so
+// the first touch of a committed page never runs out of memory.
 
 #include <mmkit/core/lock_policy.hpp>
+#include <mmkit/core/pool_quota.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/phys/pfn_database.hpp>
 #include <mmkit/phys/physical_memory.hpp>
 #include <mmkit/region/vad_allocator.hpp>
+#include <mmkit/region/write_watch.hpp>
 #include <mmkit/vad/vad.hpp>
 
 #include <cstdint>
@@ -37,12 +57,80 @@ namespace mmkit {
 ///   vad_allocator   where address spaces get VAD nodes (by default a
 ///                   caller-given array: nothing is allocated behind the
 ///                   caller's back)
+///   watch_allocator where write-watch bitmaps come from (none by default:
+///                   MEM_WRITE_WATCH is then refused)
 template <WritablePhysicalMemory Memory, LockPolicy Lock = no_lock,
-          VadAllocator<vad> NodeAllocator = caller_vad_allocator<vad>>
+          VadAllocator<vad> NodeAllocator = caller_vad_allocator<vad>,
+          WatchAllocator Watches = no_watch_allocator>
 struct system_config {
   using memory = Memory;
   using lock = Lock;
   using vad_allocator = NodeAllocator;
+  using watch_allocator = Watches;
+};
+
+/// What the system knows of one of its address spaces: how to rewrite one
+/// of its PTEs from outside (the space fills `repurpose`), and the links of
+/// the system's list of spaces.
+struct space_link {
+  /// Rewrites the transition PTE at physical address `pte` (of this
+  /// space's page tables), which names `frame`, into `original_pte`: the
+  /// frame is being taken away. Called with the PFN lock held.
+  void (*repurpose)(space_link& self, pfn frame, paddr pte,
+                    std::uint64_t original_pte) noexcept = nullptr;
+  space_link* next = nullptr;
+  space_link* prev = nullptr;
+};
+
+/// The PFN database's owner in a system: finds the space whose page table
+/// holds the PTE (see the header comment) and has it rewrite the PTE.
+struct system_pte_owner {
+  /// The database's entries (a page-table frame's entry names its space).
+  const pfn_entry* entries = nullptr;
+
+  void repurpose(pfn frame, pte_link link,
+                 std::uint64_t original_pte) noexcept {
+    MMKIT_ASSERT(link.kind == pte_kind::hardware && entries != nullptr);
+    auto* space = reinterpret_cast<space_link*>(static_cast<std::uintptr_t>(
+        entries[link.table_frame().raw()].original_pte()));
+    MMKIT_ASSERT(space != nullptr && space->repurpose != nullptr);
+    space->repurpose(*space, frame, link.address(), original_pte);
+  }
+};
+static_assert(StandbyOwner<system_pte_owner>);
+
+/// The FrameSource an address space's page table draws from: the system's
+/// PFN database, with each table frame marked as the space's and linked to
+/// the entry that references it (see the header comment).
+template <class Database>
+class table_frame_source {
+ public:
+  table_frame_source() noexcept = default;
+  table_frame_source(Database& db, space_link& owner) noexcept
+      : db_(&db), owner_(&owner) {}
+
+  result<pfn> allocate_table_frame(pfn end) noexcept {
+    result<pfn> f = db_->allocate_table_frame(end);
+    if (f) db_->set_pte_link(*f, pte_link{}, token());
+    return f;
+  }
+  void release_table_frame(pfn frame) noexcept {
+    db_->release_table_frame(frame);
+  }
+  std::uint32_t& table_use_count(pfn frame) noexcept {
+    return db_->table_use_count(frame);
+  }
+  /// The page table tells which entry references a new table.
+  void set_table_link(pfn table, paddr parent_entry) noexcept {
+    db_->set_pte_link(table, pte_link::hardware_pte(parent_entry), token());
+  }
+
+ private:
+  std::uint64_t token() const noexcept {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(owner_));
+  }
+  Database* db_ = nullptr;
+  space_link* owner_ = nullptr;
 };
 
 template <class Config>
@@ -51,19 +139,21 @@ class system {
   using config = Config;
   using memory_type = typename Config::memory;
   using lock_type = typename Config::lock;
-  using database_type = pfn_database<memory_type>;
+  using database_type = pfn_database<memory_type, system_pte_owner>;
+  using frame_source_type = table_frame_source<database_type>;
 
   /// Requires: `entries` points to `frames` PFN entries that outlive the
   /// system; frames <= memory.frame_count(). Effects: a system whose
   /// physical memory is the first `frames` frames of `memory` (whose bytes
   /// are taken to be zero when `contents` says so, as a fresh host
-  /// reservation is) and whose commit limit is frames + page_file_pages.
+  /// reservation is) and whose commit limit is the usable frames +
+  /// page_file_pages.
   system(memory_type memory, pfn_entry* entries, std::uint64_t frames,
          std::uint64_t page_file_pages,
          initial_contents contents = initial_contents::zero) noexcept
       : memory_(std::move(memory)),
-        pfns_(memory_, entries, frames, contents),
-        commit_limit_(frames + page_file_pages) {}
+        pfns_(memory_, entries, frames, contents, system_pte_owner{entries}),
+        page_file_pages_(page_file_pages) {}
 
   system(const system&) = delete;
   system& operator=(const system&) = delete;
@@ -72,36 +162,154 @@ class system {
   database_type& pfns() noexcept { return pfns_; }
   const database_type& pfns() const noexcept { return pfns_; }
   /// The PFN lock: held around every PFN-database and commit update.
-  lock_type& pfn_lock() noexcept { return lock_; }
+  lock_type& pfn_lock() const noexcept { return lock_; }
 
-  /// The most pages that may be committed at once (NT's commit limit).
-  std::uint64_t commit_limit() const noexcept { return commit_limit_; }
+  /// The most pages that may be committed at once (NT's commit limit):
+  /// the usable frames (those not marked bad) plus the page file, unless
+  /// set_commit_limit() set a figure.
+  std::uint64_t commit_limit() const noexcept {
+    detail::lock_scope guard(lock_);
+    return commit_limit_locked();
+  }
+  std::uint64_t commit_limit_locked() const noexcept {
+    return limit_set_ ? commit_limit_
+                      : pfns_.frame_count() - pfns_.count(page_state::bad) +
+                            page_file_pages_;
+  }
   /// Effects: sets the commit limit to `pages` (NT derives it from the
   /// available memory and the page files; an emulator reproducing a given
-  /// machine, or a test, may want its figure exactly).
+  /// machine, or a test, may want its figure exactly). The promise below
+  /// still holds: no commit is granted that the frames cannot back.
   /// Returns: status::commitment_limit, changing nothing, when more than
   /// `pages` are charged already.
   result<void> set_commit_limit(std::uint64_t pages) noexcept {
     detail::lock_scope guard(lock_);
     if (pages < commit_charge_) return status::commitment_limit;
     commit_limit_ = pages;
+    limit_set_ = true;
     return {};
   }
   /// The pages committed now, over all address spaces.
-  std::uint64_t commit_charge() const noexcept { return commit_charge_; }
+  std::uint64_t commit_charge() const noexcept {
+    detail::lock_scope guard(lock_);
+    return commit_charge_;
+  }
 
-  /// Requires: the PFN lock is held. Effects: charges `pages` more pages.
-  /// Returns: status::commitment_limit (charging nothing) when the charge
-  /// would pass the limit.
-  result<void> charge_commit_locked(std::uint64_t pages) noexcept {
-    if (pages > commit_limit_ - commit_charge_) return status::commitment_limit;
+  /// Requires: the PFN lock is held. Effects: charges `pages` more pages of
+  /// commit for an address space whose frames lie below `end`, which will
+  /// also make `tables` more page-table pages to map them.
+  /// Returns: status::commitment_limit, charging nothing, when the charge
+  /// would pass the commit limit, or when the frames could not back it:
+  /// commit is a promise (a committed page never fails its first touch),
+  /// so every charged page and every page table must have a frame, and an
+  /// address space that can only name frames below 4 GiB must find them
+  /// there. Until the pager adds page files, frames are the only backing.
+  result<void> charge_commit_locked(std::uint64_t pages, std::uint64_t tables,
+                                    pfn end) noexcept {
+    if (commit_charge_ + pages > commit_limit_locked())
+      return status::commitment_limit;
+    const std::uint64_t usable =
+        pfns_.frame_count() - pfns_.count(page_state::bad);
+    const std::uint64_t promised =
+        commit_charge_ + pfns_.page_table_count() + pages + tables;
+    if (promised > usable) return status::commitment_limit;
+    const bool low = is_low(end);
+    if (low && low_outstanding() + pages + tables >
+                   pfns_.available_below(low_end()))
+      return status::commitment_limit;
     commit_charge_ += pages;
+    if (low) low_charge_ += pages;
     return {};
   }
-  /// Requires: the PFN lock is held; `pages` were charged.
-  void return_commit_locked(std::uint64_t pages) noexcept {
+  /// Requires: the PFN lock is held; `pages` were charged for a space
+  /// bounded by `end`.
+  void return_commit_locked(std::uint64_t pages, pfn end) noexcept {
     MMKIT_ASSERT(pages <= commit_charge_);
     commit_charge_ -= pages;
+    if (is_low(end)) {
+      MMKIT_ASSERT(pages <= low_charge_);
+      low_charge_ -= pages;
+    }
+  }
+  /// Requires: the PFN lock is held. Effects: a page of an address space
+  /// bounded by `end` got a frame (+1) or gave one back (-1): the
+  /// low-memory promise counts what is still owed to the spaces that can
+  /// only use frames below 4 GiB.
+  void note_resident_locked(int delta, pfn end) noexcept {
+    if (is_low(end)) low_resident_ += static_cast<std::uint64_t>(delta);
+  }
+  /// Requires: the PFN lock is held. Whether a new address space whose
+  /// root must lie below `root_end` can have it without breaking the
+  /// promise made to committed pages.
+  bool can_make_root_locked(pfn root_end) noexcept {
+    if (commit_charge_ + pfns_.page_table_count() + 1 >
+        pfns_.frame_count() - pfns_.count(page_state::bad))
+      return false;
+    return !is_low(root_end) ||
+           low_outstanding() + 1 <= pfns_.available_below(low_end());
+  }
+  /// Frames below 4 GiB that spaces which can use no others are owed: the
+  /// pages they have committed and not yet touched. A space that may use
+  /// any frame leaves them alone (its frames come from above 4 GiB, or from
+  /// the low frames beyond this reserve; see low_reserve()).
+  std::uint64_t low_reserve() const noexcept { return low_outstanding(); }
+
+  // --- pool quota -------------------------------------------------------------
+
+  /// Effects: every address space on this system together may hold at
+  /// most `q` (a limit already passed stops only further growth).
+  void set_quota(pool_quota q) noexcept {
+    detail::lock_scope guard(lock_);
+    quota_ = q;
+  }
+  pool_quota quota() const noexcept {
+    detail::lock_scope guard(lock_);
+    return quota_;
+  }
+  /// VAD nodes held by all address spaces.
+  std::uint64_t vad_nodes() const noexcept {
+    detail::lock_scope guard(lock_);
+    return vad_nodes_;
+  }
+  /// Requires: the PFN lock is held. Whether `nodes` more VAD nodes and
+  /// `tables` more page-table pages stay within the system's quota.
+  bool quota_allows_locked(std::uint64_t nodes,
+                           std::uint64_t tables) const noexcept {
+    return nodes <= quota_.vad_nodes - vad_nodes_ &&
+           tables <= quota_.table_pages - pfns_.page_table_count();
+  }
+  /// Requires: the PFN lock is held. A space took (+) or gave back (-)
+  /// VAD nodes.
+  void count_nodes_locked(std::int64_t delta) noexcept {
+    vad_nodes_ += static_cast<std::uint64_t>(delta);
+  }
+
+  // --- the address spaces ---------------------------------------------------
+
+  /// Requires: the PFN lock is held; `space` is in no list. Effects: the
+  /// space is one of this system's (its PTEs may be rewritten on
+  /// repurposing). Complexity: O(1).
+  void attach_locked(space_link& space) noexcept {
+    space.prev = nullptr;
+    space.next = spaces_;
+    if (spaces_ != nullptr) spaces_->prev = &space;
+    spaces_ = &space;
+    ++space_count_;
+  }
+  /// Requires: the PFN lock is held; `space` was attached. Complexity: O(1).
+  void detach_locked(space_link& space) noexcept {
+    if (space.prev != nullptr)
+      space.prev->next = space.next;
+    else
+      spaces_ = space.next;
+    if (space.next != nullptr) space.next->prev = space.prev;
+    space.next = space.prev = nullptr;
+    --space_count_;
+  }
+  /// The address spaces created on this system and not yet destroyed.
+  std::uint64_t space_count() const noexcept {
+    detail::lock_scope guard(lock_);
+    return space_count_;
   }
 
   /// The zero page worker's step (the owner drives it; no hidden thread):
@@ -115,9 +323,30 @@ class system {
  private:
   memory_type memory_;
   database_type pfns_;
+  /// Whether a space bounded by `end` can only use frames below 4 GiB on
+  /// a machine that has frames above.
+  bool is_low(pfn end) const noexcept {
+    return end.raw() <= database_type::low_zone_frames &&
+           pfns_.frame_count() > database_type::low_zone_frames;
+  }
+  static constexpr pfn low_end() noexcept {
+    return pfn{database_type::low_zone_frames};
+  }
+  std::uint64_t low_outstanding() const noexcept {
+    return low_charge_ - low_resident_;
+  }
+
+  std::uint64_t page_file_pages_ = 0;
   std::uint64_t commit_limit_ = 0;
+  bool limit_set_ = false;
   std::uint64_t commit_charge_ = 0;
-  [[no_unique_address]] lock_type lock_;
+  std::uint64_t low_charge_ = 0;    // charge of spaces bound below 4 GiB
+  std::uint64_t low_resident_ = 0;  // their pages that have frames
+  pool_quota quota_;
+  std::uint64_t vad_nodes_ = 0;
+  space_link* spaces_ = nullptr;
+  std::uint64_t space_count_ = 0;
+  [[no_unique_address]] mutable lock_type lock_;
 };
 
 }  // namespace mmkit

@@ -1,0 +1,79 @@
+#pragma once
+// The fault dispatcher: one simulated access that the TLB and the page
+// tables refused, resolved in MmAccessFault's order.
+//
+//   1. the address: kernel space holds nothing of this address space, and
+//      user mode may not touch it (access_violation);
+//   2. the VAD: none, or the page is not committed -> access_violation;
+//   3. the protection: an access the page's protection refuses is an
+//      access violation, and leaves a guard bit set;
+//   4. the guard bit: one-shot guard_page_violation (fault/handlers.hpp);
+//   5. the PTE's kind, one handler each (fault/handlers.hpp):
+//        valid        the walk refused what the protection allows: only a
+//                     write to a copy-on-write page (the section issue's
+//                     handler) gets here legitimately; else a violation
+//        zero, demand-zero   a zeroed frame
+//        transition   soft fault: the frame is taken back
+//        page file    hard fault (the pager issue's handler)
+//        prototype    through the section (the section issue's handler)
+//   6. the access is retried through the TLB.
+//
+// Handlers that a later layer provides answer status::not_implemented; no
+// input reaches them today, because private memory cannot hold such pages.
+
+#include <mmkit/core/access.hpp>
+#include <mmkit/core/address.hpp>
+#include <mmkit/core/status.hpp>
+#include <mmkit/fault/handlers.hpp>
+#include <mmkit/region/page_state.hpp>
+
+#include <cstdint>
+
+namespace mmkit::fault {
+
+/// Effects: resolves a fault of an access `acc` in `mode` at `va` (see the
+/// header comment), counting it in `counts`.
+/// Returns: success (retry the access: it now proceeds), or the status the
+/// access raises: access_violation, guard_page_violation, no_memory.
+template <class Core>
+status dispatch(Core& c, fault_counts& counts, vaddr va, access acc,
+                cpu_mode mode) noexcept {
+  using Arch = typename Core::arch_type;
+  if (va.raw() > Core::highest_user_address) return violation(counts);
+  const vpn p = va.page();
+  vad* v = c.vads.find_containing(p);
+  if (v == nullptr) return violation(counts);
+  const page_view pv = c.view(*v, p);
+  if (!pv.committed) return violation(counts);
+  const mm_protection prot = pv.protection;
+  const bool allowed = acc == access::read    ? prot.allows_read()
+                       : acc == access::write ? prot.allows_write() ||
+                                                    prot.is_copy_on_write()
+                                              : prot.allows_execute(Arch::has_nx);
+  if (!allowed) return violation(counts);
+  if (prot.is_guard()) return handle_guard(c, counts, *v, p, pv);
+  status s = status::success;
+  switch (pv.pte) {
+    case entry_kind::valid:
+      s = acc == access::write && prot.is_copy_on_write()
+              ? handle_copy_on_write(c, counts, *v, p, pv)
+              : violation(counts);
+      break;
+    case entry_kind::zero:
+    case entry_kind::demand_zero:
+      s = handle_demand_zero(c, counts, p, prot);
+      break;
+    case entry_kind::transition: s = handle_transition(c, counts, p, pv); break;
+    case entry_kind::page_file: s = handle_page_file(c, counts, p, pv); break;
+    case entry_kind::prototype: s = handle_prototype(c, counts, p, pv); break;
+    default: s = violation(counts); break;
+  }
+  if (s != status::success) return s;
+  // The page is there now; the walk decides the rest (a user access to a
+  // page the tables deny still faults).
+  if (c.ptes.translator().host_pointer(va, acc, mode) == nullptr)
+    return violation(counts);
+  return status::success;
+}
+
+}  // namespace mmkit::fault

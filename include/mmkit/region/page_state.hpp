@@ -1,0 +1,161 @@
+#pragma once
+// The page-state model: what a page is, from its VAD and its PTE, for every
+// kind of PTE. The one place that reads meaning out of a private page's
+// entry; region/private_memory.hpp, the fault dispatcher and query all ask
+// it.
+//
+// Where a page's state lives: the VAD says "reserved" for its whole range;
+// each page's own PTE says the rest.
+//
+//   PTE                          page
+//   zero                         reserved, not committed
+//   demand-zero(prot)            committed with prot, never touched
+//   valid                        committed and resident; its protection is
+//                                the original PTE kept in the frame's PFN
+//                                entry (hardware bits cannot hold GUARD)
+//   transition(prot, frame)      committed and resident: the frame is still
+//                                active (a NOACCESS or GUARD page, which
+//                                stays not present so every access faults)
+//                                or on the standby/modified list (trimmed)
+//   page file(prot, slot)        committed, paged out (the pager's)
+//   prototype(index)             a view's page, through its section
+//
+// So every committed page has a non-zero PTE, and the page table that holds
+// it cannot be freed under it: commit makes (and charges) the tables its
+// pages need, and a first touch never has to find a frame for a table.
+// (NT lets MEM_RESERVE|MEM_COMMIT leave the PTEs zero and the VAD say
+// "committed"; mmkit writes them, which costs one PTE per committed page,
+// a cost commit charge already bounds, and buys a fault path that cannot
+// run out of memory.)
+//
+// No entry asserts: a kind that a layer cannot handle yet (page file,
+// prototype: the pager and section issues) is reported as such, and the
+// operations refuse it with status::not_implemented before they change
+// anything.
+
+#include <mmkit/arch/paging_arch.hpp>
+#include <mmkit/core/address.hpp>
+#include <mmkit/core/protection.hpp>
+#include <mmkit/paging/entry.hpp>
+#include <mmkit/vad/vad.hpp>
+
+#include <cstdint>
+
+namespace mmkit {
+
+/// What one page is.
+struct page_view {
+  entry_kind pte = entry_kind::zero;  ///< the kind of its PTE
+  bool committed = false;
+  bool resident = false;  ///< a frame holds it (valid or transition PTE)
+  bool valid = false;     ///< the PTE is present
+  mm_protection protection{};  ///< when committed
+  pfn frame{};                 ///< when resident
+
+  /// Whether this layer can change the page: page-file and prototype
+  /// pages wait for the pager and section layers.
+  constexpr bool supported() const noexcept {
+    return pte != entry_kind::page_file && pte != entry_kind::prototype;
+  }
+  /// Whether the two pages fall in one query region: same state and, when
+  /// committed, same protection.
+  constexpr bool same_region(const page_view& o) const noexcept {
+    return committed == o.committed &&
+           (!committed || protection == o.protection);
+  }
+};
+
+/// Reads pages of one arch: `Database` gives a valid page's original PTE.
+template <arch::PagingArch Arch, class Database>
+struct page_model {
+  using entry_type = typename Arch::entry_type;
+  using sw = software_pte<entry_type>;
+  using codec = entry_codec<Arch>;
+
+  /// The page of VAD `v` whose PTE is `e`.
+  static page_view view(const vad& v, entry_type e,
+                        const Database& db) noexcept {
+    page_view pv;
+    if (e == 0) return pv;
+    if (codec::is_present(e)) {
+      pv.pte = entry_kind::valid;
+      pv.committed = pv.resident = pv.valid = true;
+      pv.frame = codec::page_address(e, 0).frame();
+      pv.protection = mm_protection{sw::protection(
+          static_cast<entry_type>(db.entry(pv.frame).original_pte()))};
+      return pv;
+    }
+    const mm_protection prot{sw::protection(e)};
+    pv.pte = sw::classify(e);
+    switch (pv.pte) {
+      case entry_kind::demand_zero:
+        pv.committed = true;
+        pv.protection = prot;
+        return pv;
+      case entry_kind::transition:
+        pv.committed = pv.resident = true;
+        pv.protection = prot;
+        pv.frame = sw::frame(e);
+        return pv;
+      case entry_kind::page_file:
+      case entry_kind::prototype:
+        // Committed either way. A prototype PTE with no protection of its
+        // own takes the section's, which the section layer knows; until
+        // then the VAD's stands in.
+        pv.committed = true;
+        pv.protection =
+            prot.raw() != 0 ? prot : mm_protection{v.protection()};
+        return pv;
+      default:
+        // Cannot be: classify() answers only the kinds above for a
+        // non-zero, not-present entry. Report a committed page this layer
+        // will not touch rather than trust it.
+        pv.pte = entry_kind::prototype;
+        pv.committed = true;
+        pv.protection = mm_protection{v.protection()};
+        return pv;
+    }
+  }
+
+  /// The view every page under a missing leaf table has: nothing
+  /// committed there.
+  static page_view view_absent(const vad&) noexcept { return {}; }
+
+  // --- the PTEs a private page gets ----------------------------------------
+
+  /// Whether a page with `prot` may be mapped valid (NOACCESS and GUARD
+  /// pages stay not present so that every access reaches the dispatcher).
+  static constexpr bool mappable(mm_protection prot) noexcept {
+    return !prot.is_guard() && prot.rights() != access_rights{};
+  }
+
+  /// The hardware leaf entry for a resident page with `prot` (mappable).
+  static entry_type valid_entry(pfn frame, mm_protection prot) noexcept {
+    const access_rights r = prot.rights();
+    page_attr a = page_attr::user;
+    // A copy-on-write page is mapped read-only: the first write faults and
+    // copies.
+    if (r.write) a |= page_attr::write;
+    // x86 cannot make a page executable but unreadable or readable but
+    // not executable without NX; execute-only pages are readable.
+    if (r.execute) a |= page_attr::execute;
+    if (prot.modifiers() == mm::nocache) a |= page_attr::cache_disable;
+    // NT programs PAT entry 1 as write-combining: PWT=1 selects it.
+    if (prot.modifiers() == mm::writecombine) a |= page_attr::write_through;
+    return codec::leaf_entry(frame.address(), 0, a);
+  }
+
+  /// The PTE of a resident page with `prot`: valid when it grants some
+  /// access, else a transition PTE that keeps the frame.
+  static entry_type resident_entry(pfn frame, mm_protection prot) noexcept {
+    return mappable(prot) ? valid_entry(frame, prot)
+                          : sw::transition(prot.raw(), frame);
+  }
+
+  /// The PTE a committed, non-resident page with `prot` holds.
+  static entry_type absent_entry(mm_protection prot) noexcept {
+    return sw::demand_zero(prot.raw());
+  }
+};
+
+}  // namespace mmkit

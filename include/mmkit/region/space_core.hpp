@@ -1,0 +1,167 @@
+#pragma once
+// space_core: what one address space is made of, as the region, fault and
+// NT layers see it: its system, its PTE writer (page table + TLB), its VAD
+// tree and node allocator, and its counters. The operations live beside it
+// (region/private_memory.hpp, fault/dispatcher.hpp, nt/virtual_memory.hpp);
+// address_space.hpp composes them and adds the locks.
+//
+// Invariants (check_invariants in address_space.hpp verifies them):
+//   - every VAD's commit_charge() is the number of its committed pages;
+//   - commit_charge is their sum and is charged to the system;
+//   - frames_in_use counts the frames holding this space's pages, resident
+//     (valid or transition PTE) or on a standby/modified list with a
+//     transition PTE naming them.
+
+#include <mmkit/arch/paging_arch.hpp>
+#include <mmkit/core/address.hpp>
+#include <mmkit/core/assert.hpp>
+#include <mmkit/core/pool_quota.hpp>
+#include <mmkit/phys/pfn_entry.hpp>
+#include <mmkit/region/page_state.hpp>
+#include <mmkit/region/write_watch.hpp>
+#include <mmkit/vad/vad.hpp>
+#include <mmkit/vad/vad_tree.hpp>
+
+#include <cstdint>
+
+namespace mmkit {
+
+template <arch::PagingArch Arch, class System, class VadAlloc, class Writer,
+          class WatchAlloc = no_watch_allocator>
+struct space_core {
+  using arch_type = Arch;
+  using system_type = System;
+  using writer_type = Writer;
+  using database_type = typename System::database_type;
+  using entry_type = typename Arch::entry_type;
+  using model = page_model<Arch, database_type>;
+  using sw = software_pte<entry_type>;
+
+  static constexpr std::uint64_t lowest_user_address =
+      Arch::lowest_user_address;
+  static constexpr std::uint64_t highest_user_address =
+      Arch::highest_user_address;
+  static constexpr std::uint64_t granularity_pages =
+      allocation_granularity >> page_shift;
+  /// Every page and table of the space comes from frames below this bound
+  /// (4 GiB for x86_32): no entry is ever truncated into another frame.
+  static constexpr pfn frame_end{
+      (arch::frame_phys_limit<Arch>() >> page_shift) >=
+              database_type::max_frames
+          ? database_type::max_frames
+          : arch::frame_phys_limit<Arch>() >> page_shift};
+
+  explicit space_core(System& s, VadAlloc alloc) noexcept
+      : sys(&s),
+        vads(vaddr{lowest_user_address}.page()),
+        nodes(static_cast<VadAlloc&&>(alloc)) {}
+
+  System* sys = nullptr;
+  Writer ptes;
+  vad_tree<vad> vads;
+  VadAlloc nodes;
+  std::uint64_t commit_charge = 0;
+  std::uint64_t frames_in_use = 0;
+  pool_quota quota;
+  std::uint64_t node_count = 0;
+  watch_list watches;
+  [[no_unique_address]] WatchAlloc watch_alloc;
+
+  /// Whether `n` more VAD nodes and `tables` more page-table pages stay
+  /// within this space's quota and the system's.
+  bool quota_allows(std::uint64_t n, std::uint64_t tables) const noexcept {
+    return n <= quota.vad_nodes - node_count &&
+           tables <= quota.table_pages - ptes.table().table_pages() &&
+           sys->quota_allows_locked(n, tables);
+  }
+  /// A VAD node for a new reservation, or null (quota or allocator empty:
+  /// `why` says which).
+  vad* take_node(status& why) noexcept {
+    if (!quota_allows(1, 0)) {
+      why = status::quota_exceeded;
+      return nullptr;
+    }
+    vad* v = nodes.allocate();
+    if (v == nullptr) {
+      why = status::insufficient_resources;
+      return nullptr;
+    }
+    ++node_count;
+    sys->count_nodes_locked(+1);
+    return v;
+  }
+  void give_node(vad* v) noexcept {
+    nodes.deallocate(v);
+    --node_count;
+    sys->count_nodes_locked(-1);
+  }
+
+  database_type& pfns() noexcept { return sys->pfns(); }
+  const database_type& pfns() const noexcept { return sys->pfns(); }
+
+  /// The page `p` of `v` is.
+  page_view view(const vad& v, vpn p) noexcept {
+    return model::view(v, ptes.read(p), pfns());
+  }
+
+  /// Calls f(first, last, page_view) over `r` (inside `v`) in order, until
+  /// f returns false: one call per page where a leaf table exists, one per
+  /// missing subtree otherwise (every page there has the same view). So a
+  /// scan costs O(pages under present tables + spans), not O(pages).
+  template <class F>
+  void scan(const vad& v, vpn_range r, F&& f) noexcept {
+    const page_view absent = model::view_absent(v);
+    bool go = true;
+    ptes.for_each_span(r, [&](const auto& s) {
+      if (!s.present()) return go = f(s.first, s.last, absent);
+      const entry_type* e = s.entries;
+      for (vpn p = s.first;; ++p, ++e) {
+        if (!(go = f(p, p, model::view(v, *e, pfns())))) return false;
+        if (p == s.last) return true;
+      }
+    });
+  }
+
+  /// Effects: charges `pages` of commit, and the page tables writing PTEs
+  /// over `r` may make, against the system's promise (see
+  /// system::charge_commit_locked).
+  /// Returns: quota_exceeded (the tables would pass a pool quota),
+  /// commitment_limit (nothing charged), or
+  /// insufficient_resources when the frames for those tables are not free
+  /// now (frames marked bad since they were promised).
+  status charge(std::uint64_t pages, vpn_range r) noexcept {
+    const std::uint64_t tables = ptes.tables_needed(r);
+    if (!quota_allows(0, tables)) return status::quota_exceeded;
+    if (!sys->charge_commit_locked(pages, tables, frame_end))
+      return status::commitment_limit;
+    if (pfns().available_below(frame_end) < tables) {
+      sys->return_commit_locked(pages, frame_end);
+      return status::insufficient_resources;
+    }
+    commit_charge += pages;
+    return status::success;
+  }
+  /// Effects: returns `pages` of this space's charge to the system.
+  void uncharge(std::uint64_t pages) noexcept {
+    sys->return_commit_locked(pages, frame_end);
+    commit_charge -= pages;
+  }
+  /// Effects: a page of this space got a frame (+1) or gave one back (-1).
+  void count_frame(int delta) noexcept {
+    frames_in_use += static_cast<std::uint64_t>(delta);
+    sys->note_resident_locked(delta, frame_end);
+  }
+
+  /// Gives back the frame of a resident private page (active, or on a
+  /// standby/modified list behind a transition PTE).
+  void free_frame(pfn frame) noexcept {
+    // A listed frame comes back as a soft fault would take it, then its
+    // only mapping goes.
+    if (pfns().entry(frame).state() != page_state::active)
+      pfns().reclaim(frame);
+    pfns().release(frame, release_to::free_list);
+    count_frame(-1);
+  }
+};
+
+}  // namespace mmkit
