@@ -63,7 +63,11 @@ namespace {
 
 using space = address_space<arch::x86_64, hosted_config<>>;
 using system_type = hosted_system<>;
-using translator_type = space::translator_type;
+/// The translator an address space reads through, over the system's PFN
+/// database directly (an address space's own goes through its
+/// table_frame_source, which only marks the table frames as its own).
+using translator_type =
+    translator<arch::x86_64, host_memory, system_type::database_type>;
 
 constexpr std::uint64_t kib = 1024;
 constexpr std::uint64_t mib = kib * kib;

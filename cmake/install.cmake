@@ -6,9 +6,20 @@ include(CMakePackageConfigHelpers)
 set(MMKIT_CMAKE_INSTALL_DIR "${CMAKE_INSTALL_DATADIR}/cmake/mmkit"
   CACHE STRING "Where mmkitConfig.cmake is installed (relative to the prefix)")
 
-install(TARGETS mmkit
-  EXPORT mmkitTargets
-  FILE_SET HEADERS DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+if(MMKIT_USE_FILE_SETS)
+  install(TARGETS mmkit
+    EXPORT mmkitTargets
+    FILE_SET HEADERS DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+else()
+  # CMake 3.22: the same headers, listed in CMakeLists.txt.
+  install(TARGETS mmkit EXPORT mmkitTargets)
+  foreach(header IN LISTS MMKIT_ALL_HEADERS)
+    string(REPLACE "include/" "" relative "${header}")
+    get_filename_component(dir "${relative}" DIRECTORY)
+    install(FILES "${header}"
+      DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/${dir}")
+  endforeach()
+endif()
 
 install(EXPORT mmkitTargets
   NAMESPACE mmkit::
