@@ -150,6 +150,7 @@ void BM_vad_find(benchmark::State& state, int impl) {
       const vad* v = f.tree.find_containing(vpn{l.probes[i++ & probe_mask]});
       benchmark::DoNotOptimize(v);
     }
+    state.counters["node_bytes"] = static_cast<double>(sizeof(vad));
   } else if (impl == 1) {
     auto& f = cached_from_layout<std_map_fixture>(n);
     for (auto _ : state) {
@@ -201,9 +202,8 @@ void BM_vad_insert_erase(benchmark::State& state, int impl,
   if (impl == 0) {
     auto& f = cached_from_layout<mmkit_fixture>(n);
     for (auto _ : state) {
-      auto d = f.tree.find_for_erase(vpn{l.probes[i++ & mask]});
-      vad* v = d.vad();
-      f.tree.erase(d);
+      vad* v = f.tree.find_containing(vpn{l.probes[i++ & mask]});
+      f.tree.erase(*v);
       if (!f.tree.insert(*v).ok()) std::abort();
     }
     if (!f.tree.check_invariants()) state.SkipWithError("invariants");
@@ -243,8 +243,8 @@ void BM_vad_insert_erase(benchmark::State& state, int impl,
 /// every caller needs (mmkit's insert does it; for std::map the cheapest
 /// correct form, one upper_bound and an emplace_hint there). Erase: the
 /// region containing a random address is found and removed, as
-/// NtFreeVirtualMemory of a reservation does (mmkit: find_for_erase and
-/// erase of what it found; mmkit_node: find_containing and erase(Vad&)).
+/// NtFreeVirtualMemory of a reservation does (mmkit: find_containing and
+/// erase of what it found).
 struct churn {
   std::size_t k;
   std::vector<vpn_range> fresh;       // ranges in distinct free granules
@@ -389,26 +389,16 @@ void BM_vad_erase(benchmark::State& state, int impl) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
   churn& c = cached<churn>(n);
   double total = 0;
-  if (impl == 0 || impl == 3) {
+  if (impl == 0) {
     auto& f = cached_from_layout<mmkit_fixture>(n);
     std::vector<vad*> gone(c.k);
     for (auto _ : state) {
       const std::uint64_t* p = c.victims();
       total += timed(state, [&] {
-        if (impl == 0) {
-          // The lookup records its path, and the erase climbs it.
-          for (std::size_t i = 0; i < c.k; ++i) {
-            auto d = f.tree.find_for_erase(vpn{p[i]});
-            gone[i] = d.vad();
-            f.tree.erase(d);
-          }
-        } else {
-          // Look up, then erase the node: the climb follows parent links.
-          for (std::size_t i = 0; i < c.k; ++i) {
-            vad* v = f.tree.find_containing(vpn{p[i]});
-            f.tree.erase(*v);
-            gone[i] = v;
-          }
+        for (std::size_t i = 0; i < c.k; ++i) {
+          vad* v = f.tree.find_containing(vpn{p[i]});
+          f.tree.erase(*v);
+          gone[i] = v;
         }
       });
       for (vad* v : gone)
@@ -693,10 +683,6 @@ BENCHMARK_CAPTURE(BM_vad_erase, std_map, 1)
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_erase, boost_avl_plain, 2)
     ->Name("BM_vad_erase/boost_avl_plain")
-    ->UseManualTime()
-    ->Apply(sizes);
-BENCHMARK_CAPTURE(BM_vad_erase, mmkit_node, 3)
-    ->Name("BM_vad_erase/mmkit_node")
     ->UseManualTime()
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_vad_move_start, mmkit, 0)

@@ -237,10 +237,9 @@ void require_same_trees(const vad_tree<>& ta, const std::vector<vad>& a,
 
 }  // namespace
 
-// insert() climbs the path its own descent recorded; insert_check +
-// insert_commit (the address space's way) climbs by parent links and stops
-// where the fields stop changing. Both must build the same tree with the
-// same fields, insert by insert, and re-insert any node alike.
+// insert() and insert_check + insert_commit (the address space's way) must
+// build the same tree with the same fields, insert by insert, and re-insert
+// any node alike.
 TEST_CASE("vad_tree fix-up: insert and insert_check + insert_commit agree") {
   auto two_step = [](vad_tree<>& t, vad& x) {
     auto d = t.insert_check(x.range());
@@ -271,10 +270,10 @@ TEST_CASE("vad_tree fix-up: insert and insert_check + insert_commit agree") {
   });
 }
 
-// erase(find_for_erase(p)) climbs the path of the lookup, erase(Vad&) the
-// parent links: on every small tree, erasing each node both ways, found by
-// its first, last or a middle page, leaves the same tree, and the gaps and
-// fields are sound.
+// An erase of the VAD found at an address (NtFreeVirtualMemory's way) and
+// an erase of the node itself: on every small tree, erasing each node both
+// ways, found by its first, last or a middle page with the hint elsewhere,
+// leaves the same tree, and the gaps and fields are sound.
 TEST_CASE("vad_tree fix-up: erase by address and erase of a node agree") {
   for_each_small_tree([](std::size_t n, const std::vector<vpn_range>& layout,
                          const std::vector<std::size_t>& order) {
@@ -294,11 +293,11 @@ TEST_CASE("vad_tree fix-up: erase by address and erase of a node agree") {
                                  : r.first + (r.count() / 2);
       ta.erase(a[k]);
       // The hint (the last VAD inserted) points elsewhere, so that the
-      // lookup descends and records its path.
+      // lookup descends.
       if (n > 1) (void)tb.find_containing(layout[(k + 1) % n].first);
-      auto d = tb.find_for_erase(p);
-      VAD_FAST_REQUIRE(d.vad() == &b[k]);
-      tb.erase(d);
+      vad* found = tb.find_containing(p);
+      VAD_FAST_REQUIRE(found == &b[k]);
+      tb.erase(*found);
       require_same_trees(ta, a, tb, b);
       ta.clear();
       tb.clear();

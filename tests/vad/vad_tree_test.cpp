@@ -122,12 +122,12 @@ TEST_CASE_TEMPLATE("vad_tree: randomized insert/erase/lookup match the model",
           tree.erase(*nodes[i]);
         } else {
           // By address, as NtFreeVirtualMemory frees: any page of the VAD
-          // finds it, and erase climbs the path of that lookup.
+          // finds it, and erase removes what the lookup found.
           const std::uint64_t p =
               nodes[i]->start().raw() + src.below(nodes[i]->pages());
-          auto d = tree.find_for_erase(vpn{p});
-          REQUIRE(d.vad() == nodes[i].get());
-          tree.erase(d);
+          Node* v = tree.find_containing(vpn{p});
+          REQUIRE(v == nodes[i].get());
+          tree.erase(*v);
         }
         CHECK_FALSE(nodes[i]->is_linked());
         nodes[i] = std::move(nodes.back());
@@ -143,7 +143,8 @@ TEST_CASE_TEMPLATE("vad_tree: randomized insert/erase/lookup match the model",
         check_same(tree.find_containing_no_hint(vpn{p}), model.containing(p));
         check_same(tree.first_at_or_after(vpn{p}), model.first_at_or_after(p));
         check_same(tree.last_before(vpn{p}), model.last_before(p));
-        check_same(tree.find_for_erase(vpn{p}).vad(), model.containing(p));
+        check_same(tree.find_intersecting({vpn{p}, vpn{p}}),
+                   model.containing(p));
         auto [f, l] = src.next();
         check_same(tree.find_intersecting({vpn{f}, vpn{l}}),
                    model.first_intersecting(f, l));

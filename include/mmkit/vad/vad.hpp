@@ -2,53 +2,43 @@
 // vad: one Virtual Address Descriptor, the record NT keeps for every
 // reservation or mapped view of a process (MMVAD), as a node of vad_tree.
 //
-// The node is an intrusive Boost.Intrusive AVL node, so the tree never
-// allocates: the caller owns every vad, in an array, a pool, or a
-// `struct my_vad : vad` of its own that adds per-VAD fields. Derive, and give
-// vad_tree<my_vad> the derived type; the tree only ever uses the members
-// below.
+// The node is intrusive, so the tree never allocates: the caller owns every
+// vad, in an array, a pool, or a `struct my_vad : vad` of its own that adds
+// per-VAD fields. Derive, and give vad_tree<my_vad> the derived type; the
+// tree only ever uses the members below.
 //
-// The links are mmkit's own (vad_links): three pointers and a balance
-// byte, in the shape and encoding Boost.Intrusive's AVL algorithms use, read
-// by Boost's avltree container through vad_node_traits. Unlike Boost's
-// `optimize_size` hook the balance is not folded into the parent pointer:
-// an AVL climb sets a node's balance and then reads its parent, and with
-// both in one word every level would wait for the store to reach the load
-// (some 5 cycles). The byte costs nothing: on Itanium-ABI compilers (GCC,
-// Clang) vad's first field fills the rest of the links' last 8 bytes, and
-// the node stays 88 bytes. vad_tree links, unlinks and rebalances nodes
-// itself, keeping the gap fields below in the same climb (vad_tree.hpp).
+// Layout, 64 bytes (one cache line) on every LP64 host:
 //
-// Layout (88 bytes on an LP64 Itanium-ABI host), hot fields first:
+//   offset  0  parent | balance    Boost.Intrusive's optimize_size encoding:
+//                                  the AVL balance in the pointer's low bits
+//           8  left, right
+//          24  start_, end_        inclusive VPNs
+//          40  gap_before_         free pages just below start_
+//          48  child_fit_[2]       32-bit gap-search aggregates
+//          56  u_                  commit | protection | type | flags
 //
-//   offset  0  parent, left, right
-//          24  balance_, then own_fit_ at 28
-//          32  start_, end_                  inclusive VPNs (lookup)
-//          48  gap_before_                   free pages below start_
-//          56  child_max_[2]                 32-bit gap-search aggregates
-//          64  u_                            commit | protection | type | flags
-//          72  section_, first_prototype_pte_ mapped views only
-//
-// A lookup touches bytes 8..47 of each node on its path, a free-range search
-// and the fix-up bytes 0..63: one cache line when the node starts on one.
-// The descriptor fields a lookup never reads come last. The MMVAD_FLAGS word
-// `u_` follows NT's x64 layout in spirit (CommitCharge is 51 bits there too),
+// A lookup reads bytes 8..39 of each node on its path; a free-range search
+// and the tree's fix-up climb read bytes 0..55. The MMVAD_FLAGS word `u_`
+// follows NT's x64 layout in spirit (CommitCharge is 51 bits there too),
 // encoded and decoded over the raw word:
 //
 //   63..58 flags (vad_flags)   57..56 type   55..51 protection   50..0 commit
 //
-// Aggregates (maintained by vad_tree, read-only here):
-//   gap_before_  pages of free space between the in-order predecessor's end
-//                and start_ (from the tree's floor, VPN 0 unless set, for
-//                the first VAD; free pages below the floor never count). It
-//                depends only on the set of VADs, never on the tree's shape.
-//   own_fit_     the pages of gap_before_ that start on an allocation-
-//                granularity boundary (a cache of a function of the gap).
-//   child_max_   the largest own fit of any node of the left ([0]) or right
-//                ([1]) subtree, 0 for none. Fields hold at most
-//                fit_saturation (2^32 - 1 pages, 16 TiB). A node's own gap
-//                enters its parent's field, never one of its own, so a gap
-//                change costs one field per level. See vad_tree.hpp.
+// A mapped view also needs its section (NT: ControlArea) and the index of
+// its first prototype PTE. Those 16 bytes will live in a `mapped_vad`
+// derived from vad, so that private memory, most of an address space, keeps
+// the one-line node; vad itself has no room for them.
+//
+// Aggregates (kept by vad_tree, read-only here; vad_tree.hpp says how):
+//   gap_before_  the free pages between the in-order predecessor's end and
+//                start_, counted from the tree's floor for the first VAD.
+//                It depends only on the set of VADs, never on the shape.
+//   child_fit_   the largest granule-aligned fit (see own_fit below) of any
+//                gap in the left ([0]) or right ([1]) subtree, 0 for none,
+//                saturated at fit_saturation (2^32 - 1 pages, 16 TiB).
+//   own fit      the pages of gap_before_ that start on an allocation-
+//                granularity boundary; computed from start_ and gap_before_
+//                when needed, never stored.
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
@@ -92,12 +82,13 @@ constexpr vad_flags operator~(vad_flags a) noexcept {
 
 namespace detail {
 struct vad_node_traits;
-}
+struct vad_fields;
+}  // namespace detail
 
-/// The AVL links every vad carries: parent, left and right pointers and a
-/// byte with the AVL balance. The tree's header (a bare vad_links inside
-/// Boost's container) has the same links. A vad that is in no tree has a
-/// null parent.
+/// The AVL links every vad carries: the parent pointer with the balance in
+/// its two low bits, and the left and right children. The tree's header (a
+/// bare vad_links inside Boost's container) has the same links. A vad that
+/// is in no tree has a null parent.
 class vad_links {
  public:
   vad_links() noexcept = default;
@@ -106,37 +97,35 @@ class vad_links {
   vad_links& operator=(const vad_links&) noexcept { return *this; }
 
   /// Whether the node is in a tree.
-  bool is_linked() const noexcept { return parent_ != nullptr; }
+  bool is_linked() const noexcept { return (parent_ & ~balance_mask) != 0; }
 
  private:
   friend struct detail::vad_node_traits;
-  template <class>
-  friend class vad_tree;  // its insert and erase relink nodes directly
-  vad_links* parent_ = nullptr;
+  static constexpr std::uintptr_t balance_mask = 3;
+  std::uintptr_t parent_ = 0;                 // parent pointer | balance
   vad_links* child_[2] = {nullptr, nullptr};  // left, right
-  std::uint8_t balance_ = 0;                  // vad_node_traits' encoding
 };
-
-/// The name the node's base had when it was Boost's own hook; kept for code
-/// that spells it.
-using vad_hook = vad_links;
 
 namespace detail {
 
-/// The node traits through which Boost.Intrusive's avltree container and
-/// its iterators read vad_links (the NodeTraits interface of Boost's AVL
-/// algorithms). Balance: 0 zero, 1 negative (left higher), 2 positive
-/// (right higher). vad_tree links and rebalances with its own climb, which
-/// keeps the gap fields as it goes (vad_tree.hpp), and keeps this shape and
-/// encoding, so that Boost's container walks, clears and checks the tree.
+/// Boost.Intrusive's NodeTraits over vad_links, as its compact AVL node
+/// traits (optimize_size) encode them: balance 0 zero, 1 negative (left
+/// higher), 2 positive (right higher), in the parent pointer's low bits.
+/// Boost's avltree container walks, clears and checks the tree through
+/// these; vad_tree links and rebalances through them too (vad_tree.hpp).
 struct vad_node_traits {
   using node = vad_links;
   using node_ptr = vad_links*;
   using const_node_ptr = const vad_links*;
   using balance = unsigned;
+  static constexpr std::uintptr_t mask = vad_links::balance_mask;
 
-  static node_ptr get_parent(const_node_ptr n) noexcept { return n->parent_; }
-  static void set_parent(node_ptr n, node_ptr p) noexcept { n->parent_ = p; }
+  static node_ptr get_parent(const_node_ptr n) noexcept {
+    return reinterpret_cast<node_ptr>(n->parent_ & ~mask);
+  }
+  static void set_parent(node_ptr n, node_ptr p) noexcept {
+    n->parent_ = reinterpret_cast<std::uintptr_t>(p) | (n->parent_ & mask);
+  }
   /// Child 0 is the left one, child 1 the right one.
   static node_ptr get_child(const_node_ptr n, unsigned side) noexcept {
     return n->child_[side];
@@ -145,26 +134,32 @@ struct vad_node_traits {
     n->child_[side] = c;
   }
   static node_ptr get_left(const_node_ptr n) noexcept { return n->child_[0]; }
-  static void set_left(node_ptr n, node_ptr l) noexcept { set_child(n, 0, l); }
+  static void set_left(node_ptr n, node_ptr l) noexcept { n->child_[0] = l; }
   static node_ptr get_right(const_node_ptr n) noexcept { return n->child_[1]; }
-  static void set_right(node_ptr n, node_ptr r) noexcept { set_child(n, 1, r); }
-  static balance get_balance(const_node_ptr n) noexcept { return n->balance_; }
+  static void set_right(node_ptr n, node_ptr r) noexcept { n->child_[1] = r; }
+  static balance get_balance(const_node_ptr n) noexcept {
+    return static_cast<balance>(n->parent_ & mask);
+  }
   static void set_balance(node_ptr n, balance b) noexcept {
-    n->balance_ = static_cast<std::uint8_t>(b);
+    n->parent_ = (n->parent_ & ~mask) | b;
+  }
+  /// Unlinks n for good: null parent, balance zero, no children.
+  static void reset(node_ptr n) noexcept {
+    n->parent_ = 0;
+    n->child_[0] = n->child_[1] = nullptr;
   }
   static constexpr balance zero() noexcept { return 0; }
   static constexpr balance negative() noexcept { return 1; }
   static constexpr balance positive() noexcept { return 2; }
+  /// The balance that says `side` (0 left, 1 right) is the higher one.
+  static constexpr balance heavy(unsigned side) noexcept { return side + 1; }
 };
 
 }  // namespace detail
 
-template <class Vad>
-class vad_tree;
-
-/// The largest value a VAD's subtree-fit fields hold: 2^32 - 1 pages (16
-/// TiB). A fit at least this large is recorded as this; vad_tree's search
-/// treats it as "any size may fit here" and tests the gaps themselves.
+/// The largest value a subtree-fit field holds: 2^32 - 1 pages (16 TiB). A
+/// fit at least this large is recorded as this; vad_tree's search treats
+/// it as "any size may fit here" and tests the gaps themselves.
 inline constexpr std::uint64_t fit_saturation = 0xFFFFFFFFu;
 
 namespace detail {
@@ -175,7 +170,10 @@ constexpr std::uint64_t granule_fit_below(std::uint64_t start,
                                           std::uint64_t gap) noexcept {
   constexpr std::uint64_t g = allocation_granularity / page_size;
   const std::uint64_t skip = (std::uint64_t{0} - (start - gap)) & (g - 1);
-  return (gap > skip ? gap : skip) - skip;  // a max, with no branch
+  // max(gap - skip, 0) with a mask, not a branch: a climb computes it at
+  // every level, and whether a gap holds a granule is a coin toss.
+  const std::uint64_t keep = std::uint64_t{0} - std::uint64_t{gap > skip};
+  return (gap - skip) & keep;
 }
 static_assert(granule_fit_below(0x20, 0x10) == 0x10);
 static_assert(granule_fit_below(0x20, 0x0F) == 0);
@@ -187,6 +185,11 @@ static_assert(granule_fit_below(0xFFFFFFFFFFFFFFF8u, 0x20) == 0x18);
 constexpr std::uint32_t saturate_fit(std::uint64_t fit) noexcept {
   return fit < fit_saturation ? static_cast<std::uint32_t>(fit)
                               : static_cast<std::uint32_t>(fit_saturation);
+}
+constexpr std::uint32_t max_fit(std::uint32_t a, std::uint32_t b,
+                                std::uint32_t c) noexcept {
+  const std::uint32_t m = a > b ? a : b;
+  return m > c ? m : c;
 }
 }  // namespace detail
 
@@ -217,19 +220,12 @@ class vad : public vad_links {
 
   // Copies carry the descriptor, never the links or the aggregates.
   vad(const vad& o) noexcept
-      : vad_links(),
-        start_(o.start_),
-        end_(o.end_),
-        u_(o.u_),
-        section_(o.section_),
-        first_prototype_pte_(o.first_prototype_pte_) {}
+      : vad_links(), start_(o.start_), end_(o.end_), u_(o.u_) {}
   vad& operator=(const vad& o) noexcept {
     MMKIT_ASSERT(!is_linked() || (start_ == o.start_ && end_ == o.end_));
     start_ = o.start_;
     end_ = o.end_;
     u_ = o.u_;
-    section_ = o.section_;
-    first_prototype_pte_ = o.first_prototype_pte_;
     return *this;
   }
 
@@ -243,7 +239,8 @@ class vad : public vad_links {
   std::uint64_t pages() const noexcept { return (end_ - start_) + 1; }
   bool contains(vpn p) const noexcept { return start_ <= p && p <= end_; }
 
-  /// Requires: the vad is not in a tree; range.first <= range.last.
+  /// Requires: the vad is not in a tree (vad_tree::resize moves a linked
+  /// one); range.first <= range.last.
   void set_range(vpn_range range) noexcept {
     MMKIT_ASSERT(!is_linked());
     MMKIT_ASSERT(range.first <= range.last);
@@ -291,55 +288,70 @@ class vad : public vad_links {
   /// The raw MMVAD_FLAGS word (for dumps and snapshots).
   std::uint64_t flags_word() const noexcept { return u_; }
 
-  // --- mapped views -------------------------------------------------------
-  /// The section a mapped view belongs to (NT: ControlArea), opaque here.
-  void* section() const noexcept { return section_; }
-  void set_section(void* s) noexcept { section_ = s; }
-  /// The index of the view's first prototype PTE in the system's pool.
-  std::uint64_t first_prototype_pte() const noexcept {
-    return first_prototype_pte_;
-  }
-  void set_first_prototype_pte(std::uint64_t index) noexcept {
-    first_prototype_pte_ = index;
-  }
-
   // --- aggregates, for tests and pictures ---------------------------------
   std::uint64_t debug_gap_before() const noexcept { return gap_before_; }
   /// The largest granule-aligned fit of any gap in this VAD's subtree
   /// (saturated at fit_saturation).
-  std::uint64_t debug_max_fit() const noexcept {
-    std::uint32_t m = own_fit_;
-    if (child_max_[0] > m) m = child_max_[0];
-    if (child_max_[1] > m) m = child_max_[1];
-    return m;
-  }
+  std::uint64_t debug_max_fit() const noexcept;
 
  private:
-  template <class>
-  friend class vad_tree;
+  friend struct detail::vad_fields;
 
-  std::uint32_t own_fit_ = 0;  // first: it fills the links' tail padding
   vpn start_{};
   vpn end_{};
   std::uint64_t gap_before_ = 0;
-  std::uint32_t child_max_[2] = {0, 0};  // left, right subtree
+  std::uint32_t child_fit_[2] = {0, 0};  // left, right subtree
   std::uint64_t u_ = 0;
-  void* section_ = nullptr;
-  std::uint64_t first_prototype_pte_ = 0;
 };
 
 namespace detail {
+
+/// The aggregate fields of a vad, for vad_tree and its free-range search
+/// (the only code that writes them).
+struct vad_fields {
+  static std::uint64_t start(const vad& v) noexcept { return v.start_.raw(); }
+  static std::uint64_t end(const vad& v) noexcept { return v.end_.raw(); }
+  /// Moves a linked VAD's ends; vad_tree::resize keeps the order.
+  static void set_ends(vad& v, vpn_range r) noexcept {
+    v.start_ = r.first;
+    v.end_ = r.last;
+  }
+  static std::uint64_t gap(const vad& v) noexcept { return v.gap_before_; }
+  static void set_gap(vad& v, std::uint64_t gap) noexcept {
+    v.gap_before_ = gap;
+  }
+  static std::uint32_t child_fit(const vad& v, unsigned side) noexcept {
+    return v.child_fit_[side];
+  }
+  static void set_child_fit(vad& v, unsigned side, std::uint32_t f) noexcept {
+    v.child_fit_[side] = f;
+  }
+  /// The granule-aligned pages of v's own gap, saturated.
+  static std::uint32_t own_fit(const vad& v) noexcept {
+    return saturate_fit(granule_fit_below(v.start_.raw(), v.gap_before_));
+  }
+  /// The fit of v's subtree, from v's fields alone.
+  static std::uint32_t fit(const vad& v) noexcept {
+    return max_fit(own_fit(v), v.child_fit_[0], v.child_fit_[1]);
+  }
+};
+
 // All layout checks of the node in one place.
 constexpr bool check_vad_layout() noexcept {
-#if defined(__GNUC__) && !defined(_MSC_VER)
-  // Itanium ABI: vad's first field goes into the links' tail padding.
-  static_assert(sizeof(void*) != 8 || sizeof(vad) == 88,
-                "vad is 88 bytes on LP64; keep hot fields in the first 64");
-#endif
+  static_assert(alignof(vad_links) > vad_node_traits::mask,
+                "the balance lives in the parent pointer's low bits");
+  static_assert(sizeof(void*) != 8 || sizeof(vad) == 64,
+                "vad is one 64-byte cache line on LP64");
+  static_assert(sizeof(vad) <= 64);
   static_assert(vad_word::flags::fits(0x3F), "six flag bits");
   return true;
 }
 static_assert(check_vad_layout());
+
 }  // namespace detail
+
+inline std::uint64_t vad::debug_max_fit() const noexcept {
+  return detail::vad_fields::fit(*this);
+}
 
 }  // namespace mmkit
