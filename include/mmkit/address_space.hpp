@@ -32,6 +32,8 @@
 #include <mmkit/nt/types.hpp>
 #include <mmkit/nt/virtual_memory.hpp>
 #include <mmkit/paging/pte_writer.hpp>
+#include <mmkit/region/awe.hpp>
+#include <mmkit/region/invariants.hpp>
 #include <mmkit/region/private_memory.hpp>
 #include <mmkit/region/space_core.hpp>
 #include <mmkit/region/vad_allocator.hpp>
@@ -133,6 +135,7 @@ class address_space : private space_link {
     if (created_ != status::success) return;
     locked_scope guard(*this);
     region::release_all(core_);
+    region::awe_free_all(core_, awe_);
     core_.ptes = writer_type{};  // the root table goes, under the lock
     core_.sys->detach_locked(*this);
   }
@@ -179,6 +182,33 @@ class address_space : private space_link {
     if (created_ != status::success) return created_;
     locked_scope guard(*this);
     return nt::reset_write_watch(core_, base, size);
+  }
+
+  /// AWE (region/awe.hpp): NtAllocateUserPhysicalPages (up to `count`
+  /// frames, charged to this space; `count` becomes how many),
+  /// NtMapUserPhysicalPages (`frames` null unmaps) and
+  /// NtFreeUserPhysicalPages (`count` becomes how many were freed).
+  status allocate_user_physical_pages(std::uint64_t& count,
+                                      pfn* frames) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return nt::allocate_user_physical_pages(core_, awe_, count, frames);
+  }
+  status map_user_physical_pages(vaddr va, std::uint64_t count,
+                                 const pfn* frames) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return nt::map_user_physical_pages(core_, awe_, va, count, frames);
+  }
+  status free_user_physical_pages(std::uint64_t& count,
+                                  const pfn* frames) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return nt::free_user_physical_pages(core_, awe_, count, frames);
+  }
+  /// User physical pages this space owns (mapped or not).
+  std::uint64_t user_physical_pages() const noexcept {
+    return read_locked([&] { return awe_.pages; });
   }
 
   // --- the simulated CPU ----------------------------------------------------
@@ -288,25 +318,7 @@ class address_space : private space_link {
   bool check_invariants() noexcept {
     if (created_ != status::success) return true;
     locked_scope guard(*this);
-    if (!core_.vads.check_invariants() ||
-        !core_.ptes.table().check_invariants())
-      return false;
-    std::uint64_t charge = 0;
-    std::uint64_t resident = 0;
-    for (vad& v : core_.vads) {
-      std::uint64_t committed = 0;
-      core_.scan(v, v.range(), [&](vpn a, vpn b, const page_view& pv) {
-        const std::uint64_t n = b.raw() - a.raw() + 1;
-        committed += pv.committed ? n : 0;
-        resident += pv.resident ? n : 0;
-        return true;
-      });
-      if (committed != v.commit_charge()) return false;
-      charge += committed;
-    }
-    if (charge != core_.commit_charge || resident != core_.frames_in_use)
-      return false;
-    return tlb_is_coherent() && core_.pfns().check_invariants();
+    return region::check_space(core_, awe_);
   }
 
  private:
@@ -371,29 +383,8 @@ class address_space : private space_link {
     as.core_.count_frame(-1);
   }
 
-  /// Whether every cached translation is one a fresh walk (which sets no
-  /// A/D bits) would give now: same frame, and no right the tables deny.
-  bool tlb_is_coherent() noexcept {
-    bool ok = true;
-    const translator_type& x = core_.ptes.translator();
-    const memory_type& memory = x.memory();
-    x.tlb().debug_for_each([&](vaddr page, cpu_mode mode, bool writable,
-                               bool executable, std::byte* host) {
-      const auto check = [&](mmkit::access acc) {
-        const translation<Arch> t =
-            walk<Arch>(memory, x.table().root(), page, acc, mode);
-        return t.ok() &&
-               memory.read_frame(t.address.frame()) + t.address.page_offset() ==
-                   host;
-      };
-      ok = ok && check(mmkit::access::read) &&
-           (!writable || check(mmkit::access::write)) &&
-           (!executable || check(mmkit::access::execute));
-    });
-    return ok;
-  }
-
   core_type core_;
+  awe_pages awe_;
   typename system_type::frame_source_type tables_;
   status created_ = status::success;
   fault_counts faults_;

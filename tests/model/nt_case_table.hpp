@@ -553,6 +553,75 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            read(B, 0x1000, ok, 0x1000, 0x66),
        }});
 
+  // ---- AWE (MEM_PHYSICAL) -----------------------------------------------
+  t.push_back(
+      {"allocate: MEM_PHYSICAL takes MEM_RESERVE (and MEM_TOP_DOWN) with "
+       "PAGE_READWRITE only",
+       "WRK allocvm.c NtAllocateVirtualMemory (\"MEM_PHYSICAL must be used "
+       "with MEM_RESERVE. MEM_TOP_DOWN is optional. Anything else is "
+       "invalid.\"; protection other than PAGE_READWRITE -> _6); ReactOS "
+       "ARM3 virtual.c, the same checks",
+       {
+           alloc(B, 0x10000, mem::physical, page::readwrite,
+                 S::invalid_parameter_5),
+           alloc(B, 0x10000, mem::physical | mem::commit, page::readwrite,
+                 S::invalid_parameter_5),
+           alloc(B, 0x10000, mem::physical | mem::reserve | mem::commit,
+                 page::readwrite, S::invalid_parameter_5),
+           alloc(B, 0x10000, mem::physical | mem::reserve | mem::write_watch,
+                 page::readwrite, S::invalid_parameter_5),
+           alloc(B, 0x10000, mem::physical | mem::reset, page::readwrite,
+                 S::invalid_parameter_5),
+           // Parameter 6, not INVALID_PAGE_PROTECTION, even for a value
+           // that is no protection at all.
+           alloc(B, 0x10000, mem::physical | mem::reserve, page::readonly,
+                 S::invalid_parameter_6),
+           alloc(B, 0x10000, mem::physical | mem::reserve, 0,
+                 S::invalid_parameter_6),
+           alloc(B, 0x10000, mem::physical | mem::reserve,
+                 page::execute_readwrite, S::invalid_parameter_6),
+           query(B, free_region(B, top - B)),
+           alloc(B + 0x10, 0x2000, mem::physical | mem::reserve,
+                 page::readwrite, ok, B, 0x3000),
+           alloc(top - 0x10000, 0x3000,
+                 mem::physical | mem::reserve | mem::top_down, page::readwrite,
+                 ok, top - 0x10000, 0x3000),
+           // Reserved only until frames are mapped into it (WRK queryvm.c,
+           // MiQueryAddressState: a VadAwe page with a zero PTE is
+           // MEM_RESERVE; the region is MEM_PRIVATE).
+           query(B, reserved(B, B, page::readwrite, 0x3000)),
+           charge(0),
+       }});
+  t.push_back(
+      {"allocate/free/protect: an AWE region refuses commit, reset, "
+       "protect, decommit and partial release",
+       "WRK allocvm.c (commit in a UserPhysicalPages VAD -> CONFLICTING_"
+       "ADDRESSES), protect.c (\"These must always be readwrite\" -> "
+       "CONFLICTING_ADDRESSES), freevm.c (MEM_DECOMMIT -> MEMORY_NOT_"
+       "ALLOCATED; \"Splitting or chopping a physical VAD ... is not "
+       "allowed\" -> FREE_VM_NOT_AT_BASE)",
+       {
+           alloc(B, 0x20000, mem::physical | mem::reserve, page::readwrite, ok,
+                 B, 0x20000),
+           alloc(B, 0x1000, mem::commit, page::readwrite,
+                 S::conflicting_addresses),
+           alloc(B, 0x1000, mem::reset, page::readwrite,
+                 S::conflicting_addresses),
+           protect(B, 0x1000, page::readwrite, S::conflicting_addresses),
+           protect(B, 0x1000, page::readonly, S::conflicting_addresses),
+           decommit(B, 0x1000, S::memory_not_allocated),
+           decommit(B, 0, S::memory_not_allocated),
+           release(B, 0x1000, S::free_vm_not_at_base),
+           release(B + 0x10000, 0x10000, S::free_vm_not_at_base),
+           query(B, reserved(B, B, page::readwrite, 0x20000)),
+           release(B, 0x20000, ok, B, 0x20000),
+           query(B, free_region(B, top - B)),
+           alloc(B, 0x10000, mem::physical | mem::reserve, page::readwrite, ok,
+                 B, 0x10000),
+           release(B, 0, ok, B, 0x10000),
+           charge(0),
+       }});
+
   // ---- NtFreeVirtualMemory ----------------------------------------------
   t.push_back(
       {"free: parameter checks in NT's order",

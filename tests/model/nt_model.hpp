@@ -67,6 +67,7 @@ enum class nt_status : std::uint32_t {
   invalid_parameter_3 = 0xC00000F1,
   invalid_parameter_4 = 0xC00000F2,
   invalid_parameter_5 = 0xC00000F3,
+  invalid_parameter_6 = 0xC00000F4,
   commitment_limit = 0xC000012D,
   invalid_address = 0xC0000141,
 };
@@ -93,6 +94,7 @@ inline const char* status_name(nt_status s) {
     case nt_status::invalid_parameter_3: return "STATUS_INVALID_PARAMETER_3";
     case nt_status::invalid_parameter_4: return "STATUS_INVALID_PARAMETER_4";
     case nt_status::invalid_parameter_5: return "STATUS_INVALID_PARAMETER_5";
+    case nt_status::invalid_parameter_6: return "STATUS_INVALID_PARAMETER_6";
     case nt_status::commitment_limit: return "STATUS_COMMITMENT_LIMIT";
     case nt_status::invalid_address: return "STATUS_INVALID_ADDRESS";
   }
@@ -197,6 +199,7 @@ class basic_nt_model {
   struct allocation {
     std::uint64_t end_vpn;  // exclusive
     std::uint32_t protect;  // AllocationProtect
+    bool awe = false;       // MEM_PHYSICAL: pages come only from AWE calls
   };
   struct page_state {
     std::uint32_t protect = 0;
@@ -236,10 +239,10 @@ class basic_nt_model {
     if (type & ~known) return nt_status::invalid_parameter_5;
     if ((type & (mem::commit | mem::reserve | mem::reset)) == 0)
       return nt_status::invalid_parameter_5;
-    // AWE (MEM_PHYSICAL), large pages and MEM_RESET_UNDO are outside this
-    // model (and outside mmkit's private memory for now): refused as an
-    // AllocationType the space cannot honour.
-    if (type & (mem::physical | mem::large_pages | mem::reset_undo))
+    // Large pages and MEM_RESET_UNDO are outside this model (and outside
+    // mmkit's private memory for now): refused as an AllocationType the
+    // space cannot honour.
+    if (type & (mem::large_pages | mem::reset_undo))
       return nt_status::invalid_parameter_5;
     // Write watch marks a new reservation (Wine kernel32 test_write_watch:
     // MEM_WRITE_WATCH alone is refused, with MEM_RESERVE accepted with or
@@ -251,6 +254,20 @@ class basic_nt_model {
     // AllocationType combination.
     if ((type & mem::reset) && type != mem::reset)
       return nt_status::invalid_parameter_5;
+    // AWE: "MEM_PHYSICAL must be used with MEM_RESERVE. MEM_TOP_DOWN is
+    // optional. Anything else is invalid." and "This memory is always
+    // read-write": parameter 5, then parameter 6 for any protection but
+    // PAGE_READWRITE, before the protection is decoded (WRK allocvm.c,
+    // NtAllocateVirtualMemory; ReactOS ARM3 virtual.c has the same checks).
+    // The region is reserved only; its pages appear only when the AWE calls
+    // map frames, which this model does not follow.
+    const bool physical = (type & mem::physical) != 0;
+    if (physical) {
+      if (!(type & mem::reserve) ||
+          (type & ~(mem::reserve | mem::top_down | mem::physical)))
+        return nt_status::invalid_parameter_5;
+      if (protect != page::readwrite) return nt_status::invalid_parameter_6;
+    }
 
     // Protect is validated even for MEM_RESET, where it is otherwise ignored
     // (the documentation requires "a valid protection value"; Wine kernel32
@@ -304,7 +321,7 @@ class basic_nt_model {
       const std::uint64_t pages = (end - start) >> 12;
       if ((type & mem::commit) && charge_ + pages > limit_)
         return nt_status::commitment_limit;
-      allocs_.emplace(start >> 12, allocation{end >> 12, protect});
+      allocs_.emplace(start >> 12, allocation{end >> 12, protect, physical});
       if (type & mem::commit) {
         for (std::uint64_t v = start >> 12; v < end >> 12; ++v) {
           committed_[v].protect = protect;
@@ -325,6 +342,8 @@ class basic_nt_model {
     const auto a = find_allocation(start >> 12);
     if (a == allocs_.end() || (end >> 12) > a->second.end_vpn)
       return nt_status::conflicting_addresses;
+    // WRK allocvm.c: no commit in an AWE region (CONFLICTING_ADDRESSES).
+    if (a->second.awe) return nt_status::conflicting_addresses;
     std::uint64_t new_pages = 0;
     for (std::uint64_t v = start >> 12; v < end >> 12; ++v)
       new_pages += committed_.count(v) == 0 ? 1 : 0;
@@ -388,6 +407,15 @@ class basic_nt_model {
     }
     const std::uint64_t s = start >> 12;
     const std::uint64_t e = end >> 12;
+    // WRK freevm.c: an AWE region is never decommitted
+    // (MEMORY_NOT_ALLOCATED: its pages go with NtFreeUserPhysicalPages) and
+    // only released whole (FREE_VM_NOT_AT_BASE: "Splitting or chopping a
+    // physical VAD ... is not allowed").
+    if (a->second.awe) {
+      if (free_type == mem::decommit) return nt_status::memory_not_allocated;
+      if (s != a->first || e != a->second.end_vpn)
+        return nt_status::free_vm_not_at_base;
+    }
 
     // Drop the committed pages of [s, e): decommit and release both do it.
     auto first = committed_.lower_bound(s);
@@ -411,9 +439,10 @@ class basic_nt_model {
       const std::uint64_t a_start = a->first;
       const allocation old = a->second;
       allocs_.erase(a);
-      if (a_start < s) allocs_.emplace(a_start, allocation{s, old.protect});
+      if (a_start < s)
+        allocs_.emplace(a_start, allocation{s, old.protect, old.awe});
       if (e < old.end_vpn)
-        allocs_.emplace(e, allocation{old.end_vpn, old.protect});
+        allocs_.emplace(e, allocation{old.end_vpn, old.protect, old.awe});
       base_io = start;
       size_io = end - start;  // Wine: release with size 0 reports the size
       return nt_status::success;
@@ -451,7 +480,10 @@ class basic_nt_model {
     // VAD overlapping the range and refuses a missing VAD or a range
     // leaving it with CONFLICTING_ADDRESSES, as the commit path does).
     const auto a = find_allocation(start >> 12);
-    if (a == allocs_.end() || (end >> 12) > a->second.end_vpn) {
+    // WRK protect.c: an AWE region's protection never changes
+    // (CONFLICTING_ADDRESSES, PAGE_READWRITE included).
+    if (a == allocs_.end() || (end >> 12) > a->second.end_vpn ||
+        a->second.awe) {
       old_protect = page::noaccess;
       return nt_status::conflicting_addresses;
     }
@@ -740,7 +772,9 @@ class basic_nt_model {
     const std::uint64_t start = page_down(base);
     const std::uint64_t end = page_up(base + size);
     const auto a = find_allocation(start >> 12);
-    if (a == allocs_.end() || (end >> 12) > a->second.end_vpn)
+    // MEM_RESET takes the commit path's checks, AWE refusal included (WRK
+    // allocvm.c).
+    if (a == allocs_.end() || (end >> 12) > a->second.end_vpn || a->second.awe)
       return nt_status::conflicting_addresses;
     for (auto p = committed_.lower_bound(start >> 12);
          p != committed_.end() && p->first < (end >> 12); ++p) {

@@ -13,6 +13,7 @@
 #include <mmkit/core/protection.hpp>
 #include <mmkit/core/status.hpp>
 #include <mmkit/nt/types.hpp>
+#include <mmkit/region/awe.hpp>
 #include <mmkit/region/private_memory.hpp>
 #include <mmkit/region/write_watch.hpp>
 
@@ -85,8 +86,11 @@ vad* reservation_of(Core& c, vpn_range r) noexcept {
 ///   MEM_RESET     the contents of committed pages may be discarded
 ///   MEM_WRITE_WATCH  with MEM_RESERVE: the reservation records writes
 ///                 (get_write_watch / reset_write_watch)
+///   MEM_PHYSICAL  with MEM_RESERVE (and optionally MEM_TOP_DOWN) only, and
+///                 PAGE_READWRITE only: an AWE region (region/awe.hpp)
 /// Statuses, in the order they are checked: invalid_parameter_3 (ZeroBits),
-/// invalid_parameter_5 (allocation type), invalid_page_protection,
+/// invalid_parameter_5 (allocation type), invalid_parameter_6
+/// (MEM_PHYSICAL without PAGE_READWRITE), invalid_page_protection,
 /// invalid_parameter_4 (size 0), invalid_parameter_2 (base beyond user
 /// space), invalid_parameter_4 (range beyond user space),
 /// conflicting_addresses, no_memory (no free range), commitment_limit,
@@ -100,7 +104,8 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
   if (!zero_bits_limit<Arch>(zero_bits, limit))
     return status::invalid_parameter_3;
   constexpr std::uint32_t known = mem::commit | mem::reserve | mem::reset |
-                                  mem::top_down | mem::write_watch;
+                                  mem::top_down | mem::write_watch |
+                                  mem::physical;
   if (allocation_type & ~known) return status::invalid_parameter_5;
   const bool reset = allocation_type & mem::reset;
   if (reset ? (allocation_type & ~mem::reset) != 0
@@ -111,6 +116,18 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
   const bool watch = allocation_type & mem::write_watch;
   if (watch && !(allocation_type & mem::reserve))
     return status::invalid_parameter_5;
+  // AWE: "MEM_PHYSICAL must be used with MEM_RESERVE. MEM_TOP_DOWN is
+  // optional. Anything else is invalid. This memory is always read-write
+  // when allocated." (WRK allocvm.c, NtAllocateVirtualMemory): parameter 5
+  // for the type, parameter 6 (not INVALID_PAGE_PROTECTION) for any
+  // protection but PAGE_READWRITE, both before the protection is decoded.
+  const bool physical = allocation_type & mem::physical;
+  if (physical) {
+    if (!(allocation_type & mem::reserve) ||
+        (allocation_type & ~(mem::reserve | mem::top_down | mem::physical)))
+      return status::invalid_parameter_5;
+    if (protect != page::readwrite) return status::invalid_parameter_6;
+  }
   const mm_protection prot = mm_protection::from_win32(protect);
   if (!valid_private_protection(prot)) return status::invalid_page_protection;
   const std::uint64_t b = base.raw();
@@ -120,15 +137,23 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
   if (size == 0 || Core::highest_user_address - b + 1 < size)
     return status::invalid_parameter_4;
 
-  if ((allocation_type & mem::reserve) || (b == 0 && !reset))
-    return region::reserve(c, base, size, allocation_type & mem::commit,
-                           (allocation_type & mem::top_down)
-                               ? region::placement::top_down
-                               : region::placement::bottom_up,
-                           prot, limit, watch);
+  if ((allocation_type & mem::reserve) || (b == 0 && !reset)) {
+    const status s = region::reserve(
+        c, base, size, allocation_type & mem::commit,
+        (allocation_type & mem::top_down) ? region::placement::top_down
+                                          : region::placement::bottom_up,
+        prot, limit, watch);
+    if (s == status::success && physical)
+      region::mark_awe(*c.vads.find_containing(base.page()));
+    return s;
+  }
   const vpn_range r{vaddr{b}.page(), vaddr{b + size - 1}.page()};
   vad* v = reservation_of(c, r);
   if (v == nullptr) return status::conflicting_addresses;
+  // MEM_COMMIT (and MEM_RESET, which takes the same path) in an AWE region:
+  // WRK allocvm.c refuses "FoundVad->u.VadFlags.UserPhysicalPages == 1"
+  // with STATUS_CONFLICTING_ADDRESSES.
+  if (region::is_awe(*v)) return status::conflicting_addresses;
   const status s =
       reset ? region::reset(c, *v, r)
             : region::commit(c, *v, r,
@@ -168,6 +193,14 @@ status free(Core& c, vaddr& base, std::uint64_t& size,
     r = {first, vaddr{b + size - 1}.page()};
     if (r.last > v->end()) return status::unable_to_free_vm;
   }
+  if (region::is_awe(*v)) {
+    // WRK freevm.c: "Pages from a physical VAD must be released via
+    // NtFreeUserPhysicalPages" (MEM_DECOMMIT: STATUS_MEMORY_NOT_ALLOCATED);
+    // "Splitting or chopping a physical VAD ... is not allowed"
+    // (STATUS_FREE_VM_NOT_AT_BASE).
+    if (free_type == mem::decommit) return status::memory_not_allocated;
+    if (r != v->range()) return status::free_vm_not_at_base;
+  }
   const status s = free_type == mem::release ? region::release(c, *v, r)
                                              : region::decommit(c, *v, r);
   if (s != status::success) return s;
@@ -198,7 +231,9 @@ status protect(Core& c, vaddr& base, std::uint64_t& size,
     return status::invalid_parameter_3;
   const vpn_range r{vaddr{b}.page(), vaddr{b + size - 1}.page()};
   vad* v = reservation_of(c, r);
-  if (v == nullptr) {
+  // WRK protect.c refuses an AWE region ("These must always be
+  // readwrite") with STATUS_CONFLICTING_ADDRESSES, whatever the protection.
+  if (v == nullptr || region::is_awe(*v)) {
     old_protect = page::noaccess;
     return status::conflicting_addresses;
   }
@@ -245,6 +280,26 @@ status get_write_watch(Core& c, std::uint32_t flags, vaddr base,
 template <class Core>
 status reset_write_watch(Core& c, vaddr base, std::uint64_t size) noexcept {
   return region::reset_write_watch(c, base, size);
+}
+
+/// NtAllocateUserPhysicalPages, NtMapUserPhysicalPages and
+/// NtFreeUserPhysicalPages: see region/awe.hpp.
+template <class Core>
+status allocate_user_physical_pages(Core& c, awe_pages& awe,
+                                    std::uint64_t& count,
+                                    pfn* frames) noexcept {
+  return region::allocate_user_physical_pages(c, awe, count, frames);
+}
+template <class Core>
+status map_user_physical_pages(Core& c, awe_pages& awe, vaddr va,
+                               std::uint64_t count,
+                               const pfn* frames) noexcept {
+  return region::map_user_physical_pages(c, awe, va, count, frames);
+}
+template <class Core>
+status free_user_physical_pages(Core& c, awe_pages& awe, std::uint64_t& count,
+                                const pfn* frames) noexcept {
+  return region::free_user_physical_pages(c, awe, count, frames);
 }
 
 }  // namespace mmkit::nt

@@ -19,6 +19,7 @@
 #include <mmkit/core/status.hpp>
 #include <mmkit/nt/types.hpp>
 #include <mmkit/phys/pfn_entry.hpp>
+#include <mmkit/region/awe.hpp>
 #include <mmkit/region/page_state.hpp>
 #include <mmkit/region/space_core.hpp>
 #include <mmkit/region/write_watch.hpp>
@@ -220,6 +221,15 @@ status decommit(Core& c, vad& v, vpn_range r) noexcept {
 /// node for the second half).
 template <class Core>
 status release(Core& c, vad& v, vpn_range r) noexcept {
+  if (is_awe(v)) {
+    // Whole regions only (the NT layer refuses the rest): the pages are
+    // unmapped and stay the process's (region/awe.hpp).
+    MMKIT_ASSERT(r == v.range());
+    awe_unmap_range(c, r);
+    c.vads.erase(v);
+    c.give_node(&v);
+    return status::success;
+  }
   if (!all_supported(c, v, r)) return status::not_implemented;
   const bool watched = v.has(vad_flags::write_watch);
   if (r == v.range()) {
@@ -349,7 +359,9 @@ memory_basic_information query_free(Core& c, vpn first) noexcept {
 template <class Core>
 bool trim(Core& c, const vad& v, vpn p) noexcept {
   const page_view pv = c.view(v, p);
-  if (!pv.valid || v.type() != vad_type::private_memory) return false;
+  // AWE pages are nonpaged.
+  if (!pv.valid || v.type() != vad_type::private_memory || is_awe(v))
+    return false;
   c.pfns().set_modified(pv.frame);
   c.pfns().decrement_share_count(pv.frame, release_to::backing_store);
   [[maybe_unused]] const auto w =
@@ -366,7 +378,10 @@ void release_all(Core& c) noexcept {
     vad& v = *c.vads.begin();
     const vpn_range r = v.range();
     const bool watched = v.has(vad_flags::write_watch);
-    uncommit(c, v, r);
+    if (is_awe(v))
+      awe_unmap_range(c, r);
+    else
+      uncommit(c, v, r);
     c.vads.erase(v);
     c.give_node(&v);
     if (watched) watch_release(c, r);
