@@ -185,9 +185,7 @@ class pfn_database {
 
   /// Requires: `frame` came from allocate_table_frame() and its use count
   /// is 0. Effects: the frame goes to the zeroed list when its bytes are
-  /// all zero (an emptied table), else to the free list (to the bad list
-  /// if it was marked bad). Part of FrameSource. Complexity: O(1) plus a
-  /// scan of the frame.
+  /// all zero, else to free (bad if marked bad). Part of FrameSource.
   void release_table_frame(pfn frame) noexcept {
     pfn_entry& e = checked_entry(frame);
     MMKIT_ASSERT(e.state() == page_state::active && e.page_table());
@@ -196,11 +194,8 @@ class pfn_database {
     e.set_reference_count(0);
     --page_table_count_;
     const std::uint32_t i = index(frame);
-    // A page table is freed when its last entry went to zero: its bytes are
-    // zero, so it goes to the zeroed list and the next table or
-    // demand-zero page reuses it at once (on the free list it would wait
-    // behind every never-used frame, each a fresh host page). Checked, not
-    // assumed: a table dropped whole with live entries goes to free.
+    // An emptied table is zero: on the zeroed list it is reused at once
+    // (on free it waits behind every fresh frame). Checked, not assumed.
     if (!e.bad_pending() && frame_is_zero(i)) {
       lists_.move_state(e, page_state::active, page_state::free);
       lists_.move_state(e, page_state::free, page_state::zeroed);
@@ -772,8 +767,7 @@ class pfn_database {
     __builtin_memset(memory_->frame(pfn{i}), 0, page_size);
   }
   bool frame_is_zero(std::uint32_t i) const noexcept {
-    // Words ORed together, no early exit: the loop vectorises, and an
-    // emptied page table (the common caller) is read whole anyway.
+    // Words ORed, no early exit: the loop vectorises.
     const std::byte* p = memory_->read_frame(pfn{i});
     std::uint64_t any = 0;
     for (std::uint64_t k = 0; k < page_size; k += sizeof(std::uint64_t)) {
