@@ -36,8 +36,8 @@
 // and divide the difference by N.
 
 #include <mmkit/address_space.hpp>
-#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/arch/x86_64.hpp>
+#include <mmkit/system/hosted_system.hpp>
 
 #include <benchmark/benchmark.h>
 #include <unicorn/unicorn.h>
@@ -317,9 +317,9 @@ void BM_as_query_huge_mmkit(benchmark::State& state) {
   constexpr std::uint64_t huge = std::uint64_t{64} << 40;
   vaddr b{0};
   std::uint64_t size = huge;
-  require(as.allocate(b, size, mem::reserve, page::readwrite) ==
-              status::success,
-          "64 TiB reservation");
+  require(
+      as.allocate(b, size, mem::reserve, page::readwrite) == status::success,
+      "64 TiB reservation");
   for (auto _ : state) {
     memory_basic_information info;
     const status s = as.query(b, info);

@@ -80,5 +80,7 @@ int kernel_main() {
 }
 
 #if __STDC_HOSTED__
-int main() { return kernel_main(); }
+int main() {
+  return kernel_main();
+}
 #endif

@@ -54,7 +54,9 @@ struct watch_allocator_of {
   using type = no_watch_allocator;
 };
 template <class Config>
-requires requires { typename Config::watch_allocator; }
+requires requires {
+  typename Config::watch_allocator;
+}
 struct watch_allocator_of<Config> {
   using type = typename Config::watch_allocator;
 };
@@ -65,7 +67,9 @@ struct observer_of {
   using type = no_pte_observer;
 };
 template <class Config>
-requires requires { typename Config::observer; }
+requires requires {
+  typename Config::observer;
+}
 struct observer_of<Config> {
   using type = typename Config::observer;
 };
@@ -147,8 +151,7 @@ class address_space : private space_link {
                   std::uint64_t zero_bits = 0) noexcept {
     if (created_ != status::success) return created_;
     locked_scope guard(*this);
-    return nt::allocate(core_, base, size, allocation_type, protect,
-                        zero_bits);
+    return nt::allocate(core_, base, size, allocation_type, protect, zero_bits);
   }
   status free(vaddr& base, std::uint64_t& size,
               std::uint32_t free_type) noexcept {

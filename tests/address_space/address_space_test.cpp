@@ -2,8 +2,8 @@
 // access, case by case. The Windows case table and the differential driver
 // in tests/model cover the same calls against the reference model.
 #include <mmkit/address_space.hpp>
-#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/arch/all.hpp>
+#include <mmkit/system/hosted_system.hpp>
 
 #include <doctest/doctest.h>
 
@@ -98,9 +98,10 @@ struct two_committed : fixture<Arch> {
 #define MMKIT_ALL_ARCHS \
   arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57
 
-TEST_CASE_TEMPLATE("address_space: a commit rounds out to whole pages and "
-                   "charges them",
-                   Arch, MMKIT_ALL_ARCHS) {
+TEST_CASE_TEMPLATE(
+    "address_space: a commit rounds out to whole pages and "
+    "charges them",
+    Arch, MMKIT_ALL_ARCHS) {
   two_committed<Arch> f;
   CHECK(f.base % allocation_granularity == 0);
   CHECK(f.base >= 0x10000);
@@ -108,9 +109,10 @@ TEST_CASE_TEMPLATE("address_space: a commit rounds out to whole pages and "
   CHECK(f.as.frames_in_use() == 0);  // nothing touched yet
 }
 
-TEST_CASE_TEMPLATE("address_space: committed memory reads as zero and keeps "
-                   "what is written",
-                   Arch, MMKIT_ALL_ARCHS) {
+TEST_CASE_TEMPLATE(
+    "address_space: committed memory reads as zero and keeps "
+    "what is written",
+    Arch, MMKIT_ALL_ARCHS) {
   two_committed<Arch> f;
   std::array<std::uint8_t, 16> buf{};
   std::size_t done = 0;
@@ -129,9 +131,10 @@ TEST_CASE_TEMPLATE("address_space: committed memory reads as zero and keeps "
   CHECK(f.as.frames_in_use() == 2);
 }
 
-TEST_CASE_TEMPLATE("address_space: a copy stops at the first page that "
-                   "faults (partial copy)",
-                   Arch, MMKIT_ALL_ARCHS) {
+TEST_CASE_TEMPLATE(
+    "address_space: a copy stops at the first page that "
+    "faults (partial copy)",
+    Arch, MMKIT_ALL_ARCHS) {
   two_committed<Arch> f;
   std::array<std::uint8_t, 16> buf{};
   std::size_t done = 0;
@@ -147,9 +150,10 @@ TEST_CASE_TEMPLATE("address_space: a copy stops at the first page that "
   CHECK(done == 0);
 }
 
-TEST_CASE_TEMPLATE("address_space: query coalesces pages of equal state and "
-                   "protection",
-                   Arch, MMKIT_ALL_ARCHS) {
+TEST_CASE_TEMPLATE(
+    "address_space: query coalesces pages of equal state and "
+    "protection",
+    Arch, MMKIT_ALL_ARCHS) {
   two_committed<Arch> f;
   auto info = f.q(f.base);
   CHECK(info.state == mem::reserve);
@@ -160,9 +164,10 @@ TEST_CASE_TEMPLATE("address_space: query coalesces pages of equal state and "
   CHECK(info.region_size == 0x2000);
 }
 
-TEST_CASE_TEMPLATE("address_space: a read-only page keeps its data and "
-                   "refuses writes",
-                   Arch, MMKIT_ALL_ARCHS) {
+TEST_CASE_TEMPLATE(
+    "address_space: a read-only page keeps its data and "
+    "refuses writes",
+    Arch, MMKIT_ALL_ARCHS) {
   two_committed<Arch> f;
   const char msg[] = "hello, page";
   std::size_t done = 0;
@@ -188,9 +193,10 @@ TEST_CASE_TEMPLATE("address_space: a read-only page keeps its data and "
   CHECK(f.q(f.base + 0x1000).region_size == 0x1000);
 }
 
-TEST_CASE_TEMPLATE("address_space: a guard page faults once, then the access "
-                   "proceeds",
-                   Arch, MMKIT_ALL_ARCHS) {
+TEST_CASE_TEMPLATE(
+    "address_space: a guard page faults once, then the access "
+    "proceeds",
+    Arch, MMKIT_ALL_ARCHS) {
   two_committed<Arch> f;
   std::uint32_t old = 0;
   REQUIRE(f.protect(f.base + 0x1000, 0x1000, page::readwrite | page::guard,
@@ -204,9 +210,10 @@ TEST_CASE_TEMPLATE("address_space: a guard page faults once, then the access "
   CHECK(f.as.faults().guard_page == 1);
 }
 
-TEST_CASE_TEMPLATE("address_space: protect refuses reserved pages and "
-                   "changes nothing",
-                   Arch, MMKIT_ALL_ARCHS) {
+TEST_CASE_TEMPLATE(
+    "address_space: protect refuses reserved pages and "
+    "changes nothing",
+    Arch, MMKIT_ALL_ARCHS) {
   two_committed<Arch> f;
   std::uint32_t old = 0xDEAD;
   vaddr b{f.base};
@@ -218,9 +225,10 @@ TEST_CASE_TEMPLATE("address_space: protect refuses reserved pages and "
   CHECK(f.q(f.base + 0x1000).protect == page::readwrite);
 }
 
-TEST_CASE_TEMPLATE("address_space: decommit returns frames and charge; "
-                   "release needs the base and frees the tables",
-                   Arch, MMKIT_ALL_ARCHS) {
+TEST_CASE_TEMPLATE(
+    "address_space: decommit returns frames and charge; "
+    "release needs the base and frees the tables",
+    Arch, MMKIT_ALL_ARCHS) {
   two_committed<Arch> f;
   std::size_t done = 0;
   const std::uint64_t v = 7;

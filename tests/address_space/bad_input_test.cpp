@@ -4,8 +4,8 @@
 // isolation rules: user mode cannot reach kernel space, no-execute pages do
 // not execute (where the arch has NX), and released frames come back zeroed.
 #include <mmkit/address_space.hpp>
-#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/arch/all.hpp>
+#include <mmkit/system/hosted_system.hpp>
 
 #include <doctest/doctest.h>
 
@@ -197,9 +197,9 @@ TEST_CASE_TEMPLATE(
     CHECK(s == c.size);
     // OldProtect: PAGE_NOACCESS once protect has looked the range up
     // (current Windows), untouched on every earlier failure.
-    const bool looked_up = c.k == bad_call::protect &&
-                           (c.expect == status::not_committed ||
-                            c.expect == status::conflicting_addresses);
+    const bool looked_up =
+        c.k == bad_call::protect && (c.expect == status::not_committed ||
+                                     c.expect == status::conflicting_addresses);
     CHECK(old == (looked_up ? page::noaccess : 0xFFFF));
     CHECK(take<Arch>(as) == before);
   }

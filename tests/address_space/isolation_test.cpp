@@ -4,8 +4,8 @@
 // x86_32 address space must only get frames below 4 GiB; were it given frame
 // 0x100000 + k, its PTE would name frame k, which belongs to someone else.
 #include <mmkit/address_space.hpp>
-#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/arch/all.hpp>
+#include <mmkit/system/hosted_system.hpp>
 
 #include <doctest/doctest.h>
 
@@ -54,8 +54,7 @@ struct tenant_of final : tenant {
   status commit_and_touch_next() override {
     vaddr at = base + (touched << page_shift);
     std::uint64_t size = page_size;
-    const status c =
-        as.allocate(at, size, mem::commit, page::readwrite);
+    const status c = as.allocate(at, size, mem::commit, page::readwrite);
     if (c != status::success) return c;
     const tag t{id, touched};
     std::size_t done = 0;
@@ -155,8 +154,9 @@ TEST_CASE(
   CHECK(db.check_invariants());
 }
 
-TEST_CASE_TEMPLATE("isolation: an arch's page tables lie where it can name them",
-                   Arch, arch::x86_32, arch::x86_pae, arch::x86_64) {
+TEST_CASE_TEMPLATE(
+    "isolation: an arch's page tables lie where it can name them", Arch,
+    arch::x86_32, arch::x86_pae, arch::x86_64) {
   // Only frames above 4 GiB are free: the 32-bit-CR3 archs cannot even get
   // a root table, and say so with a status; x64 takes them.
   constexpr std::uint64_t four_gib = std::uint64_t{1} << 20;

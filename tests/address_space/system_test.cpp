@@ -62,8 +62,9 @@ vaddr commit(Space& as, std::uint64_t pages) {
 
 TEST_SUITE_BEGIN("system");
 
-TEST_CASE("system: a trimmed page comes back with a soft fault, contents "
-          "intact") {
+TEST_CASE(
+    "system: a trimmed page comes back with a soft fault, contents "
+    "intact") {
   observed_machine m{256};
   observed_space<arch::x86_32> a{m.sys};
   const vaddr va = commit(a, 4);
@@ -90,8 +91,9 @@ TEST_CASE("system: a trimmed page comes back with a soft fault, contents "
   CHECK(a.check_invariants());
 }
 
-TEST_CASE("system: repurposing a standby frame rewrites the PTE of the space "
-          "that owned it") {
+TEST_CASE(
+    "system: repurposing a standby frame rewrites the PTE of the space "
+    "that owned it") {
   observed_machine m{64};
   observed_space<arch::x86_32> a{m.sys};
   observed_space<arch::x86_64> b{m.sys};
@@ -144,8 +146,9 @@ TEST_CASE("system: repurposing a standby frame rewrites the PTE of the space "
   CHECK(seen == tag);
 }
 
-TEST_CASE("system: a space that cannot get its root table reports it and "
-          "holds nothing") {
+TEST_CASE(
+    "system: a space that cannot get its root table reports it and "
+    "holds nothing") {
   hosted_system<> sys{std::uint64_t{1} << 20};  // 256 frames
   std::vector<std::unique_ptr<address_space<arch::x86_64, hosted_config<>>>>
       spaces;
@@ -169,8 +172,9 @@ TEST_CASE("system: a space that cannot get its root table reports it and "
   CHECK(sys.space_count() == spaces.size());
 }
 
-TEST_CASE("system: pool quota bounds VAD nodes and page tables per space and "
-          "per system") {
+TEST_CASE(
+    "system: pool quota bounds VAD nodes and page tables per space and "
+    "per system") {
   hosted_system<> sys{std::uint64_t{16} << 20};
   using space = address_space<arch::x86_64, hosted_config<>>;
   space a{sys};
@@ -223,8 +227,8 @@ TEST_CASE("system: pool quota bounds VAD nodes and page tables per space and "
 }
 
 TEST_CASE("system: less RAM than a frame is a status, not an abort") {
-  for (std::uint64_t bytes : {std::uint64_t{0}, std::uint64_t{1},
-                              std::uint64_t{4095}}) {
+  for (std::uint64_t bytes :
+       {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{4095}}) {
     hosted_system<> tiny{bytes};
     CHECK(tiny.creation_status() == status::invalid_parameter);
     CHECK(tiny.pfns().frame_count() == 0);

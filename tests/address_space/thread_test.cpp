@@ -3,8 +3,8 @@
 // spaces fault at once on one system. Run under ThreadSanitizer by the
 // `tsan` preset (its test filter selects this file's cases by name).
 #include <mmkit/address_space.hpp>
-#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/arch/x86_64.hpp>
+#include <mmkit/system/hosted_system.hpp>
 
 #include <doctest/doctest.h>
 

@@ -101,9 +101,10 @@ TEST_CASE_TEMPLATE("write watch: writes are reported page by page and reset",
   CHECK(w.written(w.base, w.size) == (V{2, 4}));
 }
 
-TEST_CASE_TEMPLATE("write watch: NOACCESS, decommit and guard pages keep or "
-                   "fire as on Windows",
-                   Arch, arch::x86_32, arch::x86_64) {
+TEST_CASE_TEMPLATE(
+    "write watch: NOACCESS, decommit and guard pages keep or "
+    "fire as on Windows",
+    Arch, arch::x86_32, arch::x86_64) {
   // The initial protection does not matter.
   watched<Arch> w{mem::reserve, page::noaccess};
   vaddr b{w.base};
@@ -172,10 +173,11 @@ TEST_CASE("write watch: what is refused, with NT's statuses") {
   CHECK(get(0, b.raw(), s, 4) == status::invalid_parameter);
 }
 
-TEST_CASE("write watch: a freestanding configuration without a bitmap "
-          "allocator refuses it") {
-  struct plain_config : system_config<host_memory, no_lock,
-                                      pool_vad_allocator<vad>> {};
+TEST_CASE(
+    "write watch: a freestanding configuration without a bitmap "
+    "allocator refuses it") {
+  struct plain_config
+      : system_config<host_memory, no_lock, pool_vad_allocator<vad>> {};
   std::vector<pfn_entry> entries(64);
   mmkit::system<plain_config> sys{host_memory::create(64 * page_size).value(),
                                   entries.data(), 64, 0};

@@ -772,9 +772,9 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
                  page::readwrite, ok, B + 0x20000, 0x1000),
            alloc(B + 0x20000, 0x1000, mem::commit,
                  page::readwrite | page::nocache, ok, B + 0x20000, 0x1000),
-           query(B + 0x20000, committed(B + 0x20000, B + 0x20000,
-                                        page::readwrite, 0x1000,
-                                        page::readwrite)),
+           query(B + 0x20000,
+                 committed(B + 0x20000, B + 0x20000, page::readwrite, 0x1000,
+                           page::readwrite)),
        }});
   t.push_back(
       {"protect: a failure after the range was looked up reports "
@@ -838,8 +838,8 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            // a plain allocation gives plain protection (current Windows).
            protect(B, 0x4000, page::execute_read | page::nocache, ok, B, 0x4000,
                    page::readwrite),
-           query(B, committed(B, B, page::readwrite, 0x4000,
-                              page::execute_read)),
+           query(B,
+                 committed(B, B, page::readwrite, 0x4000, page::execute_read)),
        }});
 
   // ---- NtQueryVirtualMemory ------------------------------------------------

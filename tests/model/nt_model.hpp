@@ -349,8 +349,8 @@ class basic_nt_model {
       new_pages += committed_.count(v) == 0 ? 1 : 0;
     // Committing committed pages does not charge twice.
     if (charge_ + new_pages > limit_) return nt_status::commitment_limit;
-    const std::uint32_t effective = with_allocation_caching(
-        protect, a->second.protect);
+    const std::uint32_t effective =
+        with_allocation_caching(protect, a->second.protect);
     for (std::uint64_t v = start >> 12; v < end >> 12; ++v) {
       auto [it, inserted] = committed_.try_emplace(v);
       // Committing again sets the new protection and keeps the data

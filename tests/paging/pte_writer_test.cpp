@@ -27,16 +27,17 @@ struct recording_observer {
 };
 
 template <class A>
-using writer_t = pte_writer<A, buffer_memory, simple_frame_source<buffer_memory>,
-                            direct_mapped_tlb, recording_observer>;
+using writer_t =
+    pte_writer<A, buffer_memory, simple_frame_source<buffer_memory>,
+               direct_mapped_tlb, recording_observer>;
 
 template <class A>
 struct writer_fixture {
   test::arena arena{256, 64};
   std::vector<recording_observer::change> log;
-  writer_t<A> w = writer_t<A>::create(arena.memory, arena.source,
-                                      recording_observer{&log})
-                      .value();
+  writer_t<A> w =
+      writer_t<A>::create(arena.memory, arena.source, recording_observer{&log})
+          .value();
   using entry_type = typename A::entry_type;
   using sw = software_pte<entry_type>;
   static entry_type valid(std::uint64_t frame) {
@@ -49,10 +50,10 @@ struct writer_fixture {
 
 TEST_SUITE_BEGIN("paging");
 
-TEST_CASE_TEMPLATE("pte_writer: every change is written, dropped from the TLB "
-                   "and reported",
-                   A, arch::x86_32, arch::x86_pae, arch::x86_64,
-                   arch::x86_la57) {
+TEST_CASE_TEMPLATE(
+    "pte_writer: every change is written, dropped from the TLB "
+    "and reported",
+    A, arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
   writer_fixture<A> f;
   const vpn p = vaddr{0x40000000}.page();
   REQUIRE(f.w.write(p, f.valid(100)).ok());
@@ -61,15 +62,15 @@ TEST_CASE_TEMPLATE("pte_writer: every change is written, dropped from the TLB "
   CHECK(f.w.translator().host_pointer(p.address(), access::write) ==
         f.arena.memory.frame(pfn{100}));
   // A change of rights is seen at once: the TLB dropped the page.
-  const auto ro = entry_codec<A>::leaf_entry(pfn{100}.address(), 0,
-                                             page_attr::user);
+  const auto ro =
+      entry_codec<A>::leaf_entry(pfn{100}.address(), 0, page_attr::user);
   REQUIRE(f.w.write(p, ro).ok());
   CHECK(f.w.translator().host_pointer(p.address(), access::write) == nullptr);
   CHECK(f.w.translator().host_pointer(p.address(), access::read) != nullptr);
   // Invalid again: a transition PTE, then nothing; the table goes.
-  REQUIRE(f.w.write(p, writer_fixture<A>::sw::transition(mm::readwrite,
-                                                          pfn{100}))
-              .ok());
+  REQUIRE(
+      f.w.write(p, writer_fixture<A>::sw::transition(mm::readwrite, pfn{100}))
+          .ok());
   CHECK(f.w.translator().host_pointer(p.address(), access::read) == nullptr);
   REQUIRE(f.w.write(p, 0).ok());
   CHECK(f.w.table().table_pages() == 1);
@@ -84,10 +85,10 @@ TEST_CASE_TEMPLATE("pte_writer: every change is written, dropped from the TLB "
   CHECK(f.log[3].after == 0);
 }
 
-TEST_CASE_TEMPLATE("pte_writer: rewrite visits every page, makes the tables it "
-                   "needs and skips missing spans when asked",
-                   A, arch::x86_32, arch::x86_pae, arch::x86_64,
-                   arch::x86_la57) {
+TEST_CASE_TEMPLATE(
+    "pte_writer: rewrite visits every page, makes the tables it "
+    "needs and skips missing spans when asked",
+    A, arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
   writer_fixture<A> f;
   using entry_type = typename A::entry_type;
   constexpr std::uint64_t leaf_pages = A::level[1].span() >> page_shift;
@@ -121,8 +122,9 @@ TEST_CASE_TEMPLATE("pte_writer: rewrite visits every page, makes the tables it "
   CHECK(f.w.table().check_invariants());
 }
 
-TEST_CASE("leaf range: a walk over a fresh 64 TiB range meets a handful of "
-          "spans") {
+TEST_CASE(
+    "leaf range: a walk over a fresh 64 TiB range meets a handful of "
+    "spans") {
   writer_fixture<arch::x86_64> f;
   const vpn_range r{vaddr{0x10000}.page(), vaddr{0x7FFFFFFEFFFF}.page()};
   REQUIRE(f.w.write(vaddr{0x20000000}.page(), f.valid(7)).ok());

@@ -174,8 +174,8 @@ class mm_protection {
   }
   /// The same protection with the one-shot guard lifted.
   constexpr mm_protection without_guard() const noexcept {
-    return is_guard() ? mm_protection{static_cast<std::uint8_t>(raw_ &
-                                                                ~mm::guard_page)}
+    return is_guard() ? mm_protection{static_cast<std::uint8_t>(
+                            raw_ & ~mm::guard_page)}
                       : *this;
   }
   /// Whether an access of this kind is allowed (execute counts as read

@@ -46,10 +46,10 @@ status dispatch(Core& c, fault_counts& counts, vaddr va, access acc,
   const page_view pv = c.view(*v, p);
   if (!pv.committed) return violation(counts);
   const mm_protection prot = pv.protection;
-  const bool allowed = acc == access::read    ? prot.allows_read()
-                       : acc == access::write ? prot.allows_write() ||
-                                                    prot.is_copy_on_write()
-                                              : prot.allows_execute(Arch::has_nx);
+  const bool allowed = acc == access::read ? prot.allows_read()
+                       : acc == access::write
+                           ? prot.allows_write() || prot.is_copy_on_write()
+                           : prot.allows_execute(Arch::has_nx);
   if (!allowed) return violation(counts);
   if (prot.is_guard()) return handle_guard(c, counts, *v, p, pv);
   status s = status::success;

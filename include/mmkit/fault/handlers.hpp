@@ -49,7 +49,7 @@ inline status violation(fault_counts& counts) noexcept {
 /// step (the hardware entry cannot hold every protection).
 template <class Core>
 typename Core::entry_type resident_pte(Core& c, pfn frame,
-                                          mm_protection prot) noexcept {
+                                       mm_protection prot) noexcept {
   c.pfns().set_pte_link(frame, c.pfns().entry(frame).link(),
                         Core::sw::demand_zero(prot.raw()));
   return Core::model::resident_entry(frame, prot);
@@ -61,9 +61,9 @@ template <class Core>
 status handle_guard(Core& c, fault_counts& counts, const vad&, vpn p,
                     const page_view& pv) noexcept {
   const mm_protection lifted = pv.protection.without_guard();
-  const typename Core::entry_type now =
-      pv.resident ? resident_pte(c, pv.frame, lifted)
-                  : Core::model::absent_entry(lifted);
+  const typename Core::entry_type now = pv.resident
+                                            ? resident_pte(c, pv.frame, lifted)
+                                            : Core::model::absent_entry(lifted);
   [[maybe_unused]] const auto w = c.ptes.write(p, now);
   MMKIT_ASSERT(w.ok());
   ++counts.guard_page;

@@ -42,6 +42,4 @@ struct memory_basic_information {
                                    const memory_basic_information&) = default;
 };
 
-
-
 }  // namespace mmkit

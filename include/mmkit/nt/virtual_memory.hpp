@@ -63,8 +63,7 @@ constexpr mm_protection with_allocation_caching(mm_protection p,
   const std::uint8_t m = alloc.modifiers();
   const bool caching =
       alloc.base() != 0 && (m == mm::nocache || m == mm::writecombine);
-  return mm_protection{
-      static_cast<std::uint8_t>(p.base() | (caching ? m : 0))};
+  return mm_protection{static_cast<std::uint8_t>(p.base() | (caching ? m : 0))};
 }
 
 /// The reservation holding all of `r`, or null.
@@ -263,8 +262,8 @@ status query(Core& c, vaddr address, memory_basic_information& info) noexcept {
     return status::invalid_parameter;
   const vpn first = address.page();
   const vad* v = c.vads.find_containing(first);
-  info = v != nullptr ? region::query(c, *v, first)
-                      : region::query_free(c, first);
+  info =
+      v != nullptr ? region::query(c, *v, first) : region::query_free(c, first);
   return status::success;
 }
 

@@ -40,7 +40,8 @@ template <class O, class Entry>
 concept PteObserver = requires(O& o, vpn page, Entry before, Entry after) {
   /// `page`'s leaf PTE went from `before` to `after` (both raw entries of
   /// the arch's format; decode with entry_codec / software_pte).
-  { o.pte_changed(page, before, after) } noexcept -> std::same_as<void>;
+  { o.pte_changed(page, before, after) }
+  noexcept->std::same_as<void>;
 };
 
 /// The observer that listens to nothing, at no cost.
@@ -203,9 +204,7 @@ class pte_writer {
  private:
   // The writer is the code that writes behind the translator's back; every
   // path here invalidates what it changes.
-  table_type& mutable_table() noexcept {
-    return xlat_.table_unsynchronized();
-  }
+  table_type& mutable_table() noexcept { return xlat_.table_unsynchronized(); }
 
   translator_type xlat_;
   [[no_unique_address]] Observer observer_;

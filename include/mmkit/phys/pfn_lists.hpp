@@ -482,8 +482,7 @@ class pfn_lists {
   // two arrays, g++ 12 at -O2 warned of an out-of-bounds read on a path
   // where a plain list's index met the coloured array.
   static constexpr std::size_t head_count = 4 * colour_count + 4;
-  static constexpr std::size_t head_index(page_state list,
-                                          std::uint32_t colour,
+  static constexpr std::size_t head_index(page_state list, std::uint32_t colour,
                                           unsigned zone) noexcept {
     const std::size_t s = state_index(list);
     return is_coloured(list) ? (zone * 2 + s) * colour_count + colour

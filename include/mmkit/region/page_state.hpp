@@ -47,8 +47,8 @@ namespace mmkit {
 struct page_view {
   entry_kind pte = entry_kind::zero;  ///< the kind of its PTE
   bool committed = false;
-  bool resident = false;  ///< a frame holds it (valid or transition PTE)
-  bool valid = false;     ///< the PTE is present
+  bool resident = false;       ///< a frame holds it (valid or transition PTE)
+  bool valid = false;          ///< the PTE is present
   mm_protection protection{};  ///< when committed
   pfn frame{};                 ///< when resident
 
@@ -103,8 +103,7 @@ struct page_model {
         // own takes the section's, which the section layer knows; until
         // then the VAD's stands in.
         pv.committed = true;
-        pv.protection =
-            prot.raw() != 0 ? prot : mm_protection{v.protection()};
+        pv.protection = prot.raw() != 0 ? prot : mm_protection{v.protection()};
         return pv;
       default:
         // Cannot be: classify() answers only the kinds above for a

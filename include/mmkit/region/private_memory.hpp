@@ -49,16 +49,15 @@ status reserve(Core& c, vaddr& base, std::uint64_t& size, bool commit_now,
   if (b != 0) {
     const std::uint64_t start = align_down(b, allocation_granularity);
     const std::uint64_t end = *align_up(b + size, page_size);
-    if (start < Core::lowest_user_address)
-      return status::conflicting_addresses;
-    auto slot = c.vads.insert_check({vaddr{start}.page(), vaddr{end - 1}.page()});
+    if (start < Core::lowest_user_address) return status::conflicting_addresses;
+    auto slot =
+        c.vads.insert_check({vaddr{start}.page(), vaddr{end - 1}.page()});
     if (!slot) return status::conflicting_addresses;
     where = *slot;
   } else {
     const std::uint64_t pages = *align_up(size, page_size) >> page_shift;
-    const std::uint64_t top = limit < Core::highest_user_address
-                                  ? limit
-                                  : Core::highest_user_address;
+    const std::uint64_t top =
+        limit < Core::highest_user_address ? limit : Core::highest_user_address;
     const vpn_range window{vaddr{Core::lowest_user_address}.page(),
                            vaddr{top}.page()};
     // The search answers with the insert position: no second descent.
@@ -74,8 +73,7 @@ status reserve(Core& c, vaddr& base, std::uint64_t& size, bool commit_now,
   status why = status::success;
   if (!c.quota_allows(1, 0)) return status::quota_exceeded;
   if (commit_now) {
-    if (const status s = c.charge(r.count(), r); s != status::success)
-      return s;
+    if (const status s = c.charge(r.count(), r); s != status::success) return s;
   }
   vad* v = c.take_node(why);
   if (v == nullptr) {

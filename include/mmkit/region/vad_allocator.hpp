@@ -70,5 +70,4 @@ class caller_vad_allocator {
   slot* free_ = nullptr;
 };
 
-
 }  // namespace mmkit

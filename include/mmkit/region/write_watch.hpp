@@ -36,9 +36,11 @@ namespace mmkit {
 template <class A>
 concept WatchAllocator = requires(A& a, void* p, std::size_t bytes) {
   /// `bytes` of storage aligned for std::uint64_t, or null.
-  { a.allocate(bytes) } noexcept -> std::same_as<void*>;
+  { a.allocate(bytes) }
+  noexcept->std::same_as<void*>;
   /// Requires: `p` came from allocate(bytes).
-  { a.deallocate(p, bytes) } noexcept -> std::same_as<void>;
+  { a.deallocate(p, bytes) }
+  noexcept->std::same_as<void>;
 };
 
 /// No storage: write watch is refused (the freestanding default).
@@ -102,9 +104,8 @@ struct space_observer {
   void pte_changed(vpn p, Entry before, Entry after) noexcept {
     // P (bit 0) and D (bit 6) sit where they are in every x86 format.
     constexpr Entry dirty = 0x41;
-    if (watches != nullptr && watches->head != nullptr &&
-        !watches->resetting && (before & dirty) == dirty &&
-        (after & dirty) != dirty) {
+    if (watches != nullptr && watches->head != nullptr && !watches->resetting &&
+        (before & dirty) == dirty && (after & dirty) != dirty) {
       if (watch_record* r = watches->find(p)) r->set(p);
     }
     user.pte_changed(p, before, after);
@@ -137,8 +138,7 @@ status watch_add(Core& c, vpn_range r) noexcept {
 /// the record that covered them once no VAD of its range is left.
 template <class Core>
 void watch_release(Core& c, vpn_range r) noexcept {
-  for (watch_record** at = &c.watches.head; *at != nullptr;
-       at = &(*at)->next) {
+  for (watch_record** at = &c.watches.head; *at != nullptr; at = &(*at)->next) {
     watch_record* rec = *at;
     if (!rec->contains(r.first)) continue;
     const vad* next = c.vads.first_at_or_after(rec->first);

@@ -94,8 +94,7 @@ class hosted_system : private detail::hosted_reservations,
                          std::uint64_t page_file_bytes = 0) noexcept
       : detail::hosted_reservations(physical_bytes),
         system<hosted_config<Lock>>(std::move(frame_memory), pfn_entries(),
-                                    frames,
-                                    page_file_bytes >> page_shift) {}
+                                    frames, page_file_bytes >> page_shift) {}
 
   /// success, or why the simulated RAM could not be reserved.
   status creation_status() const noexcept { return why; }

@@ -36,9 +36,9 @@
 // page table on top of what is promised already (charge_commit_locked), so
 // the first touch of a committed page never runs out of memory.
 
+#include <mmkit/core/address.hpp>
 #include <mmkit/core/lock_policy.hpp>
 #include <mmkit/core/pool_quota.hpp>
-#include <mmkit/core/address.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/phys/pfn_database.hpp>
 #include <mmkit/phys/physical_memory.hpp>
@@ -214,8 +214,8 @@ class system {
         commit_charge_ + pfns_.page_table_count() + pages + tables;
     if (promised > usable) return status::commitment_limit;
     const bool low = is_low(end);
-    if (low && low_outstanding() + pages + tables >
-                   pfns_.available_below(low_end()))
+    if (low &&
+        low_outstanding() + pages + tables > pfns_.available_below(low_end()))
       return status::commitment_limit;
     commit_charge_ += pages;
     if (low) low_charge_ += pages;
@@ -254,7 +254,8 @@ class system {
   /// the low frames beyond this reserve; see low_reserve()).
   std::uint64_t low_reserve() const noexcept { return low_outstanding(); }
 
-  // --- pool quota -------------------------------------------------------------
+  // --- pool quota
+  // -------------------------------------------------------------
 
   /// Effects: every address space on this system together may hold at
   /// most `q` (a limit already passed stops only further growth).
