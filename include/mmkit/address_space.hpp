@@ -367,21 +367,7 @@ class address_space : private space_link {
   static void repurpose_pte(space_link& self, pfn, paddr pte,
                             std::uint64_t original) noexcept {
     auto& as = static_cast<address_space&>(self);
-    const database_type& db = as.core_.pfns();
-    std::uint64_t va = 0;
-    paddr at = pte;
-    for (unsigned level = 0; level < Arch::levels; ++level) {
-      va |= (at.page_offset() / sizeof(entry_type)) << Arch::level[level].shift;
-      const pte_link up = db.entry(at.frame()).link();
-      if (up.kind != pte_kind::hardware) break;  // the root
-      at = up.address();
-    }
-    if constexpr (Arch::sign_extended) {
-      const unsigned unused = 64 - Arch::va_bits;
-      va = static_cast<std::uint64_t>(static_cast<std::int64_t>(va << unused) >>
-                                      unused);
-    }
-    as.core_.ptes.write_at(vaddr{va}.page(), pte,
+    as.core_.ptes.write_at(as.core_.page_of_pte(pte), pte,
                            static_cast<entry_type>(original));
     as.core_.count_frame(-1);
   }

@@ -562,7 +562,11 @@ TEST_CASE_TEMPLATE(
 
     // pte: each software PTE decoded to what was written.
     using sw = software_pte<W>;
-    for (const auto& [va, e] : img.software) {
+    for (const auto& written : img.software) {
+      // Named copies, not a structured binding: clang 14 cannot capture a
+      // binding in the lambda CAPTURE makes.
+      const auto va = written.va;
+      const auto e = written.entry;
       CAPTURE(hex(va));
       const outcome r =
           run_tool(command_line(arch, 0, image, {"pte", hex(va)}));

@@ -86,29 +86,6 @@ inline void mark_awe(vad& v) noexcept {
   v.set_flags(v.flags() | vad_flags::user_physical_pages);
 }
 
-/// The page whose PTE lies at `pte`: its offset in the leaf table, then
-/// each table's back-link to the entry above it (the walk the system's
-/// repurpose call-back does).
-template <class Core>
-vpn page_of_pte(Core& c, paddr pte) noexcept {
-  using Arch = typename Core::arch_type;
-  using entry_type = typename Core::entry_type;
-  std::uint64_t va = 0;
-  paddr at = pte;
-  for (unsigned level = 0; level < Arch::levels; ++level) {
-    va |= (at.page_offset() / sizeof(entry_type)) << Arch::level[level].shift;
-    const pte_link up = c.pfns().entry(at.frame()).link();
-    if (up.kind != pte_kind::hardware) break;  // the root
-    at = up.address();
-  }
-  if constexpr (Arch::sign_extended) {
-    const unsigned unused = 64 - Arch::va_bits;
-    va = static_cast<std::uint64_t>(static_cast<std::int64_t>(va << unused) >>
-                                    unused);
-  }
-  return vaddr{va}.page();
-}
-
 /// Effects: every mapped page of `r` (in AWE region `v`) is unmapped; the
 /// frames stay owned. Tables are freed as they empty.
 template <class Core>
@@ -301,7 +278,7 @@ status free_user_physical_pages(Core& c, awe_pages& awe, std::uint64_t& count,
     const pte_link at = c.pfns().entry(f).link();
     if (at.kind == pte_kind::hardware) {
       [[maybe_unused]] const auto w =
-          c.ptes.write(page_of_pte(c, at.address()), 0);
+          c.ptes.write(c.page_of_pte(at.address()), 0);
       MMKIT_ASSERT(w.ok());
     }
     awe.clear(f);
@@ -327,7 +304,7 @@ void awe_free_all(Core& c, awe_pages& awe) noexcept {
       const pte_link at = c.pfns().entry(f).link();
       if (at.kind == pte_kind::hardware) {
         [[maybe_unused]] const auto wr =
-            c.ptes.write(page_of_pte(c, at.address()), 0);
+            c.ptes.write(c.page_of_pte(at.address()), 0);
       }
       awe.clear(f);
       --awe.pages;

@@ -146,6 +146,26 @@ struct space_core {
     sys->return_commit_locked(pages, frame_end);
     commit_charge -= pages;
   }
+  /// The page whose PTE lies at physical address `pte` (in this space's
+  /// tables): its offset in the leaf table, then each table's back-link to
+  /// the entry above it, up to the root (system.hpp says who sets them).
+  vpn page_of_pte(paddr pte) const noexcept {
+    std::uint64_t va = 0;
+    paddr at = pte;
+    for (unsigned level = 0; level < Arch::levels; ++level) {
+      va |= (at.page_offset() / sizeof(entry_type)) << Arch::level[level].shift;
+      const pte_link up = pfns().entry(at.frame()).link();
+      if (up.kind != pte_kind::hardware) break;  // the root
+      at = up.address();
+    }
+    if constexpr (Arch::sign_extended) {
+      const unsigned unused = 64 - Arch::va_bits;
+      va = static_cast<std::uint64_t>(static_cast<std::int64_t>(va << unused) >>
+                                      unused);
+    }
+    return vaddr{va}.page();
+  }
+
   /// Effects: a page of this space got a frame (+1) or gave one back (-1).
   void count_frame(int delta) noexcept {
     frames_in_use += static_cast<std::uint64_t>(delta);
