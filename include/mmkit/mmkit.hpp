@@ -3,11 +3,10 @@
 // available.
 
 #include <mmkit/address_space.hpp>
-#include <mmkit/core/lock_policy.hpp>
-#include <mmkit/nt/types.hpp>
-#include <mmkit/region/vad_allocator.hpp>
 #include <mmkit/arch/all.hpp>
 #include <mmkit/core.hpp>
+#include <mmkit/core/lock_policy.hpp>
+#include <mmkit/nt/types.hpp>
 #include <mmkit/paging/entry.hpp>
 #include <mmkit/paging/page_table.hpp>
 #include <mmkit/paging/tlb.hpp>
@@ -19,14 +18,15 @@
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/phys/physical_memory.hpp>
 #include <mmkit/phys/simple_frame_source.hpp>
+#include <mmkit/region/vad_allocator.hpp>
 #include <mmkit/system/system.hpp>
 #include <mmkit/vad/vad.hpp>
 #include <mmkit/vad/vad_dump.hpp>
 #include <mmkit/vad/vad_tree.hpp>
 
 #if MMKIT_HOSTED
-#include <mmkit/system/hosted_system.hpp>
 #include <mmkit/phys/host_memory.hpp>
 #include <mmkit/phys/image_memory.hpp>
 #include <mmkit/region/pool_vad_allocator.hpp>
+#include <mmkit/system/hosted_system.hpp>
 #endif

@@ -81,7 +81,9 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
   auto frame = db.allocate(page_need::zeroed, 0, Core::frame_end);
   if (!frame) return status::no_memory;
   const std::uint64_t tables_before = c.ptes.table().table_pages();
-  if (!c.ptes.ensure_leaf(p)) {
+  // One walk: the leaf entry found here is the one written below.
+  const auto leaf = c.ptes.ensure_leaf(p);
+  if (!leaf) {
     db.release(*frame, release_to::free_list);
     return status::no_memory;
   }
@@ -89,11 +91,10 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
   ++counts.demand_zero;
   counts.zeroed_on_the_spot += !had_zeroed;
   c.count_frame(+1);
-  db.set_pte_link(*frame, pte_link::hardware_pte(c.ptes.entry_address(p)),
+  db.set_pte_link(*frame,
+                  pte_link::hardware_pte(c.ptes.table().entry_address(*leaf)),
                   Core::sw::demand_zero(prot.raw()));
-  [[maybe_unused]] const auto w =
-      c.ptes.write(p, Core::model::valid_entry(*frame, prot));
-  MMKIT_ASSERT(w.ok());
+  c.ptes.write_at(p, *leaf, Core::model::valid_entry(*frame, prot));
   return status::success;
 }
 

@@ -188,8 +188,14 @@ class pte_writer {
   void write_at(vpn p, paddr pte, entry_type value) noexcept {
     auto* slot = reinterpret_cast<entry_type*>(
         xlat_.memory().frame(pte.frame()) + pte.page_offset());
-    const entry_type old = *slot;
-    const leaf_ref leaf{slot, pte.frame()};
+    write_at(p, leaf_ref{slot, pte.frame()}, value);
+  }
+  /// As write(p, value), through `p`'s leaf entry that the caller holds
+  /// (from ensure_leaf, no table freed since): no walk unless the write
+  /// empties the table.
+  void write_at(vpn p, leaf_ref leaf, entry_type value) noexcept {
+    const entry_type old = *leaf.entry;
+    if (old == value) return;
     xlat_.write_leaf(p.address(), leaf, value);
     observer_.pte_changed(p, old, value);
   }
