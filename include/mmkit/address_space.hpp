@@ -4,8 +4,10 @@
 // teardown, and the system's call-back into its PTEs.
 //
 //   address_space ─┬─ nt/virtual_memory     the NT calls: checks, statuses
+//                  ├─ nt/section            map, unmap and flush views
 //                  ├─ region/private_memory reserve, commit, decommit,
 //                  │                        release, protect, query, trim
+//                  ├─ region/view           views of sections
 //                  ├─ fault/dispatcher      MmAccessFault's order, handlers
 //                  └─ space_core            what they work on:
 //                       ├─ pte_writer       page table + TLB + observer
@@ -29,6 +31,7 @@
 #include <mmkit/core/lock_policy.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/fault/dispatcher.hpp>
+#include <mmkit/nt/section.hpp>
 #include <mmkit/nt/types.hpp>
 #include <mmkit/nt/virtual_memory.hpp>
 #include <mmkit/paging/pte_writer.hpp>
@@ -37,6 +40,8 @@
 #include <mmkit/region/private_memory.hpp>
 #include <mmkit/region/space_core.hpp>
 #include <mmkit/region/vad_allocator.hpp>
+#include <mmkit/region/view.hpp>
+#include <mmkit/section/section.hpp>
 #include <mmkit/system/system.hpp>
 #include <mmkit/vad/vad.hpp>
 #include <mmkit/vad/vad_tree.hpp>
@@ -77,7 +82,8 @@ struct observer_of<Config> {
 
 template <arch::PagingArch Arch, class Config,
           VadAllocator<vad> VadAlloc = typename Config::vad_allocator,
-          TlbGeometry Geometry = direct_mapped_tlb>
+          TlbGeometry Geometry = direct_mapped_tlb,
+          VadAllocator<mapped_vad> ViewAlloc = typename Config::view_allocator>
 class address_space : private space_link {
  public:
   using system_type = system<Config>;
@@ -92,7 +98,7 @@ class address_space : private space_link {
   using translator_type = typename writer_type::translator_type;
   using core_type =
       space_core<Arch, system_type, VadAlloc, writer_type,
-                 typename detail::watch_allocator_of<Config>::type>;
+                 typename detail::watch_allocator_of<Config>::type, ViewAlloc>;
 
   static constexpr std::uint64_t lowest_user_address =
       Arch::lowest_user_address;
@@ -102,12 +108,15 @@ class address_space : private space_link {
 
   /// Effects: an empty address space on `sys` (its root page table is a
   /// frame of the system's PFN database), taking VAD nodes from `nodes`
-  /// and telling `observer` of every PTE change. When no frame is left for
-  /// the root table, creation_status() says status::no_memory, every call
-  /// answers that status and nothing is held.
+  /// (and the nodes of mapped views from `views`) and telling `observer`
+  /// of every PTE change. When no frame is left for the root table,
+  /// creation_status() says status::no_memory, every call answers that
+  /// status and nothing is held.
   explicit address_space(system_type& sys, VadAlloc nodes = VadAlloc{},
-                         observer_type observer = observer_type{}) noexcept
-      : core_(sys, std::move(nodes)), tables_(sys.pfns(), *this) {
+                         observer_type observer = observer_type{},
+                         ViewAlloc views = ViewAlloc{}) noexcept
+      : core_(sys, std::move(nodes), std::move(views)),
+        tables_(sys.pfns(), *this) {
     this->repurpose = &repurpose_pte;
     detail::lock_scope guard(sys.pfn_lock());
     // The root table may not take a frame promised to committed pages.
@@ -138,6 +147,7 @@ class address_space : private space_link {
   ~address_space() {
     if (created_ != status::success) return;
     locked_scope guard(*this);
+    region::unmap_all_views(core_);
     region::release_all(core_);
     region::awe_free_all(core_, awe_);
     core_.ptes = writer_type{};  // the root table goes, under the lock
@@ -169,6 +179,33 @@ class address_space : private space_link {
     if (created_ != status::success) return created_;
     locked_scope guard(*this);
     return nt::query(core_, address, info);
+  }
+
+  // --- sections (nt/section.hpp says what each does) ------------------------
+
+  /// NtMapViewOfSection of the section `h` refers to: `base` and
+  /// `view_size` are in/out (0: the system chooses; the rest of the
+  /// section).
+  status map_view(const section_handle& h, vaddr& base,
+                  std::uint64_t& view_size, std::uint64_t offset,
+                  std::uint32_t allocation_type, std::uint32_t protect,
+                  std::uint64_t zero_bits = 0) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return nt::map_view(core_, h, base, view_size, offset, allocation_type,
+                        protect, zero_bits);
+  }
+  /// NtUnmapViewOfSection: the view holding `base` goes.
+  status unmap_view(vaddr base) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return nt::unmap_view(core_, base);
+  }
+  /// NtFlushVirtualMemory: the view's modified pages go to its file.
+  status flush(vaddr& base, std::uint64_t& size) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return nt::flush(core_, base, size);
   }
 
   /// NtGetWriteWatch / NtResetWriteWatch (region/write_watch.hpp): the

@@ -18,7 +18,11 @@
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/phys/physical_memory.hpp>
 #include <mmkit/phys/simple_frame_source.hpp>
+#include <mmkit/nt/section.hpp>
 #include <mmkit/region/vad_allocator.hpp>
+#include <mmkit/section/backing_store.hpp>
+#include <mmkit/section/section.hpp>
+#include <mmkit/section/section_dump.hpp>
 #include <mmkit/system/system.hpp>
 #include <mmkit/vad/vad.hpp>
 #include <mmkit/vad/vad_dump.hpp>
@@ -28,5 +32,6 @@
 #include <mmkit/phys/host_memory.hpp>
 #include <mmkit/phys/image_memory.hpp>
 #include <mmkit/region/pool_vad_allocator.hpp>
+#include <mmkit/section/posix_file_store.hpp>
 #include <mmkit/system/hosted_system.hpp>
 #endif

@@ -13,6 +13,8 @@ namespace mmkit {
 
 enum class status : std::uint32_t {
   success = 0x00000000,
+  object_name_exists = 0x40000000,        // STATUS_OBJECT_NAME_EXISTS
+  image_not_at_base = 0x40000003,         // STATUS_IMAGE_NOT_AT_BASE
   guard_page_violation = 0x80000001,      // STATUS_GUARD_PAGE_VIOLATION
   partial_copy = 0x8000000D,              // STATUS_PARTIAL_COPY
   unsuccessful = 0xC0000001,              // STATUS_UNSUCCESSFUL
@@ -28,6 +30,17 @@ enum class status : std::uint32_t {
   unable_to_delete_section = 0xC000001B,  // STATUS_UNABLE_TO_DELETE_SECTION
   already_committed = 0xC0000021,         // STATUS_ALREADY_COMMITTED
   access_denied = 0xC0000022,             // STATUS_ACCESS_DENIED
+  object_name_not_found = 0xC0000034,     // STATUS_OBJECT_NAME_NOT_FOUND
+  object_name_collision = 0xC0000035,     // STATUS_OBJECT_NAME_COLLISION
+  invalid_file_for_section = 0xC0000020,  // STATUS_INVALID_FILE_FOR_SECTION
+  not_mapped_data = 0xC0000088,           // STATUS_NOT_MAPPED_DATA
+  name_too_long = 0xC0000106,             // STATUS_NAME_TOO_LONG
+  mapped_file_size_zero = 0xC000011E,     // STATUS_MAPPED_FILE_SIZE_ZERO
+  user_mapped_file = 0xC0000243,          // STATUS_USER_MAPPED_FILE
+  invalid_parameter_7 = 0xC00000F5,       // STATUS_INVALID_PARAMETER_7
+  invalid_parameter_8 = 0xC00000F6,       // STATUS_INVALID_PARAMETER_8
+  invalid_parameter_9 = 0xC00000F7,       // STATUS_INVALID_PARAMETER_9
+  invalid_parameter_10 = 0xC00000F8,      // STATUS_INVALID_PARAMETER_10
   section_too_big = 0xC0000040,           // STATUS_SECTION_TOO_BIG
   quota_exceeded = 0xC0000044,            // STATUS_QUOTA_EXCEEDED
   section_protection = 0xC000004E,        // STATUS_SECTION_PROTECTION
@@ -69,6 +82,8 @@ constexpr const char* to_string(status s) noexcept {
 #define MMKIT_STATUS_NAME(e, text) \
   case status::e: return text;
     MMKIT_STATUS_NAME(success, "STATUS_SUCCESS")
+    MMKIT_STATUS_NAME(object_name_exists, "STATUS_OBJECT_NAME_EXISTS")
+    MMKIT_STATUS_NAME(image_not_at_base, "STATUS_IMAGE_NOT_AT_BASE")
     MMKIT_STATUS_NAME(guard_page_violation, "STATUS_GUARD_PAGE_VIOLATION")
     MMKIT_STATUS_NAME(partial_copy, "STATUS_PARTIAL_COPY")
     MMKIT_STATUS_NAME(unsuccessful, "STATUS_UNSUCCESSFUL")
@@ -85,6 +100,18 @@ constexpr const char* to_string(status s) noexcept {
                       "STATUS_UNABLE_TO_DELETE_SECTION")
     MMKIT_STATUS_NAME(already_committed, "STATUS_ALREADY_COMMITTED")
     MMKIT_STATUS_NAME(access_denied, "STATUS_ACCESS_DENIED")
+    MMKIT_STATUS_NAME(object_name_not_found, "STATUS_OBJECT_NAME_NOT_FOUND")
+    MMKIT_STATUS_NAME(object_name_collision, "STATUS_OBJECT_NAME_COLLISION")
+    MMKIT_STATUS_NAME(invalid_file_for_section,
+                      "STATUS_INVALID_FILE_FOR_SECTION")
+    MMKIT_STATUS_NAME(not_mapped_data, "STATUS_NOT_MAPPED_DATA")
+    MMKIT_STATUS_NAME(name_too_long, "STATUS_NAME_TOO_LONG")
+    MMKIT_STATUS_NAME(mapped_file_size_zero, "STATUS_MAPPED_FILE_SIZE_ZERO")
+    MMKIT_STATUS_NAME(user_mapped_file, "STATUS_USER_MAPPED_FILE")
+    MMKIT_STATUS_NAME(invalid_parameter_7, "STATUS_INVALID_PARAMETER_7")
+    MMKIT_STATUS_NAME(invalid_parameter_8, "STATUS_INVALID_PARAMETER_8")
+    MMKIT_STATUS_NAME(invalid_parameter_9, "STATUS_INVALID_PARAMETER_9")
+    MMKIT_STATUS_NAME(invalid_parameter_10, "STATUS_INVALID_PARAMETER_10")
     MMKIT_STATUS_NAME(section_too_big, "STATUS_SECTION_TOO_BIG")
     MMKIT_STATUS_NAME(section_protection, "STATUS_SECTION_PROTECTION")
     MMKIT_STATUS_NAME(invalid_page_protection, "STATUS_INVALID_PAGE_PROTECTION")

@@ -10,16 +10,17 @@
 //   4. the guard bit: one-shot guard_page_violation (fault/handlers.hpp);
 //   5. the PTE's kind, one handler each (fault/handlers.hpp):
 //        valid        the walk refused what the protection allows: only a
-//                     write to a copy-on-write page (the section issue's
-//                     handler) gets here legitimately; else a violation
+//                     write to a copy-on-write page gets here
+//                     legitimately (copied); else a violation
 //        zero, demand-zero   a zeroed frame
 //        transition   soft fault: the frame is taken back
 //        page file    hard fault (the pager issue's handler)
-//        prototype    through the section (the section issue's handler)
+//        prototype    through the section's prototype PTE
 //   6. the access is retried through the TLB.
 //
-// Handlers that a later layer provides answer status::not_implemented; no
-// input reaches them today, because private memory cannot hold such pages.
+// The page-file handler, which the pager issue provides, answers
+// status::not_implemented; no input reaches it today, because nothing
+// writes page-file PTEs yet.
 
 #include <mmkit/core/access.hpp>
 #include <mmkit/core/address.hpp>
@@ -63,9 +64,13 @@ status dispatch(Core& c, fault_counts& counts, vaddr va, access acc,
     case entry_kind::demand_zero:
       s = handle_demand_zero(c, counts, p, prot);
       break;
-    case entry_kind::transition: s = handle_transition(c, counts, p, pv); break;
+    case entry_kind::transition:
+      s = handle_transition(c, counts, *v, p, pv);
+      break;
     case entry_kind::page_file: s = handle_page_file(c, counts, p, pv); break;
-    case entry_kind::prototype: s = handle_prototype(c, counts, p, pv); break;
+    case entry_kind::prototype:
+      s = handle_prototype(c, counts, *v, p, pv, acc);
+      break;
     default: s = violation(counts); break;
   }
   if (s != status::success) return s;

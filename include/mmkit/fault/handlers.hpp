@@ -11,19 +11,27 @@
 //                         behind a NOACCESS/GUARD PTE, or on the standby or
 //                         modified list after a trim) and is made valid
 //   handle_page_file      hard fault: the pager issue reads the page in
-//   handle_prototype      a view's page: the section issue resolves it
-//   handle_copy_on_write  a write to a copy-on-write page: the section
-//                         issue gives the writer a private copy
-//
-// The last three are slots: private memory never holds those PTEs, so no
-// access reaches them; they answer not_implemented until their layers come.
+//                         (a slot: nothing writes page-file PTEs yet, so no
+//                         access reaches it; it answers not_implemented)
+//   handle_prototype      a view's page not mapped here: through the
+//                         section's prototype PTE, the shared frame (a
+//                         zeroed one for a page-file section, the store's
+//                         bytes for a file section, or the one another view
+//                         brought in) is mapped; a write to a copy-on-write
+//                         page copies it instead
+//   handle_copy_on_write  a write to a shared copy-on-write page: the
+//                         writer gets a private copy, the section keeps
+//                         its page
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/status.hpp>
 #include <mmkit/phys/pfn_database.hpp>
 #include <mmkit/region/page_state.hpp>
+#include <mmkit/section/section.hpp>
+#include <mmkit/section/section_ops.hpp>
 
 #include <cstdint>
+#include <cstring>
 
 namespace mmkit {
 
@@ -36,6 +44,9 @@ struct fault_counts {
   std::uint64_t guard_page = 0;          // guard_page_violation raised
   std::uint64_t access_violation = 0;    // access_violation raised
   std::uint64_t table_pages = 0;         // page-table pages allocated
+  std::uint64_t copy_on_write = 0;       // a private copy was made
+  std::uint64_t shared = 0;    // a section page another view brought in
+  std::uint64_t hard = 0;      // a section page read from its store
 };
 
 namespace fault {
@@ -45,25 +56,18 @@ inline status violation(fault_counts& counts) noexcept {
   return status::access_violation;
 }
 
-/// A resident page's PTE for `prot`, its PFN entry's original PTE kept in
-/// step (the hardware entry cannot hold every protection).
-template <class Core>
-typename Core::entry_type resident_pte(Core& c, pfn frame,
-                                       mm_protection prot) noexcept {
-  c.pfns().set_pte_link(frame, c.pfns().entry(frame).link(),
-                        Core::sw::demand_zero(prot.raw()));
-  return Core::model::resident_entry(frame, prot);
-}
-
 /// The guard is lifted and reported. A committed page has its PTE, so
 /// its table is there.
 template <class Core>
-status handle_guard(Core& c, fault_counts& counts, const vad&, vpn p,
+status handle_guard(Core& c, fault_counts& counts, const vad& v, vpn p,
                     const page_view& pv) noexcept {
   const mm_protection lifted = pv.protection.without_guard();
-  const typename Core::entry_type now = pv.resident
-                                            ? resident_pte(c, pv.frame, lifted)
-                                            : Core::model::absent_entry(lifted);
+  // A view's shared page is never valid while guarded: it stays with its
+  // section, and the next access maps it.
+  const typename Core::entry_type now =
+      pv.shared     ? Core::model::view_prototype_entry(pv.proto, lifted)
+      : pv.resident ? c.resident_pte(v, pv.frame, lifted)
+                    : Core::model::absent_entry(lifted);
   [[maybe_unused]] const auto w = c.ptes.write(p, now);
   MMKIT_ASSERT(w.ok());
   ++counts.guard_page;
@@ -100,7 +104,7 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
 
 /// Soft fault: the frame a transition PTE names comes back.
 template <class Core>
-status handle_transition(Core& c, fault_counts& counts, vpn p,
+status handle_transition(Core& c, fault_counts& counts, const vad& v, vpn p,
                          const page_view& pv) noexcept {
   auto& db = c.pfns();
   if (db.entry(pv.frame).state() != page_state::active) {
@@ -110,7 +114,7 @@ status handle_transition(Core& c, fault_counts& counts, vpn p,
   }
   ++counts.soft;
   [[maybe_unused]] const auto w =
-      c.ptes.write(p, resident_pte(c, pv.frame, pv.protection));
+      c.ptes.write(p, c.resident_pte(v, pv.frame, pv.protection));
   MMKIT_ASSERT(w.ok());
   return status::success;
 }
@@ -119,14 +123,70 @@ template <class Core>
 status handle_page_file(Core&, fault_counts&, vpn, const page_view&) noexcept {
   return status::not_implemented;
 }
-template <class Core>
-status handle_prototype(Core&, fault_counts&, vpn, const page_view&) noexcept {
-  return status::not_implemented;
+/// The protection a private copy of a copy-on-write page gets: WRITECOPY
+/// becomes READWRITE, EXECUTE_WRITECOPY EXECUTE_READWRITE.
+constexpr mm_protection copied(mm_protection p) noexcept {
+  if (!p.is_copy_on_write()) return p;
+  const std::uint8_t base =
+      p.base() == mm::writecopy ? mm::readwrite : mm::execute_readwrite;
+  return mm_protection{static_cast<std::uint8_t>(base | p.modifiers())};
 }
+
+/// Page `p` of view `v` becomes a private copy of the section's frame
+/// `source`, writable. The copy was charged when the view became
+/// copy-on-write, so the promise has a frame for it.
 template <class Core>
-status handle_copy_on_write(Core&, fault_counts&, const vad&, vpn,
-                            const page_view&) noexcept {
-  return status::not_implemented;
+status copy_page(Core& c, fault_counts& counts, const vad& v, vpn p,
+                 pfn source, mm_protection prot) noexcept {
+  auto& db = c.pfns();
+  auto frame = db.allocate(page_need::any, 0, Core::frame_end);
+  if (!frame) return status::no_memory;
+  std::memcpy(c.sys->memory().frame(*frame), c.sys->memory().frame(source),
+              page_size);
+  const mm_protection own = copied(prot);
+  db.set_pte_link(*frame, pte_link::hardware_pte(c.ptes.entry_address(p)),
+                  Core::sw::demand_zero(own.raw()));
+  c.count_frame(+1);
+  ++counts.copy_on_write;
+  (void)v;
+  [[maybe_unused]] const auto w =
+      c.ptes.write(p, Core::model::view_valid_entry(*frame, own));
+  MMKIT_ASSERT(w.ok());
+  return status::success;
+}
+
+/// A view's page not mapped here (prototype PTE, committed, the access
+/// allowed): see the header comment.
+template <class Core>
+status handle_prototype(Core& c, fault_counts& counts, const vad& v, vpn p,
+                        const page_view& pv, access acc) noexcept {
+  using ops = section_ops<typename Core::system_type>;
+  segment& seg = as_view(v).section->pages();
+  typename ops::page_source how{};
+  const auto frame = ops::page_in(*c.sys, seg, pv.proto, how);
+  if (!frame) return frame.error();
+  counts.demand_zero += how == ops::page_source::zeroed;
+  counts.hard += how == ops::page_source::read;
+  counts.shared += how == ops::page_source::resident;
+  if (acc == access::write && pv.protection.is_copy_on_write())
+    return copy_page(c, counts, v, p, *frame, pv.protection);
+  c.pfns().increment_share_count(*frame);
+  [[maybe_unused]] const auto w =
+      c.ptes.write(p, Core::model::view_valid_entry(*frame, pv.protection));
+  MMKIT_ASSERT(w.ok());
+  return status::success;
+}
+
+/// A write to a valid copy-on-write page: the shared frame is copied into
+/// a private one, and this view lets go of the shared frame.
+template <class Core>
+status handle_copy_on_write(Core& c, fault_counts& counts, const vad& v,
+                            vpn p, const page_view& pv) noexcept {
+  if (!pv.shared) return violation(counts);
+  const status s = copy_page(c, counts, v, p, pv.frame, pv.protection);
+  if (s != status::success) return s;
+  c.pfns().decrement_share_count(pv.frame, release_to::backing_store);
+  return status::success;
 }
 
 }  // namespace fault

@@ -15,6 +15,7 @@
 #include <mmkit/nt/types.hpp>
 #include <mmkit/region/awe.hpp>
 #include <mmkit/region/private_memory.hpp>
+#include <mmkit/region/view.hpp>
 #include <mmkit/region/write_watch.hpp>
 
 #include <bit>
@@ -153,11 +154,21 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
   // WRK allocvm.c refuses "FoundVad->u.VadFlags.UserPhysicalPages == 1"
   // with STATUS_CONFLICTING_ADDRESSES.
   if (region::is_awe(*v)) return status::conflicting_addresses;
-  const status s =
-      reset ? region::reset(c, *v, r)
-            : region::commit(c, *v, r,
-                             with_allocation_caching(
-                                 prot, mm_protection{v->protection()}));
+  const mm_protection want =
+      with_allocation_caching(prot, mm_protection{v->protection()});
+  status s = status::success;
+  if (!v->private_memory()) {
+    // A view: MEM_RESET is a hint the section's pages may ignore; MEM_COMMIT
+    // commits a page-file section's pages, shared by every view. A file
+    // section's pages are committed already (WRK allocvm.c:
+    // STATUS_ALREADY_COMMITTED).
+    if (!reset) {
+      if (as_view(*v).section->file_backed()) return status::already_committed;
+      s = region::commit_view(c, *v, r, want);
+    }
+  } else {
+    s = reset ? region::reset(c, *v, r) : region::commit(c, *v, r, want);
+  }
   if (s != status::success) return s;
   base = r.first.address();
   size = r.count() << page_shift;
@@ -169,8 +180,9 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
 /// allocation base (free_vm_not_at_base otherwise). A range must lie in
 /// one reservation: memory_not_allocated when its first page is in none,
 /// unable_to_free_vm when it runs past the reservation's end. A partial
-/// MEM_RELEASE splits the reservation. Other statuses:
-/// invalid_parameter_4 (free type), invalid_parameter_2 (base),
+/// MEM_RELEASE splits the reservation. A mapped view answers
+/// unable_to_delete_section (NtUnmapViewOfSection unmaps it). Other
+/// statuses: invalid_parameter_4 (free type), invalid_parameter_2 (base),
 /// invalid_parameter_3 (size), insufficient_resources.
 template <class Core>
 status free(Core& c, vaddr& base, std::uint64_t& size,
@@ -192,6 +204,9 @@ status free(Core& c, vaddr& base, std::uint64_t& size,
     r = {first, vaddr{b + size - 1}.page()};
     if (r.last > v->end()) return status::unable_to_free_vm;
   }
+  // A view goes with NtUnmapViewOfSection only (WRK freevm.c, once the
+  // range is known to lie in it).
+  if (!v->private_memory()) return status::unable_to_delete_section;
   if (region::is_awe(*v)) {
     // WRK freevm.c: "Pages from a physical VAD must be released via
     // NtFreeUserPhysicalPages" (MEM_DECOMMIT: STATUS_MEMORY_NOT_ALLOCATED);
@@ -236,13 +251,19 @@ status protect(Core& c, vaddr& base, std::uint64_t& size,
     old_protect = page::noaccess;
     return status::conflicting_addresses;
   }
-  // Copy-on-write needs a section: the reservation refuses it, after the
-  // range itself has been found.
-  if (!valid_private_protection(prot)) return status::invalid_page_protection;
   mm_protection old{};
-  const status s = region::protect(
-      c, *v, r, with_allocation_caching(prot, mm_protection{v->protection()}),
-      old);
+  const mm_protection want =
+      with_allocation_caching(prot, mm_protection{v->protection()});
+  status s = status::success;
+  if (!v->private_memory()) {
+    s = region::protect_view(c, *v, r, want, old);
+  } else {
+    // Copy-on-write needs a section: the reservation refuses it, after the
+    // range itself has been found.
+    if (!valid_private_protection(prot))
+      return status::invalid_page_protection;
+    s = region::protect(c, *v, r, want, old);
+  }
   if (s == status::not_committed) old_protect = page::noaccess;
   if (s != status::success) return s;
   old_protect = old.to_win32();

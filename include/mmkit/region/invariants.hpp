@@ -13,6 +13,8 @@
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/region/awe.hpp>
 #include <mmkit/region/page_state.hpp>
+#include <mmkit/section/prototype_pool.hpp>
+#include <mmkit/section/section.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -64,6 +66,29 @@ bool check_space(Core& c, const Awe& awe) noexcept {
         return ok;
       });
       if (!ok) return false;
+      continue;
+    }
+    if (!v.private_memory()) {
+      // A view: charged for all its pages or none; every valid shared page
+      // is its prototype's resident frame, every private copy links to its
+      // PTE.
+      bool ok = v.commit_charge() == 0 || v.commit_charge() == v.pages();
+      const auto& pool = c.sys->sections().pool;
+      c.scan(v, v.range(), [&](vpn a, vpn b, const page_view& pv) {
+        if (pv.pte == entry_kind::zero || pv.pte == entry_kind::page_file)
+          return ok = false;
+        if (pv.valid && pv.shared)
+          ok = ok && pool[pv.proto] == proto::make_resident(pv.frame) &&
+               c.pfns().entry(pv.frame).link() ==
+                   pte_link::prototype_pte(pv.proto);
+        else if (pv.resident)
+          ok = ok && c.pfns().entry(pv.frame).link() ==
+                         pte_link::hardware_pte(c.ptes.entry_address(a));
+        if (pv.resident && !pv.shared) resident += b.raw() - a.raw() + 1;
+        return ok;
+      });
+      if (!ok) return false;
+      charge += v.commit_charge();
       continue;
     }
     std::uint64_t committed = 0;

@@ -28,15 +28,32 @@
 // a cost commit charge already bounds, and buys a fault path that cannot
 // run out of memory.)
 //
-// No entry asserts: a kind that a layer cannot handle yet (page file,
-// prototype: the pager and section issues) is reported as such, and the
-// operations refuse it with status::not_implemented before they change
-// anything.
+// A mapped view's pages (view_page below) read differently: their state
+// comes through the section's prototype PTE.
+//
+//   PTE                          view page
+//   prototype(prot, index)       not mapped here yet: committed when the
+//                                prototype is; protection `prot`, or the
+//                                view's when 0
+//   valid                        the section's shared frame (its PFN entry
+//                                links to the prototype) or, after a
+//                                copy-on-write, a private copy (linked to
+//                                this PTE); either way the protection's
+//                                base is in the entry's bits 9..11, which
+//                                the processor ignores (NT keeps its
+//                                copy-on-write bit there too), and the
+//                                caching modifier in PCD/PWT
+//   transition(prot, frame)      a private copy with NOACCESS or GUARD
+//
+// No entry asserts: a kind that a layer cannot handle yet (page file: the
+// pager issue) is reported as such, and the operations refuse it with
+// status::not_implemented before they change anything.
 
 #include <mmkit/arch/paging_arch.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/protection.hpp>
 #include <mmkit/paging/entry.hpp>
+#include <mmkit/section/prototype_pool.hpp>
 #include <mmkit/vad/vad.hpp>
 
 #include <cstdint>
@@ -51,6 +68,9 @@ struct page_view {
   bool valid = false;          ///< the PTE is present
   mm_protection protection{};  ///< when committed
   pfn frame{};                 ///< when resident
+  /// A view's page still shared with its section (not a private copy).
+  bool shared = false;
+  std::uint64_t proto = 0;  ///< a view page's prototype PTE index
 
   /// Whether this layer can change the page: page-file and prototype
   /// pages wait for the pager and section layers.
@@ -119,6 +139,70 @@ struct page_model {
   /// The view every page under a missing leaf table has: nothing
   /// committed there.
   static page_view view_absent(const vad&) noexcept { return {}; }
+
+  // --- mapped views (see the header comment) -------------------------------
+
+  /// Bits 9..11 of a valid view PTE: the protection's base.
+  using view_prot_bits = bit_field<11, 9>;
+
+  /// The page of view `v` whose prototype PTE is `index` and whose PTE is
+  /// `e`, with the system's prototype `pool`.
+  static page_view view_page(const vad& v, std::uint64_t index, entry_type e,
+                             const Database& db,
+                             const prototype_pool& pool) noexcept {
+    page_view pv;
+    pv.proto = index;
+    if (e == 0) return pv;
+    if (codec::is_present(e)) {
+      pv.pte = entry_kind::valid;
+      pv.committed = pv.resident = pv.valid = true;
+      pv.frame = codec::page_address(e, 0).frame();
+      pv.shared = db.entry(pv.frame).prototype();
+      std::uint8_t p = static_cast<std::uint8_t>(view_prot_bits::get(e));
+      if (e & codec::PCD) p |= mm::nocache;
+      else if (e & codec::PWT) p |= mm::writecombine;
+      pv.protection = mm_protection{p};
+      return pv;
+    }
+    pv.pte = sw::classify(e);
+    const mm_protection prot{sw::protection(e)};
+    switch (pv.pte) {
+      case entry_kind::prototype:
+        pv.shared = true;
+        pv.committed = proto::is_committed(pool[sw::index(e)]);
+        pv.protection = prot.raw() != 0 ? prot : mm_protection{v.protection()};
+        return pv;
+      case entry_kind::transition:
+        pv.committed = pv.resident = true;
+        pv.protection = prot;
+        pv.frame = sw::frame(e);
+        return pv;
+      default:
+        // Views hold no other kind; report one no operation touches.
+        pv.pte = entry_kind::page_file;
+        pv.committed = true;
+        pv.protection = mm_protection{v.protection()};
+        return pv;
+    }
+  }
+
+  /// A valid view PTE for `frame` with `prot` (mappable).
+  static entry_type view_valid_entry(pfn frame, mm_protection prot) noexcept {
+    return static_cast<entry_type>(
+        view_prot_bits::set(valid_entry(frame, prot), prot.base()));
+  }
+  /// A private copy's PTE in a view: valid, or transition when `prot`
+  /// grants nothing or is a guard page.
+  static entry_type view_resident_entry(pfn frame,
+                                        mm_protection prot) noexcept {
+    return mappable(prot) ? view_valid_entry(frame, prot)
+                          : sw::transition(prot.raw(), frame);
+  }
+  /// The PTE of a view page not mapped here, with `prot` (0: the view's).
+  static entry_type view_prototype_entry(std::uint64_t index,
+                                         mm_protection prot) noexcept {
+    return sw::prototype(prot.raw(), index);
+  }
 
   // --- the PTEs a private page gets ----------------------------------------
 

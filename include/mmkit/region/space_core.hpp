@@ -8,9 +8,10 @@
 // Invariants (check_invariants in address_space.hpp verifies them):
 //   - every VAD's commit_charge() is the number of its committed pages;
 //   - commit_charge is their sum and is charged to the system;
-//   - frames_in_use counts the frames holding this space's pages, resident
-//     (valid or transition PTE) or on a standby/modified list with a
-//     transition PTE naming them.
+//   - frames_in_use counts the frames holding this space's private pages
+//     (a view's private copies included), resident (valid or transition
+//     PTE) or on a standby/modified list with a transition PTE naming them;
+//     a section's shared frames are the section's.
 
 #include <mmkit/arch/paging_arch.hpp>
 #include <mmkit/core/address.hpp>
@@ -18,7 +19,9 @@
 #include <mmkit/core/pool_quota.hpp>
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/region/page_state.hpp>
+#include <mmkit/region/vad_allocator.hpp>
 #include <mmkit/region/write_watch.hpp>
+#include <mmkit/section/section.hpp>
 #include <mmkit/vad/vad.hpp>
 #include <mmkit/vad/vad_tree.hpp>
 
@@ -27,7 +30,8 @@
 namespace mmkit {
 
 template <arch::PagingArch Arch, class System, class VadAlloc, class Writer,
-          class WatchAlloc = no_watch_allocator>
+          class WatchAlloc = no_watch_allocator,
+          class ViewAlloc = caller_vad_allocator<mapped_vad>>
 struct space_core {
   using arch_type = Arch;
   using system_type = System;
@@ -51,15 +55,18 @@ struct space_core {
           ? database_type::max_frames
           : arch::frame_phys_limit<Arch>() >> page_shift};
 
-  explicit space_core(System& s, VadAlloc alloc) noexcept
+  explicit space_core(System& s, VadAlloc alloc,
+                      ViewAlloc view_alloc = ViewAlloc{}) noexcept
       : sys(&s),
         vads(vaddr{lowest_user_address}.page()),
-        nodes(static_cast<VadAlloc&&>(alloc)) {}
+        nodes(static_cast<VadAlloc&&>(alloc)),
+        view_nodes(static_cast<ViewAlloc&&>(view_alloc)) {}
 
   System* sys = nullptr;
   Writer ptes;
   vad_tree<vad> vads;
   VadAlloc nodes;
+  ViewAlloc view_nodes;
   std::uint64_t commit_charge = 0;
   std::uint64_t frames_in_use = 0;
   pool_quota quota;
@@ -90,8 +97,27 @@ struct space_core {
     sys->count_nodes_locked(+1);
     return v;
   }
+  /// A VAD node for a new view, or null (as take_node).
+  mapped_vad* take_view_node(status& why) noexcept {
+    if (!quota_allows(1, 0)) {
+      why = status::quota_exceeded;
+      return nullptr;
+    }
+    mapped_vad* v = view_nodes.allocate();
+    if (v == nullptr) {
+      why = status::insufficient_resources;
+      return nullptr;
+    }
+    ++node_count;
+    sys->count_nodes_locked(+1);
+    return v;
+  }
+  /// Gives back a node from take_node or take_view_node (by its type).
   void give_node(vad* v) noexcept {
-    nodes.deallocate(v);
+    if (v->private_memory())
+      nodes.deallocate(v);
+    else
+      view_nodes.deallocate(&as_view(*v));
     --node_count;
     sys->count_nodes_locked(-1);
   }
@@ -99,9 +125,27 @@ struct space_core {
   database_type& pfns() noexcept { return sys->pfns(); }
   const database_type& pfns() const noexcept { return sys->pfns(); }
 
+  /// The page `p` of `v` is, whose PTE is `e`.
+  page_view view_of(const vad& v, vpn p, entry_type e) noexcept {
+    if (v.private_memory()) return model::view(v, e, pfns());
+    return model::view_page(v, as_view(v).proto_of(p), e, pfns(),
+                            sys->sections().pool);
+  }
   /// The page `p` of `v` is.
   page_view view(const vad& v, vpn p) noexcept {
-    return model::view(v, ptes.read(p), pfns());
+    return view_of(v, p, ptes.read(p));
+  }
+
+  /// The PTE of a resident private page of `v` (a view's private copy
+  /// included) with `prot`: valid, or transition when `prot` grants
+  /// nothing or is a guard page. A private page's protection lives in its
+  /// PFN entry's original PTE, kept in step here; a view's in the entry.
+  entry_type resident_pte(const vad& v, pfn frame,
+                          mm_protection prot) noexcept {
+    pfns().set_pte_link(frame, pfns().entry(frame).link(),
+                        sw::demand_zero(prot.raw()));
+    return v.private_memory() ? model::resident_entry(frame, prot)
+                              : model::view_resident_entry(frame, prot);
   }
 
   /// Calls f(first, last, page_view) over `r` (inside `v`) in order, until
@@ -116,7 +160,7 @@ struct space_core {
       if (!s.present()) return go = f(s.first, s.last, absent);
       const entry_type* e = s.entries;
       for (vpn p = s.first;; ++p, ++e) {
-        if (!(go = f(p, p, model::view(v, *e, pfns())))) return false;
+        if (!(go = f(p, p, view_of(v, p, *e)))) return false;
         if (p == s.last) return true;
       }
     });

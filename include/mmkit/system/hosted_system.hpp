@@ -34,10 +34,13 @@
 namespace mmkit {
 
 /// The configuration of a hosted system: host memory, a lock policy, VAD
-/// nodes from a growing pool and write-watch bitmaps from the heap.
+/// nodes, view nodes and section objects from growing pools and
+/// write-watch bitmaps from the heap.
 template <LockPolicy Lock = no_lock>
-using hosted_config = system_config<host_memory, Lock, pool_vad_allocator<vad>,
-                                    heap_watch_allocator>;
+using hosted_config =
+    system_config<host_memory, Lock, pool_vad_allocator<vad>,
+                  heap_watch_allocator, pool_vad_allocator<mapped_vad>,
+                  pool_vad_allocator<section_object>>;
 
 namespace detail {
 /// The host reservations a hosted system is built on, made before the
@@ -54,13 +57,26 @@ struct hosted_reservations {
     auto bytes = host_memory::create(count << page_shift);
     auto entries = host_memory::create(
         (count * sizeof(pfn_entry) + page_size - 1) & ~(page_size - 1));
-    if (!bytes || !entries) {
-      why = !bytes ? bytes.error() : entries.error();
+    auto protos = host_memory::create(prototype_count * sizeof(std::uint64_t));
+    if (!bytes || !entries || !protos) {
+      why = !bytes ? bytes.error() : !entries ? entries.error() : protos.error();
       return;
     }
     frame_memory = std::move(bytes).value();
     pfn_entry_pages = std::move(entries).value();
+    prototype_pages = std::move(protos).value();
     frames = frame_memory.frame_count();
+  }
+
+  /// Prototype PTEs of a hosted system: 2^20 (4 GiB of section pages, as
+  /// many as an x86_32 PTE can index), reserved and touched only as used.
+  static constexpr std::uint64_t prototype_count = std::uint64_t{1} << 20;
+  std::uint64_t* prototypes() noexcept {
+    if (prototype_pages.frame_count() == 0) return nullptr;
+    return reinterpret_cast<std::uint64_t*>(prototype_pages.frame(pfn{0}));
+  }
+  std::uint64_t prototypes_available() const noexcept {
+    return prototype_pages.frame_count() == 0 ? 0 : prototype_count;
   }
 
   /// The first entry (the reservation's first byte), or null for no frames.
@@ -75,6 +91,7 @@ struct hosted_reservations {
   status why = status::success;
   host_memory frame_memory;
   host_memory pfn_entry_pages;
+  host_memory prototype_pages;
   std::uint64_t frames = 0;  // frame_memory may be moved from; this stays
 };
 static_assert(std::is_trivially_copyable_v<pfn_entry>);
@@ -94,7 +111,8 @@ class hosted_system : private detail::hosted_reservations,
                          std::uint64_t page_file_bytes = 0) noexcept
       : detail::hosted_reservations(physical_bytes),
         system<hosted_config<Lock>>(std::move(frame_memory), pfn_entries(),
-                                    frames, page_file_bytes >> page_shift) {}
+                                    frames, page_file_bytes >> page_shift,
+                                    prototypes(), prototypes_available()) {}
 
   /// success, or why the simulated RAM could not be reserved.
   status creation_status() const noexcept { return why; }

@@ -44,6 +44,8 @@
 #include <mmkit/phys/physical_memory.hpp>
 #include <mmkit/region/vad_allocator.hpp>
 #include <mmkit/region/write_watch.hpp>
+#include <mmkit/section/section.hpp>
+#include <mmkit/section/section_table.hpp>
 #include <mmkit/vad/vad.hpp>
 
 #include <cstdint>
@@ -59,14 +61,24 @@ namespace mmkit {
 ///                   caller's back)
 ///   watch_allocator where write-watch bitmaps come from (none by default:
 ///                   MEM_WRITE_WATCH is then refused)
+///   view_allocator  where address spaces get the VAD nodes of mapped views
+///                   (by default a caller-given array)
+///   section_allocator  where the system gets section objects (by default
+///                   a caller-given array)
 template <WritablePhysicalMemory Memory, LockPolicy Lock = no_lock,
           VadAllocator<vad> NodeAllocator = caller_vad_allocator<vad>,
-          WatchAllocator Watches = no_watch_allocator>
+          WatchAllocator Watches = no_watch_allocator,
+          VadAllocator<mapped_vad> ViewAllocator =
+              caller_vad_allocator<mapped_vad>,
+          VadAllocator<section_object> SectionAllocator =
+              caller_vad_allocator<section_object>>
 struct system_config {
   using memory = Memory;
   using lock = Lock;
   using vad_allocator = NodeAllocator;
   using watch_allocator = Watches;
+  using view_allocator = ViewAllocator;
+  using section_allocator = SectionAllocator;
 };
 
 /// What the system knows of one of its address spaces: how to rewrite one
@@ -141,6 +153,7 @@ class system {
   using lock_type = typename Config::lock;
   using database_type = pfn_database<memory_type, system_pte_owner>;
   using frame_source_type = table_frame_source<database_type>;
+  using section_table_type = section_table<typename Config::section_allocator>;
 
   /// Requires: `entries` points to `frames` PFN entries that outlive the
   /// system; frames <= memory.frame_count(). Effects: a system whose
@@ -154,6 +167,26 @@ class system {
       : memory_(std::move(memory)),
         pfns_(memory_, entries, frames, contents, system_pte_owner{entries}),
         page_file_pages_(page_file_pages) {}
+
+  /// As above, with sections: their prototype PTEs live in the
+  /// `prototype_count` words at `prototypes` (one per section page; they
+  /// need no initialisation and must outlive the system; fewer than 2^32,
+  /// and x86_32 views reach only the first 2^20) and section objects come
+  /// from `sections`.
+  system(memory_type memory, pfn_entry* entries, std::uint64_t frames,
+         std::uint64_t page_file_pages, std::uint64_t* prototypes,
+         std::uint64_t prototype_count,
+         typename Config::section_allocator sections = {},
+         initial_contents contents = initial_contents::zero) noexcept
+      : memory_(std::move(memory)),
+        pfns_(memory_, entries, frames, contents, system_pte_owner{entries}),
+        sections_(prototypes, prototype_count, std::move(sections)),
+        page_file_pages_(page_file_pages) {}
+
+  /// The sections, their prototype PTEs and names (section/section_ops.hpp
+  /// works on them, with the PFN lock held).
+  section_table_type& sections() noexcept { return sections_; }
+  const section_table_type& sections() const noexcept { return sections_; }
 
   system(const system&) = delete;
   system& operator=(const system&) = delete;
@@ -210,8 +243,8 @@ class system {
       return status::commitment_limit;
     const std::uint64_t usable =
         pfns_.frame_count() - pfns_.count(page_state::bad);
-    const std::uint64_t promised =
-        commit_charge_ + pfns_.page_table_count() + pages + tables;
+    const std::uint64_t promised = commit_charge_ + pfns_.page_table_count() +
+                                   uncharged_ + pages + tables;
     if (promised > usable) return status::commitment_limit;
     const bool low = is_low(end);
     if (low &&
@@ -242,12 +275,35 @@ class system {
   /// root must lie below `root_end` can have it without breaking the
   /// promise made to committed pages.
   bool can_make_root_locked(pfn root_end) noexcept {
-    if (commit_charge_ + pfns_.page_table_count() + 1 >
+    if (commit_charge_ + pfns_.page_table_count() + uncharged_ + 1 >
         pfns_.frame_count() - pfns_.count(page_state::bad))
       return false;
     return !is_low(root_end) ||
            low_outstanding() + 1 <= pfns_.available_below(low_end());
   }
+  /// Requires: the PFN lock is held. Whether a page no commit charge covers
+  /// (a file section's, backed by its file) may take a frame below `end`
+  /// without breaking the promise made to committed pages; if so it is
+  /// counted until give_uncharged_frame_locked().
+  bool take_uncharged_frame_locked(pfn end) noexcept {
+    if (commit_charge_ + pfns_.page_table_count() + uncharged_ + 1 >
+        pfns_.frame_count() - pfns_.count(page_state::bad))
+      return false;
+    if (is_low(end) && low_outstanding() + 1 > pfns_.available_below(low_end()))
+      return false;
+    ++uncharged_;
+    return true;
+  }
+  void give_uncharged_frame_locked() noexcept {
+    MMKIT_ASSERT(uncharged_ != 0);
+    --uncharged_;
+  }
+  /// Frames held by pages no commit charge covers.
+  std::uint64_t uncharged_frames() const noexcept {
+    detail::lock_scope guard(lock_);
+    return uncharged_;
+  }
+
   /// Frames below 4 GiB that spaces which can use no others are owed: the
   /// pages they have committed and not yet touched. A space that may use
   /// any frame leaves them alone (its frames come from above 4 GiB, or from
@@ -324,6 +380,7 @@ class system {
  private:
   memory_type memory_;
   database_type pfns_;
+  section_table_type sections_;
   /// Whether a space bounded by `end` can only use frames below 4 GiB on
   /// a machine that has frames above.
   bool is_low(pfn end) const noexcept {
@@ -343,6 +400,7 @@ class system {
   std::uint64_t commit_charge_ = 0;
   std::uint64_t low_charge_ = 0;    // charge of spaces bound below 4 GiB
   std::uint64_t low_resident_ = 0;  // their pages that have frames
+  std::uint64_t uncharged_ = 0;     // frames of pages no charge covers
   pool_quota quota_;
   std::uint64_t vad_nodes_ = 0;
   space_link* spaces_ = nullptr;

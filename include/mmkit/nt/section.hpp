@@ -1,0 +1,216 @@
+#pragma once
+// The NT section calls: NtCreateSection, NtOpenSection, NtClose on a
+// section handle, SetEndOfFile on a mapped file, NtMapViewOfSection,
+// NtUnmapViewOfSection and NtFlushVirtualMemory. This layer owns the
+// argument checks, their order and the in/out rounding; the changes are
+// section/section_ops.hpp's (the objects) and region/view.hpp's (the
+// views).
+//
+// The calls on a system take its PFN lock themselves; the view calls run
+// inside address_space, which holds both locks.
+
+#include <mmkit/core/address.hpp>
+#include <mmkit/core/lock_policy.hpp>
+#include <mmkit/core/protection.hpp>
+#include <mmkit/core/status.hpp>
+#include <mmkit/nt/types.hpp>
+#include <mmkit/nt/virtual_memory.hpp>
+#include <mmkit/region/view.hpp>
+#include <mmkit/section/section.hpp>
+#include <mmkit/section/section_ops.hpp>
+
+#include <cstdint>
+
+namespace mmkit {
+
+/// NtCreateSection(handle, desired_access, name / object_flags,
+/// maximum_size, page_protection, allocation_attributes, file).
+///   page-file section (`file` null): SEC_COMMIT (charged now) or
+///   SEC_RESERVE (committed later through a view); `maximum_size` > 0,
+///   rounded up to whole pages.
+///   file section: `maximum_size` 0 maps the whole file; a larger size
+///   grows a writable file and is refused over a read-only one.
+///   name: null or empty for none; obj::openif opens an existing one.
+/// Statuses, in the order they are checked: invalid_parameter_6 (SEC_*
+/// unknown, or not exactly one of SEC_COMMIT / SEC_RESERVE, or NOCACHE with
+/// WRITECOMBINE), not_implemented (SEC_IMAGE: the image-section issue;
+/// SEC_LARGE_PAGES, SEC_BASED, SEC_NO_CHANGE, SEC_PROTECTED_IMAGE),
+/// invalid_page_protection (not one plain protection other than
+/// NOACCESS), invalid_parameter_4 (page-file section of size 0), then
+/// section_ops::create's: object_name_exists (a success: the existing
+/// section was opened), object_name_collision, name_too_long,
+/// mapped_file_size_zero, access_denied, section_too_big,
+/// commitment_limit, insufficient_resources.
+template <class System>
+status create_section(System& sys, section_handle& out,
+                      std::uint32_t desired_access, const char* name,
+                      std::uint32_t object_flags, std::uint64_t maximum_size,
+                      std::uint32_t page_protection, std::uint32_t attributes,
+                      file_object* file = nullptr) noexcept {
+  constexpr std::uint32_t known =
+      sec::based | sec::no_change | sec::file | sec::image |
+      sec::protected_image | sec::reserve | sec::commit | sec::nocache |
+      sec::writecombine | sec::large_pages;
+  if (attributes & ~known) return status::invalid_parameter_6;
+  const bool image = attributes & sec::image;
+  const std::uint32_t kind = attributes & (sec::commit | sec::reserve);
+  if (!image && kind != sec::commit && kind != sec::reserve)
+    return status::invalid_parameter_6;
+  if ((attributes & sec::nocache) && (attributes & sec::writecombine))
+    return status::invalid_parameter_6;
+  if (image || (attributes & (sec::large_pages | sec::based | sec::no_change |
+                              sec::protected_image)))
+    return status::not_implemented;
+  const mm_protection prot = mm_protection::from_win32(page_protection);
+  if (!prot.is_valid() || prot.modifiers() != 0 || prot.base() == 0)
+    return status::invalid_page_protection;
+  if (file == nullptr && maximum_size == 0) return status::invalid_parameter_4;
+  detail::lock_scope guard(sys.pfn_lock());
+  return section_ops<System>::create(sys, out, desired_access, name,
+                                     object_flags, maximum_size, prot,
+                                     attributes, file);
+}
+
+/// NtOpenSection: another handle to the section called `name`.
+/// Returns: object_name_not_found.
+template <class System>
+status open_section(System& sys, section_handle& out,
+                    std::uint32_t desired_access, const char* name) noexcept {
+  detail::lock_scope guard(sys.pfn_lock());
+  return section_ops<System>::open(sys, out, desired_access, name);
+}
+
+/// NtClose of a section handle: the section goes when no handle and no
+/// view refers to it; a file section's modified pages are then written.
+/// `h` is cleared.
+template <class System>
+void close_section(System& sys, section_handle& h) noexcept {
+  MMKIT_ASSERT(h.object != nullptr);
+  detail::lock_scope guard(sys.pfn_lock());
+  section_ops<System>::close(sys, *h.object);
+  h = {};
+}
+
+/// SetEndOfFile: `file`'s size becomes `size`.
+/// Returns: access_denied (read-only file), user_mapped_file (a view maps
+/// bytes at or past `size`), or the store's status.
+template <class System>
+status set_end_of_file(System& sys, file_object& file,
+                       std::uint64_t size) noexcept {
+  detail::lock_scope guard(sys.pfn_lock());
+  return section_ops<System>::set_end_of_file(sys, file, size);
+}
+
+namespace nt {
+
+/// NtMapViewOfSection(section, process, base, zero_bits, commit_size
+/// (ignored), offset, view_size, inherit (ignored), allocation_type,
+/// protect). `base` and `view_size` are in/out.
+///   base and offset: multiples of 64 KiB (base 0 lets the system choose,
+///   bottom-up or MEM_TOP_DOWN, below the ZeroBits limit)
+///   view_size 0: to the end of the section; rounded up to whole pages
+/// Statuses, in the order they are checked: invalid_page_protection,
+/// invalid_parameter_9 (allocation type other than MEM_TOP_DOWN,
+/// MEM_RESERVE), invalid_parameter_4 (ZeroBits), mapped_alignment (base
+/// or offset), invalid_parameter_3 (base or range beyond user space),
+/// access_denied (the handle lacks SECTION_MAP_* for `protect`),
+/// section_protection (`protect` does not fit the section's protection),
+/// invalid_view_size (offset or size past the section's end), then
+/// region::map_view's: conflicting_addresses, no_memory,
+/// quota_exceeded, commitment_limit, insufficient_resources.
+template <class Core>
+status map_view(Core& c, const section_handle& h, vaddr& base,
+                std::uint64_t& view_size, std::uint64_t offset,
+                std::uint32_t allocation_type, std::uint32_t protect,
+                std::uint64_t zero_bits) noexcept {
+  using Arch = typename Core::arch_type;
+  MMKIT_ASSERT(h.object != nullptr);
+  const mm_protection prot = mm_protection::from_win32(protect);
+  if (!prot.is_valid()) return status::invalid_page_protection;
+  if (allocation_type & ~(mem::top_down | mem::reserve))
+    return status::invalid_parameter_9;
+  std::uint64_t limit = 0;
+  if (!zero_bits_limit<Arch>(zero_bits, limit))
+    return status::invalid_parameter_4;
+  const std::uint64_t b = base.raw();
+  if ((b & (allocation_granularity - 1)) != 0 ||
+      (offset & (allocation_granularity - 1)) != 0)
+    return status::mapped_alignment;
+  if (b != 0 && (b < Core::lowest_user_address ||
+                 b > Core::highest_user_address ||
+                 Core::highest_user_address - b + 1 < view_size))
+    return status::invalid_parameter_3;
+  section_object& s = *h.object;
+  if (section_access::needed_for(prot) & ~h.access)
+    return status::access_denied;
+  if (!region::protection_fits(s.protection(), prot))
+    return status::section_protection;
+  const std::uint64_t size = s.size();
+  if (offset >= size) return status::invalid_view_size;
+  std::uint64_t want = view_size == 0 ? size - offset : view_size;
+  if (want > size - offset) return status::invalid_view_size;
+  want = *align_up(want, page_size);
+  if (b != 0 && Core::highest_user_address - b + 1 < want)
+    return status::invalid_parameter_3;
+  if (b == 0 && want > Core::highest_user_address) return status::no_memory;
+  // The view takes the section's caching attribute.
+  const mm_protection view_prot =
+      with_allocation_caching(prot, s.protection());
+  vaddr at = base;
+  std::uint64_t out_size = 0;
+  const status st = region::map_view(
+      c, s, offset >> page_shift, want >> page_shift, view_prot, at, out_size,
+      (allocation_type & mem::top_down) ? region::placement::top_down
+                                        : region::placement::bottom_up,
+      limit);
+  if (st != status::success) return st;
+  base = at;
+  view_size = out_size;
+  return status::success;
+}
+
+/// The view holding `va`, or null.
+template <class Core>
+mapped_vad* view_at(Core& c, vaddr va) noexcept {
+  if (va.raw() > Core::highest_user_address) return nullptr;
+  vad* v = c.vads.find_containing(va.page());
+  return v != nullptr && !v->private_memory() ? &as_view(*v) : nullptr;
+}
+
+/// NtUnmapViewOfSection(process, base): `base` is any address inside the
+/// view. Returns: not_mapped_view (no view there: free or private memory).
+template <class Core>
+status unmap_view(Core& c, vaddr base) noexcept {
+  mapped_vad* v = view_at(c, base);
+  if (v == nullptr) return status::not_mapped_view;
+  region::unmap_view(c, *v);
+  return status::success;
+}
+
+/// NtFlushVirtualMemory(process, base, size): the pages of the
+/// page-rounded range, all in one view (size 0: from `base` to the view's
+/// end), written to the section's file. `base` and `size` become the
+/// range. Statuses: invalid_parameter_2 (base beyond user space),
+/// not_mapped_data (private or free memory), not_mapped_view (the range
+/// leaves the view), or the store's status.
+template <class Core>
+status flush(Core& c, vaddr& base, std::uint64_t& size) noexcept {
+  const std::uint64_t b = base.raw();
+  if (b > Core::highest_user_address) return status::invalid_parameter_2;
+  mapped_vad* v = view_at(c, base);
+  if (v == nullptr) return status::not_mapped_data;
+  const vpn first = base.page();
+  const vpn last = size == 0 ? v->end()
+                   : Core::highest_user_address - b + 1 < size
+                       ? vpn{~std::uint64_t{0}}
+                       : vaddr{b + size - 1}.page();
+  if (last > v->end()) return status::not_mapped_view;
+  const status s = region::flush_view(c, *v, {first, last});
+  if (s != status::success) return s;
+  base = first.address();
+  size = (last - first + 1) << page_shift;
+  return status::success;
+}
+
+}  // namespace nt
+}  // namespace mmkit

@@ -1,0 +1,276 @@
+#pragma once
+// Mapped-view operations over one address space: map and unmap a view of a
+// section, and the private-memory calls as they apply to a view (commit in
+// a SEC_RESERVE view, protect, flush). Arguments arrive checked by the NT
+// layer (nt/section.hpp, nt/virtual_memory.hpp); every operation checks
+// what needs the VADs and PTEs before it changes anything.
+//
+// A view's PTEs are written when it is mapped: every page gets a prototype
+// PTE naming its section page (so its page tables are made, and charged,
+// then, and a first touch never needs one). Faults then make pages valid
+// through the section (fault/handlers.hpp). Protection is per view page;
+// the committed state of a page is its section's, shared by every view.
+//
+// Copy-on-write: a WRITECOPY or EXECUTE_WRITECOPY page is mapped read-only
+// and shared until the first write copies it into a private frame, whose
+// protection is then READWRITE or EXECUTE_READWRITE. The view is charged
+// for every one of its pages the first time any of them becomes
+// copy-on-write (at map time for a WRITECOPY view, as NT charges them),
+// and the charge goes back when it is unmapped.
+
+#include <mmkit/core/address.hpp>
+#include <mmkit/core/protection.hpp>
+#include <mmkit/core/status.hpp>
+#include <mmkit/fault/handlers.hpp>
+#include <mmkit/phys/pfn_entry.hpp>
+#include <mmkit/region/page_state.hpp>
+#include <mmkit/region/private_memory.hpp>
+#include <mmkit/section/section.hpp>
+#include <mmkit/section/section_ops.hpp>
+#include <mmkit/vad/vad.hpp>
+#include <mmkit/vad/vad_tree.hpp>
+
+#include <cstdint>
+
+namespace mmkit::region {
+
+/// Whether a page protection `want` fits `bound`, the protection of the
+/// section (when a view is mapped) or of the view (when a page of it is
+/// protected or committed): a write in place needs a writable bound, an
+/// execute an executable one, anything else only that the bound can be
+/// read. NOACCESS always fits. (NT: MiIsPteProtectionCompatible.)
+constexpr bool protection_fits(mm_protection bound,
+                               mm_protection want) noexcept {
+  const access_rights w = want.rights();
+  const access_rights b = bound.rights();
+  if (w == access_rights{}) return true;
+  if (w.write && !b.write) return false;
+  if (w.execute && !b.execute) return false;
+  return b.read || b.execute;
+}
+
+/// The protection a page of view `v` gets when `prot` is asked for: in a
+/// copy-on-write view a shared page's write protection takes its
+/// copy-on-write form; a private copy's copy-on-write protection takes its
+/// writable form (it has been copied already).
+constexpr mm_protection view_page_protection(mm_protection view,
+                                             mm_protection prot,
+                                             bool shared) noexcept {
+  if (!shared) return fault::copied(prot);
+  if (!view.is_copy_on_write() || !prot.allows_write()) return prot;
+  const std::uint8_t base = prot.base() == mm::readwrite
+                                ? mm::writecopy
+                                : mm::execute_writecopy;
+  return mm_protection{static_cast<std::uint8_t>(base | prot.modifiers())};
+}
+
+/// Effects: maps `pages` pages of section `s` from section page `first`
+/// with protection `prot`, at `base` (64 KiB aligned) or, with base 0, in
+/// the first free range below `limit` (top-down when asked). `base` and
+/// `size` become the view.
+/// Returns: conflicting_addresses, no_memory (no free range),
+/// quota_exceeded, commitment_limit (a copy-on-write view's charge, or its
+/// page tables), insufficient_resources (no node, or an x86_32 PTE cannot
+/// index the prototypes).
+template <class Core>
+status map_view(Core& c, section_object& s, std::uint64_t first,
+                std::uint64_t pages, mm_protection prot, vaddr& base,
+                std::uint64_t& size, placement where_to,
+                std::uint64_t limit) noexcept {
+  const std::uint64_t proto = s.pages().proto + first;
+  if (proto + pages - 1 > Core::sw::max_prototype_index)
+    return status::insufficient_resources;
+  vad_tree<vad>::insert_commit_data where;
+  if (base.raw() != 0) {
+    const vpn start = base.page();
+    auto slot = c.vads.insert_check({start, start + (pages - 1)});
+    if (!slot) return status::conflicting_addresses;
+    where = *slot;
+  } else {
+    const std::uint64_t top =
+        limit < Core::highest_user_address ? limit : Core::highest_user_address;
+    auto slot = c.vads.find_free_slot(
+        pages,
+        {vaddr{Core::lowest_user_address}.page(), vaddr{top}.page()},
+        where_to == placement::top_down ? search_direction::top_down
+                                        : search_direction::bottom_up,
+        Core::granularity_pages);
+    if (!slot) return status::no_memory;
+    where = *slot;
+  }
+  const vpn_range r = where.range();
+  if (!c.quota_allows(1, 0)) return status::quota_exceeded;
+  const std::uint64_t charge = prot.is_copy_on_write() ? pages : 0;
+  if (const status st = c.charge(charge, r); st != status::success) return st;
+  status why = status::success;
+  mapped_vad* v = c.take_view_node(why);
+  if (v == nullptr) {
+    c.uncharge(charge);
+    return why;
+  }
+  v->set_range(r);
+  v->set_type(vad_type::mapped);
+  v->set_protection(prot.raw());
+  v->set_flags(vad_flags::none);
+  v->set_commit_charge(charge);
+  v->first_proto = proto;
+  c.vads.insert_commit(*v, where);
+  section_ops<typename Core::system_type>::add_view(s, *v);
+  c.ptes.rewrite(r, [&](vpn p, typename Core::entry_type) {
+    return Core::model::view_prototype_entry(v->proto_of(p), mm_protection{});
+  });
+  base = r.first.address();
+  size = r.count() << page_shift;
+  return status::success;
+}
+
+/// Effects: a valid shared PTE `e` lets go of its frame: a write it
+/// recorded (D bit) marks the frame modified first.
+template <class Core>
+void unshare(Core& c, typename Core::entry_type e, pfn frame) noexcept {
+  if (e & Core::model::codec::D) c.pfns().set_modified(frame);
+  c.pfns().decrement_share_count(frame, release_to::backing_store);
+}
+
+/// Effects: NtUnmapViewOfSection of view `v`: shared frames are let go
+/// (a recorded write marks them modified), private copies freed, the
+/// PTEs and emptied tables go, the copy-on-write charge goes back, and
+/// the section with its last reference.
+template <class Core>
+void unmap_view(Core& c, mapped_vad& v) noexcept {
+  using entry_type = typename Core::entry_type;
+  c.ptes.rewrite(
+      v.range(),
+      [&](vpn p, entry_type e) {
+        const page_view pv = c.view_of(v, p, e);
+        if (pv.valid && pv.shared)
+          unshare(c, e, pv.frame);
+        else if (pv.resident)
+          c.free_frame(pv.frame);
+        return entry_type{0};
+      },
+      [](vpn, vpn) { return true; });
+  if (v.commit_charge() != 0) c.uncharge(v.commit_charge());
+  c.vads.erase(v);
+  section_ops<typename Core::system_type>::remove_view(*c.sys, v);
+  c.give_node(&v);
+}
+
+/// Effects: every view of the space is unmapped.
+template <class Core>
+void unmap_all_views(Core& c) noexcept {
+  for (auto it = c.vads.begin(); it != c.vads.end();) {
+    vad& v = *it++;
+    if (!v.private_memory()) unmap_view(c, as_view(v));
+  }
+}
+
+/// Effects: the pages of `r` (in view `v`) get `prot` (see
+/// view_page_protection); charges the view when a page becomes
+/// copy-on-write and it is not charged yet.
+/// Returns: section_protection (`prot` does not fit the view's
+/// protection), not_committed (an uncommitted page; `old` then says
+/// NOACCESS... as the NT layer reports), commitment_limit.
+/// `old` receives the first page's protection.
+template <class Core>
+status protect_view(Core& c, vad& v, vpn_range r, mm_protection prot,
+                    mm_protection& old) noexcept {
+  using entry_type = typename Core::entry_type;
+  const mm_protection bound{v.protection()};
+  bool first = true;
+  bool all_committed = true;
+  c.scan(v, r, [&](vpn, vpn, const page_view& pv) {
+    if (first) old = pv.committed ? pv.protection : mm_protection{};
+    first = false;
+    return all_committed = pv.committed;
+  });
+  if (!all_committed) return status::not_committed;
+  // In a copy-on-write view a write protection is asked in its
+  // copy-on-write form.
+  if (!protection_fits(bound, view_page_protection(bound, prot, true)))
+    return status::section_protection;
+  if (prot.is_copy_on_write() && v.commit_charge() == 0) {
+    if (const status s = c.charge(v.pages(), v.range()); s != status::success)
+      return s;
+    v.set_commit_charge(v.pages());
+  }
+  c.ptes.rewrite(r, [&](vpn p, entry_type e) {
+    const page_view pv = c.view_of(v, p, e);
+    const mm_protection want = view_page_protection(bound, prot, pv.shared);
+    if (!pv.shared) return c.resident_pte(v, pv.frame, want);
+    if (pv.valid) {
+      if (Core::model::mappable(want)) {
+        if (e & Core::model::codec::D) c.pfns().set_modified(pv.frame);
+        return Core::model::view_valid_entry(pv.frame, want);
+      }
+      unshare(c, e, pv.frame);
+    }
+    return Core::model::view_prototype_entry(pv.proto, want);
+  });
+  return status::success;
+}
+
+/// Effects: MEM_COMMIT of `r` in view `v` of a page-file section: its
+/// uncommitted section pages are committed (charged to the section:
+/// shared commit), then the pages of `r` in this view get `prot`.
+/// Returns: section_protection, commitment_limit.
+template <class Core>
+status commit_view(Core& c, vad& v, vpn_range r, mm_protection prot) noexcept {
+  using ops = section_ops<typename Core::system_type>;
+  if (!protection_fits(mm_protection{v.protection()}, prot))
+    return status::section_protection;
+  segment& seg = as_view(v).section->pages();
+  auto& pool = c.sys->sections().pool;
+  const mapped_vad& mv = as_view(v);
+  std::uint64_t fresh = 0;
+  for (vpn p = r.first;; ++p) {
+    fresh += !proto::is_committed(pool[mv.proto_of(p)]);
+    if (p == r.last) break;
+  }
+  if (fresh != 0) {
+    if (!c.sys->charge_commit_locked(fresh, 0, ops::frame_end))
+      return status::commitment_limit;
+    for (vpn p = r.first;; ++p) {
+      std::uint64_t& pp = pool[mv.proto_of(p)];
+      if (!proto::is_committed(pp)) pp = proto::committed;
+      if (p == r.last) break;
+    }
+    seg.committed += fresh;
+  }
+  mm_protection old{};
+  const status s = protect_view(c, v, r, prot, old);
+  // Every page is committed now and `prot` fits: only the copy-on-write
+  // charge can fail, and commit never asks for copy-on-write.
+  MMKIT_ASSERT(s == status::success);
+  return s;
+}
+
+/// Effects: NtFlushVirtualMemory of `r` in view `v`: writes this view
+/// recorded (D bits) mark their frames modified, and every modified page
+/// of the section under `r` is written to its file.
+/// Returns: the store's status for the first page it failed.
+template <class Core>
+status flush_view(Core& c, vad& v, vpn_range r) noexcept {
+  using entry_type = typename Core::entry_type;
+  using ops = section_ops<typename Core::system_type>;
+  const mapped_vad& mv = as_view(v);
+  c.ptes.rewrite(
+      r,
+      [&](vpn p, entry_type e) {
+        const page_view pv = c.view_of(v, p, e);
+        if (!pv.valid || !pv.shared || !(e & Core::model::codec::D)) return e;
+        c.pfns().set_modified(pv.frame);
+        return static_cast<entry_type>(e & ~Core::model::codec::D);
+      },
+      [](vpn, vpn) { return true; });
+  segment& seg = mv.section->pages();
+  for (vpn p = r.first;; ++p) {
+    if (const status s = ops::write_page(*c.sys, seg, mv.proto_of(p));
+        s != status::success)
+      return s;
+    if (p == r.last) break;
+  }
+  return status::success;
+}
+
+}  // namespace mmkit::region

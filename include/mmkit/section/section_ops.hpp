@@ -1,0 +1,401 @@
+#pragma once
+// What happens to sections and their pages, as functions over a system
+// (every one with the system's PFN lock held; the NT layer,
+// nt/section.hpp, checks the arguments first):
+//
+//   create / open / close      section objects, their names and handles
+//   add_view / remove_view     a view's reference (the last reference
+//                              deletes the section, and the last section
+//                              on a segment deletes the segment)
+//   page_in                    a prototype PTE's page made resident:
+//                              a zeroed frame (page-file section) or the
+//                              store's bytes, zero past end-of-file
+//   write_page                 a modified page back to its file, never past
+//                              end-of-file
+//   set_end_of_file            truncate or extend a file, refused below a
+//                              mapped view
+//
+// Section frames come from below 4 GiB, so that every arch's PTEs can name
+// them (a section may be mapped by an x86_32 and an x64 space at once).
+// A resident page's frame is shared: share count 1 (the prototype PTE's)
+// plus one per valid view PTE. Until the pager issue adds trimming and the
+// modified page writer, a section's pages stay resident while the section
+// lives, and a file section's modified pages are written when its segment
+// goes (or when a view is flushed).
+//
+// Commit: a page-file section's committed pages are charged to the system
+// (SEC_COMMIT at creation, SEC_RESERVE when a view commits them) and
+// returned when the segment goes. A file section's pages are not charged
+// (the file backs them), but each resident one holds a frame the commit
+// promise counts (system::take_uncharged_frame_locked).
+
+#include <mmkit/core/address.hpp>
+#include <mmkit/core/assert.hpp>
+#include <mmkit/core/protection.hpp>
+#include <mmkit/core/result.hpp>
+#include <mmkit/core/status.hpp>
+#include <mmkit/phys/pfn_entry.hpp>
+#include <mmkit/section/prototype_pool.hpp>
+#include <mmkit/section/section.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <new>
+
+namespace mmkit {
+
+template <class System>
+struct section_ops {
+  using database_type = typename System::database_type;
+  /// Section frames lie below this bound (see the header comment).
+  static constexpr pfn frame_end{database_type::low_zone_frames};
+
+  static bool writable_protection(mm_protection p) noexcept {
+    return p.base() == mm::readwrite || p.base() == mm::execute_readwrite;
+  }
+  static std::uint64_t pages_of(std::uint64_t bytes) noexcept {
+    return (bytes >> page_shift) + ((bytes & (page_size - 1)) != 0);
+  }
+
+  /// Effects: NtCreateSection past its argument checks: a new section
+  /// (handle count 1) of `size` bytes (0: the whole file) with page
+  /// protection `prot` and SEC_* `attrs`, over `file` or the page file,
+  /// named `name` when not null or empty.
+  /// Returns: object_name_exists (obj::openif: the existing section
+  /// opened), object_name_collision, name_too_long, mapped_file_size_zero,
+  /// access_denied (a writable section over a read-only file),
+  /// section_too_big, commitment_limit, insufficient_resources,
+  /// not_implemented (a larger section over a file whose segment is mapped),
+  /// or the store's status when it cannot grow the file.
+  static status create(System& sys, section_handle& out, std::uint32_t access,
+                       const char* name, std::uint32_t object_flags,
+                       std::uint64_t size, mm_protection prot,
+                       std::uint32_t attrs, file_object* file) noexcept {
+    auto& table = sys.sections();
+    const bool named = name != nullptr && name[0] != '\0';
+    if (named) {
+      if (std::strlen(name) > section_object::max_name)
+        return status::name_too_long;
+      if (section_object* s = table.find(name)) {
+        if (!(object_flags & obj::openif)) return status::object_name_collision;
+        ++s->handles_;
+        out = {s, section_access::granted(access)};
+        return status::object_name_exists;
+      }
+    }
+    bool extend = false;
+    if (file != nullptr) {
+      const store_ref& store = file->store();
+      const std::uint64_t file_size = store.size();
+      if (size == 0) {
+        if (file_size == 0) return status::mapped_file_size_zero;
+        size = file_size;
+      }
+      if (writable_protection(prot) && !store.writable())
+        return status::access_denied;
+      if (size > file_size) {
+        if (!writable_protection(prot) || !store.writable())
+          return status::section_too_big;
+        extend = true;
+      }
+    }
+    const std::uint64_t pages = pages_of(size);
+    if (pages > table.pool.capacity()) return status::section_too_big;
+    const segment* shared = file != nullptr ? &file->data : nullptr;
+    const bool grow =
+        shared != nullptr && shared->in_use() && pages > shared->pages;
+    if (grow && shared->view_count != 0) return status::not_implemented;
+
+    section_object* s = table.objects.allocate();
+    if (s == nullptr) return status::insufficient_resources;
+    const bool page_file = file == nullptr;
+    const bool charge = page_file && (attrs & sec::commit);
+    if (charge && !sys.charge_commit_locked(pages, 0, frame_end)) {
+      table.objects.deallocate(s);
+      return status::commitment_limit;
+    }
+    segment& seg = page_file ? s->own_ : file->data;
+    const bool new_run = page_file || !seg.in_use() || grow;
+    std::uint64_t run = prototype_pool::none;
+    if (new_run) {
+      auto r = table.pool.allocate(pages);
+      if (!r) {
+        if (charge) sys.return_commit_locked(pages, frame_end);
+        table.objects.deallocate(s);
+        return r.error();
+      }
+      run = *r;
+    }
+    if (extend) {
+      if (const status st = file->store().set_size(size);
+          st != status::success) {
+        if (new_run) table.pool.free(run, pages);
+        if (charge) sys.return_commit_locked(pages, frame_end);
+        table.objects.deallocate(s);
+        return st;
+      }
+    }
+    // Nothing fails from here on.
+    if (new_run) {
+      const bool commit_all = !page_file || charge;
+      if (grow) move_run(sys, seg, run, pages);
+      else {
+        seg.proto = run;
+        seg.pages = pages;
+      }
+      if (commit_all)
+        for (std::uint64_t i = 0; i < pages; ++i)
+          if (!proto::is_committed(table.pool[run + i]))
+            table.pool[run + i] = proto::committed;
+      if (charge) seg.committed = pages;
+    }
+    if (seg.bytes < size) seg.bytes = size;
+    ++seg.users;
+    s->seg_ = &seg;
+    s->file_ = file;
+    s->size_ = page_file ? pages << page_shift : size;
+    s->protection_ = with_caching(prot, attrs);
+    s->attributes_ = attrs;
+    s->handles_ = 1;
+    s->views_ = 0;
+    if (named) {
+      std::memcpy(s->name_, name, std::strlen(name) + 1);
+      table.add_name(*s);
+    }
+    ++table.live;
+    out = {s, section_access::granted(access)};
+    return status::success;
+  }
+
+  /// Effects: NtOpenSection: one more handle to the section called `name`.
+  /// Returns: object_name_not_found.
+  static status open(System& sys, section_handle& out, std::uint32_t access,
+                     const char* name) noexcept {
+    section_object* s = name != nullptr ? sys.sections().find(name) : nullptr;
+    if (s == nullptr) return status::object_name_not_found;
+    ++s->handles_;
+    out = {s, section_access::granted(access)};
+    return status::success;
+  }
+
+  /// Effects: a handle goes (NtClose); the section with it when no view
+  /// maps it.
+  static void close(System& sys, section_object& s) noexcept {
+    MMKIT_ASSERT(s.handles_ > 0);
+    --s.handles_;
+    maybe_delete(sys, s);
+  }
+
+  /// Effects: `v` maps `s` (it names the section and its first prototype).
+  static void add_view(section_object& s, mapped_vad& v) noexcept {
+    segment& seg = *s.seg_;
+    v.section = &s;
+    v.prev_view = nullptr;
+    v.next_view = seg.views;
+    if (seg.views != nullptr) seg.views->prev_view = &v;
+    seg.views = &v;
+    ++seg.view_count;
+    ++s.views_;
+  }
+  /// Effects: `v` no longer maps its section (its PTEs are gone already);
+  /// the section goes when nothing else refers to it.
+  static void remove_view(System& sys, mapped_vad& v) noexcept {
+    section_object& s = *v.section;
+    segment& seg = *s.seg_;
+    if (v.prev_view != nullptr)
+      v.prev_view->next_view = v.next_view;
+    else
+      seg.views = v.next_view;
+    if (v.next_view != nullptr) v.next_view->prev_view = v.prev_view;
+    v.next_view = v.prev_view = nullptr;
+    --seg.view_count;
+    --s.views_;
+    maybe_delete(sys, s);
+  }
+
+  /// How page_in found the page.
+  enum class page_source : std::uint8_t { resident, zeroed, read };
+
+  /// Requires: the prototype PTE `index` of `seg` is committed.
+  /// Effects: its page is resident (see the header comment).
+  /// Returns: the frame, or no_memory (no frame the promise allows),
+  /// in_page_error (the store failed the read).
+  static result<pfn> page_in(System& sys, segment& seg, std::uint64_t index,
+                             page_source& how) noexcept {
+    auto& table = sys.sections();
+    std::uint64_t& pp = table.pool[index];
+    MMKIT_ASSERT(proto::is_committed(pp));
+    how = page_source::resident;
+    if (proto::is_resident(pp)) return proto::frame_of(pp);
+    auto& db = sys.pfns();
+    const bool file = seg.file_backed();
+    if (file && !sys.take_uncharged_frame_locked(frame_end))
+      return status::no_memory;
+    auto f = db.allocate(file ? page_need::any : page_need::zeroed, 0,
+                         frame_end);
+    if (!f) {
+      if (file) sys.give_uncharged_frame_locked();
+      return status::no_memory;
+    }
+    if (file) {
+      how = page_source::read;
+      std::byte* bytes = sys.memory().frame(*f);
+      const std::uint64_t off = (index - seg.proto) << page_shift;
+      const std::uint64_t end = seg.store.size();
+      const std::uint64_t n =
+          off >= end ? 0 : (end - off < page_size ? end - off : page_size);
+      if (n != 0 && seg.store.read(off, bytes, n) != status::success) {
+        db.release(*f, release_to::free_list);
+        sys.give_uncharged_frame_locked();
+        return status::in_page_error;
+      }
+      std::memset(bytes + n, 0, page_size - n);
+    } else {
+      how = page_source::zeroed;
+      sys.note_resident_locked(+1, frame_end);
+    }
+    db.set_pte_link(*f, pte_link::prototype_pte(index), pp);
+    // A page-file section's page has no copy anywhere else.
+    if (!file) db.set_modified(*f);
+    pp = proto::make_resident(*f);
+    ++seg.resident;
+    return *f;
+  }
+
+  /// Effects: the resident page at prototype `index` of the file segment
+  /// `seg`, if modified, is written to the file (only its bytes below
+  /// end-of-file) and is clean again.
+  /// Returns: the store's status.
+  static status write_page(System& sys, segment& seg,
+                           std::uint64_t index) noexcept {
+    const std::uint64_t pp = sys.sections().pool[index];
+    if (!seg.file_backed() || !proto::is_resident(pp)) return status::success;
+    const pfn f = proto::frame_of(pp);
+    auto& db = sys.pfns();
+    if (!db.entry(f).modified()) return status::success;
+    const std::uint64_t off = (index - seg.proto) << page_shift;
+    const std::uint64_t end = seg.store.size();
+    if (off < end) {
+      const std::uint64_t n = end - off < page_size ? end - off : page_size;
+      if (const status s = seg.store.write(off, sys.memory().frame(f), n);
+          s != status::success)
+        return s;
+    }
+    db.clear_modified(f);
+    return status::success;
+  }
+
+  /// Effects: SetEndOfFile on `file`: its size becomes `size`. Pages past
+  /// the new end are dropped from the segment and the bytes past it in the
+  /// last page cleared.
+  /// Returns: access_denied (read-only store), user_mapped_file (a view
+  /// maps bytes at or past the new end), or the store's status.
+  static status set_end_of_file(System& sys, file_object& file,
+                                std::uint64_t size) noexcept {
+    const store_ref& store = file.store();
+    if (!store.writable()) return status::access_denied;
+    segment& seg = file.data;
+    if (seg.in_use() && size < store.size()) {
+      for (const mapped_vad* v = seg.views; v != nullptr; v = v->next_view) {
+        const std::uint64_t last_byte =
+            ((v->first_proto - seg.proto + v->pages()) << page_shift);
+        const std::uint64_t mapped_end =
+            last_byte < seg.bytes ? last_byte : seg.bytes;
+        if (mapped_end > size) return status::user_mapped_file;
+      }
+    }
+    if (const status s = store.set_size(size); s != status::success) return s;
+    if (!seg.in_use()) return status::success;
+    auto& pool = sys.sections().pool;
+    for (std::uint64_t i = size >> page_shift; i < seg.pages; ++i) {
+      std::uint64_t& pp = pool[seg.proto + i];
+      if (!proto::is_resident(pp)) continue;
+      const pfn f = proto::frame_of(pp);
+      const std::uint64_t keep = (i << page_shift) < size ? size & (page_size - 1) : 0;
+      if (keep != 0) {
+        std::memset(sys.memory().frame(f) + keep, 0, page_size - keep);
+        continue;
+      }
+      drop_frame(sys, seg, pp);  // nothing maps it: no view reaches it
+    }
+    return status::success;
+  }
+
+ private:
+  static mm_protection with_caching(mm_protection p,
+                                    std::uint32_t attrs) noexcept {
+    if (attrs & sec::nocache)
+      return mm_protection{static_cast<std::uint8_t>(p.base() | mm::nocache)};
+    if (attrs & sec::writecombine)
+      return mm_protection{
+          static_cast<std::uint8_t>(p.base() | mm::writecombine)};
+    return p;
+  }
+
+  /// A file segment grows (no view maps it): its prototypes move to the
+  /// run `to`, resident frames' back-links with them.
+  static void move_run(System& sys, segment& seg, std::uint64_t to,
+                       std::uint64_t pages) noexcept {
+    auto& pool = sys.sections().pool;
+    auto& db = sys.pfns();
+    for (std::uint64_t i = 0; i < seg.pages; ++i) {
+      const std::uint64_t pp = pool[seg.proto + i];
+      pool[to + i] = pp;
+      if (proto::is_resident(pp)) {
+        const pfn f = proto::frame_of(pp);
+        db.set_pte_link(f, pte_link::prototype_pte(to + i),
+                        db.entry(f).original_pte());
+      }
+    }
+    pool.free(seg.proto, seg.pages);
+    seg.proto = to;
+    seg.pages = pages;
+  }
+
+  /// The frame of a resident prototype goes back to the free list; the
+  /// prototype is committed and not resident again.
+  static void drop_frame(System& sys, segment& seg,
+                         std::uint64_t& pp) noexcept {
+    const pfn f = proto::frame_of(pp);
+    MMKIT_ASSERT(sys.pfns().entry(f).share_count() == 1);
+    sys.pfns().release(f, release_to::free_list);
+    if (seg.file_backed()) {
+      sys.give_uncharged_frame_locked();
+    } else {
+      sys.note_resident_locked(-1, frame_end);
+    }
+    pp = proto::committed;
+    --seg.resident;
+  }
+
+  static void maybe_delete(System& sys, section_object& s) noexcept {
+    if (s.handles_ != 0 || s.views_ != 0) return;
+    auto& table = sys.sections();
+    table.remove_name(s);
+    segment& seg = *s.seg_;
+    if (--seg.users == 0) delete_segment(sys, seg);
+    --table.live;
+    table.objects.deallocate(&s);
+  }
+
+  /// The last section on `seg` went: modified file pages are written, every
+  /// frame freed, the prototypes and the shared commit returned.
+  static void delete_segment(System& sys, segment& seg) noexcept {
+    MMKIT_ASSERT(seg.view_count == 0);
+    auto& pool = sys.sections().pool;
+    for (std::uint64_t i = 0; i < seg.pages; ++i) {
+      std::uint64_t& pp = pool[seg.proto + i];
+      if (!proto::is_resident(pp)) continue;
+      // A failed write loses the page, as a failed lazy write does in NT.
+      (void)write_page(sys, seg, seg.proto + i);
+      drop_frame(sys, seg, pp);
+    }
+    if (seg.pages != 0) pool.free(seg.proto, seg.pages);
+    if (seg.committed != 0) sys.return_commit_locked(seg.committed, frame_end);
+    seg.proto = prototype_pool::none;
+    seg.pages = seg.bytes = seg.committed = 0;
+    MMKIT_ASSERT(seg.resident == 0);
+  }
+};
+
+}  // namespace mmkit
