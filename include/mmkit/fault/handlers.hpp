@@ -23,6 +23,7 @@
 //                         writer gets a private copy, the section keeps
 //                         its page
 
+#include <mmkit/core/access.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/status.hpp>
 #include <mmkit/phys/pfn_database.hpp>

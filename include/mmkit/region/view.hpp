@@ -217,7 +217,8 @@ status protect_view(Core& c, vad& v, vpn_range r, mm_protection prot,
 template <class Core>
 status commit_view(Core& c, vad& v, vpn_range r, mm_protection prot) noexcept {
   using ops = section_ops<typename Core::system_type>;
-  if (!protection_fits(mm_protection{v.protection()}, prot))
+  const mm_protection bound{v.protection()};
+  if (!protection_fits(bound, view_page_protection(bound, prot, true)))
     return status::section_protection;
   segment& seg = as_view(v).section->pages();
   auto& pool = c.sys->sections().pool;

@@ -35,6 +35,7 @@
 #include <mmkit/core/result.hpp>
 #include <mmkit/core/status.hpp>
 #include <mmkit/phys/pfn_entry.hpp>
+#include <mmkit/phys/pfn_policies.hpp>
 #include <mmkit/section/prototype_pool.hpp>
 #include <mmkit/section/section.hpp>
 

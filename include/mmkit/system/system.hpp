@@ -184,7 +184,9 @@ class system {
         page_file_pages_(page_file_pages) {}
 
   /// The sections, their prototype PTEs and names (section/section_ops.hpp
-  /// works on them, with the PFN lock held).
+  /// works on them, with the PFN lock held). Every section handle must be
+  /// closed, and every address space destroyed, before the system goes: a
+  /// file section's unwritten pages are written only then.
   section_table_type& sections() noexcept { return sections_; }
   const section_table_type& sections() const noexcept { return sections_; }
 
