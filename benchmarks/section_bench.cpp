@@ -11,7 +11,8 @@
 //       map and unmap a 64 KiB view of a file section with N other views
 //       live. host: mmap(MAP_SHARED) + munmap of 64 KiB of a file with N
 //       other mappings of it; unicorn: uc_mem_map_ptr + uc_mem_unmap of
-//       64 KiB of one host buffer with N other such regions.
+//       64 KiB of one host buffer with N other such regions (N = 1e2 only:
+//       unicorn asserts with 1e4 regions).
 //   BM_shared_fault/{mmkit,host}
 //       the first read of a page that another address space (host: another
 //       mapping) has already made resident: no I/O, no zeroing. mmkit: a
@@ -51,6 +52,7 @@ using system_type = hosted_system<>;
 
 namespace {
 
+constexpr std::uint64_t mib = std::uint64_t{1} << 20;
 constexpr std::uint64_t round_pages = 4096;  // 16 MiB per round
 constexpr std::uint64_t round_bytes = round_pages * page_size;
 constexpr std::uint64_t view_bytes = 64 * 1024;
@@ -265,10 +267,10 @@ void BM_map_unmap_unicorn(benchmark::State& state) {
   uc_close(uc);
   ::operator delete[](buffer.release(), std::align_val_t{page_size});
 }
-BENCHMARK(BM_map_unmap_unicorn)
-    ->Name("BM_map_unmap/unicorn")
-    ->Arg(100)
-    ->Arg(10000);
+// Unicorn only where it can: its memory map (QEMU's) asserts once it holds
+// about 4,000 regions (`map->sections_nb < TARGET_PAGE_SIZE` in exec.c), so
+// there is no 1e4 row.
+BENCHMARK(BM_map_unmap_unicorn)->Name("BM_map_unmap/unicorn")->Arg(100);
 
 // --- BM_shared_fault -------------------------------------------------------
 
