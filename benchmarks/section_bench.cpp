@@ -83,14 +83,16 @@ int host_file(std::uint64_t bytes, const char* name) {
 /// WRITECOPY view whose pages have been read (valid, shared, read-only).
 struct cow_fixture {
   cow_fixture()
-      : file_bytes(round_bytes), store(file_bytes.data(), round_bytes,
-                                       round_bytes, true, "bench.bin"),
-        file(store), sys(3 * round_bytes + 64 * mib), as(sys) {
+      : file_bytes(round_bytes),
+        store(file_bytes.data(), round_bytes, round_bytes, true, "bench.bin"),
+        file(store),
+        sys(3 * round_bytes + 64 * mib),
+        as(sys) {
     require(as.creation_status() == status::success, "address space");
-    require(create_section(sys, h, section_access::all_access, nullptr, 0, 0,
-                           page::readwrite, sec::commit,
-                           &file) == status::success,
-            "section");
+    require(
+        create_section(sys, h, section_access::all_access, nullptr, 0, 0,
+                       page::readwrite, sec::commit, &file) == status::success,
+        "section");
     next_round();
   }
   ~cow_fixture() {
@@ -98,12 +100,13 @@ struct cow_fixture {
     close_section(sys, h);
   }
   void next_round() {
-    if (view.raw() != 0) require(as.unmap_view(view) == status::success, "unmap");
+    if (view.raw() != 0)
+      require(as.unmap_view(view) == status::success, "unmap");
     view = vaddr{0};
     std::uint64_t size = 0;
-    require(as.map_view(h, view, size, 0, 0, page::writecopy) ==
-                status::success,
-            "map");
+    require(
+        as.map_view(h, view, size, 0, 0, page::writecopy) == status::success,
+        "map");
     for (std::uint64_t p = 0; p < round_pages; ++p)
       require(as.access(view + (p << page_shift), mmkit::access::read) ==
                   status::success,
@@ -146,8 +149,8 @@ BENCHMARK(BM_cow_fault_mmkit)->Name("BM_cow_fault/mmkit");
 void BM_cow_fault_host(benchmark::State& state) {
   const int fd = host_file(round_bytes, "cow");
   auto map_round = [&] {
-    void* p = mmap(nullptr, round_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-                   fd, 0);
+    void* p =
+        mmap(nullptr, round_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     require(p != MAP_FAILED, "mmap");
     volatile const char* c = static_cast<const char*>(p);
     for (std::uint64_t off = 0; off < round_bytes; off += page_size)
@@ -176,19 +179,20 @@ BENCHMARK(BM_cow_fault_host)->Name("BM_cow_fault/host");
 /// A 64 KiB file section with `live` views of it mapped.
 struct map_fixture {
   explicit map_fixture(std::uint64_t live)
-      : file_bytes(view_bytes), store(file_bytes.data(), view_bytes,
-                                      view_bytes, true, "map.bin"),
-        file(store), sys(256 * mib), as(sys) {
+      : file_bytes(view_bytes),
+        store(file_bytes.data(), view_bytes, view_bytes, true, "map.bin"),
+        file(store),
+        sys(256 * mib),
+        as(sys) {
     require(as.creation_status() == status::success, "address space");
-    require(create_section(sys, h, section_access::all_access, nullptr, 0, 0,
-                           page::readwrite, sec::commit,
-                           &file) == status::success,
-            "section");
+    require(
+        create_section(sys, h, section_access::all_access, nullptr, 0, 0,
+                       page::readwrite, sec::commit, &file) == status::success,
+        "section");
     for (std::uint64_t i = 0; i < live; ++i) {
       vaddr b{0};
       std::uint64_t size = 0;
-      require(as.map_view(h, b, size, 0, 0, page::readwrite) ==
-                  status::success,
+      require(as.map_view(h, b, size, 0, 0, page::readwrite) == status::success,
               "live view");
     }
   }
@@ -215,23 +219,20 @@ void BM_map_unmap_mmkit(benchmark::State& state) {
     }
   }
 }
-BENCHMARK(BM_map_unmap_mmkit)
-    ->Name("BM_map_unmap/mmkit")
-    ->Arg(100)
-    ->Arg(10000);
+BENCHMARK(BM_map_unmap_mmkit)->Name("BM_map_unmap/mmkit")->Arg(100)->Arg(10000);
 
 void BM_map_unmap_host(benchmark::State& state) {
   const int fd = host_file(view_bytes, "map");
   std::vector<void*> live;
   for (std::int64_t i = 0; i < state.range(0); ++i) {
-    void* p = mmap(nullptr, view_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   fd, 0);
+    void* p =
+        mmap(nullptr, view_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     require(p != MAP_FAILED, "live mapping");
     live.push_back(p);
   }
   for (auto _ : state) {
-    void* p = mmap(nullptr, view_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   fd, 0);
+    void* p =
+        mmap(nullptr, view_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED || munmap(p, view_bytes) != 0) [[unlikely]] {
       state.SkipWithError("mmap or munmap failed");
       break;
@@ -246,14 +247,14 @@ void BM_map_unmap_unicorn(benchmark::State& state) {
   uc_engine* uc = nullptr;
   require(uc_open(UC_ARCH_X86, UC_MODE_64, &uc) == UC_ERR_OK, "uc_open");
   // One host buffer every region maps: unicorn's nearest thing to a view.
-  std::unique_ptr<char[]> buffer(new (std::align_val_t{page_size})
-                                     char[view_bytes]);
+  std::unique_ptr<char[]> buffer(
+      new (std::align_val_t{page_size}) char[view_bytes]);
   const std::uint64_t live = static_cast<std::uint64_t>(state.range(0));
   for (std::uint64_t i = 0; i < live; ++i)
-    require(uc_mem_map_ptr(uc, 0x100000 + i * 2 * view_bytes, view_bytes,
-                           UC_PROT_READ | UC_PROT_WRITE,
-                           buffer.get()) == UC_ERR_OK,
-            "uc_mem_map_ptr");
+    require(
+        uc_mem_map_ptr(uc, 0x100000 + i * 2 * view_bytes, view_bytes,
+                       UC_PROT_READ | UC_PROT_WRITE, buffer.get()) == UC_ERR_OK,
+        "uc_mem_map_ptr");
   const std::uint64_t at = 0x100000 + live * 2 * view_bytes;
   for (auto _ : state) {
     const uc_err m = uc_mem_map_ptr(uc, at, view_bytes,
@@ -294,11 +295,11 @@ struct shared_fixture {
   }
   ~shared_fixture() { close_section(sys, h); }
   void next_round() {
-    if (view.raw() != 0) require(b.unmap_view(view) == status::success, "unmap");
+    if (view.raw() != 0)
+      require(b.unmap_view(view) == status::success, "unmap");
     view = vaddr{0};
     std::uint64_t size = 0;
-    require(b.map_view(h, view, size, 0, 0, page::readwrite) ==
-                status::success,
+    require(b.map_view(h, view, size, 0, 0, page::readwrite) == status::success,
             "map b");
     next = 0;
   }
@@ -340,8 +341,8 @@ void BM_shared_fault_host(benchmark::State& state) {
   for (std::uint64_t off = 0; off < round_bytes; off += page_size)
     first[off] = 1;
   auto map_round = [&] {
-    void* p = mmap(nullptr, round_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   fd, 0);
+    void* p =
+        mmap(nullptr, round_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     require(p != MAP_FAILED, "second mapping");
     return static_cast<char*>(p);
   };

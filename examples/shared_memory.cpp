@@ -80,8 +80,9 @@ int main(int argc, char** argv) {
   hosted_system<> sys{256ull << 20, 256ull << 20};
   space a{sys}, b{sys}, c{sys};
 
-  std::printf("1. A: CreateFileMapping(INVALID_HANDLE_VALUE, PAGE_READWRITE, "
-              "64 KiB, \"Local\\\\demo\")\n");
+  std::printf(
+      "1. A: CreateFileMapping(INVALID_HANDLE_VALUE, PAGE_READWRITE, "
+      "64 KiB, \"Local\\\\demo\")\n");
   section_handle ha;
   show("NtCreateSection(SEC_COMMIT)",
        create_section(sys, ha, section_access::all_access, "Local\\demo",
@@ -94,10 +95,11 @@ int main(int argc, char** argv) {
   std::size_t done = 0;
   show("A: write \"hello from A\"", a.write(va, hello, sizeof hello, done));
 
-  std::printf("\n2. B: OpenFileMapping(FILE_MAP_ALL_ACCESS, \"Local\\\\demo\")\n");
+  std::printf(
+      "\n2. B: OpenFileMapping(FILE_MAP_ALL_ACCESS, \"Local\\\\demo\")\n");
   section_handle hb;
-  show("NtOpenSection", open_section(sys, hb, section_access::all_access,
-                                     "Local\\demo"));
+  show("NtOpenSection",
+       open_section(sys, hb, section_access::all_access, "Local\\demo"));
   vaddr vb{0};
   size = 0;
   show("B: NtMapViewOfSection(PAGE_READWRITE)",

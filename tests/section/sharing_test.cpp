@@ -80,47 +80,46 @@ void share_one_section(bool file_backed) {
 }  // namespace
 
 TEST_SUITE("section") {
-
-TEST_CASE("two x64 spaces share a page-file section") {
-  share_one_section<arch::x86_64, arch::x86_64>(false);
-}
-TEST_CASE("an x64 and an x86_32 space share a page-file section") {
-  share_one_section<arch::x86_64, arch::x86_32>(false);
-}
-TEST_CASE("two x86_32 spaces share a file section") {
-  share_one_section<arch::x86_32, arch::x86_32>(true);
-}
-TEST_CASE("an x86_32 and an x64 space share a file section") {
-  share_one_section<arch::x86_32, arch::x86_64>(true);
-}
-TEST_CASE("PAE and LA57 spaces share a page-file section") {
-  share_one_section<arch::x86_pae, arch::x86_la57>(false);
-}
-
-TEST_CASE("copy-on-write in one space leaves the other's view alone") {
-  machine sys(64ull << 20);
-  const usage before = usage_of(sys);
-  {
-    space<arch::x86_64> a(sys);
-    space<arch::x86_32> b(sys);
-    section_handle h = make_page_file_section(sys, 0x2000);
-    const vaddr va = map(a, h, page::readwrite);
-    const vaddr vb = map(b, h, page::writecopy);
-    write32(a, va, 1);
-    CHECK(read32(b, vb) == 1);
-    write32(b, vb, 2);  // B's private copy
-    CHECK(read32(a, va) == 1);
-    write32(a, va, 3);  // A still writes the section's page
-    CHECK(read32(b, vb) == 2);
-    CHECK(b.frames_in_use() == 1);
-    std::vector<std::uint64_t> mapped(sys.pfns().frame_count());
-    count_shared_mappings(sys, a, mapped);
-    count_shared_mappings(sys, b, mapped);
-    CHECK(shares_match(sys, h.object->pages(), mapped));
-    CHECK(b.check_invariants());
-    close_section(sys, h);
+  TEST_CASE("two x64 spaces share a page-file section") {
+    share_one_section<arch::x86_64, arch::x86_64>(false);
   }
-  CHECK(usage_of(sys) == before);
-}
+  TEST_CASE("an x64 and an x86_32 space share a page-file section") {
+    share_one_section<arch::x86_64, arch::x86_32>(false);
+  }
+  TEST_CASE("two x86_32 spaces share a file section") {
+    share_one_section<arch::x86_32, arch::x86_32>(true);
+  }
+  TEST_CASE("an x86_32 and an x64 space share a file section") {
+    share_one_section<arch::x86_32, arch::x86_64>(true);
+  }
+  TEST_CASE("PAE and LA57 spaces share a page-file section") {
+    share_one_section<arch::x86_pae, arch::x86_la57>(false);
+  }
+
+  TEST_CASE("copy-on-write in one space leaves the other's view alone") {
+    machine sys(64ull << 20);
+    const usage before = usage_of(sys);
+    {
+      space<arch::x86_64> a(sys);
+      space<arch::x86_32> b(sys);
+      section_handle h = make_page_file_section(sys, 0x2000);
+      const vaddr va = map(a, h, page::readwrite);
+      const vaddr vb = map(b, h, page::writecopy);
+      write32(a, va, 1);
+      CHECK(read32(b, vb) == 1);
+      write32(b, vb, 2);  // B's private copy
+      CHECK(read32(a, va) == 1);
+      write32(a, va, 3);  // A still writes the section's page
+      CHECK(read32(b, vb) == 2);
+      CHECK(b.frames_in_use() == 1);
+      std::vector<std::uint64_t> mapped(sys.pfns().frame_count());
+      count_shared_mappings(sys, a, mapped);
+      count_shared_mappings(sys, b, mapped);
+      CHECK(shares_match(sys, h.object->pages(), mapped));
+      CHECK(b.check_invariants());
+      close_section(sys, h);
+    }
+    CHECK(usage_of(sys) == before);
+  }
 
 }  // TEST_SUITE

@@ -46,8 +46,8 @@ struct fault_counts {
   std::uint64_t access_violation = 0;    // access_violation raised
   std::uint64_t table_pages = 0;         // page-table pages allocated
   std::uint64_t copy_on_write = 0;       // a private copy was made
-  std::uint64_t shared = 0;    // a section page another view brought in
-  std::uint64_t hard = 0;      // a section page read from its store
+  std::uint64_t shared = 0;  // a section page another view brought in
+  std::uint64_t hard = 0;    // a section page read from its store
 };
 
 namespace fault {
@@ -137,8 +137,8 @@ constexpr mm_protection copied(mm_protection p) noexcept {
 /// `source`, writable. The copy was charged when the view became
 /// copy-on-write, so the promise has a frame for it.
 template <class Core>
-status copy_page(Core& c, fault_counts& counts, const vad& v, vpn p,
-                 pfn source, mm_protection prot) noexcept {
+status copy_page(Core& c, fault_counts& counts, const vad& v, vpn p, pfn source,
+                 mm_protection prot) noexcept {
   auto& db = c.pfns();
   auto frame = db.allocate(page_need::any, 0, Core::frame_end);
   if (!frame) return status::no_memory;
@@ -181,8 +181,8 @@ status handle_prototype(Core& c, fault_counts& counts, const vad& v, vpn p,
 /// A write to a valid copy-on-write page: the shared frame is copied into
 /// a private one, and this view lets go of the shared frame.
 template <class Core>
-status handle_copy_on_write(Core& c, fault_counts& counts, const vad& v,
-                            vpn p, const page_view& pv) noexcept {
+status handle_copy_on_write(Core& c, fault_counts& counts, const vad& v, vpn p,
+                            const page_view& pv) noexcept {
   if (!pv.shared) return violation(counts);
   const status s = copy_page(c, counts, v, p, pv.frame, pv.protection);
   if (s != status::success) return s;

@@ -47,10 +47,10 @@ status create_section(System& sys, section_handle& out,
                       std::uint32_t object_flags, std::uint64_t maximum_size,
                       std::uint32_t page_protection, std::uint32_t attributes,
                       file_object* file = nullptr) noexcept {
-  constexpr std::uint32_t known =
-      sec::based | sec::no_change | sec::file | sec::image |
-      sec::protected_image | sec::reserve | sec::commit | sec::nocache |
-      sec::writecombine | sec::large_pages;
+  constexpr std::uint32_t known = sec::based | sec::no_change | sec::file |
+                                  sec::image | sec::protected_image |
+                                  sec::reserve | sec::commit | sec::nocache |
+                                  sec::writecombine | sec::large_pages;
   if (attributes & ~known) return status::invalid_parameter_6;
   const bool image = attributes & sec::image;
   const std::uint32_t kind = attributes & (sec::commit | sec::reserve);
@@ -136,9 +136,9 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
   if ((b & (allocation_granularity - 1)) != 0 ||
       (offset & (allocation_granularity - 1)) != 0)
     return status::mapped_alignment;
-  if (b != 0 && (b < Core::lowest_user_address ||
-                 b > Core::highest_user_address ||
-                 Core::highest_user_address - b + 1 < view_size))
+  if (b != 0 &&
+      (b < Core::lowest_user_address || b > Core::highest_user_address ||
+       Core::highest_user_address - b + 1 < view_size))
     return status::invalid_parameter_3;
   section_object& s = *h.object;
   if (section_access::needed_for(prot) & ~h.access)
@@ -154,8 +154,7 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
     return status::invalid_parameter_3;
   if (b == 0 && want > Core::highest_user_address) return status::no_memory;
   // The view takes the section's caching attribute.
-  const mm_protection view_prot =
-      with_allocation_caching(prot, s.protection());
+  const mm_protection view_prot = with_allocation_caching(prot, s.protection());
   vaddr at = base;
   std::uint64_t out_size = 0;
   const status st = region::map_view(

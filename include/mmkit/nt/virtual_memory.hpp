@@ -260,8 +260,7 @@ status protect(Core& c, vaddr& base, std::uint64_t& size,
   } else {
     // Copy-on-write needs a section: the reservation refuses it, after the
     // range itself has been found.
-    if (!valid_private_protection(prot))
-      return status::invalid_page_protection;
+    if (!valid_private_protection(prot)) return status::invalid_page_protection;
     s = region::protect(c, *v, r, want, old);
   }
   if (s == status::not_committed) old_protect = page::noaccess;

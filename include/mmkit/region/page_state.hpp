@@ -159,8 +159,10 @@ struct page_model {
       pv.frame = codec::page_address(e, 0).frame();
       pv.shared = db.entry(pv.frame).prototype();
       std::uint8_t p = static_cast<std::uint8_t>(view_prot_bits::get(e));
-      if (e & codec::PCD) p |= mm::nocache;
-      else if (e & codec::PWT) p |= mm::writecombine;
+      if (e & codec::PCD)
+        p |= mm::nocache;
+      else if (e & codec::PWT)
+        p |= mm::writecombine;
       pv.protection = mm_protection{p};
       return pv;
     }

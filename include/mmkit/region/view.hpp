@@ -58,9 +58,8 @@ constexpr mm_protection view_page_protection(mm_protection view,
                                              bool shared) noexcept {
   if (!shared) return fault::copied(prot);
   if (!view.is_copy_on_write() || !prot.allows_write()) return prot;
-  const std::uint8_t base = prot.base() == mm::readwrite
-                                ? mm::writecopy
-                                : mm::execute_writecopy;
+  const std::uint8_t base =
+      prot.base() == mm::readwrite ? mm::writecopy : mm::execute_writecopy;
   return mm_protection{static_cast<std::uint8_t>(base | prot.modifiers())};
 }
 
@@ -90,8 +89,7 @@ status map_view(Core& c, section_object& s, std::uint64_t first,
     const std::uint64_t top =
         limit < Core::highest_user_address ? limit : Core::highest_user_address;
     auto slot = c.vads.find_free_slot(
-        pages,
-        {vaddr{Core::lowest_user_address}.page(), vaddr{top}.page()},
+        pages, {vaddr{Core::lowest_user_address}.page(), vaddr{top}.page()},
         where_to == placement::top_down ? search_direction::top_down
                                         : search_direction::bottom_up,
         Core::granularity_pages);

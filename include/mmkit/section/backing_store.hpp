@@ -27,18 +27,24 @@ template <class S>
 concept BackingStore = requires(S& s, const S& cs, std::uint64_t offset,
                                 void* out, const void* in, std::size_t n) {
   /// The bytes the store holds (the file's end-of-file).
-  { cs.size() } noexcept -> std::same_as<std::uint64_t>;
+  { cs.size() }
+  noexcept->std::same_as<std::uint64_t>;
   /// Whether write and set_size may be called (a file opened for writing).
-  { cs.writable() } noexcept -> std::same_as<bool>;
+  { cs.writable() }
+  noexcept->std::same_as<bool>;
   /// Requires: offset + n <= size(). Reads n bytes at offset.
-  { s.read(offset, out, n) } noexcept -> std::same_as<status>;
+  { s.read(offset, out, n) }
+  noexcept->std::same_as<status>;
   /// Requires: writable(); offset + n <= size().
-  { s.write(offset, in, n) } noexcept -> std::same_as<status>;
+  { s.write(offset, in, n) }
+  noexcept->std::same_as<status>;
   /// Requires: writable(). The file's end-of-file becomes `offset` (new
   /// bytes read as zero).
-  { s.set_size(offset) } noexcept -> std::same_as<status>;
+  { s.set_size(offset) }
+  noexcept->std::same_as<status>;
   /// A NUL-terminated name for dumps (a path), or null.
-  { cs.name() } noexcept -> std::convertible_to<const char*>;
+  { cs.name() }
+  noexcept->std::convertible_to<const char*>;
 };
 
 /// A store kept in a caller-given buffer of `capacity` bytes, of which the

@@ -36,8 +36,12 @@ inline constexpr std::uint64_t committed = 2;
 constexpr std::uint64_t make_resident(pfn frame) noexcept {
   return (frame.raw() << page_shift) | resident | committed;
 }
-constexpr bool is_resident(std::uint64_t p) noexcept { return p & resident; }
-constexpr bool is_committed(std::uint64_t p) noexcept { return p & committed; }
+constexpr bool is_resident(std::uint64_t p) noexcept {
+  return p & resident;
+}
+constexpr bool is_committed(std::uint64_t p) noexcept {
+  return p & committed;
+}
 constexpr pfn frame_of(std::uint64_t p) noexcept {
   return pfn{p >> page_shift};
 }

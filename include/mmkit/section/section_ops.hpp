@@ -139,7 +139,8 @@ struct section_ops {
     // Nothing fails from here on.
     if (new_run) {
       const bool commit_all = !page_file || charge;
-      if (grow) move_run(sys, seg, run, pages);
+      if (grow)
+        move_run(sys, seg, run, pages);
       else {
         seg.proto = run;
         seg.pages = pages;
@@ -232,8 +233,8 @@ struct section_ops {
     const bool file = seg.file_backed();
     if (file && !sys.take_uncharged_frame_locked(frame_end))
       return status::no_memory;
-    auto f = db.allocate(file ? page_need::any : page_need::zeroed, 0,
-                         frame_end);
+    auto f =
+        db.allocate(file ? page_need::any : page_need::zeroed, 0, frame_end);
     if (!f) {
       if (file) sys.give_uncharged_frame_locked();
       return status::no_memory;
@@ -312,7 +313,8 @@ struct section_ops {
       std::uint64_t& pp = pool[seg.proto + i];
       if (!proto::is_resident(pp)) continue;
       const pfn f = proto::frame_of(pp);
-      const std::uint64_t keep = (i << page_shift) < size ? size & (page_size - 1) : 0;
+      const std::uint64_t keep =
+          (i << page_shift) < size ? size & (page_size - 1) : 0;
       if (keep != 0) {
         std::memset(sys.memory().frame(f) + keep, 0, page_size - keep);
         continue;

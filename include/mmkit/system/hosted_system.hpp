@@ -59,7 +59,9 @@ struct hosted_reservations {
         (count * sizeof(pfn_entry) + page_size - 1) & ~(page_size - 1));
     auto protos = host_memory::create(prototype_count * sizeof(std::uint64_t));
     if (!bytes || !entries || !protos) {
-      why = !bytes ? bytes.error() : !entries ? entries.error() : protos.error();
+      why = !bytes     ? bytes.error()
+            : !entries ? entries.error()
+                       : protos.error();
       return;
     }
     frame_memory = std::move(bytes).value();

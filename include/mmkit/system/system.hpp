@@ -245,8 +245,8 @@ class system {
       return status::commitment_limit;
     const std::uint64_t usable =
         pfns_.frame_count() - pfns_.count(page_state::bad);
-    const std::uint64_t promised = commit_charge_ + pfns_.page_table_count() +
-                                   uncharged_ + pages + tables;
+    const std::uint64_t promised =
+        commit_charge_ + pfns_.page_table_count() + uncharged_ + pages + tables;
     if (promised > usable) return status::commitment_limit;
     const bool low = is_low(end);
     if (low &&
