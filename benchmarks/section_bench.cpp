@@ -129,19 +129,28 @@ struct cow_fixture {
   std::uint64_t next = 0;
 };
 
-void BM_cow_fault_mmkit(benchmark::State& state) {
-  cow_fixture f;
+/// Times `f.step()` once per item, restarting the fixture's round (untimed)
+/// when its pages are used up.
+template <class Fixture, class Step>
+void run_rounds(benchmark::State& state, Fixture& f, Step step,
+                const char* what) {
   for (auto _ : state) {
     if (f.next == round_pages) [[unlikely]] {
       state.PauseTiming();
       f.next_round();
       state.ResumeTiming();
     }
-    if (f.write_next() != status::success) [[unlikely]] {
-      state.SkipWithError("copy-on-write fault failed");
+    if (step() != status::success) [[unlikely]] {
+      state.SkipWithError(what);
       break;
     }
   }
+}
+
+void BM_cow_fault_mmkit(benchmark::State& state) {
+  cow_fixture f;
+  run_rounds(state, f, [&] { return f.write_next(); },
+             "copy-on-write fault failed");
   state.counters["copies"] = static_cast<double>(f.as.faults().copy_on_write);
 }
 BENCHMARK(BM_cow_fault_mmkit)->Name("BM_cow_fault/mmkit");
@@ -317,17 +326,7 @@ struct shared_fixture {
 
 void BM_shared_fault_mmkit(benchmark::State& state) {
   shared_fixture f;
-  for (auto _ : state) {
-    if (f.next == round_pages) [[unlikely]] {
-      state.PauseTiming();
-      f.next_round();
-      state.ResumeTiming();
-    }
-    if (f.read_next() != status::success) [[unlikely]] {
-      state.SkipWithError("shared fault failed");
-      break;
-    }
-  }
+  run_rounds(state, f, [&] { return f.read_next(); }, "shared fault failed");
   state.counters["shared"] = static_cast<double>(f.b.faults().shared);
 }
 BENCHMARK(BM_shared_fault_mmkit)->Name("BM_shared_fault/mmkit");

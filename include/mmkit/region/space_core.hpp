@@ -83,34 +83,10 @@ struct space_core {
   }
   /// A VAD node for a new reservation, or null (quota or allocator empty:
   /// `why` says which).
-  vad* take_node(status& why) noexcept {
-    if (!quota_allows(1, 0)) {
-      why = status::quota_exceeded;
-      return nullptr;
-    }
-    vad* v = nodes.allocate();
-    if (v == nullptr) {
-      why = status::insufficient_resources;
-      return nullptr;
-    }
-    ++node_count;
-    sys->count_nodes_locked(+1);
-    return v;
-  }
+  vad* take_node(status& why) noexcept { return take_from(nodes, why); }
   /// A VAD node for a new view, or null (as take_node).
   mapped_vad* take_view_node(status& why) noexcept {
-    if (!quota_allows(1, 0)) {
-      why = status::quota_exceeded;
-      return nullptr;
-    }
-    mapped_vad* v = view_nodes.allocate();
-    if (v == nullptr) {
-      why = status::insufficient_resources;
-      return nullptr;
-    }
-    ++node_count;
-    sys->count_nodes_locked(+1);
-    return v;
+    return take_from(view_nodes, why);
   }
   /// Gives back a node from take_node or take_view_node (by its type).
   void give_node(vad* v) noexcept {
@@ -225,6 +201,24 @@ struct space_core {
       pfns().reclaim(frame);
     pfns().release(frame, release_to::free_list);
     count_frame(-1);
+  }
+
+ private:
+  template <class Alloc>
+  auto* take_from(Alloc& a, status& why) noexcept {
+    decltype(a.allocate()) v = nullptr;
+    if (!quota_allows(1, 0)) {
+      why = status::quota_exceeded;
+      return v;
+    }
+    v = a.allocate();
+    if (v == nullptr) {
+      why = status::insufficient_resources;
+      return v;
+    }
+    ++node_count;
+    sys->count_nodes_locked(+1);
+    return v;
   }
 };
 
