@@ -1,4 +1,5 @@
-# Builds a program against the packaged mmkit and runs it.
+# Conan 2 test_package: builds test_package.cpp against the package just
+# created, through CMakeDeps and CMakeToolchain, and runs it.
 import os
 
 from conan import ConanFile
