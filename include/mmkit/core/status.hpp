@@ -15,6 +15,7 @@ enum class status : std::uint32_t {
   success = 0x00000000,
   object_name_exists = 0x40000000,        // STATUS_OBJECT_NAME_EXISTS
   image_not_at_base = 0x40000003,         // STATUS_IMAGE_NOT_AT_BASE
+  image_machine_type_mismatch = 0x4000000E,  // STATUS_IMAGE_MACHINE_TYPE_MISMATCH
   guard_page_violation = 0x80000001,      // STATUS_GUARD_PAGE_VIOLATION
   partial_copy = 0x8000000D,              // STATUS_PARTIAL_COPY
   unsuccessful = 0xC0000001,              // STATUS_UNSUCCESSFUL
@@ -48,6 +49,9 @@ enum class status : std::uint32_t {
   not_committed = 0xC000002D,             // STATUS_NOT_COMMITTED
   integer_overflow = 0xC0000095,          // STATUS_INTEGER_OVERFLOW
   insufficient_resources = 0xC000009A,    // STATUS_INSUFFICIENT_RESOURCES
+  invalid_image_format = 0xC000007B,      // STATUS_INVALID_IMAGE_FORMAT
+  invalid_image_not_mz = 0xC000012F,      // STATUS_INVALID_IMAGE_NOT_MZ
+  invalid_image_protect = 0xC0000130,     // STATUS_INVALID_IMAGE_PROTECT
   free_vm_not_at_base = 0xC000009F,       // STATUS_FREE_VM_NOT_AT_BASE
   memory_not_allocated = 0xC00000A0,      // STATUS_MEMORY_NOT_ALLOCATED
   invalid_parameter_1 = 0xC00000EF,       // STATUS_INVALID_PARAMETER_1
@@ -84,6 +88,11 @@ constexpr const char* to_string(status s) noexcept {
     MMKIT_STATUS_NAME(success, "STATUS_SUCCESS")
     MMKIT_STATUS_NAME(object_name_exists, "STATUS_OBJECT_NAME_EXISTS")
     MMKIT_STATUS_NAME(image_not_at_base, "STATUS_IMAGE_NOT_AT_BASE")
+    MMKIT_STATUS_NAME(image_machine_type_mismatch,
+                      "STATUS_IMAGE_MACHINE_TYPE_MISMATCH")
+    MMKIT_STATUS_NAME(invalid_image_format, "STATUS_INVALID_IMAGE_FORMAT")
+    MMKIT_STATUS_NAME(invalid_image_not_mz, "STATUS_INVALID_IMAGE_NOT_MZ")
+    MMKIT_STATUS_NAME(invalid_image_protect, "STATUS_INVALID_IMAGE_PROTECT")
     MMKIT_STATUS_NAME(guard_page_violation, "STATUS_GUARD_PAGE_VIOLATION")
     MMKIT_STATUS_NAME(partial_copy, "STATUS_PARTIAL_COPY")
     MMKIT_STATUS_NAME(unsuccessful, "STATUS_UNSUCCESSFUL")

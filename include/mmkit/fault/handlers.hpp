@@ -21,7 +21,8 @@
 //                         page copies it instead
 //   handle_copy_on_write  a write to a shared copy-on-write page: the
 //                         writer gets a private copy, the section keeps
-//                         its page
+//                         its page (a page private already, relocated,
+//                         only becomes writable)
 
 #include <mmkit/core/access.hpp>
 #include <mmkit/core/address.hpp>
@@ -183,7 +184,14 @@ status handle_prototype(Core& c, fault_counts& counts, const vad& v, vpn p,
 template <class Core>
 status handle_copy_on_write(Core& c, fault_counts& counts, const vad& v, vpn p,
                             const page_view& pv) noexcept {
-  if (!pv.shared) return violation(counts);
+  if (!pv.shared) {
+    // Private already (an image page relocated at map time): the first
+    // write only makes it writable.
+    [[maybe_unused]] const auto w =
+        c.ptes.write(p, c.resident_pte(v, pv.frame, copied(pv.protection)));
+    MMKIT_ASSERT(w.ok());
+    return status::success;
+  }
   const status s = copy_page(c, counts, v, p, pv.frame, pv.protection);
   if (s != status::success) return s;
   c.pfns().decrement_share_count(pv.frame, release_to::backing_store);

@@ -31,12 +31,18 @@ namespace mmkit {
 ///   file section: `maximum_size` 0 maps the whole file; a larger size
 ///   grows a writable file and is refused over a read-only one.
 ///   name: null or empty for none; obj::openif opens an existing one.
+///   image section (SEC_IMAGE, `file` required): the file parsed as a PE
+///   image (section/pe_image.hpp) and laid out as NT lays images out;
+///   `maximum_size` and `page_protection` are not used beyond their checks.
 /// Statuses, in the order they are checked: invalid_parameter_6 (SEC_*
-/// unknown, or not exactly one of SEC_COMMIT / SEC_RESERVE, or NOCACHE with
-/// WRITECOMBINE), not_implemented (SEC_IMAGE: the image-section issue;
-/// SEC_LARGE_PAGES, SEC_BASED, SEC_NO_CHANGE, SEC_PROTECTED_IMAGE),
+/// unknown, or not exactly one of SEC_COMMIT / SEC_RESERVE without
+/// SEC_IMAGE, or NOCACHE with WRITECOMBINE), not_implemented
+/// (SEC_LARGE_PAGES, SEC_BASED, SEC_NO_CHANGE, SEC_PROTECTED_IMAGE),
 /// invalid_page_protection (not one plain protection other than
-/// NOACCESS), invalid_parameter_4 (page-file section of size 0), then
+/// NOACCESS), invalid_file_for_section (SEC_IMAGE without a file, or an
+/// empty file), invalid_parameter_4 (page-file section of size 0), the
+/// parser's statuses for a bad image (invalid_image_not_mz,
+/// invalid_image_format), then
 /// section_ops::create's: object_name_exists (a success: the existing
 /// section was opened), object_name_collision, name_too_long,
 /// mapped_file_size_zero, access_denied, section_too_big,
@@ -58,12 +64,14 @@ status create_section(System& sys, section_handle& out,
     return status::invalid_parameter_6;
   if ((attributes & sec::nocache) && (attributes & sec::writecombine))
     return status::invalid_parameter_6;
-  if (image || (attributes & (sec::large_pages | sec::based | sec::no_change |
-                              sec::protected_image)))
+  if (attributes & (sec::large_pages | sec::based | sec::no_change |
+                    sec::protected_image))
     return status::not_implemented;
   const mm_protection prot = mm_protection::from_win32(page_protection);
   if (!prot.is_valid() || prot.modifiers() != 0 || prot.base() == 0)
     return status::invalid_page_protection;
+  // An image needs its file (NT: no file handle for SEC_IMAGE).
+  if (image && file == nullptr) return status::invalid_file_for_section;
   if (file == nullptr && maximum_size == 0) return status::invalid_parameter_4;
   detail::lock_scope guard(sys.pfn_lock());
   return section_ops<System>::create(sys, out, desired_access, name,
@@ -118,6 +126,11 @@ namespace nt {
 /// invalid_view_size (offset or size past the section's end), then
 /// region::map_view's: conflicting_addresses, no_memory,
 /// quota_exceeded, commitment_limit, insufficient_resources.
+/// An image section (SEC_IMAGE) is mapped whole (offset 0, else
+/// invalid_view_size) by region::map_image_view: success at its preferred
+/// base, image_not_at_base (a success: mapped elsewhere and relocated),
+/// invalid_image_format (another machine's image), conflicting_addresses
+/// (an image without relocations whose base is taken).
 template <class Core>
 status map_view(Core& c, const section_handle& h, vaddr& base,
                 std::uint64_t& view_size, std::uint64_t offset,
@@ -143,6 +156,18 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
   section_object& s = *h.object;
   if (section_access::needed_for(prot) & ~h.access)
     return status::access_denied;
+  if (s.is_image()) {
+    // An image is mapped whole, each page with its section's protection
+    // (the view's own is EXECUTE_WRITECOPY whatever `protect` says).
+    if (offset != 0) return status::invalid_view_size;
+    vaddr at = base;
+    std::uint64_t out_size = 0;
+    const status st = region::map_image_view(c, s, at, out_size, limit);
+    if (!succeeded(st)) return st;
+    base = at;
+    view_size = out_size;
+    return st;
+  }
   if (!region::protection_fits(s.protection(), prot))
     return status::section_protection;
   const std::uint64_t size = s.size();

@@ -69,16 +69,17 @@ bool check_space(Core& c, const Awe& awe) noexcept {
       continue;
     }
     if (!v.private_memory()) {
-      // A view: charged for all its pages or none; every valid shared page
+      // A view: charged for at most its pages; every valid shared page
       // is its prototype's resident frame, every private copy links to its
       // PTE.
-      bool ok = v.commit_charge() == 0 || v.commit_charge() == v.pages();
+      bool ok = v.commit_charge() <= v.pages();
       const auto& pool = c.sys->sections().pool;
       c.scan(v, v.range(), [&](vpn a, vpn b, const page_view& pv) {
         if (pv.pte == entry_kind::zero || pv.pte == entry_kind::page_file)
           return ok = false;
         if (pv.valid && pv.shared)
-          ok = ok && pool[pv.proto] == proto::make_resident(pv.frame) &&
+          ok = ok && proto::is_resident(pool[pv.proto]) &&
+               proto::frame_of(pool[pv.proto]) == pv.frame &&
                c.pfns().entry(pv.frame).link() ==
                    pte_link::prototype_pte(pv.proto);
         else if (pv.resident)

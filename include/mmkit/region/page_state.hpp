@@ -33,8 +33,9 @@
 //
 //   PTE                          view page
 //   prototype(prot, index)       not mapped here yet: committed when the
-//                                prototype is; protection `prot`, or the
-//                                view's when 0
+//                                prototype is; protection `prot`, or when
+//                                0 the prototype's own (an image page's),
+//                                or the view's
 //   valid                        the section's shared frame (its PFN entry
 //                                links to the prototype) or, after a
 //                                copy-on-write, a private copy (linked to
@@ -169,11 +170,18 @@ struct page_model {
     pv.pte = sw::classify(e);
     const mm_protection prot{sw::protection(e)};
     switch (pv.pte) {
-      case entry_kind::prototype:
+      case entry_kind::prototype: {
+        // Protection: the view page's own, else the section page's (an
+        // image's), else the view's.
+        const std::uint64_t pp = pool[sw::index(e)];
         pv.shared = true;
-        pv.committed = proto::is_committed(pool[sw::index(e)]);
-        pv.protection = prot.raw() != 0 ? prot : mm_protection{v.protection()};
+        pv.committed = proto::is_committed(pp);
+        pv.protection = prot.raw() != 0 ? prot
+                        : proto::protection_of(pp) != 0
+                            ? mm_protection{proto::protection_of(pp)}
+                            : mm_protection{v.protection()};
         return pv;
+      }
       case entry_kind::transition:
         pv.committed = pv.resident = true;
         pv.protection = prot;

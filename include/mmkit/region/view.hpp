@@ -25,12 +25,15 @@
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/region/page_state.hpp>
 #include <mmkit/region/private_memory.hpp>
+#include <mmkit/section/pe_image.hpp>
 #include <mmkit/section/section.hpp>
 #include <mmkit/section/section_ops.hpp>
 #include <mmkit/vad/vad.hpp>
 #include <mmkit/vad/vad_tree.hpp>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace mmkit::region {
 
@@ -65,8 +68,10 @@ constexpr mm_protection view_page_protection(mm_protection view,
 
 /// Effects: maps `pages` pages of section `s` from section page `first`
 /// with protection `prot`, at `base` (64 KiB aligned) or, with base 0, in
-/// the first free range below `limit` (top-down when asked). `base` and
-/// `size` become the view.
+/// the first free range below `limit` (top-down when asked), as a VAD of
+/// `type`, charging `charge_pages` (by default: every page of a
+/// copy-on-write view, none of another). `base` and `size` become the
+/// view.
 /// Returns: conflicting_addresses, no_memory (no free range),
 /// quota_exceeded, commitment_limit (a copy-on-write view's charge, or its
 /// page tables), insufficient_resources (no node, or an x86_32 PTE cannot
@@ -74,8 +79,9 @@ constexpr mm_protection view_page_protection(mm_protection view,
 template <class Core>
 status map_view(Core& c, section_object& s, std::uint64_t first,
                 std::uint64_t pages, mm_protection prot, vaddr& base,
-                std::uint64_t& size, placement where_to,
-                std::uint64_t limit) noexcept {
+                std::uint64_t& size, placement where_to, std::uint64_t limit,
+                vad_type type = vad_type::mapped,
+                std::uint64_t charge_pages = ~std::uint64_t{0}) noexcept {
   const std::uint64_t proto = s.pages().proto + first;
   if (proto + pages - 1 > Core::sw::max_prototype_index)
     return status::insufficient_resources;
@@ -98,7 +104,9 @@ status map_view(Core& c, section_object& s, std::uint64_t first,
   }
   const vpn_range r = where.range();
   if (!c.quota_allows(1, 0)) return status::quota_exceeded;
-  const std::uint64_t charge = prot.is_copy_on_write() ? pages : 0;
+  const std::uint64_t charge = charge_pages != ~std::uint64_t{0} ? charge_pages
+                               : prot.is_copy_on_write()        ? pages
+                                                                : 0;
   if (const status st = c.charge(charge, r); st != status::success) return st;
   status why = status::success;
   mapped_vad* v = c.take_view_node(why);
@@ -107,7 +115,7 @@ status map_view(Core& c, section_object& s, std::uint64_t first,
     return why;
   }
   v->set_range(r);
-  v->set_type(vad_type::mapped);
+  v->set_type(type);
   v->set_protection(prot.raw());
   v->set_flags(vad_flags::none);
   v->set_commit_charge(charge);
@@ -163,6 +171,164 @@ void unmap_all_views(Core& c) noexcept {
   }
 }
 
+/// The IMAGE_FILE_MACHINE_* value of the images an `Arch` space runs.
+template <class Arch>
+constexpr std::uint16_t image_machine() noexcept {
+  return Arch::va_bits > 32 ? 0x8664 : 0x014C;  // AMD64, I386
+}
+
+/// Effects: page `p` of view `v` (committed) is private to the view: the
+/// section's page copied into a frame of the space's, with the section
+/// page's protection (charged when the view was mapped).
+/// Returns: the private frame's bytes, or null (no frame; `why` says).
+template <class Core>
+std::byte* make_private(Core& c, vad& v, vpn p, status& why) noexcept {
+  using ops = section_ops<typename Core::system_type>;
+  const page_view pv = c.view(v, p);
+  if (!pv.committed) {
+    why = status::invalid_image_format;  // a fixup in alignment padding
+    return nullptr;
+  }
+  if (pv.resident && !pv.shared) return c.sys->memory().frame(pv.frame);
+  typename ops::page_source how{};
+  const auto shared =
+      ops::page_in(*c.sys, as_view(v).section->pages(), pv.proto, how);
+  if (!shared) {
+    why = shared.error();
+    return nullptr;
+  }
+  auto frame = c.pfns().allocate(page_need::any, 0, Core::frame_end);
+  if (!frame) {
+    why = status::no_memory;
+    return nullptr;
+  }
+  std::byte* bytes = c.sys->memory().frame(*frame);
+  std::memcpy(bytes, c.sys->memory().frame(*shared), page_size);
+  if (pv.valid) unshare(c, c.ptes.read(p), pv.frame);
+  c.pfns().set_pte_link(*frame,
+                        pte_link::hardware_pte(c.ptes.entry_address(p)), 0);
+  c.count_frame(+1);
+  [[maybe_unused]] const auto w =
+      c.ptes.write(p, c.resident_pte(v, *frame, pv.protection));
+  MMKIT_ASSERT(w.ok());
+  return bytes;
+}
+
+/// Effects: the base relocations of image view `v`, mapped `delta` bytes
+/// away from its preferred base, applied to private copies of the pages
+/// they touch (each fixup's original value read from the section's
+/// pages, which stay as the file has them). Returns: the first failure.
+template <class Core>
+status relocate(Core& c, vad& v, std::uint64_t delta) noexcept {
+  using ops = section_ops<typename Core::system_type>;
+  segment& seg = as_view(v).section->pages();
+  status failed = status::success;
+  const auto section_byte = [&](std::uint64_t rva) -> std::uint8_t {
+    typename ops::page_source how{};
+    const auto f = ops::page_in(*c.sys, seg, seg.proto + (rva >> page_shift),
+                                how);
+    if (!f) {
+      failed = f.error();
+      return 0;
+    }
+    return static_cast<std::uint8_t>(
+        c.sys->memory().frame(*f)[rva & (page_size - 1)]);
+  };
+  const status walked = pe::for_each_relocation(
+      seg.store, *seg.image, [&](std::uint32_t rva, unsigned type) {
+        if (failed != status::success) return;
+        const unsigned width = type == pe::rel_dir64     ? 8
+                               : type == pe::rel_highlow ? 4
+                                                         : 2;
+        std::uint64_t value = 0;
+        for (unsigned i = 0; i < width; ++i)
+          value |= std::uint64_t{section_byte(rva + i)} << (8 * i);
+        switch (type) {
+          case pe::rel_dir64: value += delta; break;
+          case pe::rel_highlow:
+            value = static_cast<std::uint32_t>(value + delta);
+            break;
+          case pe::rel_high:
+            value = static_cast<std::uint16_t>(
+                ((value << 16) + static_cast<std::uint32_t>(delta)) >> 16);
+            break;
+          default:  // pe::rel_low
+            value = static_cast<std::uint16_t>(value + delta);
+            break;
+        }
+        for (unsigned i = 0; i < width && failed == status::success; ++i) {
+          const std::uint64_t at = rva + i;
+          std::byte* page =
+              make_private(c, v, v.start() + (at >> page_shift), failed);
+          if (page != nullptr)
+            page[at & (page_size - 1)] =
+                static_cast<std::byte>(value >> (8 * i));
+        }
+      });
+  return failed != status::success ? failed : walked;
+}
+
+/// Effects: NtMapViewOfSection of image section `s` (arguments checked):
+/// the whole image as an image VAD (AllocationProtect EXECUTE_WRITECOPY,
+/// each page its section's protection), at its preferred base when `base`
+/// is 0 and that is free, else where `base` says or the system finds
+/// room; away from the preferred base, relocated. Charged for its
+/// copy-on-write pages, or for every page when relocated.
+/// Returns: success; image_not_at_base (mapped and relocated);
+/// invalid_image_format (another machine's image, or a fixup in
+/// alignment padding); conflicting_addresses (taken, or the preferred base
+/// taken and the image has no relocations); the statuses of map_view.
+template <class Core>
+status map_image_view(Core& c, section_object& s, vaddr& base,
+                      std::uint64_t& size, std::uint64_t limit) noexcept {
+  using Arch = typename Core::arch_type;
+  const segment& seg = s.pages();
+  const pe::image_info& info = *seg.image;
+  if (info.machine != image_machine<Arch>())
+    return status::invalid_image_format;
+  const bool relocatable =
+      !info.relocations_stripped && info.relocation_directory.size != 0;
+  std::uint64_t cow = 0;
+  const auto& pool = c.sys->sections().pool;
+  for (std::uint64_t i = 0; i < seg.pages; ++i)
+    cow += mm_protection{proto::protection_of(pool[seg.proto + i])}
+               .is_copy_on_write();
+  const mm_protection prot{mm::execute_writecopy};
+  vaddr at = base.raw() != 0 ? base : vaddr{info.image_base};
+  status st = status::conflicting_addresses;
+  const bool preferred_fits =
+      at.raw() >= Core::lowest_user_address &&
+      at.raw() <= Core::highest_user_address &&
+      Core::highest_user_address - at.raw() + 1 >= seg.pages << page_shift &&
+      at.raw() % allocation_granularity == 0;
+  if (preferred_fits)
+    st = map_view(c, s, 0, seg.pages, prot, at, size, placement::bottom_up,
+                  limit, vad_type::image,
+                  at.raw() == info.image_base ? cow : seg.pages);
+  if (st == status::conflicting_addresses && base.raw() == 0 && relocatable) {
+    at = vaddr{0};
+    st = map_view(c, s, 0, seg.pages, prot, at, size, placement::bottom_up,
+                  limit, vad_type::image, seg.pages);
+  }
+  if (st != status::success) return st;
+  if (at.raw() == info.image_base) {
+    base = at;
+    return status::success;
+  }
+  if (!relocatable) {
+    unmap_view(c, as_view(*c.vads.find_containing(at.page())));
+    return status::conflicting_addresses;
+  }
+  vad& v = *c.vads.find_containing(at.page());
+  if (const status r = relocate(c, v, at.raw() - info.image_base);
+      r != status::success) {
+    unmap_view(c, as_view(v));
+    return r;
+  }
+  base = at;
+  return status::image_not_at_base;
+}
+
 /// Effects: the pages of `r` (in view `v`) get `prot` (see
 /// view_page_protection); charges the view when a page becomes
 /// copy-on-write and it is not charged yet.
@@ -187,8 +353,9 @@ status protect_view(Core& c, vad& v, vpn_range r, mm_protection prot,
   // copy-on-write form.
   if (!protection_fits(bound, view_page_protection(bound, prot, true)))
     return status::section_protection;
-  if (prot.is_copy_on_write() && v.commit_charge() == 0) {
-    if (const status s = c.charge(v.pages(), v.range()); s != status::success)
+  if (prot.is_copy_on_write() && v.commit_charge() < v.pages()) {
+    const std::uint64_t more = v.pages() - v.commit_charge();
+    if (const status s = c.charge(more, v.range()); s != status::success)
       return s;
     v.set_commit_charge(v.pages());
   }

@@ -8,8 +8,16 @@
 //
 //   bit 0       resident: a frame holds the page (bits 12.. name it)
 //   bit 1       committed (a page-file section's SEC_RESERVE pages start
-//               uncommitted; every other section page is committed)
-//   bits 12..   the frame, when resident
+//               uncommitted, and so do an image's alignment gaps; every
+//               other section page is committed)
+//   bits 2..6   the page's own MM_ protection, 0 for "the view's" (an
+//               image's pages each have their section's)
+//   not resident, image pages only:
+//   bits 7..19  how many bytes of the file the page holds (0..4096; the
+//               rest of the page is zero)
+//   bits 20..63 where in the file they start
+//   resident:
+//   bits 12..   the frame
 //
 // A page that is committed and not resident is demand-zero for a page-file
 // section and read from the backing store for a file section. A resident
@@ -23,6 +31,7 @@
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
+#include <mmkit/core/bits.hpp>
 #include <mmkit/core/result.hpp>
 
 #include <cstdint>
@@ -33,17 +42,33 @@ namespace mmkit {
 namespace proto {
 inline constexpr std::uint64_t resident = 1;
 inline constexpr std::uint64_t committed = 2;
-constexpr std::uint64_t make_resident(pfn frame) noexcept {
-  return (frame.raw() << page_shift) | resident | committed;
+using protection_bits = bit_field<6, 2>;
+using byte_count = bit_field<19, 7>;
+using file_offset = bit_field<63, 20>;
+/// The largest file offset an image page's prototype can name (16 TiB).
+inline constexpr std::uint64_t max_file_offset = (std::uint64_t{1} << 44) - 1;
+
+/// A resident page's word: its frame, and the protection `p` had.
+constexpr std::uint64_t make_resident(pfn frame,
+                                      std::uint64_t p = committed) noexcept {
+  return (frame.raw() << page_shift) |
+         (p & protection_bits::mask<std::uint64_t>()) | resident | committed;
 }
-constexpr bool is_resident(std::uint64_t p) noexcept {
-  return p & resident;
+/// A committed image page not yet read: `count` bytes of the file at
+/// `offset`, protection `prot`.
+constexpr std::uint64_t make_image(std::uint64_t offset, std::uint64_t count,
+                                   std::uint8_t prot) noexcept {
+  return file_offset::set(
+      byte_count::set(protection_bits::set(committed, prot), count), offset);
 }
-constexpr bool is_committed(std::uint64_t p) noexcept {
-  return p & committed;
-}
+constexpr bool is_resident(std::uint64_t p) noexcept { return p & resident; }
+constexpr bool is_committed(std::uint64_t p) noexcept { return p & committed; }
 constexpr pfn frame_of(std::uint64_t p) noexcept {
   return pfn{p >> page_shift};
+}
+/// The page's own protection, 0 when the view's applies.
+constexpr std::uint8_t protection_of(std::uint64_t p) noexcept {
+  return static_cast<std::uint8_t>(protection_bits::get(p));
 }
 }  // namespace proto
 

@@ -25,6 +25,7 @@
 
 #include <mmkit/core/protection.hpp>
 #include <mmkit/section/backing_store.hpp>
+#include <mmkit/section/pe_image.hpp>
 #include <mmkit/section/prototype_pool.hpp>
 #include <mmkit/vad/vad.hpp>
 
@@ -107,6 +108,8 @@ struct segment {
   std::uint32_t users = 0;      ///< section objects on it
   std::uint64_t view_count = 0;
   mapped_vad* views = nullptr;  ///< every view mapping it, in no order
+  /// An image segment's parsed headers (SEC_IMAGE), else null.
+  const pe::image_info* image = nullptr;
 
   bool file_backed() const noexcept { return store.valid(); }
   bool in_use() const noexcept { return users != 0; }
@@ -121,15 +124,20 @@ class file_object {
   template <BackingStore S>
   explicit file_object(S& store) noexcept {
     data.store = store_ref{store};
+    image.store = data.store;
   }
   file_object(const file_object&) = delete;
   file_object& operator=(const file_object&) = delete;
 
   const store_ref& store() const noexcept { return data.store; }
-  /// Views of this file (for tests and dumps).
-  std::uint64_t mapped_views() const noexcept { return data.view_count; }
+  /// Views of this file, as data and as an image (for tests and dumps).
+  std::uint64_t mapped_views() const noexcept {
+    return data.view_count + image.view_count;
+  }
 
-  segment data;
+  segment data;   ///< what data sections map (NT: DataSectionObject)
+  segment image;  ///< what SEC_IMAGE sections map (ImageSectionObject)
+  pe::image_info headers;  ///< the image's, while `image` is in use
 };
 
 /// A section object (see the header comment).
@@ -146,6 +154,8 @@ class section_object {
   const segment& pages() const noexcept { return *seg_; }
   file_object* file() const noexcept { return file_; }
   bool file_backed() const noexcept { return file_ != nullptr; }
+  /// Whether it is an image section (SEC_IMAGE).
+  bool is_image() const noexcept { return seg_->image != nullptr; }
   /// The size it was created with (NtQuerySection's MaximumSize), bytes.
   std::uint64_t size() const noexcept { return size_; }
   /// SectionPageProtection, with SEC_NOCACHE / SEC_WRITECOMBINE folded in.

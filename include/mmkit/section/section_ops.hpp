@@ -36,6 +36,7 @@
 #include <mmkit/core/status.hpp>
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/phys/pfn_policies.hpp>
+#include <mmkit/section/pe_image.hpp>
 #include <mmkit/section/prototype_pool.hpp>
 #include <mmkit/section/section.hpp>
 
@@ -84,6 +85,7 @@ struct section_ops {
         return status::object_name_exists;
       }
     }
+    if (attrs & sec::image) return create_image(sys, out, access, name, file);
     bool extend = false;
     if (file != nullptr) {
       const store_ref& store = file->store();
@@ -158,14 +160,7 @@ struct section_ops {
     s->size_ = page_file ? pages << page_shift : size;
     s->protection_ = with_caching(prot, attrs);
     s->attributes_ = attrs;
-    s->handles_ = 1;
-    s->views_ = 0;
-    if (named) {
-      std::memcpy(s->name_, name, std::strlen(name) + 1);
-      table.add_name(*s);
-    }
-    ++table.live;
-    out = {s, section_access::granted(access)};
+    finish(table, *s, out, access, name);
     return status::success;
   }
 
@@ -242,10 +237,16 @@ struct section_ops {
     if (file) {
       how = page_source::read;
       std::byte* bytes = sys.memory().frame(*f);
-      const std::uint64_t off = (index - seg.proto) << page_shift;
+      // A data page is the file's page at its own offset; an image page
+      // names its bytes in its prototype (section/prototype_pool.hpp).
+      const bool image = seg.image != nullptr;
+      const std::uint64_t off = image ? proto::file_offset::get(pp)
+                                      : (index - seg.proto) << page_shift;
+      const std::uint64_t want =
+          image ? proto::byte_count::get(pp) : std::uint64_t{page_size};
       const std::uint64_t end = seg.store.size();
       const std::uint64_t n =
-          off >= end ? 0 : (end - off < page_size ? end - off : page_size);
+          off >= end ? 0 : (end - off < want ? end - off : want);
       if (n != 0 && seg.store.read(off, bytes, n) != status::success) {
         db.release(*f, release_to::free_list);
         sys.give_uncharged_frame_locked();
@@ -259,7 +260,7 @@ struct section_ops {
     db.set_pte_link(*f, pte_link::prototype_pte(index), pp);
     // A page-file section's page has no copy anywhere else.
     if (!file) db.set_modified(*f);
-    pp = proto::make_resident(*f);
+    pp = proto::make_resident(*f, pp);
     ++seg.resident;
     return *f;
   }
@@ -271,7 +272,10 @@ struct section_ops {
   static status write_page(System& sys, segment& seg,
                            std::uint64_t index) noexcept {
     const std::uint64_t pp = sys.sections().pool[index];
-    if (!seg.file_backed() || !proto::is_resident(pp)) return status::success;
+    // An image's file is never written: its writable pages are
+    // copy-on-write, and a shared image section's are the page file's.
+    if (!seg.file_backed() || seg.image != nullptr || !proto::is_resident(pp))
+      return status::success;
     const pfn f = proto::frame_of(pp);
     auto& db = sys.pfns();
     if (!db.entry(f).modified()) return status::success;
@@ -296,6 +300,9 @@ struct section_ops {
                                 std::uint64_t size) noexcept {
     const store_ref& store = file.store();
     if (!store.writable()) return status::access_denied;
+    // A file mapped as an image cannot change under its views (NT refuses
+    // writes to it too).
+    if (file.image.view_count != 0) return status::user_mapped_file;
     segment& seg = file.data;
     if (seg.in_use() && size < store.size()) {
       for (const mapped_vad* v = seg.views; v != nullptr; v = v->next_view) {
@@ -335,6 +342,108 @@ struct section_ops {
     return p;
   }
 
+  /// SEC_IMAGE over `file` (named `name`, not taken): the file's image
+  /// segment, laid out from its headers when no section uses it yet.
+  static status create_image(System& sys, section_handle& out,
+                             std::uint32_t access, const char* name,
+                             file_object* file) noexcept {
+    auto& table = sys.sections();
+    segment& seg = file->image;
+    pe::image_info parsed{};
+    if (!seg.in_use()) {
+      if (const status st = pe::parse(file->store(), parsed);
+          st != status::success)
+        return st;
+      if (const status st = pe::validate_relocations(file->store(), parsed);
+          st != status::success)
+        return st;
+      if (pages_of(parsed.size_of_image) > table.pool.capacity())
+        return status::section_too_big;
+    }
+    section_object* s = table.objects.allocate();
+    if (s == nullptr) return status::insufficient_resources;
+    if (!seg.in_use()) {
+      const std::uint64_t pages = pages_of(parsed.size_of_image);
+      auto r = table.pool.allocate(pages);
+      if (!r) {
+        table.objects.deallocate(s);
+        return r.error();
+      }
+      file->headers = parsed;
+      lay_out_image(table.pool, *r, file->headers);
+      seg.proto = *r;
+      seg.pages = pages;
+      seg.bytes = file->headers.size_of_image;
+      seg.image = &file->headers;
+    }
+    ++seg.users;
+    s->seg_ = &seg;
+    s->file_ = file;
+    s->size_ = seg.bytes;
+    s->protection_ = mm_protection{mm::execute_writecopy};
+    s->attributes_ = sec::image;
+    finish(table, *s, out, access, name);
+    return status::success;
+  }
+
+  /// The prototypes of an image at `run`, as NT lays an image out
+  /// (section/pe_image.hpp draws it): the
+  /// header pages hold the file's first SizeOfHeaders bytes, READONLY;
+  /// each section's pages (VirtualSize, or SizeOfRawData when that is 0,
+  /// rounded up to a page) hold its raw data up to the smaller of
+  /// SizeOfRawData and that size, zero after, with the protection its
+  /// characteristics give; everything else (alignment padding) stays
+  /// reserved.
+  static void lay_out_image(prototype_pool& pool, std::uint64_t run,
+                            const pe::image_info& info) noexcept {
+    const auto fill = [&](std::uint64_t first_page, std::uint64_t span,
+                          std::uint64_t file_offset, std::uint64_t data,
+                          std::uint8_t prot) {
+      for (std::uint64_t k = 0; k < span; ++k) {
+        const std::uint64_t off = k << page_shift;
+        const std::uint64_t n =
+            data > off ? (data - off < page_size ? data - off : page_size) : 0;
+        pool[run + first_page + k] =
+            proto::make_image(n != 0 ? file_offset + off : 0, n, prot);
+      }
+    };
+    if (info.mapped_flat) {
+      // SectionAlignment under a page: the file's bytes at their own
+      // offsets, one EXECUTE_WRITECOPY region.
+      const std::uint64_t data = info.file_size < info.size_of_image
+                                     ? info.file_size
+                                     : info.size_of_image;
+      fill(0, pages_of(info.size_of_image), 0, data, pe::flat_protection);
+      return;
+    }
+    fill(0, pages_of(info.size_of_headers), 0, info.size_of_headers,
+         pe::header_protection);
+    for (std::uint32_t i = 0; i < info.section_count; ++i) {
+      const pe::section_info& sec = info.sections[i];
+      const std::uint64_t size =
+          sec.virtual_size != 0 ? sec.virtual_size : sec.raw_size;
+      const std::uint64_t span = pages_of(size);
+      const std::uint64_t data =
+          sec.raw_size < (span << page_shift) ? sec.raw_size : span << page_shift;
+      fill(sec.virtual_address >> page_shift, span, sec.raw_offset, data,
+           pe::section_protection(sec.characteristics));
+    }
+  }
+
+  /// The last steps of a creation: name, handle, count.
+  template <class Table>
+  static void finish(Table& table, section_object& s, section_handle& out,
+                     std::uint32_t access, const char* name) noexcept {
+    s.handles_ = 1;
+    s.views_ = 0;
+    if (name != nullptr && name[0] != '\0') {
+      std::memcpy(s.name_, name, std::strlen(name) + 1);
+      table.add_name(s);
+    }
+    ++table.live;
+    out = {&s, section_access::granted(access)};
+  }
+
   /// A file segment grows (no view maps it): its prototypes move to the
   /// run `to`, resident frames' back-links with them.
   static void move_run(System& sys, segment& seg, std::uint64_t to,
@@ -361,13 +470,14 @@ struct section_ops {
                          std::uint64_t& pp) noexcept {
     const pfn f = proto::frame_of(pp);
     MMKIT_ASSERT(sys.pfns().entry(f).share_count() == 1);
+    const std::uint64_t original = sys.pfns().entry(f).original_pte();
     sys.pfns().release(f, release_to::free_list);
     if (seg.file_backed()) {
       sys.give_uncharged_frame_locked();
     } else {
       sys.note_resident_locked(-1, frame_end);
     }
-    pp = proto::committed;
+    pp = original;  // the word page_in found
     --seg.resident;
   }
 
@@ -397,6 +507,7 @@ struct section_ops {
     if (seg.committed != 0) sys.return_commit_locked(seg.committed, frame_end);
     seg.proto = prototype_pool::none;
     seg.pages = seg.bytes = seg.committed = 0;
+    seg.image = nullptr;
     MMKIT_ASSERT(seg.resident == 0);
   }
 };
