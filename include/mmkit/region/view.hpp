@@ -223,16 +223,25 @@ status relocate(Core& c, vad& v, std::uint64_t delta) noexcept {
   using ops = section_ops<typename Core::system_type>;
   segment& seg = as_view(v).section->pages();
   status failed = status::success;
-  const auto section_byte = [&](std::uint64_t rva) -> std::uint8_t {
+  // The page a fixup's byte lies in: the section's bytes (read) and this
+  // view's private copy (written), remembered for the next byte, which is
+  // nearly always in the same page.
+  std::uint64_t cached = ~std::uint64_t{0};
+  const std::byte* original = nullptr;
+  std::byte* copy = nullptr;
+  const auto page_of = [&](std::uint64_t page) {
+    if (page == cached) return true;
     typename ops::page_source how{};
-    const auto f = ops::page_in(*c.sys, seg, seg.proto + (rva >> page_shift),
-                                how);
+    const auto f = ops::page_in(*c.sys, seg, seg.proto + page, how);
     if (!f) {
       failed = f.error();
-      return 0;
+      return false;
     }
-    return static_cast<std::uint8_t>(
-        c.sys->memory().frame(*f)[rva & (page_size - 1)]);
+    original = c.sys->memory().frame(*f);
+    copy = make_private(c, v, v.start() + page, failed);
+    if (copy == nullptr) return false;
+    cached = page;
+    return true;
   };
   const status walked = pe::for_each_relocation(
       seg.store, *seg.image, [&](std::uint32_t rva, unsigned type) {
@@ -241,8 +250,13 @@ status relocate(Core& c, vad& v, std::uint64_t delta) noexcept {
                                : type == pe::rel_highlow ? 4
                                                          : 2;
         std::uint64_t value = 0;
-        for (unsigned i = 0; i < width; ++i)
-          value |= std::uint64_t{section_byte(rva + i)} << (8 * i);
+        for (unsigned i = 0; i < width; ++i) {
+          const std::uint64_t at = rva + i;
+          if (!page_of(at >> page_shift)) return;
+          value |= std::uint64_t{static_cast<std::uint8_t>(
+                       original[at & (page_size - 1)])}
+                   << (8 * i);
+        }
         switch (type) {
           case pe::rel_dir64: value += delta; break;
           case pe::rel_highlow:
@@ -256,13 +270,10 @@ status relocate(Core& c, vad& v, std::uint64_t delta) noexcept {
             value = static_cast<std::uint16_t>(value + delta);
             break;
         }
-        for (unsigned i = 0; i < width && failed == status::success; ++i) {
+        for (unsigned i = 0; i < width; ++i) {
           const std::uint64_t at = rva + i;
-          std::byte* page =
-              make_private(c, v, v.start() + (at >> page_shift), failed);
-          if (page != nullptr)
-            page[at & (page_size - 1)] =
-                static_cast<std::byte>(value >> (8 * i));
+          if (!page_of(at >> page_shift)) return;
+          copy[at & (page_size - 1)] = static_cast<std::byte>(value >> (8 * i));
         }
       });
   return failed != status::success ? failed : walked;
