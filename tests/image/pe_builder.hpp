@@ -139,7 +139,8 @@ struct pe_file {
   /// The offset of data directory `index` (rva, then size).
   std::size_t directory(unsigned index) const {
     return optional +
-           (pe32_plus ? field::directories_pe32_plus : field::directories_pe32) +
+           (pe32_plus ? field::directories_pe32_plus
+                      : field::directories_pe32) +
            8 * index;
   }
 };
@@ -183,9 +184,9 @@ struct image_spec {
 
 /// The .reloc section's bytes for `rel` (blocks in page order).
 inline bytes relocation_blocks(std::vector<relocation> rel) {
-  std::sort(rel.begin(), rel.end(), [](const relocation& a, const relocation& b) {
-    return a.rva < b.rva;
-  });
+  std::sort(
+      rel.begin(), rel.end(),
+      [](const relocation& a, const relocation& b) { return a.rva < b.rva; });
   std::map<std::uint32_t, std::vector<std::uint16_t>> pages;
   for (const relocation& r : rel)
     pages[r.rva & ~0xFFFu].push_back(
@@ -208,8 +209,8 @@ inline bytes relocation_blocks(std::vector<relocation> rel) {
 inline pe_file build(const image_spec& spec) {
   std::vector<section_spec> sections = spec.sections;
   if (!spec.relocations.empty())
-    sections.push_back({".reloc", reloc_flags,
-                        relocation_blocks(spec.relocations), 0});
+    sections.push_back(
+        {".reloc", reloc_flags, relocation_blocks(spec.relocations), 0});
 
   pe_file f;
   f.pe32_plus = spec.pe32_plus;
@@ -295,9 +296,9 @@ inline pe_file build(const image_spec& spec) {
     const std::string& name = sections[i].name;
     for (std::size_t k = 0; k < 8 && k < name.size(); ++k)
       b.at(h + k) = std::byte(static_cast<unsigned char>(name[k]));
-    put(b, h + field::virtual_size, sections[i].virtual_size != 0
-                                        ? sections[i].virtual_size
-                                        : sections[i].raw.size(),
+    put(b, h + field::virtual_size,
+        sections[i].virtual_size != 0 ? sections[i].virtual_size
+                                      : sections[i].raw.size(),
         4);
     put(b, h + field::virtual_address, at[i].va, 4);
     put(b, h + field::size_of_raw_data, at[i].raw_size, 4);
@@ -333,16 +334,16 @@ inline image_spec sample_spec(bool pe32_plus) {
   s.sections.push_back({".text", text_flags, pattern(0x180, 1), 0});
   s.sections.push_back({".rdata", rdata_flags, pattern(0x1100, 2), 0});
   s.sections.push_back({".data", data_flags, pattern(0x200, 3), 0x2400});
-  s.sections.push_back({".shared", data_flags | scn_shared, pattern(0x40, 4), 0});
+  s.sections.push_back(
+      {".shared", data_flags | scn_shared, pattern(0x40, 4), 0});
   s.sections.push_back({".bss", bss_flags, {}, 0x3000});
   // .text at 0x1000, .rdata 0x2000 (two pages), .data 0x4000 (three
   // pages), .shared 0x7000, .bss 0x8000, .reloc 0xB000.
   const unsigned ptr = pe32_plus ? rel_dir64 : rel_highlow;
-  s.relocations = {{0x1004, rel_highlow}, {0x1020, rel_highlow},
-                   {0x2008, ptr},         {0x2ff0, ptr},
-                   {0x4000, ptr},         {0x4100, ptr},
-                   {0x41f8, rel_high},    {0x41fa, rel_low},
-                   {0x5000, ptr},         {0x7010, ptr}};
+  s.relocations = {{0x1004, rel_highlow}, {0x1020, rel_highlow}, {0x2008, ptr},
+                   {0x2ff0, ptr},         {0x4000, ptr},         {0x4100, ptr},
+                   {0x41f8, rel_high},    {0x41fa, rel_low},     {0x5000, ptr},
+                   {0x7010, ptr}};
   return s;
 }
 
@@ -462,15 +463,11 @@ inline bytes expected_image(const bytes& file, std::uint64_t base,
         put(image, x.rva, ((v << 16) + (delta & 0xFFFFFFFF)) >> 16, 2);
         break;
       }
-      case rel_low:
-        put(image, x.rva, get(image, x.rva, 2) + delta, 2);
-        break;
+      case rel_low: put(image, x.rva, get(image, x.rva, 2) + delta, 2); break;
       case rel_highlow:
         put(image, x.rva, get(image, x.rva, 4) + delta, 4);
         break;
-      case rel_dir64:
-        put(image, x.rva, get(image, x.rva, 8) + delta, 8);
-        break;
+      case rel_dir64: put(image, x.rva, get(image, x.rva, 8) + delta, 8); break;
       default: throw std::runtime_error("relocation type the parser refuses");
     }
   }

@@ -44,8 +44,9 @@
 // taken from any of them.
 //
 // Facts decided (see also each check):
-// - A zero-length file: STATUS_INVALID_FILE_FOR_SECTION (issue 22; Wine
-//   answers the same for a file it cannot read as an image).
+// - A zero-length file: STATUS_INVALID_FILE_FOR_SECTION, as issue 22 asks
+//   (Wine's server would answer STATUS_INVALID_IMAGE_NOT_MZ, its DOS
+//   header read coming up short).
 // - No MZ, or a file shorter than the 64-byte DOS header:
 //   STATUS_INVALID_IMAGE_NOT_MZ (Wine get_image_params).
 // - A bad PE signature: STATUS_INVALID_IMAGE_FORMAT, as issue 22 asks.
@@ -68,8 +69,9 @@
 //   FileAlignment" refused; Wine's tests load images with both at 4). The PE
 //   spec's 64K upper bound is a "should" Windows does not enforce, and is
 //   not enforced here.
-// - At most 96 sections (max_sections; the PE spec's Windows XP limit; Windows
-//   7 and later take 192 per PeLib).
+// - At most 96 sections (max_sections; the PE spec: "the Windows loader
+//   limits the number of sections to 96"; PeLib has Windows 7 and later
+//   take 192).
 // - SizeOfImage may exceed the sections' end (Windows 10 no longer checks
 //   that it matches, per PeLib); it must cover them.
 // - PointerToRawData is used as written. NT rounds it down to 512 when
@@ -88,12 +90,10 @@
 namespace mmkit::pe {
 
 namespace detail {
-// Statuses core/status.hpp does not name yet (NTSTATUS values from
-// ntstatus.h). They become status enumerators there.
-inline constexpr status invalid_image_not_mz = static_cast<status>(0xC000012Fu);
-inline constexpr status invalid_image_format = static_cast<status>(0xC000007Bu);
-inline constexpr status invalid_image_protect =
-    static_cast<status>(0xC0000130u);
+// The image statuses, by the short names the checks below use.
+inline constexpr status invalid_image_not_mz = status::invalid_image_not_mz;
+inline constexpr status invalid_image_format = status::invalid_image_format;
+inline constexpr status invalid_image_protect = status::invalid_image_protect;
 /// What a bad PE signature answers (see the header comment).
 inline constexpr status bad_signature = invalid_image_format;
 }  // namespace detail
@@ -237,9 +237,9 @@ inline constexpr std::uint64_t optional_fixed_pe32_plus = 112;
 inline constexpr std::uint64_t optional_full_pe32_plus = 240;
 inline constexpr unsigned directory_basereloc = 5;
 
-/// The committed pages an RVA range may be read from: where the view holds
-/// bytes (header and section pages), not alignment padding or the tail
-/// after the last section. Finds the region holding rva, else returns false.
+/// A run of committed pages of the view: the header pages or a section's
+/// (alignment padding and the tail after the last section are not
+/// committed), and where its bytes come from.
 struct region_view {
   std::uint64_t rva;         ///< first byte of the region
   std::uint64_t committed;   ///< bytes of committed pages
@@ -247,18 +247,18 @@ struct region_view {
   std::uint64_t raw_size;    ///< bytes of data (<= committed), zero after
 };
 
+/// The region holding rva; false when rva is in no committed page.
 inline bool find_region(const image_info& info, std::uint64_t rva,
                         region_view& out) noexcept {
   if (info.mapped_flat) {
     const std::uint64_t committed = align_up(info.size_of_image, page_size);
-    const std::uint64_t data =
-        info.file_size < info.size_of_image ? info.file_size
-                                            : info.size_of_image;
+    const std::uint64_t data = info.file_size < info.size_of_image
+                                   ? info.file_size
+                                   : info.size_of_image;
     out = {0, committed, 0, data};
     return rva < committed;
   }
-  const std::uint64_t header_pages =
-      align_up(info.size_of_headers, page_size);
+  const std::uint64_t header_pages = align_up(info.size_of_headers, page_size);
   if (rva < header_pages) {
     out = {0, header_pages, 0, info.size_of_headers};
     return true;
@@ -267,7 +267,8 @@ inline bool find_region(const image_info& info, std::uint64_t rva,
     const section_info& s = info.sections[i];
     const std::uint64_t committed = align_up(s.virtual_size, page_size);
     if (rva >= s.virtual_address && rva - s.virtual_address < committed) {
-      const std::uint64_t data = s.raw_size < committed ? s.raw_size : committed;
+      const std::uint64_t data =
+          s.raw_size < committed ? s.raw_size : committed;
       out = {s.virtual_address, committed, s.raw_offset, data};
       return true;
     }
@@ -291,13 +292,12 @@ inline status read_image(const store_ref& file, const image_info& info,
     if (!detail::find_region(info, rva, r)) return detail::invalid_image_format;
     const std::uint64_t at = rva - r.rva;  // < r.committed
     const std::uint64_t left = r.committed - at;
-    const std::size_t chunk =
-        left < n ? static_cast<std::size_t>(left) : n;
+    const std::size_t chunk = left < n ? static_cast<std::size_t>(left) : n;
     std::size_t from_file = 0;
     if (at < r.raw_size) {
       const std::uint64_t data_left = r.raw_size - at;
-      from_file = data_left < chunk ? static_cast<std::size_t>(data_left)
-                                    : chunk;
+      from_file =
+          data_left < chunk ? static_cast<std::size_t>(data_left) : chunk;
       if (const status st =
               detail::read_file(file, r.raw_offset + at, dst, from_file,
                                 detail::invalid_image_format);
@@ -393,9 +393,9 @@ inline status parse(const store_ref& file, image_info& out) noexcept {
   unsigned char opt[optional_full_pe32_plus] = {};
   const std::uint64_t opt_read =
       optional_size < sizeof opt ? optional_size : sizeof opt;
-  if (const status st = read_file(file, nt + optional_header_offset, opt,
-                                  static_cast<std::size_t>(opt_read),
-                                  invalid_image_format);
+  if (const status st =
+          read_file(file, nt + optional_header_offset, opt,
+                    static_cast<std::size_t>(opt_read), invalid_image_format);
       st != status::success)
     return st;
   const std::uint64_t section_table =
@@ -521,8 +521,7 @@ inline status parse(const store_ref& file, image_info& out) noexcept {
     if (out.mapped_flat) {
       if (s.virtual_address != s.raw_offset || s.raw_size < s.virtual_size)
         return invalid_image_format;
-      if (std::uint64_t{s.virtual_address} + s.virtual_size >
-          out.size_of_image)
+      if (std::uint64_t{s.virtual_address} + s.virtual_size > out.size_of_image)
         return invalid_image_format;
     } else {
       if (s.virtual_address != next) return invalid_image_format;
