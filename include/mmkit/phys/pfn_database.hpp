@@ -26,10 +26,11 @@
 //        active, transition or modified frame marked bad goes there when it
 //        is released (or written).
 //
-// The lists (pfn_lists.hpp has their layout, order and invariants) are
-// linked through the entries, so every move is O(1) and allocates
-// nothing: zeroed and free are LIFO and per colour, as NT's
-// MmFreePagesByColor; the others are FIFO, oldest first.
+// The lists (pfn_lists.hpp has their layout, order and invariants, and
+// how the allocate / release-to-free hot path is kept short) are linked
+// through the entries, so every move is O(1) and allocates nothing: zeroed
+// and free are LIFO and per colour, as NT's MmFreePagesByColor; the others
+// are FIFO, oldest first.
 //
 // Whose PTE points where: while a frame is on standby, modified or
 // modified-no-write, or in transition with a backed release pending, the
@@ -165,9 +166,9 @@ class pfn_database {
     // Bounds are "any frame" or 4 GiB (the zone split); see the header.
     MMKIT_ASSERT(end.raw() >= lists_.frame_count() ||
                  end.raw() == low_zone_frames);
-    const unsigned z = lists_.top_zone(end);
-    if (lists_.head_of(first, c, z).first != pfn_entry::no_frame) [[likely]]
-      return pfn{lists_.pop_front_active(first, c, z)};
+    const std::uint32_t i = lists_.try_pop_top_active(first, c, end);
+    if (i != pfn_entry::no_frame) [[likely]]
+      return pfn{i};
     return allocate_slow(need, c, end);
   }
 
@@ -197,8 +198,8 @@ class pfn_database {
     // An emptied table is zero: on the zeroed list it is reused at once
     // (on free it waits behind every fresh frame). Checked, not assumed.
     if (!e.bad_pending() && frame_is_zero(i)) {
-      lists_.move_state(e, page_state::active, page_state::free);
-      lists_.move_state(e, page_state::free, page_state::zeroed);
+      lists_.move_state(i, e, page_state::active, page_state::free);
+      lists_.move_state(i, e, page_state::free, page_state::zeroed);
       e.set_modified(false);
       lists_.push_front(page_state::zeroed, lists_.colour_of_entry(e), i);
       return;
@@ -266,29 +267,25 @@ class pfn_database {
   /// Returns: the frame's state afterwards (see the header comment for the
   /// PTE the caller writes for each). Complexity: O(1).
   page_state decrement_share_count(pfn frame, release_to to) noexcept {
-    const std::uint32_t i = index(frame);
     pfn_entry& e = checked_entry(frame);
     MMKIT_ASSERT(e.state() == page_state::active && !e.page_table());
     MMKIT_ASSERT(e.share_count() > 0 && e.reference_count() > 0);
     const std::uint32_t shares = e.share_count() - 1;
-    e.set_share_count(shares);
-    if (shares != 0) return page_state::active;
-    const std::uint16_t refs =
-        static_cast<std::uint16_t>(e.reference_count() - 1);
-    e.set_reference_count(refs);
-    if (refs != 0) {
-      lists_.move_state(e, page_state::active, page_state::transition);
-      e.set_pending_release(to);
-      return page_state::transition;
+    if (shares != 0) {
+      e.set_share_count(shares);
+      return page_state::active;
     }
-    return place_released(i, e, page_state::active, to);
+    return drop_last_share(index(frame), e, to);
   }
 
   /// Requires: share count is 1. Effects and returns: as
   /// decrement_share_count(frame, to): the frame's only mapping goes away.
+  /// (The share count is not read: the pager's hot path.)
   page_state release(pfn frame, release_to to) noexcept {
-    MMKIT_ASSERT(checked_entry(frame).share_count() == 1);
-    return decrement_share_count(frame, to);
+    pfn_entry& e = checked_entry(frame);
+    MMKIT_ASSERT(e.state() == page_state::active && !e.page_table());
+    MMKIT_ASSERT(e.share_count() == 1 && e.reference_count() > 0);
+    return drop_last_share(index(frame), e, to);
   }
 
   /// Requires: `frame` is active or in transition. Effects: one more
@@ -351,10 +348,10 @@ class pfn_database {
     MMKIT_ASSERT(detail::pfn_can_transition(s, page_state::active) &&
                  s != page_state::zeroed && s != page_state::free);
     if (s == page_state::transition) {
-      lists_.move_state(e, page_state::active);
+      lists_.move_state(i, e, page_state::active);
     } else {
       lists_.unlink(i, e);
-      lists_.move_state(e, page_state::active);
+      lists_.move_state(i, e, page_state::active);
     }
     e.set_share_count(1);
     MMKIT_ASSERT(e.reference_count() != 0xFFFF);
@@ -376,7 +373,7 @@ class pfn_database {
       move_to_bad(i, e);
       return;
     }
-    lists_.move_state(e, page_state::standby);
+    lists_.move_state(i, e, page_state::standby);
     lists_.push_back(page_state::standby, 0, i);
   }
 
@@ -389,7 +386,7 @@ class pfn_database {
     pfn_entry& e = checked_entry(frame);
     MMKIT_ASSERT(e.state() == page_state::modified);
     lists_.unlink(i, e);
-    lists_.move_state(e, page_state::transition);
+    lists_.move_state(i, e, page_state::transition);
     e.set_reference_count(1);
     e.set_write_in_progress(true);
     e.set_pending_release(release_to::backing_store);
@@ -415,7 +412,7 @@ class pfn_database {
     pfn_entry& e = checked_entry(frame);
     MMKIT_ASSERT(e.state() == page_state::modified_no_write);
     lists_.unlink(i, e);
-    lists_.move_state(e, page_state::modified);
+    lists_.move_state(i, e, page_state::modified);
     lists_.push_back(page_state::modified, 0, i);
   }
 
@@ -446,7 +443,7 @@ class pfn_database {
       pfn_entry& e = lists_.entry(i);
       lists_.unlink(i, e);
       zero_frame(i);
-      lists_.move_state(e, page_state::zeroed);
+      lists_.move_state(i, e, page_state::zeroed);
       lists_.push_front(page_state::zeroed, c, i);
       ++done;
     }
@@ -502,9 +499,9 @@ class pfn_database {
   std::uint64_t available_below(pfn end) const noexcept {
     const std::uint64_t all = available();
     if (lists_.top_zone(end) == 1) return all;
-    const std::uint64_t high = lists_.high_count(page_state::zeroed) +
-                               lists_.high_count(page_state::free) +
-                               lists_.high_count(page_state::standby);
+    const std::uint64_t high = lists_.zone_count(page_state::zeroed, 1) +
+                               lists_.zone_count(page_state::free, 1) +
+                               lists_.zone_count(page_state::standby, 1);
     // A bound inside the low zone is 4 GiB in every arch that has one.
     MMKIT_ASSERT(end.raw() >= lists_.frame_count() ||
                  end.raw() == low_zone_frames);
@@ -595,33 +592,16 @@ class pfn_database {
     std::uint64_t tables = 0;
     // pfn_lists checks the lists, the fresh frames and the counts; the
     // database, the entry fields that only it gives meaning to.
+    // (The entry rules are pfn_policies.hpp's, beside the transitions.)
     const bool lists_ok = lists_.check(
-        // A listed frame: no mapping, no I/O, and the flags its list allows.
         [&](std::uint32_t i, const pfn_entry& e) noexcept {
-          const page_state st = e.state();
-          if (e.share_count() != 0 || e.reference_count() != 0) return false;
-          if (e.page_table() || e.write_in_progress() || e.read_in_progress())
-            return false;
-          const bool dirty_list =
-              st == page_state::modified || st == page_state::modified_no_write;
-          if (e.bad_pending() && !dirty_list) return false;
-          if (dirty_list && !e.modified()) return false;
-          if (st == page_state::standby && e.modified()) return false;
-          return contents == content_check::no || st != page_state::zeroed ||
-                 frame_is_zero(i);
+          return detail::pfn_listed_entry_ok(e) &&
+                 (contents == content_check::no ||
+                  e.state() != page_state::zeroed || frame_is_zero(i));
         },
-        // Any materialised frame: the counts its state needs.
         [&](std::uint32_t, const pfn_entry& e) noexcept {
-          const page_state st = e.state();
-          if (e.page_table()) {
-            ++tables;
-            return st == page_state::active && e.reference_count() == 1;
-          }
-          if (st == page_state::active)
-            return e.share_count() != 0 && e.reference_count() != 0;
-          if (st == page_state::transition)
-            return e.share_count() == 0 && e.reference_count() != 0;
-          return true;
+          tables += e.page_table() ? 1 : 0;
+          return detail::pfn_materialised_entry_ok(e);
         });
     if (!lists_ok || tables != page_table_count_) return false;
     // The fresh frames of a zeroed database read as zeros too.
@@ -671,28 +651,12 @@ class pfn_database {
   /// zeroed. Returns: the frame, or no_frame when both are empty.
   std::uint32_t take_listed(page_need need, std::uint32_t c, unsigned z,
                             bool& zero) noexcept {
-    const std::uint64_t listed =
-        lists_.count(page_state::zeroed) + lists_.count(page_state::free);
-    const std::uint64_t high = lists_.high_count(page_state::zeroed) +
-                               lists_.high_count(page_state::free);
-    if ((z == 1 ? high : listed - high) == 0) return pfn_entry::no_frame;
-    const page_state first =
-        need == page_need::zeroed ? page_state::zeroed : page_state::free;
-    const page_state second =
-        need == page_need::zeroed ? page_state::free : page_state::zeroed;
-    for (std::uint32_t k = 0; k < colour_count; ++k) {
-      const std::uint32_t colour = (c + k) & (colour_count - 1);
-      if (lists_.has_frame(first, colour, z)) {
-        zero = false;
-        return lists_.pop_front_active(first, colour, z);
-      }
-      if (lists_.has_frame(second, colour, z)) {
-        zero = need == page_need::zeroed;
-        return lists_.pop_front_active(second, colour, z);
-      }
-    }
-    MMKIT_ASSERT(false);
-    return pfn_entry::no_frame;
+    const bool zeroed = need == page_need::zeroed;
+    bool second = false;
+    const std::uint32_t i = lists_.pop_listed_active(
+        zeroed ? page_state::zeroed : page_state::free, c, z, second);
+    zero = zeroed && second;
+    return i;
   }
 
   /// Repurposes the oldest standby frame below `end`: the owner rewrites
@@ -705,12 +669,49 @@ class pfn_database {
     if (i == pfn_entry::no_frame) return i;
     pfn_entry& e = lists_.entry(i);
     lists_.unlink(i, e);
-    lists_.move_state(e, page_state::active);
+    lists_.move_state(i, e, page_state::active);
     const pte_link link = e.link();
     const std::uint64_t original = e.original_pte();
     e.reset_active(lists_.colour_of_entry(e));
     owner_.repurpose(pfn{i}, link, original);
     return i;
+  }
+
+  /// The last PTE that maps active frame i (entry `e`) went: its share
+  /// count goes to 0 and the mapping's reference is dropped; the frame is
+  /// placed as decrement_share_count() says.
+  page_state drop_last_share(std::uint32_t i, pfn_entry& e,
+                             release_to to) noexcept {
+    // The pager's commonest release (a private page deleted, no I/O on
+    // it) goes straight to the head of its free list, the counts written
+    // as constants.
+    if (to == release_to::free_list && e.reference_count() == 1 &&
+        !e.bad_pending()) [[likely]] {
+      e.set_share_count(0);
+      e.set_reference_count(0);
+      return push_free(i, e, page_state::active);
+    }
+    const std::uint16_t refs =
+        static_cast<std::uint16_t>(e.reference_count() - 1);
+    e.set_share_count(0);
+    e.set_reference_count(refs);
+    if (refs != 0) {
+      lists_.move_state(i, e, page_state::active, page_state::transition);
+      e.set_pending_release(to);
+      return page_state::transition;
+    }
+    return place_released(i, e, page_state::active, to);
+  }
+
+  /// Requires: frame i (entry `e`), in state `from` (active or
+  /// transition), is not marked bad and nothing references it. Effects: it
+  /// goes to the head of the free list of its colour and zone, clean.
+  page_state push_free(std::uint32_t i, pfn_entry& e,
+                       page_state from) noexcept {
+    e.set_modified(false);
+    lists_.move_to_front(i, e, from, page_state::free,
+                         lists_.colour_of_entry(e));
+    return page_state::free;
   }
 
   /// Places a frame whose last reference is gone (share and reference
@@ -723,11 +724,7 @@ class pfn_database {
     }
     page_state list;
     switch (to) {
-      case release_to::free_list:
-        lists_.move_state(e, from, page_state::free);
-        e.set_modified(false);
-        lists_.push_front(page_state::free, lists_.colour_of_entry(e), i);
-        return page_state::free;
+      case release_to::free_list: return push_free(i, e, from);
       case release_to::backing_store:
         list = e.modified() ? page_state::modified : page_state::standby;
         break;
@@ -737,7 +734,7 @@ class pfn_database {
         break;
       default: MMKIT_ASSERT(false); return e.state();
     }
-    lists_.move_state(e, from, list);
+    lists_.move_state(i, e, from, list);
     lists_.push_back(list, 0, i);
     return list;
   }
@@ -755,7 +752,7 @@ class pfn_database {
 
   /// Requires: the frame is off every list. It becomes bad for good.
   void move_to_bad(std::uint32_t i, pfn_entry& e) noexcept {
-    lists_.move_state(e, page_state::bad);
+    lists_.move_state(i, e, page_state::bad);
     e.set_bad_pending(false);
     e.set_modified(false);
     e.set_share_count(0);

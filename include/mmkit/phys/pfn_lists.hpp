@@ -19,13 +19,16 @@
 // space may only get frames below 4 GiB. The zeroed and free lists are
 // split into two zones, the frames below 4 GiB (zone 0, low_zone_frames)
 // and those above (zone 1), as Linux's ZONE_DMA32 and NT's per-node lists
-// split them. high_count(s) is how many frames in state s lie on zone-1
-// lists, so the frames below a bound are counted in O(1). The other lists
-// are one list each (colour 0, zone 0), whatever the frames' zones.
+// split them. The other lists are one list each (colour 0, zone 0),
+// whatever the frames' zones. The counts are kept per zone and state, so
+// the frames below a bound are counted in O(1) and a state change updates
+// one counter on each side (see "Hot path"). A zone's heads and counts
+// are one block, so a frame's zone gives one base address for both:
 //
 //   head_of(list, colour, zone)
-//     zeroed, free                        heads_[(zone*2 + list)*C + colour]
-//     standby, modified, no-write, bad    heads_[4*C + list - 2]
+//     zeroed, free                        zones_[zone].heads[list*C + colour]
+//     standby, modified, no-write, bad    plain_heads_[list - 2]
+//   frames in state s in zone z           zones_[z].count[s]
 //
 // Fresh frames: a database is built in O(1) and writes no entry up front,
 // so entry storage that the host commits lazily (hosted_system's) costs
@@ -47,6 +50,21 @@
 // moves the cursor on. materialise_through() does the same up to a given
 // frame's chunk, so the frames below it keep their place ahead of it.
 //
+// Hot path: allocating from and releasing to a zeroed or free list is what
+// the pager does most, so it is shaped to the instruction:
+//   - pop_front_active() pops, counts and rewrites the entry in one step,
+//     the entry written as constants (pfn_entry::reset_active), and
+//     move_to_front() is its inverse for a release;
+//   - one counter per (zone, state), so a state change is one decrement
+//     and one increment, whatever the zone, with no second "high zone"
+//     counter to keep in step;
+//   - the zone block an unbounded allocation starts from is worked out
+//     once, at construction (one load finds it);
+//   - a release finds its frame's zone with one compare of the frame
+//     number with 4 GiB and one well-predicted branch to a copy of the
+//     code for that zone, whose head and counter are then at fixed
+//     offsets (move_state() does the same).
+//
 // Invariants (check() tests each from scratch):
 //   - every frame is in one place: linked on the list its state (and, for
 //     zeroed and free, its colour and zone) names; fresh; or on no list
@@ -55,17 +73,18 @@
 //     and its head names its first and last frame;
 //   - count(s) is the number of frames in state s, fresh frames included
 //     (active is derived: the frames in no other state), and high_count(s)
-//     the number of those in state s on zone-1 lists;
+//     the number of those in zone 1 (above 4 GiB);
 //   - each zone's fresh cursor lies in the zone; no fresh frame is linked
 //     and no fresh entry is read; every materialised entry carries the
 //     colour the colouring policy gives its frame.
 //
 // Who changes what: the list primitives (push_front, push_back, unlink)
-// link and unlink and keep high_count(); the state and count() change
+// link and unlink and change no count; the state and the counts change
 // only in move_state(), which asserts that the transition is legal, and
-// in pop_front_active(), the allocation fast path's fused pop and
-// activate. Nothing here calls the owner or touches a frame's bytes: that
-// is the database's.
+// in the fast paths' fused forms of it: pop_front_active() (pop and
+// activate) and move_to_front() (state change and push_front), which
+// assert the same. Nothing here calls the owner or touches a frame's bytes:
+// that is the database's.
 //
 // Complexity: O(1) per operation, except materialising a chunk
 // (O(fresh_chunk_frames), once per chunk in the database's life),
@@ -80,6 +99,7 @@
 #include <mmkit/phys/pfn_policies.hpp>
 
 #include <array>
+#include <bit>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -97,6 +117,10 @@ struct pfn_list_head {
 /// allocates.
 template <PfnColouring Colouring>
 class pfn_lists {
+  // One zone's zeroed and free heads and its counts (defined with the
+  // data members, at the end).
+  struct zone_block;
+
  public:
   static constexpr std::uint32_t colour_count = Colouring::colour_count;
   /// The most frames: 32-bit links, one value kept for "no frame".
@@ -122,14 +146,16 @@ class pfn_lists {
                       count < low_zone_frames ? count : low_zone_frames),
                   static_cast<std::uint32_t>(
                       count < low_zone_frames ? low_zone_frames : count)},
+        high_zone_(count > low_zone_frames ? 1 : 0),
+        top_block_(&zones_[high_zone_]),
         fresh_state_(fresh_state),
         colouring_(static_cast<Colouring&&>(colouring)) {
     MMKIT_ASSERT(count <= max_frames);
     MMKIT_ASSERT(count == 0 || entries != nullptr);
     MMKIT_ASSERT(fresh_state == page_state::zeroed ||
                  fresh_state == page_state::free);
-    count_[state_index(fresh_state_)] = frame_count_;
-    high_count_[state_index(fresh_state_)] = zone_end_[1] - low_zone_frames;
+    zones_[0].count[state_index(fresh_state_)] = zone_end_[0];
+    zones_[1].count[state_index(fresh_state_)] = zone_end_[1] - low_zone_frames;
   }
 
   pfn_lists(const pfn_lists&) = delete;
@@ -149,10 +175,10 @@ class pfn_lists {
     return i >= low_zone_frames ? 1 : 0;
   }
   /// The highest zone an allocation bounded by `end` may take from: 1
-  /// only when the bound allows high frames and there are some.
+  /// only when the bound allows high frames and there are some. For the
+  /// unbounded allocation (a constant bound) it is one load.
   unsigned top_zone(pfn end) const noexcept {
-    return end.raw() > low_zone_frames && frame_count_ > low_zone_frames ? 1
-                                                                         : 0;
+    return end.raw() > low_zone_frames ? high_zone_ : 0;
   }
   /// The colour list `e` belongs on (0 without colouring, read from no
   /// entry).
@@ -212,6 +238,30 @@ class pfn_lists {
     return true;
   }
 
+  /// Requires: `first` is zeroed or free; z < 2. Effects: pops a frame of
+  /// zone `z` off the `first` list, else off the other one (free or
+  /// zeroed), colour by colour from `from`, and makes it active; `second`
+  /// says whether it came off the other list. Fresh chunks are
+  /// materialised as for has_frame(). Returns: the frame, or no_frame
+  /// when the zone has no zeroed or free frame.
+  /// Complexity: O(colours) lists looked at.
+  std::uint32_t pop_listed_active(page_state first, std::uint32_t from,
+                                  unsigned z, bool& second) noexcept {
+    const page_state other =
+        first == page_state::zeroed ? page_state::free : page_state::zeroed;
+    if (zone_count(first, z) + zone_count(other, z) == 0)
+      return pfn_entry::no_frame;
+    for (std::uint32_t k = 0; k < colour_count; ++k) {
+      const std::uint32_t c = (from + k) & (colour_count - 1);
+      second = false;
+      if (has_frame(first, c, z)) return pop_front_active(first, c, z);
+      second = true;
+      if (has_frame(other, c, z)) return pop_front_active(other, c, z);
+    }
+    MMKIT_ASSERT(false);
+    return pfn_entry::no_frame;
+  }
+
   /// Requires: a frame in state `list` (zeroed or free) exists. Returns:
   /// the zone of the first `list` list that has a frame, zone 0 first and,
   /// within a zone, colours in turn from `from`; its colour goes to `c`.
@@ -235,15 +285,23 @@ class pfn_lists {
     if (s == page_state::active) {
       // Not kept: one counter fewer to update on the hot path.
       std::uint64_t elsewhere = 0;
-      for (unsigned k = 0; k < page_state_count; ++k) elsewhere += count_[k];
+      for (unsigned k = 0; k < page_state_count; ++k)
+        elsewhere += zones_[0].count[k] + zones_[1].count[k];
       return frame_count_ - elsewhere;
     }
-    return count_[state_index(s)];
+    return zones_[0].count[state_index(s)] + zones_[1].count[state_index(s)];
   }
-  /// The number of frames in state `s` on zone-1 lists (0 for a state
-  /// without a list).
+  /// Requires: `s` is not active. The number of frames in state `s` in
+  /// zone 1 (above 4 GiB), fresh frames included.
   std::uint64_t high_count(page_state s) const noexcept {
-    return high_count_[state_index(s)];
+    MMKIT_ASSERT(s != page_state::active);
+    return zones_[1].count[state_index(s)];
+  }
+  /// Requires: `s` is not active, z < 2. The frames in state `s` in zone
+  /// `z`, fresh frames included.
+  std::uint64_t zone_count(page_state s, unsigned z) const noexcept {
+    MMKIT_ASSERT(s != page_state::active && z < 2);
+    return zones_[z].count[state_index(s)];
   }
 
   // --- lists ----------------------------------------------------------------
@@ -252,14 +310,13 @@ class pfn_lists {
   /// (both 0 for a list that is not zeroed or free).
   const pfn_list_head& head_of(page_state list, std::uint32_t colour,
                                unsigned zone) const noexcept {
-    return heads_[head_index(list, colour, zone)];
+    return const_cast<pfn_lists*>(this)->head_ref(list, colour, zone);
   }
 
   /// Requires: frame i is on no list. Effects: it is the first frame of
   /// `list` (of `colour` in its zone).
   void push_front(page_state list, std::uint32_t colour,
                   std::uint32_t i) noexcept {
-    high_count_[state_index(list)] += zone_of(i);
     pfn_list_head& h = head_ref(list, colour, zone_of(i));
     pfn_entry& e = entries_[i];
     e.set_prev(pfn_entry::no_frame);
@@ -274,14 +331,12 @@ class pfn_lists {
   /// `list` (of `colour` in its zone).
   void push_back(page_state list, std::uint32_t colour,
                  std::uint32_t i) noexcept {
-    high_count_[state_index(list)] += zone_of(i);
     link_back(list, colour, zone_of(i), i);
   }
   /// Requires: frame i is on the list its state and colour name.
   /// Effects: it is on no list.
   void unlink(std::uint32_t i, pfn_entry& e) noexcept {
     MMKIT_ASSERT(is_list_state(e.state()));
-    high_count_[state_index(e.state())] -= zone_of(i);
     pfn_list_head& h = head_ref(e.state(), colour_of_entry(e), zone_of(i));
     const std::uint32_t next = e.next();
     const std::uint32_t prev = e.prev();
@@ -307,39 +362,63 @@ class pfn_lists {
   /// as pfn_entry::reset_active). Returns: the frame.
   std::uint32_t pop_front_active(page_state list, std::uint32_t colour,
                                  unsigned z) noexcept {
-    pfn_list_head& h = head_ref(list, colour, z);
-    const std::uint32_t i = h.first;
-    pfn_entry& e = entries_[i];
-    const std::uint32_t next = e.next();
-    h.first = next;
-    if (next != pfn_entry::no_frame)
-      entries_[next].set_prev(pfn_entry::no_frame);
-    else
-      h.last = pfn_entry::no_frame;
-    MMKIT_ASSERT(e.state() == list);
-    --count_[state_index(list)];
-    high_count_[state_index(list)] -= z;
-    e.reset_active(colour);
+    const std::uint32_t i = try_pop_front_active(list, colour, z);
+    MMKIT_ASSERT(i != pfn_entry::no_frame);
     return i;
+  }
+  /// As pop_front_active(), but returns no_frame, changing nothing, when
+  /// the list has no linked frame (fresh frames are not looked at): the
+  /// allocation fast path.
+  std::uint32_t try_pop_front_active(page_state list, std::uint32_t colour,
+                                     unsigned z) noexcept {
+    MMKIT_ASSERT(is_coloured(list) && colour < colour_count && z < 2);
+    // One copy per zone: a well-predicted branch, then fixed offsets.
+    if (z == 0) return try_pop_in(zones_[0], 0, list, colour);
+    return try_pop_in(zones_[1], 1, list, colour);
+  }
+  /// try_pop_front_active(list, colour, top_zone(end)), the zone's block
+  /// found with one load.
+  std::uint32_t try_pop_top_active(page_state list, std::uint32_t colour,
+                                   pfn end) noexcept {
+    zone_block& b = end.raw() > low_zone_frames ? *top_block_ : zones_[0];
+    return try_pop_in(b, static_cast<unsigned>(&b - zones_), list, colour);
+  }
+
+  /// Requires: frame i (entry `e`) is off every list, in state `from`, and
+  /// `list` (zeroed or free) and `colour` are where it may go. Effects:
+  /// move_state(i, e, from, list) and push_front(list, colour, i) in one
+  /// step (the release fast path's), its zone's block found once.
+  void move_to_front(std::uint32_t i, pfn_entry& e, page_state from,
+                     page_state list, std::uint32_t colour) noexcept {
+    MMKIT_ASSERT(e.state() == from && pfn_can_transition(from, list));
+    MMKIT_ASSERT(is_coloured(list) && colour < colour_count);
+    e.set_state(list);
+    // One copy per zone: a well-predicted branch, then fixed offsets.
+    if (zone_of(i) == 0)
+      move_to_front_in(zones_[0], i, e, from, list, colour);
+    else
+      move_to_front_in(zones_[1], i, e, from, list, colour);
   }
 
   /// The one place a state changes: asserts the transition is legal and
-  /// keeps the per-state counts. The frame must be off every list.
-  void move_state(pfn_entry& e, page_state to) noexcept {
-    const page_state from = e.state();
-    MMKIT_ASSERT(pfn_can_transition(from, to));
-    if (from != page_state::active) --count_[state_index(from)];
-    if (to != page_state::active) ++count_[state_index(to)];
-    e.set_state(to);
+  /// keeps the counts of frame i's zone. The frame (i, entry `e`) must be
+  /// off every list.
+  void move_state(std::uint32_t i, pfn_entry& e, page_state to) noexcept {
+    move_state(i, e, e.state(), to);
   }
   /// move_state() when the caller knows the frame's state is `from`, so the
   /// count it decrements is known at compile time.
-  void move_state(pfn_entry& e, page_state from, page_state to) noexcept {
+  void move_state(std::uint32_t i, pfn_entry& e, page_state from,
+                  page_state to) noexcept {
     MMKIT_ASSERT(e.state() == from);
     MMKIT_ASSERT(pfn_can_transition(from, to));
-    if (from != page_state::active) --count_[state_index(from)];
-    if (to != page_state::active) ++count_[state_index(to)];
+    // One copy per zone, as for the fast paths: with the states not known
+    // at compile time, zone and state would make a two-level index.
     e.set_state(to);
+    if (zone_of(i) == 0)
+      count_move(zones_[0], from, to);
+    else
+      count_move(zones_[1], from, to);
   }
 
   // --- checks ---------------------------------------------------------------
@@ -354,7 +433,6 @@ class pfn_lists {
       std::predicate<Materialised&, std::uint32_t, const pfn_entry&>
   bool check(Listed&& listed, Materialised&& materialised) const noexcept {
     std::array<std::uint64_t, page_state_count> on_lists{};
-    std::array<std::uint64_t, page_state_count> high{};
     for (unsigned s = 0; s <= state_index(page_state::bad); ++s) {
       const page_state st = static_cast<page_state>(s);
       const std::uint32_t colours = is_coloured(st) ? colour_count : 1;
@@ -372,7 +450,6 @@ class pfn_lists {
           if (e.state() != st || e.prev() != prev) return false;
           if (is_coloured(st) && (e.colour() != c || zone_of(i) != z))
             return false;
-          high[s] += zone_of(i);
           if (!listed(i, e)) return false;
           prev = i;
           i = e.next();
@@ -392,28 +469,31 @@ class pfn_lists {
     if (fresh_state_ != page_state::zeroed && fresh_state_ != page_state::free)
       return false;
     const unsigned fs = state_index(fresh_state_);
-    std::array<std::uint64_t, page_state_count> by_state{};
-    by_state[fs] = fresh_count();
+    // Frames per zone and state, counted from the entries.
+    std::array<std::array<std::uint64_t, page_state_count>, 2> by_state{};
     on_lists[fs] += fresh_count();
-    high[fs] += zone_end_[1] - fresh_[1];
     // The materialised frames: [zone start, fresh cursor) of each zone.
     for (unsigned z = 0; z < 2; ++z) {
       const std::uint32_t start =
           z == 0 ? 0u : static_cast<std::uint32_t>(low_zone_frames);
+      by_state[z][fs] = zone_end_[z] - fresh_[z];
       for (std::uint32_t i = start; i < fresh_[z]; ++i) {
         const pfn_entry& e = entries_[i];
-        ++by_state[state_index(e.state())];
+        ++by_state[z][state_index(e.state())];
         if (e.colour() != colouring_.colour_of(pfn{i})) return false;
         if (!materialised(i, e)) return false;
       }
     }
     std::uint64_t total = 0;
     for (unsigned s = 0; s < page_state_count; ++s) {
-      if (count(static_cast<page_state>(s)) != by_state[s]) return false;
-      if (s <= state_index(page_state::bad) &&
-          (on_lists[s] != by_state[s] || high[s] != high_count_[s]))
+      const page_state st = static_cast<page_state>(s);
+      const std::uint64_t all = by_state[0][s] + by_state[1][s];
+      if (count(st) != all) return false;
+      if (st != page_state::active && (zones_[0].count[s] != by_state[0][s] ||
+                                       zones_[1].count[s] != by_state[1][s]))
         return false;
-      total += count(static_cast<page_state>(s));
+      if (is_list_state(st) && on_lists[s] != all) return false;
+      total += count(st);
     }
     return total == frame_count_;
   }
@@ -429,7 +509,54 @@ class pfn_lists {
   /// head_of() for a change to the list.
   pfn_list_head& head_ref(page_state list, std::uint32_t colour,
                           unsigned zone) noexcept {
-    return heads_[head_index(list, colour, zone)];
+    MMKIT_ASSERT(is_list_state(list) && colour < colour_count && zone < 2);
+    const unsigned s = state_index(list);
+    if (is_coloured(list)) return zones_[zone].heads[s * colour_count + colour];
+    return plain_heads_[s - 2];
+  }
+
+  // --- the fast paths' per-zone bodies (one copy per zone) ------------------
+
+  /// try_pop_front_active() in zone block `b` (zone `z`).
+  std::uint32_t try_pop_in(zone_block& b, unsigned z, page_state list,
+                           std::uint32_t colour) noexcept {
+    pfn_list_head& h = b.heads[state_index(list) * colour_count + colour];
+    const std::uint32_t i = h.first;
+    if (i == pfn_entry::no_frame) return i;
+    pfn_entry& e = entries_[i];
+    const std::uint32_t next = e.next();
+    h.first = next;
+    if (next != pfn_entry::no_frame)
+      entries_[next].set_prev(pfn_entry::no_frame);
+    else
+      h.last = pfn_entry::no_frame;
+    MMKIT_ASSERT(e.state() == list && zone_of(i) == z);
+    (void)z;
+    --b.count[state_index(list)];
+    e.reset_active(colour);
+    return i;
+  }
+  /// move_to_front() in frame i's zone block `b`, the state already set.
+  void move_to_front_in(zone_block& b, std::uint32_t i, pfn_entry& e,
+                        page_state from, page_state list,
+                        std::uint32_t colour) noexcept {
+    count_move(b, from, list);
+    pfn_list_head& h = b.heads[state_index(list) * colour_count + colour];
+    const std::uint32_t first = h.first;
+    e.set_prev(pfn_entry::no_frame);
+    e.set_next(first);
+    if (first != pfn_entry::no_frame)
+      entries_[first].set_prev(i);
+    else
+      h.last = i;
+    h.first = i;
+  }
+  /// The counts of a state change in zone block `b` (active is not
+  /// counted).
+  static void count_move(zone_block& b, page_state from,
+                         page_state to) noexcept {
+    if (from != page_state::active) --b.count[state_index(from)];
+    if (to != page_state::active) ++b.count[state_index(to)];
   }
 
   /// push_back() without the count: for a frame that is counted already.
@@ -472,23 +599,32 @@ class pfn_lists {
   // min(frames, 4 GiB); zone 1 runs from 4 GiB to max(frames, 4 GiB)).
   std::uint32_t fresh_[2];
   std::uint32_t zone_end_[2];
+  // 1 when there are frames above 4 GiB: top_zone() of an unbounded
+  // allocation, and that zone's block (a pointer into this object, which
+  // is never copied or moved), so the allocation fast path finds its
+  // list with one load.
+  unsigned high_zone_;
+  zone_block* top_block_;
   // The state of every fresh frame: zeroed or free.
   page_state fresh_state_;
-  // Frames per state; the entry for active stays 0 (count() derives it).
-  std::array<std::uint64_t, page_state_count> count_{};
-  // Frames per list state on high-zone lists (above 4 GiB).
-  std::array<std::uint64_t, page_state_count> high_count_{};
-  // One flat array of heads (see the header comment for the layout): with
-  // two arrays, g++ 12 at -O2 warned of an out-of-bounds read on a path
-  // where a plain list's index met the coloured array.
-  static constexpr std::size_t head_count = 4 * colour_count + 4;
-  static constexpr std::size_t head_index(page_state list, std::uint32_t colour,
-                                          unsigned zone) noexcept {
-    const std::size_t s = state_index(list);
-    return is_coloured(list) ? (zone * 2 + s) * colour_count + colour
-                             : 4 * colour_count + (s - 2);
-  }
-  pfn_list_head heads_[head_count];
+  // One zone's zeroed and free heads (zeroed, then free, by colour) and
+  // its frames per state, fresh frames included (the entry for active
+  // stays 0: count() derives it). Padded to a power of two, so that a
+  // zone's block is one shift away from the first where the zone is not
+  // known at compile time (the padding is spare counters, never read).
+  static constexpr std::size_t block_heads_bytes =
+      2 * colour_count * sizeof(pfn_list_head);
+  static constexpr std::size_t block_bytes = std::bit_ceil(
+      block_heads_bytes + page_state_count * sizeof(std::uint64_t));
+  struct zone_block {
+    pfn_list_head heads[2 * colour_count];
+    std::uint64_t
+        count[(block_bytes - block_heads_bytes) / sizeof(std::uint64_t)] = {};
+  };
+  static_assert(sizeof(zone_block) == block_bytes);
+  zone_block zones_[2];
+  // Standby, modified, modified-no-write and bad: one list each.
+  pfn_list_head plain_heads_[4];
   [[no_unique_address]] Colouring colouring_;
 };
 

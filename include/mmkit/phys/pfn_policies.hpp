@@ -4,8 +4,8 @@
 // content_check), the policies it is built from (StandbyOwner, the owner of
 // the PTEs that name frames in transition; PfnColouring, which colour list
 // a frame goes on) with their models, an archetype of its third policy
-// (the memory, a WritablePhysicalMemory), and the table of the state
-// changes a frame may make.
+// (the memory, a WritablePhysicalMemory), the table of the state changes
+// a frame may make, and the entry fields each state allows.
 //
 // Nothing here holds a frame; pfn_lists.hpp links frames into lists and
 // pfn_database.hpp moves them between states. This header is what a user
@@ -145,6 +145,36 @@ constexpr bool pfn_can_transition(page_state from, page_state to) noexcept {
   return (pfn_transition_table[static_cast<unsigned>(from)] >>
           static_cast<unsigned>(to)) &
          1u;
+}
+
+/// Whether the entry of a frame linked on a list has the fields its list
+/// allows: no mapping, no I/O, not a page table; bad pending and modified
+/// only on the dirty lists (where modified is required); standby clean.
+/// pfn_database::check_invariants() tests every listed frame with it.
+constexpr bool pfn_listed_entry_ok(const pfn_entry& e) noexcept {
+  const page_state st = e.state();
+  if (e.share_count() != 0 || e.reference_count() != 0) return false;
+  if (e.page_table() || e.write_in_progress() || e.read_in_progress())
+    return false;
+  const bool dirty_list =
+      st == page_state::modified || st == page_state::modified_no_write;
+  if (e.bad_pending() && !dirty_list) return false;
+  if (dirty_list && !e.modified()) return false;
+  return !(st == page_state::standby && e.modified());
+}
+
+/// Whether a written entry has the counts its state needs: a page table is
+/// active with one reference; an active frame is mapped and referenced; a
+/// transition frame is unmapped but referenced.
+constexpr bool pfn_materialised_entry_ok(const pfn_entry& e) noexcept {
+  const page_state st = e.state();
+  if (e.page_table())
+    return st == page_state::active && e.reference_count() == 1;
+  if (st == page_state::active)
+    return e.share_count() != 0 && e.reference_count() != 0;
+  if (st == page_state::transition)
+    return e.share_count() == 0 && e.reference_count() != 0;
+  return true;
 }
 
 }  // namespace detail
