@@ -64,8 +64,8 @@ status create_section(System& sys, section_handle& out,
     return status::invalid_parameter_6;
   if ((attributes & sec::nocache) && (attributes & sec::writecombine))
     return status::invalid_parameter_6;
-  if (attributes & (sec::large_pages | sec::based | sec::no_change |
-                    sec::protected_image))
+  if (attributes &
+      (sec::large_pages | sec::based | sec::no_change | sec::protected_image))
     return status::not_implemented;
   const mm_protection prot = mm_protection::from_win32(page_protection);
   if (!prot.is_valid() || prot.modifiers() != 0 || prot.base() == 0)
@@ -119,10 +119,13 @@ namespace nt {
 ///   view_size 0: to the end of the section; rounded up to whole pages
 /// Statuses, in the order they are checked: invalid_page_protection,
 /// invalid_parameter_9 (allocation type other than MEM_TOP_DOWN,
-/// MEM_RESERVE), invalid_parameter_4 (ZeroBits), mapped_alignment (base
-/// or offset), invalid_parameter_3 (base or range beyond user space),
-/// access_denied (the handle lacks SECTION_MAP_* for `protect`),
-/// section_protection (`protect` does not fit the section's protection),
+/// MEM_RESERVE), invalid_parameter_4 (ZeroBits), invalid_parameter_3
+/// (base or range beyond user space), invalid_parameter_4 (a base the
+/// ZeroBits do not allow), access_denied (the handle lacks SECTION_MAP_*
+/// for `protect`), mapped_alignment (base or offset), invalid_parameter_9
+/// or section_protection (MEM_RESERVE on a page-file or read-only file
+/// section), section_protection (`protect` is not one the section's
+/// protection allows: MmCompatibleProtectionMask),
 /// invalid_view_size (offset or size past the section's end), then
 /// region::map_view's: conflicting_addresses, no_memory,
 /// quota_exceeded, commitment_limit, insufficient_resources.
@@ -146,16 +149,34 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
   if (!zero_bits_limit<Arch>(zero_bits, limit))
     return status::invalid_parameter_4;
   const std::uint64_t b = base.raw();
-  if ((b & (allocation_granularity - 1)) != 0 ||
-      (offset & (allocation_granularity - 1)) != 0)
-    return status::mapped_alignment;
-  if (b != 0 &&
-      (b < Core::lowest_user_address || b > Core::highest_user_address ||
-       Core::highest_user_address - b + 1 < view_size))
+  // The range first (ReactOS's NtMapViewOfSection apitest and
+  // ZwMapViewOfSection kmtest): a base past user space or a size that runs
+  // past it is _3, a base above the ZeroBits limit _4, both before the
+  // handle and the alignment.
+  if (b > Core::highest_user_address ||
+      Core::highest_user_address - b + 1 < view_size)
     return status::invalid_parameter_3;
+  if (b != 0 && zero_bits != 0 &&
+      (b > limit || (view_size != 0 && limit - b + 1 < view_size)))
+    return status::invalid_parameter_4;
+  // The handle is referenced with the rights the protection needs before
+  // MmMapViewOfSection looks at anything else.
   section_object& s = *h.object;
   if (section_access::needed_for(prot) & ~h.access)
     return status::access_denied;
+  if ((b & (allocation_granularity - 1)) != 0 ||
+      (offset & (allocation_granularity - 1)) != 0)
+    return status::mapped_alignment;
+  if (b != 0 && b < Core::lowest_user_address)
+    return status::invalid_parameter_3;
+  // MEM_RESERVE is for views of writable file sections (ReactOS
+  // ZwMapViewOfSection kmtest): a page-file section refuses it as an
+  // allocation type, a read-only file section as a protection.
+  if (allocation_type & mem::reserve) {
+    if (!s.file_backed()) return status::invalid_parameter_9;
+    if (!region::protection_fits(s.protection(), mm_protection{mm::readwrite}))
+      return status::section_protection;
+  }
   if (s.is_image()) {
     // An image is mapped whole, each page with its section's protection
     // (the view's own is EXECUTE_WRITECOPY whatever `protect` says).
@@ -168,7 +189,7 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
     view_size = out_size;
     return st;
   }
-  if (!region::protection_fits(s.protection(), prot))
+  if (!region::view_protection_allowed(s.protection(), prot))
     return status::section_protection;
   const std::uint64_t size = s.size();
   if (offset >= size) return status::invalid_view_size;

@@ -129,8 +129,22 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
     if (protect != page::readwrite) return status::invalid_parameter_6;
   }
   const mm_protection prot = mm_protection::from_win32(protect);
-  if (!valid_private_protection(prot)) return status::invalid_page_protection;
   const std::uint64_t b = base.raw();
+  // A copy-on-write protection is refused at once for a new reservation;
+  // for a commit, once the range is found: a file view answers
+  // STATUS_ALREADY_COMMITTED to every protection (Wine
+  // test_CreateFileMapping_protection).
+  if (!prot.is_valid()) return status::invalid_page_protection;
+  if (!valid_private_protection(prot)) {
+    const bool commit_only =
+        !(allocation_type & mem::reserve) && !(b == 0 && !reset);
+    const vad* at = commit_only && b <= Core::highest_user_address
+                        ? c.vads.find_containing(vaddr{b}.page())
+                        : nullptr;
+    if (at == nullptr || at->private_memory() ||
+        !as_view(*at).section->file_backed())
+      return status::invalid_page_protection;
+  }
   if (b != 0 &&
       (b < Core::lowest_user_address || b > Core::highest_user_address))
     return status::invalid_parameter_2;
@@ -164,9 +178,12 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
     // STATUS_ALREADY_COMMITTED).
     if (!reset) {
       if (as_view(*v).section->file_backed()) return status::already_committed;
+      if (!valid_private_protection(prot))
+        return status::invalid_page_protection;
       s = region::commit_view(c, *v, r, want);
     }
   } else {
+    if (!valid_private_protection(prot)) return status::invalid_page_protection;
     s = reset ? region::reset(c, *v, r) : region::commit(c, *v, r, want);
   }
   if (s != status::success) return s;

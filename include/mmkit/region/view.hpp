@@ -52,6 +52,36 @@ constexpr bool protection_fits(mm_protection bound,
   return b.read || b.execute;
 }
 
+/// Whether a view with protection `view` may map a section created with
+/// `section` (NT's MmCompatibleProtectionMask, by base protection): a
+/// READONLY or WRITECOPY section allows READONLY and WRITECOPY views, an
+/// EXECUTE section only EXECUTE, an EXECUTE_READ section those and
+/// EXECUTE_READ (not EXECUTE_WRITECOPY), READWRITE the non-executable
+/// ones, EXECUTE_WRITECOPY all but the writable ones, EXECUTE_READWRITE
+/// all; NOACCESS always.
+constexpr bool view_protection_allowed(mm_protection section,
+                                       mm_protection view) noexcept {
+  constexpr auto bit = [](std::uint8_t base) {
+    return static_cast<std::uint8_t>(1u << base);
+  };
+  constexpr std::uint8_t none = 1;  // NOACCESS (base 0)
+  constexpr std::uint8_t allowed[8] = {
+      none,                                           // NOACCESS
+      none | bit(mm::readonly) | bit(mm::writecopy),  // READONLY
+      none | bit(mm::execute),                        // EXECUTE
+      none | bit(mm::readonly) | bit(mm::writecopy) | bit(mm::execute) |
+          bit(mm::execute_read),  // EXECUTE_READ
+      none | bit(mm::readonly) | bit(mm::readwrite) |
+          bit(mm::writecopy),                         // READWRITE
+      none | bit(mm::readonly) | bit(mm::writecopy),  // WRITECOPY
+      0xFF,                                           // EXECUTE_READWRITE
+      static_cast<std::uint8_t>(
+          0xFF & ~bit(mm::readwrite) &
+          ~bit(mm::execute_readwrite)),  // EXECUTE_WRITECOPY
+  };
+  return (allowed[section.base()] & bit(view.base())) != 0;
+}
+
 /// The protection a page of view `v` gets when `prot` is asked for: in a
 /// copy-on-write view a shared page's write protection takes its
 /// copy-on-write form; a private copy's copy-on-write protection takes its
@@ -105,8 +135,8 @@ status map_view(Core& c, section_object& s, std::uint64_t first,
   const vpn_range r = where.range();
   if (!c.quota_allows(1, 0)) return status::quota_exceeded;
   const std::uint64_t charge = charge_pages != ~std::uint64_t{0} ? charge_pages
-                               : prot.is_copy_on_write()        ? pages
-                                                                : 0;
+                               : prot.is_copy_on_write()         ? pages
+                                                                 : 0;
   if (const status st = c.charge(charge, r); st != status::success) return st;
   status why = status::success;
   mapped_vad* v = c.take_view_node(why);
@@ -205,8 +235,8 @@ std::byte* make_private(Core& c, vad& v, vpn p, status& why) noexcept {
   std::byte* bytes = c.sys->memory().frame(*frame);
   std::memcpy(bytes, c.sys->memory().frame(*shared), page_size);
   if (pv.valid) unshare(c, c.ptes.read(p), pv.frame);
-  c.pfns().set_pte_link(*frame,
-                        pte_link::hardware_pte(c.ptes.entry_address(p)), 0);
+  c.pfns().set_pte_link(*frame, pte_link::hardware_pte(c.ptes.entry_address(p)),
+                        0);
   c.count_frame(+1);
   [[maybe_unused]] const auto w =
       c.ptes.write(p, c.resident_pte(v, *frame, pv.protection));
@@ -354,16 +384,17 @@ status protect_view(Core& c, vad& v, vpn_range r, mm_protection prot,
   const mm_protection bound{v.protection()};
   bool first = true;
   bool all_committed = true;
+  // The view's protection first, then the pages' commitment (ReactOS's
+  // NtMapViewOfSection apitest; current Windows). In a copy-on-write view a
+  // write protection is asked in its copy-on-write form.
+  if (!protection_fits(bound, view_page_protection(bound, prot, true)))
+    return status::section_protection;
   c.scan(v, r, [&](vpn, vpn, const page_view& pv) {
     if (first) old = pv.committed ? pv.protection : mm_protection{};
     first = false;
     return all_committed = pv.committed;
   });
   if (!all_committed) return status::not_committed;
-  // In a copy-on-write view a write protection is asked in its
-  // copy-on-write form.
-  if (!protection_fits(bound, view_page_protection(bound, prot, true)))
-    return status::section_protection;
   if (prot.is_copy_on_write() && v.commit_charge() < v.pages()) {
     const std::uint64_t more = v.pages() - v.commit_charge();
     if (const status s = c.charge(more, v.range()); s != status::success)

@@ -66,7 +66,8 @@ struct section_ops {
   /// Returns: object_name_exists (obj::openif: the existing section
   /// opened), object_name_collision, name_too_long, mapped_file_size_zero,
   /// access_denied (a writable section over a read-only file),
-  /// section_too_big, commitment_limit, insufficient_resources,
+  /// section_too_big (larger than a file that cannot grow),
+  /// commitment_limit, insufficient_resources (no prototypes left for it),
   /// not_implemented (a larger section over a file whose segment is mapped),
   /// or the store's status when it cannot grow the file.
   static status create(System& sys, section_handle& out, std::uint32_t access,
@@ -103,16 +104,23 @@ struct section_ops {
       }
     }
     const std::uint64_t pages = pages_of(size);
-    if (pages > table.pool.capacity()) return status::section_too_big;
     const segment* shared = file != nullptr ? &file->data : nullptr;
     const bool grow =
         shared != nullptr && shared->in_use() && pages > shared->pages;
     if (grow && shared->view_count != 0) return status::not_implemented;
 
-    section_object* s = table.objects.allocate();
-    if (s == nullptr) return status::insufficient_resources;
     const bool page_file = file == nullptr;
     const bool charge = page_file && (attrs & sec::commit);
+    // The commit limit before the prototypes (ReactOS NtMapViewOfSection
+    // apitest: 512 GB of SEC_COMMIT is STATUS_COMMITMENT_LIMIT, 8 TB of
+    // SEC_RESERVE STATUS_INSUFFICIENT_RESOURCES).
+    if (charge && pages > sys.commit_limit_locked())
+      return status::commitment_limit;
+    const bool needs_run = page_file || !shared->in_use() || grow;
+    if (needs_run && pages > table.pool.capacity() - table.pool.in_use())
+      return status::insufficient_resources;
+    section_object* s = table.objects.allocate();
+    if (s == nullptr) return status::insufficient_resources;
     if (charge && !sys.charge_commit_locked(pages, 0, frame_end)) {
       table.objects.deallocate(s);
       return status::commitment_limit;
@@ -179,7 +187,12 @@ struct section_ops {
   /// maps it.
   static void close(System& sys, section_object& s) noexcept {
     MMKIT_ASSERT(s.handles_ > 0);
-    --s.handles_;
+    // The name goes with the last handle, even while views keep the
+    // section (Wine test_MapViewOfFile, recorded on Windows).
+    if (--s.handles_ == 0) {
+      sys.sections().remove_name(s);
+      s.name_[0] = '\0';
+    }
     maybe_delete(sys, s);
   }
 
@@ -357,8 +370,9 @@ struct section_ops {
       if (const status st = pe::validate_relocations(file->store(), parsed);
           st != status::success)
         return st;
-      if (pages_of(parsed.size_of_image) > table.pool.capacity())
-        return status::section_too_big;
+      if (pages_of(parsed.size_of_image) >
+          table.pool.capacity() - table.pool.in_use())
+        return status::insufficient_resources;
     }
     section_object* s = table.objects.allocate();
     if (s == nullptr) return status::insufficient_resources;
@@ -423,8 +437,9 @@ struct section_ops {
       const std::uint64_t size =
           sec.virtual_size != 0 ? sec.virtual_size : sec.raw_size;
       const std::uint64_t span = pages_of(size);
-      const std::uint64_t data =
-          sec.raw_size < (span << page_shift) ? sec.raw_size : span << page_shift;
+      const std::uint64_t data = sec.raw_size < (span << page_shift)
+                                     ? sec.raw_size
+                                     : span << page_shift;
       fill(sec.virtual_address >> page_shift, span, sec.raw_offset, data,
            pe::section_protection(sec.characteristics));
     }
