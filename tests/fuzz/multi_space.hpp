@@ -1,8 +1,9 @@
 #pragma once
 // multi_space: the fuzz target's differential driver. Up to four address
 // spaces of mixed archs share one small simulated machine; each is stepped
-// against its own reference model (model/nt_model.hpp) with the op
-// generator of model/differential.hpp, and the driver keeps what the models
+// against its own reference model (model/nt_model.hpp, the models sharing
+// one section_world as the spaces share one system) with the op generator
+// of model/differential.hpp, and the driver keeps what the models
 // cannot know: which space owns each physical frame.
 //
 //   input: 3 config bytes | entropy (2 bytes a number, as byte_entropy)
@@ -13,7 +14,11 @@
 //           bits 6-7  commit limit: 1/2, 1, 2 or 8 times the usable frames
 //   byte 1  2 bits per space: x86_32, x86_pae, x86_64, x86_la57
 //   byte 2  bits 0-1  frames zeroed ahead: 0, 8, 32, 128 (the others are
-//                     zeroed when taken); bits 2-7 unused
+//                     zeroed when taken)
+//           bit 2     sections: the spaces make, open and close sections
+//                     (page file, or the three files both sides get) and
+//                     map, unmap and flush views; small machine only
+//           bits 3-7  unused
 //
 // Then, per number drawn: the space (one op in 128: destroy it and make one
 // of another arch in its slot), and the op, from that space's generator.
@@ -59,6 +64,24 @@
 // sides, the tables back to their count at creation, then with the spaces
 // destroyed the PFN database idle and the commit charge zero.
 //
+// Sections. A view's shared page is its section's frame, not a space's: it
+// is owned by no page and counted apart (the models' resident section
+// pages); a copy-on-write page's private copy is its space's like any other
+// page. After every op of a sections run: each space's check_invariants(),
+// the files against the model's, and the section checks of
+// address_space/nt_machine.hpp over all the spaces (every prototype PTE
+// committed and resident as the model's section page; every resident
+// section frame active, linked back to its prototype, with share count 1 +
+// the valid PTEs that map it in every space; a valid view PTE naming its
+// section page's frame or, a copy, none; the system's charge, uncharged
+// frames, prototype pool and live sections the model's). At the end every
+// view is unmapped and every handle closed: no section, prototype PTE or
+// uncharged frame is left, and then the PFN database is idle as above.
+// A map refused for want of frames (its page tables, made at map time, or
+// its copy-on-write charge), a SEC_COMMIT refused by the frame promise,
+// and a file page brought in without a frame the promise allows are
+// claims checked against the machine, as below.
+//
 // What the models cannot see. When the implementation refuses for a reason
 // the model has no notion of, the driver checks the claim against the
 // machine and does not run the model (the implementation promises to change
@@ -100,6 +123,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -116,6 +140,7 @@ namespace mmkit_fuzz {
 using namespace mmkit_model;
 using machine_system = mmkit::hosted_system<>;
 using database = machine_system::database_type;
+using sections_type = mmkit_test::section_system<machine_system>;
 
 inline constexpr std::uint64_t page_bytes = 0x1000;
 inline constexpr std::size_t max_spaces = 4;
@@ -169,6 +194,15 @@ class fuzz_space {
   virtual std::uint64_t table_pages_in_use() const = 0;
   virtual std::uint64_t root_frame() const = 0;
   virtual page_probe probe(std::uint64_t va) const = 0;
+  // Views of the system's sections (handles are the section_system's).
+  virtual nt_status map_view(int handle, std::uint64_t& base,
+                             std::uint64_t& size, std::uint64_t offset,
+                             std::uint32_t type, std::uint32_t protect,
+                             std::uint64_t zero_bits) = 0;
+  virtual nt_status unmap_view(std::uint64_t address) = 0;
+  virtual nt_status flush(std::uint64_t& base, std::uint64_t& size) = 0;
+  /// What the section checks need of this space (nt_machine.hpp).
+  virtual mmkit_test::space_views views(const nt_model& model) = 0;
 };
 
 template <class Arch>
@@ -177,7 +211,10 @@ class space_of final : public fuzz_space {
   using entry_type = typename Arch::entry_type;
 
  public:
-  explicit space_of(machine_system& sys) : sys_(sys), as_(sys) {}
+  space_of(machine_system& sys, sections_type& sections)
+      : sys_(sys), as_(sys) {
+    as_.attach_sections(sections);
+  }
 
   static const space_traits& arch_traits() {
     static constexpr std::uint64_t limit =
@@ -252,21 +289,40 @@ class space_of final : public fuzz_space {
     }
     return p;
   }
+  nt_status map_view(int handle, std::uint64_t& base, std::uint64_t& size,
+                     std::uint64_t offset, std::uint32_t type,
+                     std::uint32_t protect, std::uint64_t zero_bits) override {
+    return as_.map_view(handle, base, size, offset, type, protect, zero_bits);
+  }
+  nt_status unmap_view(std::uint64_t address) override {
+    return as_.unmap_view(address);
+  }
+  nt_status flush(std::uint64_t& base, std::uint64_t& size) override {
+    return as_.flush(base, size);
+  }
+  mmkit_test::space_views views(const nt_model& model) override {
+    return mmkit_test::views_of(as_.impl(), model);
+  }
 
  private:
   machine_system& sys_;
-  nt_adapter<impl_type> as_;
+  nt_adapter<impl_type, sections_type> as_;
 };
 
 inline constexpr unsigned arch_count = 4;
 
 inline std::unique_ptr<fuzz_space> make_space(unsigned arch,
-                                              machine_system& sys) {
+                                              machine_system& sys,
+                                              sections_type& sections) {
   switch (arch % arch_count) {
-    case 0: return std::make_unique<space_of<mmkit::arch::x86_32>>(sys);
-    case 1: return std::make_unique<space_of<mmkit::arch::x86_pae>>(sys);
-    case 2: return std::make_unique<space_of<mmkit::arch::x86_64>>(sys);
-    default: return std::make_unique<space_of<mmkit::arch::x86_la57>>(sys);
+    case 0:
+      return std::make_unique<space_of<mmkit::arch::x86_32>>(sys, sections);
+    case 1:
+      return std::make_unique<space_of<mmkit::arch::x86_pae>>(sys, sections);
+    case 2:
+      return std::make_unique<space_of<mmkit::arch::x86_64>>(sys, sections);
+    default:
+      return std::make_unique<space_of<mmkit::arch::x86_la57>>(sys, sections);
   }
 }
 
@@ -376,6 +432,8 @@ struct fuzz_config {
   unsigned pressure = 0;
   unsigned commit_factor = 0;
   unsigned prezero = 0;
+  /// Sections and views too (small machine only).
+  bool sections = false;
 
   static constexpr std::size_t header_bytes = 3;
 
@@ -390,6 +448,8 @@ struct fuzz_config {
     for (unsigned i = 0; i < max_spaces; ++i)
       c.archs[i] = (data[1] >> (2 * i)) & 3u;
     c.prezero = data[2] & 3u;
+    c.sections =
+        ((data[2] >> 2) & 1u) != 0 && c.machine == machine_kind::small;
     return c;
   }
 
@@ -436,6 +496,9 @@ class multi_space_run {
 
   ~multi_space_run() {
     for (auto& s : slots_) s.impl.reset();
+    // Then the handles (the sections go with them, their files written),
+    // so that the machine is idle for the next execution.
+    sections_.reset();
     for (const mmkit::pfn f : held_)
       m_.pfns().release(f, mmkit::release_to::free_list);
   }
@@ -464,6 +527,15 @@ class multi_space_run {
     commit_limit_ = usable_ * factor_x2[cfg_.commit_factor] / 2;
     if (!m_.sys().set_commit_limit(commit_limit_).ok())
       return std::string("commit limit refused on an idle machine");
+    // One world of sections for the models, one section system for the
+    // spaces; the files the same on both sides.
+    world_ = std::make_shared<section_world>(commit_limit_);
+    sections_ = std::make_unique<sections_type>(m_.sys());
+    if (cfg_.sections)
+      for (std::size_t k = 0; k < std::size(section_files); ++k) {
+        sections_->create_file(section_file_bytes(k), section_files[k].second);
+        world_->create_file(section_file_bytes(k), section_files[k].second);
+      }
 
     for (unsigned i = 0; i < cfg_.spaces; ++i) {
       slots_.emplace_back();
@@ -486,6 +558,7 @@ class multi_space_run {
       index_ = i;
       auto m = l.recreate ? recreate(l.space, l.new_arch) : step(l.space, l.op);
       if (!m) m = global_checks();
+      if (!m && cfg_.sections) m = invariants();
       if (!m && (thorough_ || (i + 1) % check_period == 0)) m = full_checks();
       if (m) return fail(*m);
     }
@@ -523,7 +596,8 @@ class multi_space_run {
     return buf;
   }
   std::string where(unsigned s) const {
-    return fmt("space %llu (", s) + slots_[s].impl->traits().name + "): ";
+    return fmt("space %llu (", s) +
+           (slots_[s].impl ? slots_[s].impl->traits().name : "none") + "): ";
   }
 
   std::string fail(const std::string& m) {
@@ -556,7 +630,15 @@ class multi_space_run {
   /// Whether a fault in space `s` may find no frame for the page or its
   /// tables.
   bool fault_short(unsigned s) const {
-    return available_to(s) < slots_[s].impl->traits().levels;
+    return available_to(s) < slots_[s].impl->traits().levels ||
+           !promise_room(1);
+  }
+  /// Whether `n` more frames fit the promise made to committed pages (a
+  /// file section's page brought in takes one no charge covers).
+  bool promise_room(std::uint64_t n) const {
+    return world_->commit_charge() + m_.pfns().page_table_count() +
+               m_.sys().uncharged_frames() + n <=
+           m_.usable_count();
   }
 
   /// What the model's access would answer at `va`, without its side effect
@@ -564,14 +646,23 @@ class multi_space_run {
   static nt_status model_touch(const nt_model& m, std::uint64_t va,
                                access_kind kind) {
     if (va > m.layout().highest) return nt_status::access_violation;
-    const auto p = m.committed_pages().find(va >> 12);
-    if (p == m.committed_pages().end()) return nt_status::access_violation;
-    const auto r = m.rights_of(p->second.protect);
-    const bool allowed = kind == access_kind::read    ? r.read
-                         : kind == access_kind::write ? r.write
-                                                      : r.execute;
+    std::uint32_t prot = 0;
+    if (m.in_view(va >> 12)) {
+      const auto info = m.view_page_at(va >> 12);
+      if (!info.committed) return nt_status::access_violation;
+      prot = info.protect;
+    } else {
+      const auto p = m.committed_pages().find(va >> 12);
+      if (p == m.committed_pages().end()) return nt_status::access_violation;
+      prot = p->second.protect;
+    }
+    const auto r = m.rights_of(prot);
+    const bool allowed = kind == access_kind::read ? r.read
+                         : kind == access_kind::write
+                             ? r.write || nt_model::copy_on_write(prot)
+                             : r.execute;
     if (!allowed) return nt_status::access_violation;
-    if (p->second.protect & page::guard) return nt_status::guard_page_violation;
+    if (prot & page::guard) return nt_status::guard_page_violation;
     return nt_status::success;
   }
 
@@ -659,7 +750,8 @@ class multi_space_run {
     const std::uint64_t tables =
         ((pages >> t.leaf_index_bits) + 2) * (t.levels - 1);
     const auto& db = m_.pfns();
-    if (system_charge() + db.page_table_count() + *need + tables >
+    if (system_charge() + db.page_table_count() + m_.sys().uncharged_frames() +
+            *need + tables >
         m_.usable_count())
       return true;
     return low_zone_only(t.frame_end) &&
@@ -667,12 +759,9 @@ class multi_space_run {
                db.available_below(mmkit::pfn{database::low_zone_frames});
   }
 
-  std::uint64_t system_charge() const {
-    std::uint64_t sum = 0;
-    for (const slot& sl : slots_)
-      if (sl.model) sum += sl.model->commit_charge();
-    return sum;
-  }
+  /// The system's commit charge as the models see it: every space's and
+  /// every page-file section's.
+  std::uint64_t system_charge() const { return world_->commit_charge(); }
 
   // ---- spaces come and go ---------------------------------------------------
 
@@ -680,7 +769,7 @@ class multi_space_run {
     slot& sl = slots_[s];
     sl = slot{};
     sl.arch = arch;
-    sl.impl = make_space(arch, m_.sys());
+    sl.impl = make_space(arch, m_.sys(), *sections_);
     if (!sl.impl->created()) {
       // Only a root table without a frame to take excuses it (none free
       // where the root may lie, or every free one promised to committed
@@ -692,7 +781,7 @@ class multi_space_run {
       const std::uint64_t root_end = std::min(t.root_end, t.frame_end);
       const std::uint64_t avail = db.available_below(mmkit::pfn{root_end});
       const bool promised =
-          system_charge() + db.page_table_count() + 1 > m_.usable_count() ||
+          !promise_room(1) ||
           (low_zone_only(root_end) &&
            low_outstanding() + 1 >
                db.available_below(mmkit::pfn{database::low_zone_frames}));
@@ -701,9 +790,9 @@ class multi_space_run {
                    avail);
       return std::nullopt;
     }
-    sl.model = std::make_unique<nt_model>(layout_for(arch), commit_limit_);
-    sl.gen =
-        std::make_unique<op_generator<byte_entropy>>(*e_, layout_for(arch));
+    sl.model = std::make_unique<nt_model>(layout_for(arch), world_);
+    sl.gen = std::make_unique<op_generator<byte_entropy>>(
+        *e_, layout_for(arch), cfg_.sections);
     sl.base_tables = sl.impl->table_pages_in_use();
     return std::nullopt;
   }
@@ -715,18 +804,22 @@ class multi_space_run {
       const std::uint64_t frames =
           sl.impl->frames_in_use() + sl.impl->table_pages_in_use();
       const std::uint64_t avail = db.available();
-      const std::uint64_t charge = m_.sys().commit_charge();
-      const std::uint64_t own = sl.impl->commit_charge();
+      const std::uint64_t section_frames = section_resident();
       const std::string who = where(s);
       for (const auto& [vpn, f] : sl.resident) owners_.erase(f);
       sl.resident.clear();
       sl.impl.reset();
-      if (db.available() != avail + frames)
-        return who + fmt("destroying it returned %llu frames, it held %llu",
-                         db.available() - avail, frames);
-      if (m_.sys().commit_charge() != charge - own)
+      // Its views go with it, and sections they alone kept alive, with
+      // their frames and charge.
+      sl.model.reset();
+      const std::uint64_t freed = section_frames - section_resident();
+      if (db.available() != avail + frames + freed)
+        return who + fmt("destroying it returned %llu frames, it held %llu "
+                         "and its views' sections %llu",
+                         db.available() - avail, frames, freed);
+      if (m_.sys().commit_charge() != world_->commit_charge())
         return who + fmt("destroying it left commit charge %llu, expected %llu",
-                         m_.sys().commit_charge(), charge - own);
+                         m_.sys().commit_charge(), world_->commit_charge());
     }
     return create(s, arch);
   }
@@ -766,6 +859,9 @@ class multi_space_run {
     slot& sl = slots_[s];
     for (std::uint64_t v = first; v <= last; ++v) {
       if (sl.resident.count(v) != 0) continue;
+      // A view's shared page is its section's frame (the section checks
+      // look after it); a private copy is the space's own.
+      if (sl.model->in_view(v) && !sl.model->view_page_at(v).copied) continue;
       const page_probe p = sl.impl->probe(v << 12);
       if (p.kind != mmkit::entry_kind::valid &&
           p.kind != mmkit::entry_kind::transition)
@@ -797,6 +893,17 @@ class multi_space_run {
   /// against the model's.
   std::optional<std::string> compare_frame(unsigned s, std::uint64_t vpn,
                                            std::uint64_t frame) const {
+    if (slots_[s].model->in_view(vpn)) {
+      const auto want = slots_[s].model->view_bytes(vpn);
+      const auto* have = reinterpret_cast<const std::uint8_t*>(
+          std::as_const(m_.sys().memory()).read_frame(mmkit::pfn{frame}));
+      if (std::memcmp(have, want.data(), page_bytes) == 0) return std::nullopt;
+      std::size_t i = 0;
+      while (have[i] == want[i]) ++i;
+      return where(s) + fmt("copy's byte at 0x%llx (frame 0x%llx): 0x%02llx, "
+                            "the model says 0x%02llx",
+                            (vpn << 12) + i, frame, have[i], want[i]);
+    }
     const auto& committed = slots_[s].model->committed_pages();
     const auto p = committed.find(vpn);
     if (p == committed.end())
@@ -828,8 +935,183 @@ class multi_space_run {
       case diff_op::kind::access: return step_access(s, op);
       case diff_op::kind::read:
       case diff_op::kind::write: return step_copy(s, op);
+      case diff_op::kind::create_section:
+      case diff_op::kind::open_section:
+      case diff_op::kind::close_section:
+      case diff_op::kind::map_view:
+      case diff_op::kind::unmap_view:
+      case diff_op::kind::flush: return step_section(s, op);
     }
     return std::nullopt;
+  }
+
+  /// Section frames the models hold (page-file and file pages brought in).
+  std::uint64_t section_resident() const {
+    return world_->resident_file_pages() + world_->resident_page_file_pages();
+  }
+
+  std::optional<std::string> step_section(unsigned s, const diff_op& op) {
+    slot& sl = slots_[s];
+    const auto to_nt = [](mmkit::status x) {
+      return static_cast<nt_status>(static_cast<std::uint32_t>(x));
+    };
+    const auto differ = [&](nt_status ir, nt_status mr) {
+      return where(s) + "status: impl " + st(ir) + ", model " + st(mr);
+    };
+    switch (op.k) {
+      case diff_op::kind::create_section:
+      case diff_op::kind::open_section: {
+        int ih = -1, mh = -1;
+        const std::string name = section_name(op.name);
+        const auto flags = static_cast<std::uint32_t>(op.zero_bits);
+        const nt_status ir =
+            op.k == diff_op::kind::create_section
+                ? to_nt(sections_->create_section(ih, op.c, name, flags,
+                                                  op.size, op.a, op.b,
+                                                  op.file))
+                : to_nt(sections_->open_section(ih, op.c, name));
+        if (ir == nt_status::commitment_limit && op.file < 0 &&
+            (op.b & sec::commit)) {
+          // SEC_COMMIT is a promise too: the frames may not back it.
+          const std::uint64_t pages = (op.size + page_bytes - 1) / page_bytes;
+          if (ih < 0 && (!world_->can_charge(pages) || !promise_room(pages)))
+            return std::nullopt;
+        }
+        const nt_status mr =
+            op.k == diff_op::kind::create_section
+                ? world_->create_section(mh, op.c, name, flags, op.size, op.a,
+                                         op.b, op.file)
+                : world_->open_section(mh, op.c, name);
+        if (ir != mr) return differ(ir, mr);
+        if (ih != mh) return where(s) + fmt("handle: impl %llu, model %llu", ih, mh);
+        if (mr == nt_status::success) ++successes_;
+        return std::nullopt;
+      }
+      case diff_op::kind::close_section: {
+        const nt_status ir = to_nt(sections_->close_section(op.handle));
+        const nt_status mr = world_->close_section(op.handle);
+        if (ir != mr) return differ(ir, mr);
+        if (mr == nt_status::success) ++successes_;
+        return compare_files();
+      }
+      case diff_op::kind::map_view: {
+        std::uint64_t ib = op.addr, is = op.size, mb = op.addr, ms = op.size;
+        const nt_status ir = sl.impl->map_view(op.handle, ib, is, op.offset,
+                                               op.a, op.b, op.zero_bits);
+        if ((ir == nt_status::commitment_limit ||
+             ir == insufficient_resources || ir == nt_status::no_memory) &&
+            map_refusable(s, op)) {
+          // The view's page tables (written at map time) or its
+          // copy-on-write charge may not fit: the model is not run.
+          if (ib != op.addr || is != op.size)
+            return where(s) + "out base/size changed by a failed map";
+          return std::nullopt;
+        }
+        const nt_status mr = sl.model->map_view(op.handle, mb, ms, op.offset,
+                                                op.a, op.b, op.zero_bits);
+        if (ir != mr) return differ(ir, mr);
+        if (ib != mb || is != ms)
+          return where(s) +
+                 fmt("map: out base/size: impl 0x%llx/0x%llx, model "
+                     "0x%llx/0x%llx",
+                     ib, is, mb, ms);
+        if (mr == nt_status::success) ++successes_;
+        return std::nullopt;
+      }
+      case diff_op::kind::unmap_view: {
+        std::optional<std::pair<std::uint64_t, std::uint64_t>> range;
+        if (op.addr <= sl.model->layout().highest) {
+          const auto& allocs = sl.model->allocations();
+          auto a = allocs.upper_bound(op.addr >> 12);
+          if (a != allocs.begin()) {
+            --a;
+            if ((op.addr >> 12) < a->second.end_vpn)
+              range = std::pair{a->first, a->second.end_vpn - 1};
+          }
+        }
+        const nt_status ir = sl.impl->unmap_view(op.addr);
+        const nt_status mr = sl.model->unmap_view(op.addr);
+        if (ir != mr) return differ(ir, mr);
+        if (mr != nt_status::success) return std::nullopt;
+        ++successes_;
+        dropped(s, range->first, range->second);
+        return compare_files();
+      }
+      case diff_op::kind::flush: {
+        std::uint64_t ib = op.addr, is = op.size, mb = op.addr, ms = op.size;
+        const nt_status ir = sl.impl->flush(ib, is);
+        const nt_status mr = sl.model->flush(mb, ms);
+        if (ir != mr) return differ(ir, mr);
+        if (ib != mb || is != ms)
+          return where(s) + fmt("flush: out base/size: impl 0x%llx/0x%llx, "
+                                "model 0x%llx/0x%llx",
+                                ib, is, mb, ms);
+        if (mr == nt_status::success) ++successes_;
+        return compare_files();
+      }
+      default: break;
+    }
+    return std::nullopt;
+  }
+
+  /// Whether a map the implementation refused for want of frames may be
+  /// refused so: its page tables (one per level but the root for each
+  /// leaf-table span, made at map time) and its copy-on-write charge may
+  /// not fit the frames or the promise.
+  bool map_refusable(unsigned s, const diff_op& op) const {
+    if (!world_->handle_open(op.handle)) return false;
+    const auto& sec = world_->section(world_->handle(op.handle).section);
+    const std::uint64_t bytes =
+        op.size != 0 ? op.size
+                     : (sec.size > op.offset ? sec.size - op.offset : 0);
+    const std::uint64_t pages = (bytes + page_bytes - 1) / page_bytes;
+    const space_traits& t = slots_[s].impl->traits();
+    const std::uint64_t tables =
+        ((pages >> t.leaf_index_bits) + 2) * (t.levels - 1);
+    const std::uint64_t cow =
+        (op.b & 0xFFu) == page::writecopy ||
+                (op.b & 0xFFu) == page::execute_writecopy
+            ? pages
+            : 0;
+    return available_to(s) < tables || !promise_room(tables + cow) ||
+           !world_->can_charge(cow);
+  }
+
+  /// Every space's check_invariants() (after every op of a sections run:
+  /// small machine only, where the PFN database's part is cheap).
+  std::optional<std::string> invariants() const {
+    for (unsigned i = 0; i < slots_.size(); ++i)
+      if (slots_[i].impl && !slots_[i].impl->check_invariants())
+        return where(i) + "impl invariants broken";
+    return std::nullopt;
+  }
+
+  /// The files, the implementation's against the model's.
+  std::optional<std::string> compare_files() const {
+    for (std::size_t f = 0; f < world_->file_count(); ++f) {
+      const auto ib = sections_->file_bytes(static_cast<int>(f));
+      const auto& mb = world_->file_bytes(static_cast<int>(f));
+      if (ib == mb) continue;
+      if (ib.size() != mb.size())
+        return fmt("file %llu: impl size 0x%llx, model 0x%llx", f, ib.size(),
+                   mb.size());
+      std::size_t i = 0;
+      while (ib[i] == mb[i]) ++i;
+      return fmt("file %llu byte 0x%llx: impl 0x%02llx, model 0x%02llx", f, i,
+                 ib[i], mb[i]);
+    }
+    return std::nullopt;
+  }
+
+  /// The section layer against the world, over every space; the frames
+  /// of resident section pages go to `frames`.
+  std::optional<std::string> section_checks(
+      std::set<std::uint64_t>* frames = nullptr) const {
+    std::vector<mmkit_test::space_views> views;
+    for (const slot& sl : slots_)
+      if (sl.impl) views.push_back(sl.impl->views(*sl.model));
+    return mmkit_test::check_sections(m_.sys(), *sections_, *world_, views,
+                                      frames);
   }
 
   std::optional<std::string> step_mutation(unsigned s, const diff_op& op) {
@@ -853,7 +1135,12 @@ class multi_space_run {
       // nothing, which the comparisons that follow check.
       if (ib != op.addr || is != op.size)
         return where(s) + "out base/size changed by a failed call";
-      if (!range || !tables_short(s, range->first, range->second))
+      // A NULL base lands where the space chooses: its range may straddle
+      // one more leaf-table span than the one from 0 does.
+      const std::uint64_t extra =
+          op.addr == 0 ? std::uint64_t{1} << sl.impl->traits().leaf_index_bits
+                       : 0;
+      if (!range || !tables_short(s, range->first, range->second + extra))
         return where(s) +
                fmt("STATUS_INSUFFICIENT_RESOURCES with %llu frames available",
                    available_to(s));
@@ -892,8 +1179,10 @@ class multi_space_run {
     ++successes_;
     if (op.k == diff_op::kind::free && range) {
       dropped(s, range->first, range->second);
-    } else if (op.k == diff_op::kind::allocate && op.a == mem::reset) {
-      // MEM_RESET discards the pages' contents: their frames go back.
+    } else if (op.k == diff_op::kind::allocate && op.a == mem::reset &&
+               !model.in_view(mb >> 12)) {
+      // MEM_RESET discards the pages' contents: their frames go back (a
+      // view's pages stay as they are).
       dropped(s, mb >> 12, (mb + ms - 1) >> 12);
     }
     return std::nullopt;
@@ -1046,12 +1335,19 @@ class multi_space_run {
       tables += sl.impl->table_pages_in_use();
     }
     const auto& db = m_.pfns();
+    if (world_->commit_charge() != charge + world_->section_charge())
+      return fmt("the models hold commit charge %llu, the spaces %llu and "
+                 "the sections %llu",
+                 world_->commit_charge(), charge, world_->section_charge());
+    charge = world_->commit_charge();
     if (m_.sys().commit_charge() != charge)
-      return fmt("system commit charge %llu, the spaces' sum %llu",
+      return fmt("system commit charge %llu, the models' %llu",
                  m_.sys().commit_charge(), charge);
     if (charge > commit_limit_)
       return fmt("the spaces hold commit charge %llu, past the limit %llu",
                  charge, commit_limit_);
+    // Section frames: held by their sections, not by a space.
+    frames += section_resident();
     if (db.page_table_count() != tables)
       return fmt("PFN database: %llu page tables, the spaces hold %llu",
                  db.page_table_count(), tables);
@@ -1064,6 +1360,8 @@ class multi_space_run {
     if (db.available() + frames + tables + held != m_.usable_count())
       return fmt("PFN database: %llu frames available, %llu in use, of %llu",
                  db.available(), frames + tables + held, m_.usable_count());
+    if (cfg_.sections)
+      if (auto m = section_checks()) return "sections: " + *m;
     return std::nullopt;
   }
 
@@ -1185,7 +1483,10 @@ class multi_space_run {
                                   v << 12);
       }
     }
-    return check_usable_frames(table_owner);
+    std::set<std::uint64_t> section_frames;
+    if (cfg_.sections)
+      if (auto m = section_checks(&section_frames)) return "sections: " + *m;
+    return check_usable_frames(table_owner, section_frames);
   }
 
   /// The state of every usable frame: a page's is active (checked above),
@@ -1193,7 +1494,8 @@ class multi_space_run {
   /// active, any other zeroed or free; the zeroed and free frames below
   /// 4 GiB are what available_below(4 GiB) counts. O(usable frames).
   std::optional<std::string> check_usable_frames(
-      const std::unordered_map<std::uint64_t, unsigned>& tables) const {
+      const std::unordered_map<std::uint64_t, unsigned>& tables,
+      const std::set<std::uint64_t>& section_frames) const {
     const auto& db = m_.pfns();
     std::unordered_set<std::uint64_t> held;
     for (const mmkit::pfn f : held_) held.insert(f.raw());
@@ -1201,6 +1503,7 @@ class multi_space_run {
     for (const auto& [first, count] : m_.usable()) {
       for (std::uint64_t f = first; f < first + count; ++f) {
         if (owners_.count(f) != 0 || tables.count(f) != 0) continue;
+        if (section_frames.count(f) != 0) continue;  // checked by them
         const mmkit::page_state st = db.entry(mmkit::pfn{f}).state();
         if (held.count(f) != 0) {
           if (st != mmkit::page_state::active)
@@ -1238,11 +1541,17 @@ class multi_space_run {
       if (!sl.impl) continue;
       while (!sl.model->allocations().empty()) {
         diff_op op;
-        op.k = diff_op::kind::free;
-        op.addr = sl.model->allocations().begin()->first << 12;
-        op.size = 0;
-        op.a = mem::release;
-        if (auto m = step_mutation(i, op)) return "final release: " + *m;
+        const auto& first = *sl.model->allocations().begin();
+        op.addr = first.first << 12;
+        if (first.second.mapped()) {
+          op.k = diff_op::kind::unmap_view;
+          if (auto m = step_section(i, op)) return "final unmap: " + *m;
+        } else {
+          op.k = diff_op::kind::free;
+          op.size = 0;
+          op.a = mem::release;
+          if (auto m = step_mutation(i, op)) return "final release: " + *m;
+        }
         if (auto m = global_checks()) return "final release: " + *m;
       }
       if (sl.impl->frames_in_use() != 0 || !sl.resident.empty() ||
@@ -1256,6 +1565,25 @@ class multi_space_run {
                               "everything, %llu when made",
                               sl.impl->table_pages_in_use(), sl.base_tables);
     }
+    // Then the handles: every section goes, its file written.
+    for (std::size_t h = 0; h < world_->handle_count(); ++h) {
+      if (!world_->handle_open(static_cast<int>(h))) continue;
+      diff_op op;
+      op.k = diff_op::kind::close_section;
+      op.handle = static_cast<int>(h);
+      if (auto m = step_section(0, op)) return "final close: " + *m;
+      if (auto m = global_checks()) return "final close: " + *m;
+    }
+    if (world_->live_sections() != 0 ||
+        m_.sys().sections().live != 0 ||
+        m_.sys().sections().pool.in_use() != 0 ||
+        m_.sys().uncharged_frames() != 0)
+      return fmt("with every view unmapped and handle closed: %llu sections "
+                 "in the model, %llu in the system, %llu prototype PTEs in "
+                 "use, %llu uncharged frames",
+                 world_->live_sections(), m_.sys().sections().live,
+                 m_.sys().sections().pool.in_use(),
+                 m_.sys().uncharged_frames());
     if (auto m = full_checks(true)) return m;
     if (m_.above_4g() && thorough_) {
       // Replaying a failure: one space is enough, the O(2^20) part (the
@@ -1267,7 +1595,10 @@ class multi_space_run {
         break;
       }
     }
-    for (slot& sl : slots_) sl.impl.reset();
+    for (slot& sl : slots_) {
+      sl.impl.reset();
+      sl.model.reset();
+    }
     const auto& db = m_.pfns();
     if (db.page_table_count() != 0 ||
         db.count(mmkit::page_state::active) != held_.size() ||
@@ -1286,6 +1617,8 @@ class multi_space_run {
   fuzz_machine& m_;
   fuzz_config cfg_;
   bool thorough_;
+  std::shared_ptr<section_world> world_;
+  std::unique_ptr<sections_type> sections_;
   byte_entropy* e_ = nullptr;
   std::vector<slot> slots_;
   std::vector<mmkit::pfn> held_;

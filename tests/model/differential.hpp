@@ -22,6 +22,18 @@
 // table_pages_in_use() of the implementation must be back to their values
 // at construction.
 //
+// With `diff_config::sections`, both sides get the same files and the ops
+// make, open and close sections and map, unmap and flush views (the
+// generator keeps away from mmkit's known differences from Windows, see
+// op_generator). After every op the files are compared, the system's commit
+// charge, and, where the implementation has them (nt_machine.hpp), its
+// section checks: every prototype PTE committed and resident as the
+// model's section page, every resident section frame's share count 1 +
+// the valid PTEs that map it, the system's charge, uncharged frames,
+// prototype pool and live sections the model's. At the end every view is
+// unmapped and every handle closed, and the system must hold what it held
+// at the start (check_idle).
+//
 // The ops are concrete values (diff_op), recorded as they are generated, so
 // a failing run can be replayed on a fresh pair. On a mismatch the driver
 // replays the recorded ops with every check after every op ("thorough"),
@@ -34,7 +46,9 @@
 //
 // Space interface (the model's; nt_adapter gives it to mmkit's
 // address_space): allocate, free, protect, query, access, read, write,
-// check_invariants, commit_charge, frames_in_use, table_pages_in_use.
+// check_invariants, commit_charge, frames_in_use, table_pages_in_use; for
+// sections: create_file, file_bytes, create_section, open_section,
+// close_section, map_view, unmap_view, flush, system_commit_charge.
 
 #include <algorithm>
 #include <cstdint>
@@ -102,6 +116,16 @@ struct diff_op {
     access,    // addr, a = access_kind, b = access_mode
     read,      // addr, size
     write,     // addr, size, data from `seed`
+    // Sections (handles are the model's numbers, names from section_names).
+    create_section,  // size, a = protect, b = SEC_ attrs, c = access,
+                     // file (-1: page file), name (-1: none), zero_bits =
+                     // OBJ_ flags
+    open_section,    // name, c = access
+    close_section,   // handle
+    map_view,        // handle, addr, size, offset, a = type, b = protect,
+                     // zero_bits
+    unmap_view,      // addr
+    flush,           // addr, size
   };
   kind k = kind::query;
   std::uint64_t addr = 0;
@@ -110,7 +134,19 @@ struct diff_op {
   std::uint32_t b = 0;
   std::uint64_t zero_bits = 0;
   std::uint64_t seed = 0;  // write data: byte i = data_byte(seed, i)
+  std::uint32_t c = 0;
+  int handle = -1;
+  int file = -1;
+  int name = -1;
+  std::uint64_t offset = 0;
 };
+
+/// The names sections get in generated ops.
+inline constexpr const char* section_names[] = {"Local\\A", "Local\\B",
+                                                "Global\\C"};
+inline std::string section_name(int n) {
+  return n < 0 ? std::string() : section_names[n];
+}
 
 inline std::uint8_t data_byte(std::uint64_t seed, std::uint64_t i) {
   std::uint64_t z = seed + i * 0x9E3779B97F4A7C15ull;
@@ -155,6 +191,35 @@ inline std::string describe(const diff_op& op) {
       std::snprintf(buf, sizeof buf, "write(0x%llx, 0x%llx bytes, data %llu)",
                     a, s, static_cast<unsigned long long>(op.seed));
       break;
+    case diff_op::kind::create_section:
+      std::snprintf(buf, sizeof buf,
+                    "create_section(size 0x%llx, protect 0x%x, attrs 0x%x, "
+                    "access 0x%x, file %d, name %s, obj 0x%llx)",
+                    s, op.a, op.b, op.c, op.file,
+                    op.name < 0 ? "-" : section_names[op.name],
+                    static_cast<unsigned long long>(op.zero_bits));
+      break;
+    case diff_op::kind::open_section:
+      std::snprintf(buf, sizeof buf, "open_section(%s, access 0x%x)",
+                    op.name < 0 ? "-" : section_names[op.name], op.c);
+      break;
+    case diff_op::kind::close_section:
+      std::snprintf(buf, sizeof buf, "close_section(handle %d)", op.handle);
+      break;
+    case diff_op::kind::map_view:
+      std::snprintf(buf, sizeof buf,
+                    "map_view(handle %d, base 0x%llx, size 0x%llx, offset "
+                    "0x%llx, type 0x%x, protect 0x%x, zero_bits 0x%llx)",
+                    op.handle, a, s,
+                    static_cast<unsigned long long>(op.offset), op.a, op.b,
+                    static_cast<unsigned long long>(op.zero_bits));
+      break;
+    case diff_op::kind::unmap_view:
+      std::snprintf(buf, sizeof buf, "unmap_view(0x%llx)", a);
+      break;
+    case diff_op::kind::flush:
+      std::snprintf(buf, sizeof buf, "flush(0x%llx, 0x%llx)", a, s);
+      break;
   }
   return buf;
 }
@@ -164,13 +229,37 @@ inline std::string describe(const diff_op& op) {
 /// Produces ops biased towards valid calls on existing allocations, with a
 /// steady share of malformed ones (unaligned, overflowing, zero, beyond
 /// user space, bad flags and protections, ranges spanning allocations).
+///
+/// With `sections`, a share of the ops make, open and close sections
+/// (over the model world's files or the page file) and map, unmap and
+/// flush views, and the others aim at views too. Those ops keep away from
+/// what mmkit is known to do otherwise than Windows (nt_case_table.hpp's
+/// cases marked `differs`): no MEM_RESERVE or CommitSize in a map, no
+/// section larger than a file a view maps (mmkit does not grow a mapped
+/// segment: STATUS_NOT_IMPLEMENTED), and no commit or protect in an
+/// EXECUTE view of READONLY, WRITECOPY, EXECUTE_READ or EXECUTE_WRITECOPY,
+/// nor in an EXECUTE_READ view of EXECUTE_WRITECOPY (the case table pins
+/// those; the generator was written while mmkit still allowed them).
 template <class Entropy>
 class op_generator {
  public:
-  op_generator(Entropy& e, const nt_layout& layout) : e_(e), L_(layout) {}
+  op_generator(Entropy& e, const nt_layout& layout, bool sections = false)
+      : e_(e), L_(layout), sections_(sections) {}
 
   template <model_bug Bug>
   diff_op next(const basic_nt_model<Bug>& model) {
+    if (!sections_) return next_private(model);
+    const std::uint64_t roll = below(1000);
+    diff_op op = roll < 220   ? gen_section(model)
+                 : roll < 320 ? gen_in_view(model)
+                              : next_private(model);
+    keep_to_known_ground(model, op);
+    return op;
+  }
+
+ private:
+  template <model_bug Bug>
+  diff_op next_private(const basic_nt_model<Bug>& model) {
     const auto& allocs = model.allocations();
     const std::uint64_t roll = below(1000);
     // Keep the number of live allocations bounded so the model stays fast
@@ -185,7 +274,6 @@ class op_generator {
     return gen_write(model);
   }
 
- private:
   std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : e_.next() % n; }
   bool chance(unsigned percent) { return below(100) < percent; }
 
@@ -443,6 +531,7 @@ class op_generator {
     op.a = static_cast<std::uint32_t>(below(3));
     op.b = chance(10) ? 1u : 0u;
     std::uint64_t size = 0;
+    if (sections_ && chance(50) && view_range(m, op.addr, size)) return op;
     if (chance(10) || !committed_range(m, op.addr, size))
       op.addr = odd_address();
     return op;
@@ -452,6 +541,7 @@ class op_generator {
   diff_op gen_read(const Model& m) {
     diff_op op;
     op.k = diff_op::kind::read;
+    if (sections_ && chance(50) && view_range(m, op.addr, op.size)) return op;
     if (chance(8) || !committed_range(m, op.addr, op.size)) {
       op.addr = chance(50) ? odd_address() : arena_address();
       op.size = 1 + below(0x2000);
@@ -464,6 +554,7 @@ class op_generator {
     diff_op op;
     op.k = diff_op::kind::write;
     op.seed = e_.next();
+    if (sections_ && chance(50) && view_range(m, op.addr, op.size)) return op;
     if (chance(8) || !committed_range(m, op.addr, op.size)) {
       op.addr = chance(50) ? odd_address() : arena_address();
       op.size = 1 + below(0x2000);
@@ -471,8 +562,229 @@ class op_generator {
     return op;
   }
 
+  // ---- sections ------------------------------------------------------------
+
+  /// A byte range in a random view (most within one page), or false.
+  template <class Model>
+  bool view_range(const Model& m, std::uint64_t& addr, std::uint64_t& size) {
+    const auto* a = random_view(m);
+    if (a == nullptr) return false;
+    const std::uint64_t pages = a->second.end_vpn - a->first;
+    addr = ((a->first + below(pages)) << 12) + below(0x1000);
+    size = chance(70) ? 1 + below(64) : 1 + below(0x2000);
+    return true;
+  }
+  template <class Model>
+  const typename Model::allocation_map::value_type* random_view(
+      const Model& m) {
+    std::vector<const typename Model::allocation_map::value_type*> views;
+    for (const auto& kv : m.allocations())
+      if (kv.second.mapped()) views.push_back(&kv);
+    if (views.empty()) return nullptr;
+    return views[below(views.size())];
+  }
+  /// A random open handle of the world, or -1.
+  int random_handle(const section_world& w) {
+    std::vector<int> open;
+    for (std::size_t h = 0; h < w.handle_count(); ++h)
+      if (w.handle_open(static_cast<int>(h))) open.push_back(static_cast<int>(h));
+    if (open.empty()) return -1;
+    return open[below(open.size())];
+  }
+  /// A protect or a MEM_COMMIT of a range in a view.
+  template <class Model>
+  diff_op gen_in_view(const Model& m) {
+    const auto* a = random_view(m);
+    if (a == nullptr) return next_private(m);
+    diff_op op;
+    static constexpr std::uint32_t prots[] = {
+        page::noaccess,  page::readonly,          page::readwrite,
+        page::writecopy, page::execute_readwrite, page::readwrite | page::guard,
+        page::execute_read};
+    const std::uint64_t pages = a->second.end_vpn - a->first;
+    const std::uint64_t p = below(pages);
+    op.addr = (a->first + p) << 12;
+    op.size = (1 + below(std::min<std::uint64_t>(pages - p, 8))) << 12;
+    if (chance(10)) op.size += 0x1000;  // past the view
+    const std::uint32_t prot = prots[below(std::size(prots))];
+    if (chance(50)) {
+      op.k = diff_op::kind::protect;
+      op.a = prot;
+    } else {
+      op.k = diff_op::kind::allocate;
+      op.a = mem::commit;
+      op.b = prot;
+    }
+    return op;
+  }
+
+  template <class Model>
+  diff_op gen_section(const Model& m) {
+    const section_world& w = m.world();
+    diff_op op;
+    // Keep the live sections few, so the commit limit is reached only now
+    // and then: past a dozen, mostly close.
+    std::uint64_t roll = below(100);
+    if (w.live_sections() > 12 && chance(60))
+      roll = random_handle(w) >= 0 ? 35 : 85;  // close, or unmap
+    if (roll < 22) {  // create
+      op.k = diff_op::kind::create_section;
+      static constexpr std::uint32_t prots[] = {
+          page::readonly,          page::readwrite,
+          page::readwrite,         page::writecopy,
+          page::execute_read,      page::execute_readwrite,
+          page::execute_writecopy, page::execute};
+      op.a = prots[below(std::size(prots))];
+      op.c = chance(85)   ? section_access::all_access
+             : chance(50) ? section_access::map_read
+                          : section_access::map_write | section_access::map_read;
+      if (chance(50) && w.file_count() != 0) {
+        op.file = static_cast<int>(below(w.file_count()));
+        const auto& f = w.file(op.file);
+        const std::uint64_t fs = f.bytes.size();
+        op.size = chance(70) || fs == 0 ? 0 : 1 + below(fs);
+        op.b = chance(80) ? sec::commit : sec::reserve;
+        // No section larger than a mapped file's segment: mmkit does not
+        // grow a segment a view maps (differs).
+        bool mapped = false;
+        for (std::size_t v = 0; v < w.view_count(); ++v) {
+          const auto& vw = w.view(static_cast<int>(v));
+          mapped |= vw.section >= 0 && w.section(vw.section).file == op.file;
+        }
+        const std::uint64_t room = f.segment_pages << 12;
+        if (mapped && f.users != 0 && (op.size == 0 ? fs : op.size) > room)
+          op.size = room;
+      } else {
+        op.size = ((1 + below(12)) << 12) - (chance(30) ? below(0x1000) : 0);
+        op.b = chance(55) ? sec::commit : sec::reserve;
+      }
+      if (chance(3)) op.b = chance(50) ? sec::commit | sec::reserve : 0;
+      if (chance(3)) op.a = chance(50) ? page::noaccess : page::readwrite | 0x800;
+      if (chance(25)) {
+        op.name = static_cast<int>(below(std::size(section_names)));
+        op.zero_bits = chance(70) ? obj_openif : 0;
+      }
+      return op;
+    }
+    if (roll < 30) {  // open
+      op.k = diff_op::kind::open_section;
+      op.name = static_cast<int>(below(std::size(section_names)));
+      op.c = chance(80) ? section_access::all_access : section_access::map_read;
+      return op;
+    }
+    if (roll < 42) {  // close
+      op.k = diff_op::kind::close_section;
+      op.handle = chance(5) ? 9999 : random_handle(w);
+      if (op.handle < 0) op.handle = 9999;
+      return op;
+    }
+    if (roll < 78) return gen_map(m);
+    if (roll < 90) {  // unmap
+      op.k = diff_op::kind::unmap_view;
+      const auto* a = random_view(m);
+      if (a == nullptr || chance(8)) {
+        op.addr = chance(50) ? arena_address() : odd_address();
+      } else {
+        op.addr = ((a->first + below(a->second.end_vpn - a->first)) << 12) +
+                  below(0x1000);
+      }
+      return op;
+    }
+    op.k = diff_op::kind::flush;
+    const auto* a = random_view(m);
+    if (a == nullptr || chance(8)) {
+      op.addr = chance(50) ? arena_address() : odd_address();
+      op.size = below(0x3000);
+      return op;
+    }
+    const std::uint64_t pages = a->second.end_vpn - a->first;
+    op.addr = ((a->first + below(pages)) << 12) + below(0x1000);
+    op.size = chance(40) ? 0 : 1 + below(pages << 12);
+    return op;
+  }
+
+  template <class Model>
+  diff_op gen_map(const Model& m) {
+    const section_world& w = m.world();
+    diff_op op;
+    op.k = diff_op::kind::map_view;
+    op.handle = chance(3) ? 9999 : random_handle(w);
+    if (op.handle < 0) op.handle = 9999;
+    static constexpr std::uint32_t view_prots[] = {
+        page::noaccess,          page::readonly,
+        page::readwrite,         page::readwrite,
+        page::readwrite,         page::writecopy,
+        page::writecopy,         page::execute_read,
+        page::execute_readwrite, page::execute_writecopy,
+        page::readwrite | page::guard, page::readonly | page::nocache,
+        page::execute};
+    op.b = view_prots[below(std::size(view_prots))];
+    if (chance(2)) op.b = page::readonly | page::readwrite;
+    std::uint64_t section_size = 0x10000;
+    if (w.handle_open(op.handle)) {
+      const auto& h = w.handle(op.handle);
+      section_size = w.section(h.section).size;
+    }
+    const std::uint64_t r = below(100);
+    if (r < 55) {
+      op.addr = 0;
+      if (chance(15)) op.a = mem::top_down;
+      if (chance(10)) op.zero_bits = 1 + below(20);
+    } else {
+      op.addr = arena_address() & ~std::uint64_t{0xFFFF};
+      if (chance(5)) op.zero_bits = 1 + below(4);  // may not allow the base
+    }
+    if (chance(80)) {
+      op.offset = 0;
+    } else {
+      op.offset = below((section_size >> 16) + 2) << 16;
+    }
+    const std::uint64_t left =
+        section_size > op.offset ? section_size - op.offset : 0x1000;
+    op.size = chance(50) ? 0 : 1 + below(left + (chance(10) ? 0x2000 : 0));
+    if (chance(4)) {  // an unaligned base or offset
+      if (chance(50) || op.addr == 0)
+        op.offset += 0x1000 * (1 + below(15));
+      else
+        op.addr += 0x1000 * (1 + below(15));
+    }
+    if (chance(2)) op.a = mem::commit;  // _9
+    // A bad handle with otherwise good arguments: the object manager's
+    // check, which comes after the argument checks, is the adapter's.
+    if (!w.handle_open(op.handle)) {
+      op.a &= mem::top_down;
+      if ((op.b & 0xFFu) == (page::readonly | page::readwrite))
+        op.b = page::readonly;
+    }
+    return op;
+  }
+
+  /// A commit or protect in an EXECUTE or EXECUTE_READ view that mmkit
+  /// takes and Windows refuses (see the class comment) asks for NOACCESS
+  /// instead.
+  template <class Model>
+  void keep_to_known_ground(const Model& m, diff_op& op) {
+    const bool commit = op.k == diff_op::kind::allocate &&
+                        (op.a & ~mem::top_down) == mem::commit;
+    if ((!commit && op.k != diff_op::kind::protect) || op.addr > L_.highest ||
+        !m.in_view(op.addr >> 12))
+      return;
+    const auto& allocs = m.allocations();
+    auto a = allocs.upper_bound(op.addr >> 12);
+    --a;
+    const std::uint32_t view = a->second.protect & 0xFFu;
+    std::uint32_t& want = commit ? op.b : op.a;
+    const std::uint32_t w = want & 0xFFu;
+    if ((view == page::execute &&
+         (w == page::readonly || w == page::writecopy ||
+          w == page::execute_read || w == page::execute_writecopy)) ||
+        (view == page::execute_read && w == page::execute_writecopy))
+      want = page::noaccess;
+  }
+
   Entropy& e_;
   nt_layout L_;
+  bool sections_ = false;
 };
 
 // ---- the pair -------------------------------------------------------------
@@ -485,7 +797,24 @@ struct diff_config {
   std::size_t walk_period = 64;       // full query walk + touched bytes
   std::size_t invariant_period = 16;  // impl check_invariants() (model: walk)
   std::size_t full_bytes_period = 4096;  // every accessible committed page
+  /// Sections and views too: the pair makes the same files on both sides
+  /// (section_files), the generator makes section ops, and after every op
+  /// the files are compared and, where the implementation has them, its
+  /// section checks run (check_sections(model): prototype PTEs, share
+  /// counts, what the system holds).
+  bool sections = false;
 };
+
+/// The files a sections run gives both sides: sizes, writable.
+inline constexpr std::pair<std::uint64_t, bool> section_files[] = {
+    {0x3000, true}, {0x9000, true}, {0x1800, false}};
+/// File `k`'s contents.
+inline std::vector<std::uint8_t> section_file_bytes(std::size_t k) {
+  std::vector<std::uint8_t> b(section_files[k].first);
+  for (std::size_t i = 0; i < b.size(); ++i)
+    b[i] = data_byte(0xF11E0000 + k, i);
+  return b;
+}
 
 /// The op count for a test: `default_ops`, or MMKIT_SOAK_OPS when set.
 inline std::size_t soak_ops(std::size_t default_ops) {
@@ -519,7 +848,13 @@ class diff_pair {
         model_(model),
         cfg_(cfg),
         base_frames_(impl.frames_in_use()),
-        base_tables_(impl.table_pages_in_use()) {}
+        base_tables_(impl.table_pages_in_use()) {
+    if (cfg_.sections)
+      for (std::size_t k = 0; k < std::size(section_files); ++k) {
+        impl_.create_file(section_file_bytes(k), section_files[k].second);
+        model_.create_file(section_file_bytes(k), section_files[k].second);
+      }
+  }
 
   /// Runs one op on both sides and compares; the mismatch text or nothing.
   std::optional<std::string> step(const diff_op& op, std::size_t index,
@@ -528,6 +863,8 @@ class diff_pair {
     if (impl_.commit_charge() != model_.commit_charge())
       return fmt("commit charge: impl %llu, model %llu", impl_.commit_charge(),
                  model_.commit_charge());
+    if (cfg_.sections)
+      if (auto m = section_checks()) return m;
     const bool thorough = level == check_level::thorough;
     if (thorough || (index + 1) % cfg_.invariant_period == 0) {
       if (!impl_.check_invariants())
@@ -557,11 +894,36 @@ class diff_pair {
     if (auto m = compare_all_bytes()) return m;
     while (!model_.allocations().empty()) {
       diff_op op;
-      op.k = diff_op::kind::free;
-      op.addr = model_.allocations().begin()->first << 12;
-      op.size = 0;
-      op.a = mem::release;
+      const auto& first = *model_.allocations().begin();
+      op.addr = first.first << 12;
+      if (first.second.mapped()) {
+        op.k = diff_op::kind::unmap_view;
+      } else {
+        op.k = diff_op::kind::free;
+        op.size = 0;
+        op.a = mem::release;
+      }
       if (auto m = run(op)) return "final release: " + *m;
+      if (cfg_.sections)
+        if (auto m = section_checks()) return "final release: " + *m;
+    }
+    if (cfg_.sections) {
+      const section_world& w = model_.world();
+      for (std::size_t h = 0; h < w.handle_count(); ++h) {
+        if (!w.handle_open(static_cast<int>(h))) continue;
+        diff_op op;
+        op.k = diff_op::kind::close_section;
+        op.handle = static_cast<int>(h);
+        if (auto m = run(op)) return "final close: " + *m;
+        if (auto m = section_checks()) return "final close: " + *m;
+      }
+      if (w.live_sections() != 0 || w.commit_charge() != 0)
+        return fmt("the model holds %llu sections, commit charge %llu, "
+                   "after everything was closed",
+                   w.live_sections(), w.commit_charge());
+      if constexpr (requires { impl_.check_idle(); }) {
+        if (auto m = impl_.check_idle()) return "at the end: " + *m;
+      }
     }
     if (auto m = compare_walk()) return m;
     if (!impl_.check_invariants())
@@ -603,11 +965,52 @@ class diff_pair {
   std::vector<std::uint64_t> touched_pages() const {
     std::set<std::uint64_t> pages;
     const auto& committed = model_.committed_pages();
-    for (const auto& [first, last] : touched_)
+    for (const auto& [first, last] : touched_) {
       for (auto p = committed.lower_bound(first);
            p != committed.end() && p->first <= last; ++p)
         pages.insert(p->first);
+      if (!cfg_.sections) continue;
+      // And the committed pages of views in the range.
+      const auto& allocs = model_.allocations();
+      auto a = allocs.upper_bound(first);
+      if (a != allocs.begin()) --a;
+      for (; a != allocs.end() && a->first <= last; ++a) {
+        if (!a->second.mapped()) continue;
+        const std::uint64_t lo = std::max(first, a->first);
+        const std::uint64_t hi = std::min(last, a->second.end_vpn - 1);
+        for (std::uint64_t v = lo; v <= hi && lo <= hi; ++v)
+          if (model_.view_page_at(v).committed) pages.insert(v);
+      }
+    }
     return {pages.begin(), pages.end()};
+  }
+
+  /// After every op of a sections run: the files, the system's commit
+  /// charge, and the implementation's own section checks.
+  std::optional<std::string> section_checks() {
+    if (auto m = compare_files()) return m;
+    if (impl_.system_commit_charge() != model_.system_commit_charge())
+      return fmt("system commit charge: impl %llu, model %llu",
+                 impl_.system_commit_charge(), model_.system_commit_charge());
+    if constexpr (requires { impl_.check_sections(model_); }) {
+      if (auto m = impl_.check_sections(model_)) return "sections: " + *m;
+    }
+    return std::nullopt;
+  }
+  std::optional<std::string> compare_files() {
+    for (std::size_t f = 0; f < model_.world().file_count(); ++f) {
+      const auto ib = impl_.file_bytes(static_cast<int>(f));
+      const auto mb = model_.file_bytes(static_cast<int>(f));
+      if (ib == mb) continue;
+      if (ib.size() != mb.size())
+        return fmt("file %llu: impl size 0x%llx, model 0x%llx", f, ib.size(),
+                   mb.size());
+      std::size_t i = 0;
+      while (ib[i] == mb[i]) ++i;
+      return fmt("file %llu byte 0x%llx: impl 0x%02llx, model 0x%02llx", f, i,
+                 ib[i], mb[i]);
+    }
+    return std::nullopt;
   }
 
   std::optional<std::string> run(const diff_op& op) {
@@ -693,6 +1096,62 @@ class diff_pair {
         touch(op.addr, op.size);
         return std::nullopt;
       }
+      case diff_op::kind::create_section:
+      case diff_op::kind::open_section: {
+        int ih = -1, mh = -1;
+        const std::string name = section_name(op.name);
+        nt_status ir{}, mr{};
+        if (op.k == diff_op::kind::create_section) {
+          const auto flags = static_cast<std::uint32_t>(op.zero_bits);
+          ir = impl_.create_section(ih, op.c, name, flags, op.size, op.a, op.b,
+                                    op.file);
+          mr = model_.create_section(mh, op.c, name, flags, op.size, op.a,
+                                     op.b, op.file);
+        } else {
+          ir = impl_.open_section(ih, op.c, name);
+          mr = model_.open_section(mh, op.c, name);
+        }
+        last_ = mr == nt_status::object_name_exists ? nt_status::success : mr;
+        if (ir != mr) return "status: impl " + st(ir) + ", model " + st(mr);
+        if (ih != mh) return fmt("handle: impl %llu, model %llu", ih, mh);
+        return std::nullopt;
+      }
+      case diff_op::kind::close_section: {
+        const nt_status ir = impl_.close_section(op.handle);
+        const nt_status mr = model_.close_section(op.handle);
+        last_ = mr;
+        if (ir != mr) return "status: impl " + st(ir) + ", model " + st(mr);
+        return std::nullopt;
+      }
+      case diff_op::kind::map_view:
+      case diff_op::kind::flush: {
+        std::uint64_t ib = op.addr, is = op.size, mb = op.addr, ms = op.size;
+        nt_status ir{}, mr{};
+        if (op.k == diff_op::kind::map_view) {
+          ir = impl_.map_view(op.handle, ib, is, op.offset, op.a, op.b,
+                              op.zero_bits);
+          mr = model_.map_view(op.handle, mb, ms, op.offset, op.a, op.b,
+                               op.zero_bits);
+        } else {
+          ir = impl_.flush(ib, is);
+          mr = model_.flush(mb, ms);
+        }
+        last_ = mr;
+        if (ir != mr) return "status: impl " + st(ir) + ", model " + st(mr);
+        if (ib != mb || is != ms)
+          return fmt("out base/size: impl 0x%llx/0x%llx, model 0x%llx/0x%llx",
+                     ib, is, mb, ms);
+        if (mr == nt_status::success && op.k == diff_op::kind::map_view)
+          touch(mb, ms);
+        return std::nullopt;
+      }
+      case diff_op::kind::unmap_view: {
+        const nt_status ir = impl_.unmap_view(op.addr);
+        const nt_status mr = model_.unmap_view(op.addr);
+        last_ = mr;
+        if (ir != mr) return "status: impl " + st(ir) + ", model " + st(mr);
+        return std::nullopt;
+      }
     }
     return std::nullopt;
   }
@@ -726,9 +1185,16 @@ class diff_pair {
     std::vector<std::uint8_t> ib(0x1000), mb(0x1000);
     const auto& committed = model_.committed_pages();
     for (const std::uint64_t v : vpns) {
-      const auto p = committed.find(v);
-      if (p == committed.end() || p->second.unknown) continue;
-      const std::uint32_t prot = p->second.protect;
+      std::uint32_t prot = 0;
+      if (cfg_.sections && model_.in_view(v)) {
+        const auto info = model_.view_page_at(v);
+        if (!info.committed) continue;
+        prot = info.protect;
+      } else {
+        const auto p = committed.find(v);
+        if (p == committed.end() || p->second.unknown) continue;
+        prot = p->second.protect;
+      }
       if ((prot & page::guard) || !model_.rights_of(prot).read) continue;
       std::size_t idone = 0, mdone = 0;
       const nt_status ir = impl_.read(v << 12, ib.data(), 0x1000, idone);
@@ -747,6 +1213,10 @@ class diff_pair {
   std::optional<std::string> compare_all_bytes() {
     std::vector<std::uint64_t> all;
     for (const auto& [v, p] : model_.committed_pages()) all.push_back(v);
+    if (cfg_.sections)
+      for (const auto& [first, a] : model_.allocations())
+        if (a.mapped())
+          for (std::uint64_t v = first; v < a.end_vpn; ++v) all.push_back(v);
     return compare_bytes(all);
   }
 
@@ -877,7 +1347,7 @@ diff_result run_differential_with(Entropy& entropy, const diff_config& cfg,
     auto& impl = detail::deref_space(ih);
     auto& model = detail::deref_space(mh);
     diff_pair pair(impl, model, cfg);
-    op_generator<Entropy> gen(entropy, cfg.layout);
+    op_generator<Entropy> gen(entropy, cfg.layout, cfg.sections);
     for (std::size_t i = 0; i < cfg.ops && !entropy.exhausted(); ++i) {
       ops.push_back(gen.next(model));
       r.ops_run = i + 1;

@@ -110,6 +110,75 @@ TEST_CASE_TEMPLATE("differential: the model agrees with itself", Arch,
   }
 }
 
+TEST_CASE_TEMPLATE("differential: the model agrees with itself on sections",
+                   Arch, arch_x86_32, arch_x86_64) {
+  const nt_layout L = Arch::layout;
+  const std::uint64_t seeds[] = {0x5EC70001, 0x5EC70002};
+  for (const std::uint64_t seed : seeds) {
+    diff_config cfg;
+    cfg.layout = L;
+    cfg.seed = seed;
+    cfg.ops = soak_ops(10000);
+    cfg.commit_limit = 512;
+    cfg.sections = true;
+    CAPTURE(seed);
+    const diff_result r =
+        run_differential(cfg, model_maker(L, cfg.commit_limit),
+                         model_maker(L, cfg.commit_limit));
+    INFO(r.report);
+    CHECK(r.ok);
+    CHECK(r.ops_run == cfg.ops);
+    CHECK(r.successful_ops * 3 > r.ops_run);
+  }
+}
+
+TEST_CASE("nt_model: sections, views and copy-on-write in two spaces") {
+  // Two spaces of one world share a section's pages; a copy-on-write view
+  // in one leaves the other alone; the last reference writes the file.
+  auto world = std::make_shared<section_world>(64);
+  nt_model a(nt_layout::x86_64(), world);
+  nt_model b(nt_layout::x86_32(), world);
+  const int file = world->create_file(std::vector<std::uint8_t>(0x2800, 7),
+                                      true);
+  int h = -1;
+  REQUIRE(world->create_section(h, section_access::all_access, "", 0, 0,
+                                page::readwrite, sec::commit,
+                                file) == nt_status::success);
+  std::uint64_t va = 0, sa = 0, vb = 0, sb = 0, vc = 0, sc = 0;
+  REQUIRE(a.map_view(h, va, sa, 0, 0, page::readwrite) == nt_status::success);
+  REQUIRE(b.map_view(h, vb, sb, 0, 0, page::readwrite) == nt_status::success);
+  REQUIRE(b.map_view(h, vc, sc, 0, 0, page::writecopy) == nt_status::success);
+  CHECK(sa == 0x3000);
+  CHECK(b.commit_charge() == 3);  // the copy-on-write view
+  std::size_t done = 0;
+  const std::uint32_t x = 0xABCD;
+  REQUIRE(a.write(va + 0x1000, &x, 4, done) == nt_status::success);
+  std::uint32_t y = 0;
+  REQUIRE(b.read(vb + 0x1000, &y, 4, done) == nt_status::success);
+  CHECK(y == 0xABCD);
+  const std::uint32_t z = 0x1234;
+  REQUIRE(b.write(vc + 0x1000, &z, 4, done) == nt_status::success);
+  REQUIRE(a.read(va + 0x1000, &y, 4, done) == nt_status::success);
+  CHECK(y == 0xABCD);
+  memory_basic_information m;
+  REQUIRE(b.query(vc + 0x1000, m) == nt_status::success);
+  CHECK(m.protect == page::readwrite);
+  CHECK(m.type == mem::mapped);
+  CHECK(world->page_resident(0, 1));
+  CHECK_FALSE(world->page_resident(0, 2));
+  REQUIRE(world->close_section(h) == nt_status::success);
+  CHECK(world->file_bytes(file)[0x1000] == 7);  // views keep it cached
+  CHECK(a.unmap_view(va + 0x10) == nt_status::success);
+  CHECK(b.unmap_view(vc) == nt_status::success);
+  CHECK(b.commit_charge() == 0);
+  CHECK(b.unmap_view(vb) == nt_status::success);
+  CHECK(world->file_bytes(file)[0x1000] == 0xCD);  // written back
+  CHECK(world->live_sections() == 0);
+  CHECK(world->commit_charge() == 0);
+  CHECK(a.check_invariants());
+  CHECK(b.check_invariants());
+}
+
 TEST_CASE("differential: an injected bug is caught with its shortest prefix") {
   const nt_layout L = nt_layout::x86_64();
   diff_config cfg;

@@ -18,12 +18,20 @@
 // V has `explicit V(std::uint64_t)` and `std::uint64_t raw() const`; the
 // status type converts to std::uint32_t by static_cast with NTSTATUS
 // values; check_invariants(), commit_charge(), frames_in_use(),
-// table_pages_in_use().
+// table_pages_in_use(); for sections, map_view, unmap_view and flush.
+//
+// Sections (optional): what the model's world does (files, section
+// objects, handles) is the system's, not the space's, so it comes from a
+// `Sections` object shared by every adapter on one system
+// (tests/address_space/nt_machine.hpp's section_system): int handles and
+// file ids as the model's, and handle(h) giving the Impl's handle type.
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "model/nt_model.hpp"
 
@@ -67,7 +75,10 @@ nt_status to_nt(S s) {
 
 }  // namespace detail
 
-template <class Impl>
+/// The Sections type of an adapter without sections.
+struct no_sections {};
+
+template <class Impl, class Sections = no_sections>
 class nt_adapter {
   using access_sig = detail::access_signature<decltype(&Impl::access)>;
   using vaddr = std::remove_cvref_t<typename access_sig::vaddr>;
@@ -81,6 +92,10 @@ class nt_adapter {
 
   Impl& impl() { return impl_; }
   const Impl& impl() const { return impl_; }
+
+  /// The system's sections, shared with the other adapters on it.
+  void attach_sections(Sections& s) { sections_ = &s; }
+  Sections& sections() { return *sections_; }
 
   nt_status allocate(std::uint64_t& base, std::uint64_t& size,
                      std::uint32_t type, std::uint32_t protect,
@@ -131,6 +146,70 @@ class nt_adapter {
     return detail::to_nt(impl_.write(vaddr{address}, buffer, size, bytes_done));
   }
 
+  // ---- sections (see the header comment) -----------------------------------
+  int create_file(std::vector<std::uint8_t> bytes, bool writable) {
+    return sections_->create_file(std::move(bytes), writable);
+  }
+  std::vector<std::uint8_t> file_bytes(int file) const {
+    return sections_->file_bytes(file);
+  }
+  nt_status set_end_of_file(int file, std::uint64_t size) {
+    return detail::to_nt(sections_->set_end_of_file(file, size));
+  }
+  nt_status create_section(int& handle, std::uint32_t desired_access,
+                           const std::string& name, std::uint32_t obj_flags,
+                           std::uint64_t max_size, std::uint32_t protect,
+                           std::uint32_t attributes, int file = -1) {
+    return detail::to_nt(sections_->create_section(handle, desired_access,
+                                                   name, obj_flags, max_size,
+                                                   protect, attributes, file));
+  }
+  nt_status open_section(int& handle, std::uint32_t desired_access,
+                         const std::string& name) {
+    return detail::to_nt(
+        sections_->open_section(handle, desired_access, name));
+  }
+  nt_status close_section(int handle) {
+    return detail::to_nt(sections_->close_section(handle));
+  }
+  /// `commit_size` is the model's: mmkit's map_view takes no CommitSize
+  /// (the case table marks the rows that use one as a known difference).
+  nt_status map_view(int handle, std::uint64_t& base, std::uint64_t& size,
+                     std::uint64_t offset, std::uint32_t type,
+                     std::uint32_t protect, std::uint64_t zero_bits = 0,
+                     std::uint64_t commit_size = 0) {
+    (void)commit_size;
+    if (!sections_->handle_open(handle)) return nt_status::invalid_handle;
+    vaddr b{base};
+    const auto st = impl_.map_view(sections_->handle(handle), b, size, offset,
+                                   type, protect, zero_bits);
+    base = b.raw();
+    return detail::to_nt(st);
+  }
+  nt_status unmap_view(std::uint64_t address) {
+    return detail::to_nt(impl_.unmap_view(vaddr{address}));
+  }
+  nt_status flush(std::uint64_t& base, std::uint64_t& size) {
+    vaddr b{base};
+    const auto st = impl_.flush(b, size);
+    base = b.raw();
+    return detail::to_nt(st);
+  }
+  std::uint64_t system_commit_charge() const {
+    return sections_->commit_charge();
+  }
+  /// The section layer's state against the model's (Sections::check).
+  template <class Model, class S = Sections>
+  auto check_sections(const Model& m)
+      -> decltype(std::declval<S&>().check(std::declval<Impl&>(), m)) {
+    return sections_->check(impl_, m);
+  }
+  /// Whether the system holds what it held when the space was new.
+  template <class S = Sections>
+  auto check_idle() -> decltype(std::declval<S&>().check_idle()) {
+    return sections_->check_idle();
+  }
+
   bool check_invariants() { return impl_.check_invariants(); }
   std::uint64_t commit_charge() const { return impl_.commit_charge(); }
   std::uint64_t frames_in_use() const { return impl_.frames_in_use(); }
@@ -140,6 +219,7 @@ class nt_adapter {
 
  private:
   Impl impl_;
+  Sections* sections_ = nullptr;
 };
 
 }  // namespace mmkit_model

@@ -22,6 +22,20 @@
 //
 //   commit charge == committed_.size() <= commit limit (pages).
 //
+// Sections and views (see section_world below for the system's half):
+//
+//   allocs_    : a view is an allocation with a view id, its section and
+//                the section page of its first page, and the pages it
+//                charged for copy-on-write (all of them, once).
+//   view_pages_: vpn -> { protection of its own, private copy, dirty }
+//                for the pages of views that differ from their view: a
+//                page without an entry has the view's protection and shows
+//                its section page. Committed or not is the section page's.
+//
+//   commit charge == committed_.size() + the views' copy-on-write charge;
+//   the world's charge (every space's and every page-file section's) <=
+//   the commit limit, which is the world's.
+//
 // Each rule cites where Windows' behaviour was observed: the conformance
 // tests of Wine (dlls/ntdll/tests/virtual.c, dlls/kernel32/tests/virtual.c)
 // and ReactOS (modules/rostests/apitests/ntdll/NtAllocateVirtualMemory.c,
@@ -43,7 +57,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace mmkit_model {
 
@@ -70,6 +87,25 @@ enum class nt_status : std::uint32_t {
   invalid_parameter_6 = 0xC00000F4,
   commitment_limit = 0xC000012D,
   invalid_address = 0xC0000141,
+  // The section calls (NtCreateSection, NtOpenSection, NtClose,
+  // NtMapViewOfSection, NtUnmapViewOfSection, NtFlushVirtualMemory).
+  object_name_exists = 0x40000000,
+  not_implemented = 0xC0000002,
+  invalid_handle = 0xC0000008,
+  not_mapped_view = 0xC0000019,
+  unable_to_delete_section = 0xC000001B,
+  invalid_view_size = 0xC000001F,
+  access_denied = 0xC0000022,
+  object_name_not_found = 0xC0000034,
+  object_name_collision = 0xC0000035,
+  section_too_big = 0xC0000040,
+  section_protection = 0xC000004E,
+  not_mapped_data = 0xC0000088,
+  insufficient_resources = 0xC000009A,
+  invalid_parameter_9 = 0xC00000F7,
+  mapped_file_size_zero = 0xC000011E,
+  mapped_alignment = 0xC0000220,
+  user_mapped_file = 0xC0000243,
 };
 
 /// The STATUS_* spelling of a status, for failure messages.
@@ -97,6 +133,28 @@ inline const char* status_name(nt_status s) {
     case nt_status::invalid_parameter_6: return "STATUS_INVALID_PARAMETER_6";
     case nt_status::commitment_limit: return "STATUS_COMMITMENT_LIMIT";
     case nt_status::invalid_address: return "STATUS_INVALID_ADDRESS";
+    case nt_status::object_name_exists: return "STATUS_OBJECT_NAME_EXISTS";
+    case nt_status::not_implemented: return "STATUS_NOT_IMPLEMENTED";
+    case nt_status::invalid_handle: return "STATUS_INVALID_HANDLE";
+    case nt_status::not_mapped_view: return "STATUS_NOT_MAPPED_VIEW";
+    case nt_status::unable_to_delete_section:
+      return "STATUS_UNABLE_TO_DELETE_SECTION";
+    case nt_status::invalid_view_size: return "STATUS_INVALID_VIEW_SIZE";
+    case nt_status::access_denied: return "STATUS_ACCESS_DENIED";
+    case nt_status::object_name_not_found:
+      return "STATUS_OBJECT_NAME_NOT_FOUND";
+    case nt_status::object_name_collision:
+      return "STATUS_OBJECT_NAME_COLLISION";
+    case nt_status::section_too_big: return "STATUS_SECTION_TOO_BIG";
+    case nt_status::section_protection: return "STATUS_SECTION_PROTECTION";
+    case nt_status::not_mapped_data: return "STATUS_NOT_MAPPED_DATA";
+    case nt_status::insufficient_resources:
+      return "STATUS_INSUFFICIENT_RESOURCES";
+    case nt_status::invalid_parameter_9: return "STATUS_INVALID_PARAMETER_9";
+    case nt_status::mapped_file_size_zero:
+      return "STATUS_MAPPED_FILE_SIZE_ZERO";
+    case nt_status::mapped_alignment: return "STATUS_MAPPED_ALIGNMENT";
+    case nt_status::user_mapped_file: return "STATUS_USER_MAPPED_FILE";
   }
   return "STATUS_<other>";
 }
@@ -182,6 +240,595 @@ struct nt_layout {
   }
 };
 
+// ---- sections: what address spaces share ------------------------------------
+//
+// section_world is the system-wide half of the model: files, section
+// objects and their pages, the handles that name them, the namespace of
+// named sections, and the commit charge every space and every page-file
+// section draw from one limit. Each basic_nt_model (one address space)
+// holds a shared_ptr to its world; a model made without one gets a world of
+// its own, which behaves exactly as the private-memory model did before
+// sections existed.
+//
+//   files_    : id -> { bytes (the file; its size is bytes.size()),
+//                       writable, users (live sections over it),
+//                       cache: page -> bytes, the pages brought in }
+//   sections_ : id -> { size, pages, protection, attributes, file or -1,
+//                       name and whether it is still in the namespace,
+//                       handles, views, own pages (page-file sections):
+//                       { committed, resident, bytes } }
+//   handles_  : id -> { section, granted access }      (closed: section -1)
+//   views_    : id -> { section, first page, pages }   (unmapped: -1)
+//
+// A file section's pages are its file's: every section over one file reads
+// and writes the same cached pages (cache entry = resident), which go back
+// to the file, below end-of-file only, on flush and when the last section
+// over the file goes. A page-file section's pages are its own.
+//
+// Which cached pages go back is NT's modified-page rule: a write through a
+// view dirties that view's page (its PTE's dirty bit); the dirt reaches
+// the page (its PFN's modified bit) when that view page's PTE is let go or
+// rewritten (unmap, protect, commit) or when that view is flushed; a flush
+// writes the modified pages of its range and makes them clean, and the
+// last reference writes every modified page. So a flush through one view
+// does not write what another view wrote and still holds dirty (WRK
+// flushsec.c MiFlushSectionInternal gathers the dirty bits of the caller's
+// view only).
+//
+// Rules, each with where it was observed (Wine dlls/kernel32/tests/
+// virtual.c and dlls/ntdll/tests/virtual.c; ReactOS apitests/ntdll/
+// NtMapViewOfSection.c and kmtests/ntos_mm/ZwMapViewOfSection.c, which
+// assert what Windows returns; WRK where they are silent, "reasoned" where
+// all are).
+
+/// SEC_* allocation attributes (winnt.h values).
+namespace sec {
+inline constexpr std::uint32_t based = 0x200000, no_change = 0x400000,
+                               file = 0x800000, image = 0x1000000,
+                               protected_image = 0x2000000,
+                               reserve = 0x4000000, commit = 0x8000000,
+                               nocache = 0x10000000, writecombine = 0x40000000,
+                               large_pages = 0x80000000;
+}  // namespace sec
+
+/// Section access rights (winnt.h values).
+namespace section_access {
+inline constexpr std::uint32_t query = 0x1, map_write = 0x2, map_read = 0x4,
+                               map_execute = 0x8, extend_size = 0x10,
+                               all_access = 0xF001F,
+                               maximum_allowed = 0x02000000,
+                               generic_all = 0x10000000,
+                               generic_execute = 0x20000000,
+                               generic_write = 0x40000000,
+                               generic_read = 0x80000000;
+/// The section rights a desired access grants: the section type's generic
+/// mapping (GENERIC_READ: query and map-read; GENERIC_WRITE: map-write;
+/// GENERIC_EXECUTE: map-execute; GENERIC_ALL: all).
+inline std::uint32_t granted(std::uint32_t desired) {
+  std::uint32_t g = desired & all_access;
+  if (desired & (generic_all | maximum_allowed)) g |= all_access;
+  if (desired & generic_read) g |= query | map_read;
+  if (desired & generic_write) g |= map_write;
+  if (desired & generic_execute) g |= map_execute;
+  return g;
+}
+/// What a view of Win32 protection `p` needs of its handle (NT's
+/// MmMakeSectionAccess; Wine kernel32 test_MapViewOfFile: a FILE_MAP_WRITE
+/// handle maps read-write views and no read-only ones, a handle without
+/// rights maps nothing, not even PAGE_NOACCESS).
+inline std::uint32_t needed_for(std::uint32_t p) {
+  switch (p & 0xFFu) {
+    case page::execute: return map_execute;
+    case page::execute_read:
+    case page::execute_writecopy: return map_execute | map_read;
+    case page::readwrite: return map_write;
+    case page::execute_readwrite: return map_execute | map_write;
+    default: return map_read;  // NOACCESS, READONLY, WRITECOPY
+  }
+}
+}  // namespace section_access
+
+/// OBJ_OPENIF: create opens an existing section of the name instead.
+inline constexpr std::uint32_t obj_openif = 0x80;
+
+/// Whether base protection `want` is allowed where `bound` is the
+/// protection of the section (mapping a view) or of the view (protecting or
+/// committing its pages): NT's MmCompatibleProtectionMask (WRK mmdata.c,
+/// ReactOS ARM3 section.c, the same table in current Windows'
+/// MiCommitPagefileBackedSection and NtProtectVirtualMemory). Modifiers
+/// (GUARD, NOCACHE, WRITECOMBINE) never matter.
+inline bool protection_compatible(std::uint32_t bound, std::uint32_t want) {
+  using namespace page;
+  struct row {
+    std::uint32_t bound, allowed;
+  };
+  static constexpr row table[] = {
+      {noaccess, noaccess},
+      {readonly, noaccess | readonly | writecopy},
+      {execute, noaccess | execute},
+      {execute_read, noaccess | readonly | writecopy | execute | execute_read},
+      {readwrite, noaccess | readonly | writecopy | readwrite},
+      {writecopy, noaccess | readonly | writecopy},
+      {execute_readwrite, 0xFF},
+      {execute_writecopy, noaccess | readonly | writecopy | execute |
+                              execute_read | execute_writecopy},
+  };
+  for (const row& r : table)
+    if (r.bound == (bound & 0xFFu)) return ((want & 0xFFu) & ~r.allowed) == 0;
+  return false;
+}
+
+class section_world {
+ public:
+  static constexpr std::uint64_t page_size = 0x1000;
+  using page_bytes = std::array<std::uint8_t, page_size>;
+  /// No limit on the pages sections may hold (see create_section).
+  static constexpr std::uint64_t unlimited = ~std::uint64_t{0};
+
+  struct file_state {
+    std::vector<std::uint8_t> bytes;
+    bool writable = true;
+    std::uint32_t users = 0;
+    /// The pages its shared segment has: the most any section made over
+    /// it since it was last unused.
+    std::uint64_t segment_pages = 0;
+    std::map<std::uint64_t, std::unique_ptr<page_bytes>> cache;
+    std::set<std::uint64_t> modified;  // cached pages not written yet
+  };
+  struct section_page {
+    bool committed = false;
+    bool resident = false;
+    std::unique_ptr<page_bytes> bytes;  // null: zeros
+  };
+  struct section_state {
+    std::uint64_t size = 0;
+    std::uint64_t pages = 0;
+    std::uint32_t protect = 0;
+    std::uint32_t attributes = 0;
+    int file = -1;
+    std::string name;
+    bool in_namespace = false;
+    std::uint32_t handles = 0;
+    std::uint32_t views = 0;
+    std::vector<section_page> own;
+    std::uint64_t charged = 0;
+    bool live = true;
+  };
+  struct handle_state {
+    int section = -1;
+    std::uint32_t access = 0;
+  };
+  struct view_state {
+    int section = -1;
+    std::uint64_t first_page = 0;
+    std::uint64_t pages = 0;
+  };
+
+  /// A world whose commit limit is `commit_limit` pages, whose sections
+  /// may hold `section_capacity` pages in all (NT: the paged pool the
+  /// prototype PTEs come from; an environment figure like the limit).
+  explicit section_world(std::uint64_t commit_limit,
+                         std::uint64_t section_capacity = std::uint64_t{1}
+                                                          << 30)
+      : limit_(commit_limit), capacity_(section_capacity) {}
+  section_world(const section_world&) = delete;
+  section_world& operator=(const section_world&) = delete;
+
+  // ---- commit -------------------------------------------------------------
+  std::uint64_t commit_limit() const { return limit_; }
+  /// Pages charged now: every space's and every page-file section's.
+  std::uint64_t commit_charge() const { return charge_; }
+  /// Pages charged to page-file sections (shared commit).
+  std::uint64_t section_charge() const { return section_charge_; }
+  bool can_charge(std::uint64_t pages) const {
+    return pages <= limit_ && charge_ <= limit_ - pages;
+  }
+  void add_charge(std::int64_t pages) {
+    charge_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(charge_) +
+                                         pages);
+  }
+
+  // ---- files ----------------------------------------------------------------
+  /// A new file holding `bytes`; its id.
+  int create_file(std::vector<std::uint8_t> bytes, bool writable) {
+    auto f = std::make_unique<file_state>();
+    f->bytes = std::move(bytes);
+    f->writable = writable;
+    files_.push_back(std::move(f));
+    return static_cast<int>(files_.size() - 1);
+  }
+  const std::vector<std::uint8_t>& file_bytes(int f) const {
+    return files_.at(static_cast<std::size_t>(f))->bytes;
+  }
+  std::size_t file_count() const { return files_.size(); }
+  const file_state& file(int f) const {
+    return *files_.at(static_cast<std::size_t>(f));
+  }
+
+  /// SetEndOfFile: ACCESS_DENIED for a read-only file, USER_MAPPED_FILE
+  /// when a view maps a byte at or past `size` (a mapped file cannot be
+  /// truncated below a view: NtSetInformationFile's documented
+  /// STATUS_USER_MAPPED_FILE). Cached pages past the new end are dropped,
+  /// and the bytes past it in the last page cleared.
+  nt_status set_end_of_file(int f, std::uint64_t size) {
+    file_state& fs = *files_.at(static_cast<std::size_t>(f));
+    if (!fs.writable) return nt_status::access_denied;
+    if (size < fs.bytes.size()) {
+      for (const view_state& v : views_) {
+        if (v.section < 0) continue;
+        const section_state& s = sections_[static_cast<std::size_t>(v.section)];
+        if (s.file != f) continue;
+        const std::uint64_t end =
+            std::min((v.first_page + v.pages) * page_size, s.size);
+        if (end > size) return nt_status::user_mapped_file;
+      }
+    }
+    fs.bytes.resize(size, 0);
+    for (auto it = fs.cache.lower_bound(size / page_size);
+         it != fs.cache.end();) {
+      if (it->first * page_size < size) {
+        const std::uint64_t keep = size - it->first * page_size;
+        std::fill(it->second->begin() + static_cast<std::ptrdiff_t>(keep),
+                  it->second->end(), std::uint8_t{0});
+        ++it;
+      } else {
+        fs.modified.erase(it->first);
+        it = fs.cache.erase(it);
+      }
+    }
+    return nt_status::success;
+  }
+
+  // ---- section objects --------------------------------------------------------
+  /// NtCreateSection. `file` -1: a page-file section. Statuses in order:
+  ///   INVALID_PARAMETER_6: an unknown SEC_ bit, not exactly one of
+  ///     SEC_COMMIT and SEC_RESERVE, or NOCACHE with WRITECOMBINE (WRK
+  ///     creasect.c NtCreateSection); NOT_IMPLEMENTED for SEC_IMAGE,
+  ///     SEC_BASED, SEC_NO_CHANGE, SEC_LARGE_PAGES, SEC_PROTECTED_IMAGE
+  ///     (outside this model, as outside mmkit)
+  ///   INVALID_PAGE_PROTECTION: not one plain protection, or PAGE_NOACCESS
+  ///     (ReactOS NtMapViewOfSection.c: a NOACCESS section; Wine kernel32
+  ///     test_CreateFileMapping_protection: combinations refused)
+  ///   INVALID_PARAMETER_4: a page-file section of size 0 (WRK creasect.c)
+  ///   the name: OBJECT_NAME_EXISTS (a success: OBJ_OPENIF opened the
+  ///     existing section, whatever size and protection were asked) or
+  ///     OBJECT_NAME_COLLISION (Wine kernel32 test_CreateFileMapping:
+  ///     names are case sensitive)
+  ///   a file: MAPPED_FILE_SIZE_ZERO (size 0 over an empty file),
+  ///     ACCESS_DENIED (a writable protection over a read-only file),
+  ///     SECTION_TOO_BIG (larger than the file and not both a writable
+  ///     protection and a writable file; otherwise the file grows) (Wine
+  ///     kernel32 test_MapViewOfFile)
+  ///   a page-file section of 2^47 bytes or more: SECTION_TOO_BIG; more
+  ///     pages than the capacity left: INSUFFICIENT_RESOURCES (ReactOS
+  ///     NtMapViewOfSection.c on x64: 128 TB too big, 8 TB insufficient
+  ///     resources, 8 GB fine; the boundary between them reasoned)
+  ///   COMMITMENT_LIMIT: SEC_COMMIT charges every page now (ReactOS:
+  ///     512 GB SEC_COMMIT), SEC_RESERVE nothing
+  /// A page-file section's size is rounded up to pages; a file section's
+  /// is exact (Wine: a section of 36 bytes reports 36).
+  nt_status create_section(int& handle_out, std::uint32_t desired_access,
+                           const std::string& name, std::uint32_t obj_flags,
+                           std::uint64_t max_size, std::uint32_t protect,
+                           std::uint32_t attributes, int file) {
+    constexpr std::uint32_t known =
+        sec::based | sec::no_change | sec::file | sec::image |
+        sec::protected_image | sec::reserve | sec::commit | sec::nocache |
+        sec::writecombine | sec::large_pages;
+    if (attributes & ~known) return nt_status::invalid_parameter_6;
+    const bool image = attributes & sec::image;
+    const std::uint32_t kind = attributes & (sec::commit | sec::reserve);
+    if (!image && kind != sec::commit && kind != sec::reserve)
+      return nt_status::invalid_parameter_6;
+    if ((attributes & sec::nocache) && (attributes & sec::writecombine))
+      return nt_status::invalid_parameter_6;
+    if (image || (attributes & (sec::based | sec::no_change |
+                                sec::large_pages | sec::protected_image)))
+      return nt_status::not_implemented;
+    if (!std::has_single_bit(protect) || (protect & ~0xFFu) ||
+        protect == page::noaccess)
+      return nt_status::invalid_page_protection;
+    if (file < 0 && max_size == 0) return nt_status::invalid_parameter_4;
+    if (!name.empty()) {
+      if (const int s = find_name(name); s >= 0) {
+        if (!(obj_flags & obj_openif)) return nt_status::object_name_collision;
+        ++sections_[static_cast<std::size_t>(s)].handles;
+        handle_out = new_handle(s, desired_access);
+        return nt_status::object_name_exists;
+      }
+    }
+    std::uint64_t size = max_size;
+    const bool writable_prot =
+        protect == page::readwrite || protect == page::execute_readwrite;
+    if (file >= 0) {
+      file_state& fs = *files_.at(static_cast<std::size_t>(file));
+      if (size == 0) {
+        if (fs.bytes.empty()) return nt_status::mapped_file_size_zero;
+        size = fs.bytes.size();
+      }
+      if (writable_prot && !fs.writable) return nt_status::access_denied;
+      if (size > fs.bytes.size() && !(writable_prot && fs.writable))
+        return nt_status::section_too_big;
+    } else {
+      if (size >= (std::uint64_t{1} << 47)) return nt_status::section_too_big;
+    }
+    const std::uint64_t pages = (size + page_size - 1) / page_size;
+    if (file < 0 && pages > capacity_ - pages_in_use_)
+      return nt_status::insufficient_resources;
+    const bool charge = file < 0 && (attributes & sec::commit);
+    if (charge && !can_charge(pages)) return nt_status::commitment_limit;
+    section_state s;
+    s.size = file < 0 ? pages * page_size : size;
+    s.pages = pages;
+    s.protect = protect;
+    s.attributes = attributes;
+    s.file = file;
+    s.name = name;
+    s.in_namespace = !name.empty();
+    s.handles = 1;
+    if (file >= 0) {
+      file_state& fs = *files_[static_cast<std::size_t>(file)];
+      if (size > fs.bytes.size()) fs.bytes.resize(size, 0);
+      fs.segment_pages =
+          fs.users == 0 ? pages : std::max(fs.segment_pages, pages);
+      ++fs.users;
+    } else {
+      s.own.resize(pages);
+      pages_in_use_ += pages;
+      if (charge) {
+        for (section_page& p : s.own) p.committed = true;
+        s.charged = pages;
+        add_charge(static_cast<std::int64_t>(pages));
+        section_charge_ += pages;
+      }
+    }
+    sections_.push_back(std::move(s));
+    handle_out = new_handle(static_cast<int>(sections_.size() - 1),
+                            desired_access);
+    return nt_status::success;
+  }
+
+  /// NtOpenSection: OBJECT_NAME_NOT_FOUND unless a section of that exact
+  /// name is in the namespace (Wine kernel32 test_CreateFileMapping: case
+  /// sensitive; test_MapViewOfFile: once its last handle is closed a
+  /// section's name is gone, even while a view maps it).
+  nt_status open_section(int& handle_out, std::uint32_t desired_access,
+                         const std::string& name) {
+    const int s = name.empty() ? -1 : find_name(name);
+    if (s < 0) return nt_status::object_name_not_found;
+    ++sections_[static_cast<std::size_t>(s)].handles;
+    handle_out = new_handle(s, desired_access);
+    return nt_status::success;
+  }
+
+  /// NtClose of a section handle: INVALID_HANDLE for one that is not open.
+  /// The name goes with the last handle (see open_section), the section
+  /// with its last handle or view.
+  nt_status close_section(int h) {
+    if (!handle_open(h)) return nt_status::invalid_handle;
+    handle_state& hs = handles_[static_cast<std::size_t>(h)];
+    section_state& s = sections_[static_cast<std::size_t>(hs.section)];
+    const int id = hs.section;
+    hs.section = -1;
+    if (--s.handles == 0) s.in_namespace = false;
+    maybe_delete(id);
+    return nt_status::success;
+  }
+
+  bool handle_open(int h) const {
+    return h >= 0 && static_cast<std::size_t>(h) < handles_.size() &&
+           handles_[static_cast<std::size_t>(h)].section >= 0;
+  }
+  const handle_state& handle(int h) const {
+    return handles_.at(static_cast<std::size_t>(h));
+  }
+  std::size_t handle_count() const { return handles_.size(); }
+  const section_state& section(int s) const {
+    return sections_.at(static_cast<std::size_t>(s));
+  }
+  std::size_t section_count() const { return sections_.size(); }
+  /// Sections alive now (a handle or a view refers to them).
+  std::uint64_t live_sections() const {
+    std::uint64_t n = 0;
+    for (const section_state& s : sections_) n += s.live ? 1 : 0;
+    return n;
+  }
+  /// Pages the live sections hold (NT: prototype PTEs): a page-file
+  /// section's own, a file's shared segment once.
+  std::uint64_t prototype_pages() const {
+    std::uint64_t n = pages_in_use_;
+    for (const auto& f : files_) n += f->users != 0 ? f->segment_pages : 0;
+    return n;
+  }
+  /// File pages brought in (held by frames no commit charge covers).
+  std::uint64_t resident_file_pages() const {
+    std::uint64_t n = 0;
+    for (const auto& f : files_) n += f->cache.size();
+    return n;
+  }
+  /// Page-file section pages brought in.
+  std::uint64_t resident_page_file_pages() const {
+    std::uint64_t n = 0;
+    for (const section_state& s : sections_)
+      for (const section_page& p : s.own) n += p.resident ? 1 : 0;
+    return n;
+  }
+  const view_state& view(int v) const {
+    return views_.at(static_cast<std::size_t>(v));
+  }
+  std::size_t view_count() const { return views_.size(); }
+
+  // ---- views and pages (for the address spaces) -----------------------------
+  int add_view(int s, std::uint64_t first_page, std::uint64_t pages) {
+    ++sections_.at(static_cast<std::size_t>(s)).views;
+    views_.push_back({s, first_page, pages});
+    return static_cast<int>(views_.size() - 1);
+  }
+  void remove_view(int v) {
+    view_state& vs = views_.at(static_cast<std::size_t>(v));
+    const int s = vs.section;
+    vs.section = -1;
+    --sections_.at(static_cast<std::size_t>(s)).views;
+    maybe_delete(s);
+  }
+
+  /// Whether page `i` of section `s` is committed (a page past the
+  /// section's end, in a MEM_RESERVE view of a file, never is).
+  bool page_committed(int s, std::uint64_t i) const {
+    const section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    if (i >= ss.pages) return false;
+    return ss.file >= 0 || ss.own.at(i).committed;
+  }
+  bool page_resident(int s, std::uint64_t i) const {
+    const section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    if (ss.file < 0) return ss.own.at(i).resident;
+    return files_[static_cast<std::size_t>(ss.file)]->cache.count(i) != 0;
+  }
+  /// Commits the uncommitted pages [first, first + n) of page-file section
+  /// `s`, charging them (shared commit). COMMITMENT_LIMIT changes nothing.
+  nt_status commit_pages(int s, std::uint64_t first, std::uint64_t n) {
+    section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    std::uint64_t fresh = 0;
+    for (std::uint64_t i = first; i < first + n; ++i)
+      fresh += ss.own.at(i).committed ? 0 : 1;
+    if (!can_charge(fresh)) return nt_status::commitment_limit;
+    for (std::uint64_t i = first; i < first + n; ++i) ss.own[i].committed = true;
+    ss.charged += fresh;
+    section_charge_ += fresh;
+    add_charge(static_cast<std::int64_t>(fresh));
+    return nt_status::success;
+  }
+  /// The bytes of committed page `i` of section `s`, brought in (resident
+  /// from now on): a file page is read from its file, zero past its end.
+  /// Null: zeros (a page-file page never written).
+  const page_bytes* bring_in(int s, std::uint64_t i) {
+    section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    if (ss.file < 0) {
+      ss.own.at(i).resident = true;
+      return ss.own[i].bytes.get();
+    }
+    return &cached(ss.file, i);
+  }
+  /// The bytes of page `i`, brought in, to write.
+  page_bytes& bytes_to_write(int s, std::uint64_t i) {
+    section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    if (ss.file >= 0) return cached(ss.file, i);
+    section_page& p = ss.own.at(i);
+    p.resident = true;
+    if (!p.bytes) {
+      p.bytes = std::make_unique<page_bytes>();
+      p.bytes->fill(0);
+    }
+    return *p.bytes;
+  }
+  /// What a read of page `i` would see, without bringing it in (for the
+  /// drivers' checks).
+  page_bytes peek(int s, std::uint64_t i) const {
+    page_bytes out{};
+    const section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    if (ss.file < 0) {
+      if (ss.own.at(i).bytes) out = *ss.own[i].bytes;
+      return out;
+    }
+    const file_state& fs = *files_[static_cast<std::size_t>(ss.file)];
+    if (const auto c = fs.cache.find(i); c != fs.cache.end()) return *c->second;
+    fill_from_file(fs, i, out);
+    return out;
+  }
+  /// Page `i` of section `s` is modified: a view's dirt reached it (see
+  /// the header comment). Nothing for a page-file section.
+  void mark_modified(int s, std::uint64_t i) {
+    const section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    if (ss.file >= 0) files_[static_cast<std::size_t>(ss.file)]->modified.insert(i);
+  }
+  /// NtFlushVirtualMemory's effect: the modified pages [first, first + n)
+  /// of file section `s` are written to the file, below its end only, and
+  /// are clean again.
+  void flush_pages(int s, std::uint64_t first, std::uint64_t n) {
+    const section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    if (ss.file < 0) return;
+    file_state& fs = *files_[static_cast<std::size_t>(ss.file)];
+    for (auto m = fs.modified.lower_bound(first);
+         m != fs.modified.end() && *m < first + n;) {
+      write_back(fs, *m, *fs.cache.at(*m));
+      m = fs.modified.erase(m);
+    }
+  }
+
+ private:
+  int find_name(const std::string& name) const {
+    for (std::size_t i = 0; i < sections_.size(); ++i)
+      if (sections_[i].live && sections_[i].in_namespace &&
+          sections_[i].name == name)
+        return static_cast<int>(i);
+    return -1;
+  }
+  int new_handle(int s, std::uint32_t desired) {
+    handles_.push_back({s, section_access::granted(desired)});
+    return static_cast<int>(handles_.size() - 1);
+  }
+  static void fill_from_file(const file_state& fs, std::uint64_t i,
+                             page_bytes& out) {
+    out.fill(0);
+    const std::uint64_t off = i * page_size;
+    if (off < fs.bytes.size()) {
+      const std::uint64_t n =
+          std::min<std::uint64_t>(page_size, fs.bytes.size() - off);
+      std::memcpy(out.data(), fs.bytes.data() + off, n);
+    }
+  }
+  static void write_back(file_state& fs, std::uint64_t i,
+                         const page_bytes& bytes) {
+    const std::uint64_t off = i * page_size;
+    if (off >= fs.bytes.size()) return;
+    const std::uint64_t n =
+        std::min<std::uint64_t>(page_size, fs.bytes.size() - off);
+    std::memcpy(fs.bytes.data() + off, bytes.data(), n);
+  }
+  page_bytes& cached(int f, std::uint64_t i) {
+    file_state& fs = *files_[static_cast<std::size_t>(f)];
+    auto& slot = fs.cache[i];
+    if (!slot) {
+      slot = std::make_unique<page_bytes>();
+      fill_from_file(fs, i, *slot);
+    }
+    return *slot;
+  }
+  /// A section with no handle and no view goes: a page-file section's
+  /// charge with it; the last section over a file writes the file's cached
+  /// pages back (nothing written through a view is lost) and drops them.
+  void maybe_delete(int id) {
+    section_state& s = sections_[static_cast<std::size_t>(id)];
+    if (s.handles != 0 || s.views != 0 || !s.live) return;
+    s.live = false;
+    s.in_namespace = false;
+    if (s.file < 0) {
+      add_charge(-static_cast<std::int64_t>(s.charged));
+      section_charge_ -= s.charged;
+      pages_in_use_ -= s.pages;
+      s.charged = 0;
+      s.own.clear();
+      return;
+    }
+    file_state& fs = *files_[static_cast<std::size_t>(s.file)];
+    if (--fs.users != 0) return;
+    for (const std::uint64_t i : fs.modified) write_back(fs, i, *fs.cache.at(i));
+    fs.modified.clear();
+    fs.cache.clear();
+    fs.segment_pages = 0;
+  }
+
+  std::uint64_t limit_;
+  std::uint64_t capacity_;
+  std::uint64_t charge_ = 0;
+  std::uint64_t section_charge_ = 0;
+  std::uint64_t pages_in_use_ = 0;
+  std::vector<std::unique_ptr<file_state>> files_;
+  std::vector<section_state> sections_;
+  std::vector<handle_state> handles_;
+  std::vector<view_state> views_;
+};
+
 /// Deliberate defects for testing the differential driver itself; a real
 /// model is `basic_nt_model<model_bug::none>` (alias `nt_model`).
 enum class model_bug : std::uint8_t {
@@ -200,6 +847,19 @@ class basic_nt_model {
     std::uint64_t end_vpn;  // exclusive
     std::uint32_t protect;  // AllocationProtect
     bool awe = false;       // MEM_PHYSICAL: pages come only from AWE calls
+    int view = -1;          // a mapped view: its id in the world
+    int section = -1;       // and its section's
+    std::uint64_t first_page = 0;  // the section page of the first page
+    std::uint64_t cow_charge = 0;  // pages charged for copy-on-write
+    bool mapped() const { return view >= 0; }
+  };
+  /// A page of a view whose protection or contents are its own: the
+  /// protection it was given (by commit, protect, a lifted guard or its
+  /// copy), and its private copy once a copy-on-write write made one.
+  struct view_page {
+    std::optional<std::uint32_t> protect;
+    std::unique_ptr<std::array<std::uint8_t, page_size>> copy;
+    bool dirty = false;  // written through this view (the PTE's D bit)
   };
   struct page_state {
     std::uint32_t protect = 0;
@@ -209,7 +869,29 @@ class basic_nt_model {
 
   /// Requires: layout.highest + 1 is a multiple of 64 KiB.
   basic_nt_model(nt_layout layout, std::uint64_t commit_limit_pages)
-      : layout_(layout), limit_(commit_limit_pages) {}
+      : layout_(layout),
+        world_(std::make_shared<section_world>(commit_limit_pages)) {}
+  /// An address space of `world` (shared with the other spaces on it).
+  basic_nt_model(nt_layout layout, std::shared_ptr<section_world> world)
+      : layout_(layout), world_(std::move(world)) {}
+  using allocation_map = std::map<std::uint64_t, allocation>;
+
+  /// A space that goes unmaps its views and returns its charge (its world
+  /// lives on).
+  ~basic_nt_model() {
+    for (auto a = allocs_.begin(); a != allocs_.end(); ++a)
+      if (a->second.mapped()) {
+        harvest_dirt(a, a->first, a->second.end_vpn);
+        world_->remove_view(a->second.view);
+      }
+    world_->add_charge(-static_cast<std::int64_t>(charge_));
+  }
+  basic_nt_model(const basic_nt_model&) = delete;
+  basic_nt_model& operator=(const basic_nt_model&) = delete;
+
+  section_world& world() { return *world_; }
+  const section_world& world() const { return *world_; }
+  std::shared_ptr<section_world> shared_world() const { return world_; }
 
   const nt_layout& layout() const { return layout_; }
 
@@ -274,7 +956,9 @@ class basic_nt_model {
     // test_VirtualAlloc passes PAGE_NOACCESS). Private memory cannot be
     // copy-on-write (reasoned: there is no section to copy from; NT refuses
     // PAGE_WRITECOPY for private allocations with INVALID_PAGE_PROTECTION).
-    if (!valid_protect(protect) || copy_on_write(protect))
+    if (!valid_protect(protect) ||
+        (copy_on_write(protect) && !commit_into_file_view(base_io, size_io,
+                                                          type)))
       return nt_status::invalid_page_protection;
 
     const std::uint64_t base = base_io;
@@ -319,14 +1003,14 @@ class basic_nt_model {
         end = start + length;
       }
       const std::uint64_t pages = (end - start) >> 12;
-      if ((type & mem::commit) && charge_ + pages > limit_)
+      if ((type & mem::commit) && !world_->can_charge(pages))
         return nt_status::commitment_limit;
       allocs_.emplace(start >> 12, allocation{end >> 12, protect, physical});
       if (type & mem::commit) {
         for (std::uint64_t v = start >> 12; v < end >> 12; ++v) {
           committed_[v].protect = protect;
         }
-        charge_ += pages;
+        add_charge(static_cast<std::int64_t>(pages));
       }
       base_io = start;
       size_io = end - start;
@@ -344,11 +1028,18 @@ class basic_nt_model {
       return nt_status::conflicting_addresses;
     // WRK allocvm.c: no commit in an AWE region (CONFLICTING_ADDRESSES).
     if (a->second.awe) return nt_status::conflicting_addresses;
+    if (a->second.mapped()) {
+      const nt_status st = commit_view(a, start >> 12, end >> 12, protect);
+      if (st != nt_status::success) return st;
+      base_io = start;
+      size_io = end - start;
+      return nt_status::success;
+    }
     std::uint64_t new_pages = 0;
     for (std::uint64_t v = start >> 12; v < end >> 12; ++v)
       new_pages += committed_.count(v) == 0 ? 1 : 0;
     // Committing committed pages does not charge twice.
-    if (charge_ + new_pages > limit_) return nt_status::commitment_limit;
+    if (!world_->can_charge(new_pages)) return nt_status::commitment_limit;
     const std::uint32_t effective =
         with_allocation_caching(protect, a->second.protect);
     for (std::uint64_t v = start >> 12; v < end >> 12; ++v) {
@@ -362,7 +1053,7 @@ class basic_nt_model {
         if (!inserted) it->second.bytes.reset();
       }
     }
-    charge_ += new_pages;
+    add_charge(static_cast<std::int64_t>(new_pages));
     base_io = start;
     size_io = end - start;
     return nt_status::success;
@@ -405,6 +1096,10 @@ class basic_nt_model {
       // ReactOS CheckAdjacentVADs: across two allocations -> the same).
       if ((end >> 12) > a->second.end_vpn) return nt_status::unable_to_free_vm;
     }
+    // A view goes with NtUnmapViewOfSection only: once the range is known
+    // to lie in it, free and decommit answer UNABLE_TO_DELETE_SECTION
+    // (ReactOS NtMapViewOfSection.c: decommit and release of view pages).
+    if (a->second.mapped()) return nt_status::unable_to_delete_section;
     const std::uint64_t s = start >> 12;
     const std::uint64_t e = end >> 12;
     // WRK freevm.c: an AWE region is never decommitted
@@ -423,9 +1118,10 @@ class basic_nt_model {
     const auto dropped = static_cast<std::uint64_t>(std::distance(first, last));
     committed_.erase(first, last);
     if constexpr (Bug != model_bug::decommit_keeps_charge) {
-      charge_ -= dropped;
+      add_charge(-static_cast<std::int64_t>(dropped));
     } else {
-      if (free_type == mem::release) charge_ -= dropped;
+      if (free_type == mem::release)
+        add_charge(-static_cast<std::int64_t>(dropped));
     }
 
     if (free_type == mem::release) {
@@ -487,6 +1183,14 @@ class basic_nt_model {
       old_protect = page::noaccess;
       return nt_status::conflicting_addresses;
     }
+    if (a->second.mapped()) {
+      const nt_status st =
+          protect_view(a, start >> 12, end >> 12, new_protect, old_protect);
+      if (st != nt_status::success) return st;
+      base_io = start;
+      size_io = end - start;
+      return nt_status::success;
+    }
     if (copy_on_write(new_protect)) return nt_status::invalid_page_protection;
     // Every page must be committed (Wine kernel32 test_VirtualAlloc:
     // VirtualProtect over reserved or partly committed memory fails with
@@ -509,6 +1213,211 @@ class basic_nt_model {
       committed_.at(v).protect = effective;
     base_io = start;
     size_io = end - start;
+    return nt_status::success;
+  }
+
+  // ---- sections (the world's calls, for this space's convenience) ---------
+  nt_status create_section(int& handle, std::uint32_t desired_access,
+                           const std::string& name, std::uint32_t obj_flags,
+                           std::uint64_t max_size, std::uint32_t protect,
+                           std::uint32_t attributes, int file = -1) {
+    return world_->create_section(handle, desired_access, name, obj_flags,
+                                  max_size, protect, attributes, file);
+  }
+  nt_status open_section(int& handle, std::uint32_t desired_access,
+                         const std::string& name) {
+    return world_->open_section(handle, desired_access, name);
+  }
+  nt_status close_section(int handle) { return world_->close_section(handle); }
+  int create_file(std::vector<std::uint8_t> bytes, bool writable) {
+    return world_->create_file(std::move(bytes), writable);
+  }
+  std::vector<std::uint8_t> file_bytes(int file) const {
+    return world_->file_bytes(file);
+  }
+  nt_status set_end_of_file(int file, std::uint64_t size) {
+    return world_->set_end_of_file(file, size);
+  }
+
+  // ---- NtMapViewOfSection -------------------------------------------------
+  /// base and size are in/out; on failure they are unchanged. Statuses, in
+  /// the order Windows checks them:
+  ///   INVALID_PAGE_PROTECTION (ReactOS ZwMapViewOfSection kmtest:
+  ///     READWRITE|READONLY)
+  ///   INVALID_PARAMETER_9: an allocation type other than MEM_TOP_DOWN and
+  ///     MEM_RESERVE (ReactOS NtMapViewOfSection.c: MEM_COMMIT; Wine ntdll
+  ///     test_NtMapViewOfSection: AT_ROUND_TO_PAGE on 64-bit)
+  ///   INVALID_PARAMETER_4: ZeroBits (Wine: 22; 0x1aaaaaaa on 32-bit)
+  ///   INVALID_HANDLE
+  ///   INVALID_PARAMETER_3: a base beyond user space, aligned or not
+  ///     (kmtest: MmSystemRangeStart + 200), or a size past its end (x64
+  ///     ReactOS: ViewSize MAXULONG_PTR with a NULL base)
+  ///   INVALID_PARAMETER_4: an explicit base the ZeroBits do not allow,
+  ///     before its alignment is looked at (Wine ntdll and kernel32
+  ///     test_NtMapViewOfSection; ReactOS: 0x30000000 with ZeroBits 2
+  ///     maps, with 3 does not)
+  ///   ACCESS_DENIED: the handle lacks SECTION_MAP_* for the protection
+  ///     (Wine kernel32 test_MapViewOfFile); the handle is referenced
+  ///     before the alignment is checked (kmtest: a bad handle with an
+  ///     unaligned base is STATUS_INVALID_HANDLE)
+  ///   MAPPED_ALIGNMENT: base or offset not a multiple of 64 KiB (Wine;
+  ///     ReactOS)
+  ///   SECTION_PROTECTION: the section's protection does not allow the
+  ///     view's (MmCompatibleProtectionMask; kmtest's rows)
+  ///   MEM_RESERVE: INVALID_PARAMETER_9 for a page-file section (ReactOS
+  ///     apitest and kmtest), SECTION_PROTECTION for a file section that is
+  ///     not writable (kmtest); it lets a file view run past the section's
+  ///     end (kmtest), those pages never committed
+  ///   INVALID_VIEW_SIZE: offset at or past the section's end, or a size
+  ///     past it (Wine kernel32: a 0x3452-byte section maps 0x3452 bytes,
+  ///     not 0x3453); size 0 maps to the end
+  ///   INVALID_PARAMETER_5: CommitSize in a file section without
+  ///     MEM_RESERVE, or larger than the view (kmtest)
+  ///   CONFLICTING_ADDRESSES (Wine: mapping at the same page), NO_MEMORY
+  ///     (no free range below the ZeroBits limit)
+  ///   COMMITMENT_LIMIT: a copy-on-write view charges all its pages to the
+  ///     space now; CommitSize commits a page-file section's first pages
+  ///     of the view (ReactOS: SEC_RESERVE, CommitSize one page: the first
+  ///     page is accessible, the second not)
+  /// The view is rounded up to pages; with base 0 it goes in the lowest
+  /// (MEM_TOP_DOWN: highest) free 64 KiB-aligned range. It takes the
+  /// section's caching attribute (SEC_NOCACHE, SEC_WRITECOMBINE).
+  nt_status map_view(int handle, std::uint64_t& base_io,
+                     std::uint64_t& size_io, std::uint64_t offset,
+                     std::uint32_t type, std::uint32_t protect,
+                     std::uint64_t zero_bits = 0,
+                     std::uint64_t commit_size = 0) {
+    if (!valid_protect(protect)) return nt_status::invalid_page_protection;
+    if (type & ~(mem::top_down | mem::reserve))
+      return nt_status::invalid_parameter_9;
+    const auto zb_limit = zero_bits_limit(zero_bits);
+    if (!zb_limit) return nt_status::invalid_parameter_4;
+    if (!world_->handle_open(handle)) return nt_status::invalid_handle;
+    const std::uint64_t base = base_io;
+    const std::uint64_t size = size_io;
+    if (base != 0) {
+      if (base > layout_.highest || layout_.highest + 1 - base < size)
+        return nt_status::invalid_parameter_3;
+      if (zero_bits != 0 && base + (size == 0 ? 0 : size - 1) > *zb_limit)
+        return nt_status::invalid_parameter_4;
+    } else if (size > layout_.highest) {
+      return nt_status::invalid_parameter_3;
+    }
+    const auto& h = world_->handle(handle);
+    if (section_access::needed_for(protect) & ~h.access)
+      return nt_status::access_denied;
+    if ((base & (granularity - 1)) != 0 || (offset & (granularity - 1)) != 0)
+      return nt_status::mapped_alignment;
+    const auto& sec = world_->section(h.section);
+    if (!protection_compatible(sec.protect, protect))
+      return nt_status::section_protection;
+    const bool reserve = type & mem::reserve;
+    if (reserve) {
+      if (sec.file < 0) return nt_status::invalid_parameter_9;
+      if (sec.protect != page::readwrite &&
+          sec.protect != page::execute_readwrite)
+        return nt_status::section_protection;
+    }
+    if (offset >= sec.size) return nt_status::invalid_view_size;
+    const std::uint64_t want = size == 0 ? sec.size - offset : size;
+    if (want > sec.size - offset && !reserve)
+      return nt_status::invalid_view_size;
+    if (commit_size != 0 && ((sec.file >= 0 && !reserve) || commit_size > want))
+      return nt_status::invalid_parameter_5;
+    if (want > layout_.highest) return nt_status::no_memory;
+    const std::uint64_t bytes = page_up(want);
+    const std::uint64_t pages = bytes >> 12;
+    // A view whose rounded size runs past user space from an explicit
+    // base: _3, as for an explicit size (reasoned).
+    if (base != 0 && layout_.highest + 1 - base < bytes)
+      return nt_status::invalid_parameter_3;
+    std::uint64_t start = base;
+    if (base != 0) {
+      if (overlaps(start >> 12, (start + bytes) >> 12))
+        return nt_status::conflicting_addresses;
+    } else {
+      const std::uint64_t limit = std::min(*zb_limit, layout_.highest);
+      const auto found = (type & mem::top_down)
+                             ? find_top_down(bytes, limit)
+                             : find_bottom_up(bytes, limit);
+      if (!found) return nt_status::no_memory;
+      start = *found;
+    }
+    const std::uint64_t first_page = offset >> 12;
+    std::uint64_t commit_pages = 0;
+    if (commit_size != 0 && sec.file < 0)
+      commit_pages = std::min(page_up(commit_size) >> 12, pages);
+    std::uint64_t fresh = 0;
+    for (std::uint64_t i = first_page; i < first_page + commit_pages; ++i)
+      fresh += world_->page_committed(h.section, i) ? 0 : 1;
+    const std::uint64_t cow = copy_on_write(protect) ? pages : 0;
+    if (!world_->can_charge(cow + fresh)) return nt_status::commitment_limit;
+    const int section = h.section;
+    if (commit_pages != 0) world_->commit_pages(section, first_page, commit_pages);
+    add_charge(static_cast<std::int64_t>(cow));
+    const std::uint32_t caching =
+        (sec.attributes & sec::nocache)        ? page::nocache
+        : (sec.attributes & sec::writecombine) ? page::writecombine
+                                               : 0u;
+    allocation al{(start + bytes) >> 12,
+                  with_allocation_caching(protect, page::readonly | caching)};
+    al.view = world_->add_view(section, first_page, pages);
+    al.section = section;
+    al.first_page = first_page;
+    al.cow_charge = cow;
+    allocs_.emplace(start >> 12, al);
+    base_io = start;
+    size_io = bytes;
+    return nt_status::success;
+  }
+
+  // ---- NtUnmapViewOfSection -----------------------------------------------
+  /// Any address inside the view unmaps it (Wine kernel32
+  /// test_MapViewOfFile: ptr + 100, ptr + 4096); free or private memory is
+  /// NOT_MAPPED_VIEW (there: ERROR_INVALID_ADDRESS). The view's private
+  /// copies and copy-on-write charge go with it, and the section with its
+  /// last reference.
+  nt_status unmap_view(std::uint64_t address) {
+    if (address > layout_.highest) return nt_status::not_mapped_view;
+    const auto a = find_allocation(address >> 12);
+    if (a == allocs_.end() || !a->second.mapped())
+      return nt_status::not_mapped_view;
+    harvest_dirt(a, a->first, a->second.end_vpn);
+    view_pages_.erase(view_pages_.lower_bound(a->first),
+                      view_pages_.lower_bound(a->second.end_vpn));
+    add_charge(-static_cast<std::int64_t>(a->second.cow_charge));
+    const int view = a->second.view;
+    allocs_.erase(a);
+    world_->remove_view(view);
+    return nt_status::success;
+  }
+
+  // ---- NtFlushVirtualMemory -----------------------------------------------
+  /// The page-rounded range (size 0: to the view's end) must lie in one
+  /// view: INVALID_PARAMETER_2 beyond user space, NOT_MAPPED_DATA in free
+  /// or private memory, NOT_MAPPED_VIEW past the view (WRK flushsec.c;
+  /// reasoned where it is silent). A file section's pages there are
+  /// written to the file (below its end); the view's private copies never
+  /// are. base and size become the range.
+  nt_status flush(std::uint64_t& base_io, std::uint64_t& size_io) {
+    const std::uint64_t base = base_io;
+    const std::uint64_t size = size_io;
+    if (base > layout_.highest) return nt_status::invalid_parameter_2;
+    const auto a = find_allocation(base >> 12);
+    if (a == allocs_.end() || !a->second.mapped())
+      return nt_status::not_mapped_data;
+    const std::uint64_t first = base >> 12;
+    const std::uint64_t last =
+        size == 0 ? a->second.end_vpn - 1
+        : layout_.highest + 1 - base < size ? ~std::uint64_t{0}
+                                            : (base + size - 1) >> 12;
+    if (last >= a->second.end_vpn) return nt_status::not_mapped_view;
+    harvest_dirt(a, first, last + 1);
+    world_->flush_pages(a->second.section,
+                        a->second.first_page + (first - a->first),
+                        last - first + 1);
+    base_io = first << 12;
+    size_io = (last - first + 1) << 12;
     return nt_status::success;
   }
 
@@ -535,6 +1444,10 @@ class basic_nt_model {
     }
     info.allocation_base = a->first << 12;
     info.allocation_protect = a->second.protect;
+    if (a->second.mapped()) {
+      query_view(a, v, info);
+      return nt_status::success;
+    }
     info.type = mem::private_memory;
     const std::uint64_t alloc_end = a->second.end_vpn;
     auto p = committed_.find(v);
@@ -587,8 +1500,15 @@ class basic_nt_model {
   }
 
   // ---- accounting and checks ----------------------------------------------
+  /// This space's commit charge: its committed private pages and its
+  /// copy-on-write views' pages.
   std::uint64_t commit_charge() const { return charge_; }
-  std::uint64_t commit_limit() const { return limit_; }
+  std::uint64_t commit_limit() const { return world_->commit_limit(); }
+  /// The system's commit charge: every space's and every page-file
+  /// section's.
+  std::uint64_t system_commit_charge() const {
+    return world_->commit_charge();
+  }
   /// Pages whose bytes the model holds (it has no frames of its own).
   std::uint64_t frames_in_use() const {
     std::uint64_t n = 0;
@@ -604,7 +1524,8 @@ class basic_nt_model {
       if (first >= a.end_vpn || first < prev_end) return false;
       if ((first << 12) < layout_.lowest) return false;
       if ((a.end_vpn << 12) - 1 > layout_.highest) return false;
-      if (!valid_protect(a.protect) || copy_on_write(a.protect)) return false;
+      if (!valid_protect(a.protect) || (copy_on_write(a.protect) && !a.mapped()))
+        return false;
       prev_end = a.end_vpn;
     }
     // Both maps are sorted: one merged pass checks every committed page
@@ -612,10 +1533,25 @@ class basic_nt_model {
     auto a = allocs_.begin();
     for (const auto& [v, p] : committed_) {
       while (a != allocs_.end() && a->second.end_vpn <= v) ++a;
-      if (a == allocs_.end() || v < a->first) return false;
+      if (a == allocs_.end() || v < a->first || a->second.mapped())
+        return false;
       if (!valid_protect(p.protect) || copy_on_write(p.protect)) return false;
     }
-    return charge_ == committed_.size() && charge_ <= limit_;
+    std::uint64_t cow = 0;
+    for (const auto& [first, al] : allocs_) {
+      if (!al.mapped()) continue;
+      cow += al.cow_charge;
+      const auto& vw = world_->view(al.view);
+      if (vw.section != al.section || vw.first_page != al.first_page ||
+          vw.pages != al.end_vpn - first)
+        return false;
+    }
+    for (const auto& [v, p] : view_pages_) {
+      const auto al = find_allocation(v);
+      if (al == allocs_.end() || !al->second.mapped()) return false;
+    }
+    return charge_ == committed_.size() + cow &&
+           world_->commit_charge() <= world_->commit_limit();
   }
 
   // ---- introspection for the drivers --------------------------------------
@@ -625,6 +1561,46 @@ class basic_nt_model {
   const std::map<std::uint64_t, page_state>& committed_pages() const {
     return committed_;
   }
+  /// The pages of views with a protection or a copy of their own.
+  const std::map<std::uint64_t, view_page>& view_pages() const {
+    return view_pages_;
+  }
+  /// What a page of a view is: committed (its section page), its
+  /// protection, whether it has its private copy.
+  struct view_page_info {
+    bool committed = false;
+    std::uint32_t protect = 0;
+    bool copied = false;
+    int section = -1;
+    std::uint64_t section_page = 0;
+  };
+  /// Requires: `vpn` lies in a view.
+  view_page_info view_page_at(std::uint64_t vpn) const {
+    const auto a = find_allocation(vpn);
+    view_page_info i;
+    i.section = a->second.section;
+    i.section_page = a->second.first_page + (vpn - a->first);
+    i.committed = view_page_committed(a, vpn);
+    i.protect = view_protect(a, vpn);
+    i.copied = view_copied(vpn);
+    return i;
+  }
+  /// Whether `vpn` lies in a mapped view.
+  bool in_view(std::uint64_t vpn) const {
+    const auto a = find_allocation(vpn);
+    return a != allocs_.end() && a->second.mapped();
+  }
+  /// The bytes a read of page `vpn` (committed, in a view) would see,
+  /// changing nothing.
+  std::array<std::uint8_t, page_size> view_bytes(std::uint64_t vpn) const {
+    if (const auto vp = view_pages_.find(vpn);
+        vp != view_pages_.end() && vp->second.copy)
+      return *vp->second.copy;
+    const auto a = find_allocation(vpn);
+    return world_->peek(a->second.section,
+                        a->second.first_page + (vpn - a->first));
+  }
+
   /// False for pages whose contents are undefined after MEM_RESET.
   bool contents_known(std::uint64_t vpn) const {
     const auto p = committed_.find(vpn);
@@ -632,6 +1608,24 @@ class basic_nt_model {
   }
 
   // ---- protection helpers (public: the drivers use them too) --------------
+  /// WRITECOPY -> READWRITE, EXECUTE_WRITECOPY -> EXECUTE_READWRITE (a
+  /// page that has its copy), modifiers kept.
+  static std::uint32_t copied_form(std::uint32_t p) {
+    const std::uint32_t b = p & 0xFFu;
+    const std::uint32_t m = p & ~0xFFu;
+    if (b == page::writecopy) return page::readwrite | m;
+    if (b == page::execute_writecopy) return page::execute_readwrite | m;
+    return p;
+  }
+  /// READWRITE -> WRITECOPY, EXECUTE_READWRITE -> EXECUTE_WRITECOPY (a
+  /// shared page of a copy-on-write view), modifiers kept.
+  static std::uint32_t copy_on_write_form(std::uint32_t p) {
+    const std::uint32_t b = p & 0xFFu;
+    const std::uint32_t m = p & ~0xFFu;
+    if (b == page::readwrite) return page::writecopy | m;
+    if (b == page::execute_readwrite) return page::execute_writecopy | m;
+    return p;
+  }
   /// Exactly one base protection, at most one of GUARD / NOCACHE /
   /// WRITECOMBINE, none with PAGE_NOACCESS (the VirtualAlloc documentation:
   /// PAGE_GUARD "cannot be used with PAGE_NOACCESS"; Wine kernel32
@@ -672,7 +1666,7 @@ class basic_nt_model {
     r.read = b != page::noaccess;
     r.write = b == page::readwrite || b == page::execute_readwrite;
     r.execute = b == page::execute || b == page::execute_read ||
-                b == page::execute_readwrite;
+                b == page::execute_readwrite || b == page::execute_writecopy;
     if (!layout_.nx) r.execute = r.read;
     return r;
   }
@@ -776,6 +1770,14 @@ class basic_nt_model {
     // allocvm.c).
     if (a == allocs_.end() || (end >> 12) > a->second.end_vpn || a->second.awe)
       return nt_status::conflicting_addresses;
+    // A view: a hint its section's pages may ignore (Wine kernel32
+    // test_MapViewOfFile: MEM_RESET over a SEC_RESERVE view, committed or
+    // not, succeeds); nothing changes.
+    if (a->second.mapped()) {
+      base_io = start;
+      size_io = end - start;
+      return nt_status::success;
+    }
     for (auto p = committed_.lower_bound(start >> 12);
          p != committed_.end() && p->first < (end >> 12); ++p) {
       p->second.unknown = true;
@@ -792,7 +1794,11 @@ class basic_nt_model {
     // like user-mode ones (no SMAP; CR0.WP set, as on Windows).
     (void)mode;
     if (address > layout_.highest) return nt_status::access_violation;
-    const auto p = committed_.find(address >> 12);
+    const std::uint64_t v = address >> 12;
+    if (const auto a = find_allocation(v);
+        a != allocs_.end() && a->second.mapped())
+      return touch_view(a, v, kind);
+    const auto p = committed_.find(v);
     if (p == committed_.end()) return nt_status::access_violation;
     const rights r = rights_of(p->second.protect);
     const bool allowed = kind == access_kind::read    ? r.read
@@ -809,6 +1815,77 @@ class basic_nt_model {
     return nt_status::success;
   }
 
+  /// An access to page `v` of view `a`: its section page must be committed
+  /// and its protection allow the access (a copy-on-write page allows a
+  /// write); a guard page faults once. The page is brought in (resident in
+  /// its section from now on), and a write to a copy-on-write page first
+  /// copies it into the view's own page, which is then READWRITE (or
+  /// EXECUTE_READWRITE) with the same modifiers (the issue's copy-on-write
+  /// rules; Wine kernel32 test_CreateFileMapping_protection: WRITECOPY
+  /// reads back as READWRITE once written).
+  nt_status touch_view(alloc_iter a, std::uint64_t v, access_kind kind) {
+    const std::uint64_t i = a->second.first_page + (v - a->first);
+    if (!world_->page_committed(a->second.section, i))
+      return nt_status::access_violation;
+    const std::uint32_t prot = view_protect(a, v);
+    const rights r = rights_of(prot);
+    const bool cow = copy_on_write(prot);
+    const bool allowed = kind == access_kind::read    ? r.read
+                         : kind == access_kind::write ? r.write || cow
+                                                      : r.execute;
+    if (!allowed) return nt_status::access_violation;
+    if (prot & page::guard) {
+      view_pages_[v].protect = prot & ~page::guard;
+      return nt_status::guard_page_violation;
+    }
+    const auto* bytes = world_->bring_in(a->second.section, i);
+    if (kind == access_kind::write && cow) {
+      view_page& vp = view_pages_[v];
+      vp.copy = std::make_unique<std::array<std::uint8_t, page_size>>();
+      if (bytes != nullptr)
+        *vp.copy = *bytes;
+      else
+        vp.copy->fill(0);
+      vp.protect = copied_form(prot);
+    } else if (kind == access_kind::write && !view_copied(v)) {
+      view_pages_[v].dirty = true;  // a write through the shared page
+    }
+    return nt_status::success;
+  }
+
+  /// The bytes of page `v` (touched already): to read (null: zeros) or to
+  /// write.
+  const std::array<std::uint8_t, page_size>* bytes_to_read(std::uint64_t v) {
+    if (const auto a = find_allocation(v);
+        a != allocs_.end() && a->second.mapped()) {
+      if (const auto vp = view_pages_.find(v);
+          vp != view_pages_.end() && vp->second.copy)
+        return vp->second.copy.get();
+      return world_->bring_in(a->second.section,
+                              a->second.first_page + (v - a->first));
+    }
+    return committed_.at(v).bytes.get();
+  }
+  std::array<std::uint8_t, page_size>& bytes_to_write(std::uint64_t v,
+                                                      std::size_t chunk) {
+    if (const auto a = find_allocation(v);
+        a != allocs_.end() && a->second.mapped()) {
+      if (const auto vp = view_pages_.find(v);
+          vp != view_pages_.end() && vp->second.copy)
+        return *vp->second.copy;
+      view_pages_[v].dirty = true;
+      return world_->bytes_to_write(a->second.section,
+                                    a->second.first_page + (v - a->first));
+    }
+    page_state& pg = committed_.at(v);
+    if (!pg.bytes) {
+      pg.bytes = std::make_unique<std::array<std::uint8_t, page_size>>();
+      pg.bytes->fill(0);
+    }
+    if (chunk == page_size) pg.unknown = false;
+    return *pg.bytes;
+  }
+
   nt_status copy(std::uint64_t address, std::uint8_t* buffer, std::size_t size,
                  std::size_t& bytes_done, access_kind kind) {
     bytes_done = 0;
@@ -817,22 +1894,17 @@ class basic_nt_model {
       const nt_status st = touch(cur, kind, access_mode::user);
       if (st != nt_status::success)
         return bytes_done == 0 ? st : nt_status::partial_copy;
-      page_state& pg = committed_.at(cur >> 12);
       const std::uint64_t offset = cur & (page_size - 1);
       const std::size_t chunk = static_cast<std::size_t>(
           std::min<std::uint64_t>(page_size - offset, size - bytes_done));
       if (kind == access_kind::read) {
-        if (pg.bytes)
-          std::memcpy(buffer + bytes_done, pg.bytes->data() + offset, chunk);
+        if (const auto* b = bytes_to_read(cur >> 12))
+          std::memcpy(buffer + bytes_done, b->data() + offset, chunk);
         else
           std::memset(buffer + bytes_done, 0, chunk);
       } else {
-        if (!pg.bytes) {
-          pg.bytes = std::make_unique<std::array<std::uint8_t, page_size>>();
-          pg.bytes->fill(0);
-        }
-        std::memcpy(pg.bytes->data() + offset, buffer + bytes_done, chunk);
-        if (chunk == page_size) pg.unknown = false;
+        std::memcpy(bytes_to_write(cur >> 12, chunk).data() + offset,
+                    buffer + bytes_done, chunk);
       }
       bytes_done += chunk;
       cur += chunk;
@@ -844,11 +1916,180 @@ class basic_nt_model {
     return nt_status::success;
   }
 
+  // ---- views ----------------------------------------------------------------
+
+  void add_charge(std::int64_t pages) {
+    charge_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(charge_) +
+                                         pages);
+    world_->add_charge(pages);
+  }
+
+  /// The protection of page `v` of view `a`.
+  std::uint32_t view_protect(alloc_iter a, std::uint64_t v) const {
+    if (const auto vp = view_pages_.find(v);
+        vp != view_pages_.end() && vp->second.protect)
+      return *vp->second.protect;
+    return a->second.protect;
+  }
+  bool view_copied(std::uint64_t v) const {
+    const auto vp = view_pages_.find(v);
+    return vp != view_pages_.end() && vp->second.copy != nullptr;
+  }
+  bool view_page_committed(alloc_iter a, std::uint64_t v) const {
+    return world_->page_committed(a->second.section,
+                                  a->second.first_page + (v - a->first));
+  }
+  /// Gives pages [s, e) of view `a` protection `p` (the allocation's
+  /// caching attribute already applied): a copied page takes its written
+  /// form, a shared page of a copy-on-write view its copy-on-write form.
+  void set_view_protection(alloc_iter a, std::uint64_t s, std::uint64_t e,
+                           std::uint32_t p) {
+    const bool cow_view = copy_on_write(a->second.protect);
+    harvest_dirt(a, s, e);
+    for (std::uint64_t v = s; v < e; ++v) {
+      view_page& vp = view_pages_[v];
+      vp.protect = vp.copy      ? copied_form(p)
+                   : cow_view ? copy_on_write_form(p)
+                              : p;
+    }
+  }
+
+  /// The dirt of view pages [s, e) reaches their section pages.
+  void harvest_dirt(alloc_iter a, std::uint64_t s, std::uint64_t e) {
+    for (auto vp = view_pages_.lower_bound(s);
+         vp != view_pages_.end() && vp->first < e; ++vp) {
+      if (!vp->second.dirty) continue;
+      vp->second.dirty = false;
+      world_->mark_modified(a->second.section,
+                            a->second.first_page + (vp->first - a->first));
+    }
+  }
+
+  /// MEM_COMMIT of view pages [s, e) (the range lies in view `a`):
+  ///   a file section's pages are committed already: ALREADY_COMMITTED
+  ///     (WRK allocvm.c; Wine kernel32 test_CreateFileMapping_protection:
+  ///     VirtualAlloc(MEM_COMMIT) on a file view fails with
+  ///     ERROR_ACCESS_DENIED, whatever the protection)
+  ///   a copy-on-write protection: INVALID_PAGE_PROTECTION (as for private
+  ///     memory; reasoned)
+  ///   a protection the view's does not allow: SECTION_PROTECTION (current
+  ///     Windows' MiCommitPagefileBackedSection checks
+  ///     MmCompatibleProtectionMask of the view; Windows 2003 did not, as
+  ///     ReactOS NtMapViewOfSection.c's commit in a NOACCESS view shows); in
+  ///     a copy-on-write view a write protection is taken in its
+  ///     copy-on-write form first, as protect takes it (reasoned)
+  ///   COMMITMENT_LIMIT for the section pages not committed yet, charged
+  ///     to the section (shared commit: Wine test_MapViewOfFile, a commit
+  ///     through one view commits the pages in every view)
+  /// and the pages of this view get the protection (the other views keep
+  /// theirs: Wine test_MapViewOfFile; ReactOS: committing again succeeds).
+  nt_status commit_view(alloc_iter a, std::uint64_t s, std::uint64_t e,
+                        std::uint32_t protect) {
+    const auto& sec = world_->section(a->second.section);
+    if (sec.file >= 0) return nt_status::already_committed;
+    if (copy_on_write(protect)) return nt_status::invalid_page_protection;
+    const std::uint32_t asked = copy_on_write(a->second.protect)
+                                    ? copy_on_write_form(protect)
+                                    : protect;
+    if (!protection_compatible(a->second.protect, asked))
+      return nt_status::section_protection;
+    const nt_status st = world_->commit_pages(
+        a->second.section, a->second.first_page + (s - a->first), e - s);
+    if (st != nt_status::success) return st;
+    set_view_protection(a, s, e,
+                        with_allocation_caching(protect, a->second.protect));
+    return nt_status::success;
+  }
+
+  /// NtProtectVirtualMemory of view pages [s, e), in current Windows'
+  /// order (its NtProtectVirtualMemory, decompiled; ReactOS
+  /// NtMapViewOfSection.c: READWRITE and READONLY on an uncommitted page of
+  /// a NOACCESS view are SECTION_PROTECTION, not NOT_COMMITTED):
+  ///   in a copy-on-write view a write protection is taken in its
+  ///     copy-on-write form (the issue: "a shared page asked for READWRITE
+  ///     in a WRITECOPY view stays WRITECOPY")
+  ///   SECTION_PROTECTION when the view's protection does not allow it
+  ///     (MmCompatibleProtectionMask; Wine kernel32
+  ///     test_CreateFileMapping_protection: a READONLY view takes READONLY
+  ///     and WRITECOPY, nothing else), OldProtect untouched
+  ///   NOT_COMMITTED for an uncommitted page, OldProtect PAGE_NOACCESS
+  ///   COMMITMENT_LIMIT: a copy-on-write protection charges the whole view
+  ///     the first time (as mapping a WRITECOPY view does)
+  /// OldProtect: the first page's protection.
+  nt_status protect_view(alloc_iter a, std::uint64_t s, std::uint64_t e,
+                         std::uint32_t new_protect,
+                         std::uint32_t& old_protect) {
+    const std::uint32_t asked = copy_on_write(a->second.protect)
+                                    ? copy_on_write_form(new_protect)
+                                    : new_protect;
+    if (!protection_compatible(a->second.protect, asked))
+      return nt_status::section_protection;
+    for (std::uint64_t v = s; v < e; ++v) {
+      if (!view_page_committed(a, v)) {
+        old_protect = page::noaccess;
+        return nt_status::not_committed;
+      }
+    }
+    allocation& al = allocs_.find(a->first)->second;
+    if (copy_on_write(new_protect) && al.cow_charge == 0) {
+      const std::uint64_t pages = al.end_vpn - a->first;
+      if (!world_->can_charge(pages)) return nt_status::commitment_limit;
+      add_charge(static_cast<std::int64_t>(pages));
+      al.cow_charge = pages;
+    }
+    old_protect = view_protect(a, s);
+    set_view_protection(
+        a, s, e, with_allocation_caching(new_protect, a->second.protect));
+    return nt_status::success;
+  }
+
+  /// NtQueryVirtualMemory in a view: Type MEM_MAPPED, AllocationBase the
+  /// view's base, AllocationProtect its protection; the run of pages from
+  /// `v` with the same state and protection (a page whose section page is
+  /// not committed is MEM_RESERVE with Protect 0) (Wine kernel32
+  /// test_MapViewOfFile: a SEC_RESERVE view is one MEM_RESERVE region
+  /// until a commit through any view).
+  void query_view(alloc_iter a, std::uint64_t v,
+                  memory_basic_information& info) const {
+    info.type = mem::mapped;
+    const auto state = [&](std::uint64_t p) {
+      const bool c = view_page_committed(a, p);
+      return std::pair{c, c ? view_protect(a, p) : 0u};
+    };
+    const auto first = state(v);
+    info.state = first.first ? mem::commit : mem::reserve;
+    info.protect = first.second;
+    std::uint64_t end = v + 1;
+    while (end < a->second.end_vpn && state(end) == first) ++end;
+    info.region_size = (end - v) << 12;
+  }
+
+  /// Whether an allocate call is a MEM_COMMIT of a range that starts in a
+  /// file section's view (such a call answers ALREADY_COMMITTED before
+  /// its protection is looked at: Wine kernel32
+  /// test_CreateFileMapping_protection, PAGE_WRITECOPY and
+  /// PAGE_EXECUTE_WRITECOPY included).
+  bool commit_into_file_view(std::uint64_t base, std::uint64_t size,
+                             std::uint32_t type) const {
+    // MEM_RESET takes the commit path, and the same order (reasoned).
+    if (((type & ~mem::top_down) != mem::commit && type != mem::reset) ||
+        base == 0 ||
+        base > layout_.highest || base < layout_.lowest || size == 0 ||
+        layout_.highest + 1 - base < size)
+      return false;
+    // The range is looked up first: one that runs past the view is
+    // CONFLICTING_ADDRESSES, whatever the protection (reasoned).
+    const auto a = find_allocation(base >> 12);
+    if (a == allocs_.end() || !a->second.mapped()) return false;
+    return world_->section(a->second.section).file >= 0;
+  }
+
   nt_layout layout_;
-  std::uint64_t limit_;
+  std::shared_ptr<section_world> world_;
   std::uint64_t charge_ = 0;
   std::map<std::uint64_t, allocation> allocs_;
   std::map<std::uint64_t, page_state> committed_;
+  std::map<std::uint64_t, view_page> view_pages_;
 };
 
 using nt_model = basic_nt_model<model_bug::none>;

@@ -11,6 +11,8 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 using namespace section_test;
 
@@ -83,7 +85,6 @@ TEST_CASE_FIXTURE(found_fixture,
 // WRK MmCompatibleProtectionMask: an EXECUTE_READ section allows NOACCESS,
 // READONLY, WRITECOPY, EXECUTE and EXECUTE_READ views, not
 // EXECUTE_WRITECOPY; an EXECUTE section NOACCESS and EXECUTE only.
-// region::protection_fits allows more.
 TEST_CASE("map_view: MmCompatibleProtectionMask for EXECUTE and "
           "EXECUTE_READ sections") {
   machine sys(64ull << 20);
@@ -91,9 +92,11 @@ TEST_CASE("map_view: MmCompatibleProtectionMask for EXECUTE and "
   section_handle er =
       make_page_file_section(sys, 0x10000, page::execute_read);
   section_handle x = make_page_file_section(sys, 0x10000, page::execute);
-  for (const auto& [hh, prot] :
+  for (const auto& row :
        {std::pair{er, page::execute_writecopy}, std::pair{x, page::readonly},
         std::pair{x, page::writecopy}, std::pair{x, page::execute_read}}) {
+    const section_handle hh = row.first;
+    const std::uint32_t prot = row.second;
     CAPTURE(prot);
     vaddr b{0};
     std::uint64_t s = 0;
@@ -219,6 +222,38 @@ TEST_CASE("create_section: sizes past the prototype pool" *
                        0x200000000, page::readwrite,
                        sec::reserve) == status::success);
   if (h) close_section(sys, h);
+}
+
+// Current Windows' MiCommitPagefileBackedSection and NtProtectVirtualMemory
+// bound a commit or a protect in a view by MmCompatibleProtectionMask of
+// the view's protection, as NtMapViewOfSection bounds a view by the
+// section's: an EXECUTE view takes only NOACCESS and EXECUTE, an
+// EXECUTE_READ one no EXECUTE_WRITECOPY.
+TEST_CASE("commit and protect: MmCompatibleProtectionMask of the view") {
+  machine sys(64ull << 20);
+  space<arch::x86_64> as(sys);
+  section_handle h = make_page_file_section(
+      sys, 0x10000, page::execute_readwrite, sec::reserve);
+  const vaddr x = map(as, h, page::execute);
+  vaddr b = x;
+  std::uint64_t s = 0x1000;
+  CHECK(as.allocate(b, s, mem::commit, page::readonly) ==
+        status::section_protection);
+  b = x;
+  s = 0x1000;
+  REQUIRE(as.allocate(b, s, mem::commit, page::execute) == status::success);
+  std::uint32_t old = 0;
+  b = x;
+  s = 0x1000;
+  CHECK(as.protect(b, s, page::readonly, old) == status::section_protection);
+  const vaddr er = map(as, h, page::execute_read);
+  b = er;
+  s = 0x1000;
+  CHECK(as.protect(b, s, page::execute_writecopy, old) ==
+        status::section_protection);
+  CHECK(as.unmap_view(x) == status::success);
+  CHECK(as.unmap_view(er) == status::success);
+  close_section(sys, h);
 }
 
 }  // TEST_SUITE

@@ -174,7 +174,8 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
   // allocation type, a read-only file section as a protection.
   if (allocation_type & mem::reserve) {
     if (!s.file_backed()) return status::invalid_parameter_9;
-    if (!region::protection_fits(s.protection(), mm_protection{mm::readwrite}))
+    if (!region::view_protection_allowed(s.protection(),
+                                         mm_protection{mm::readwrite}))
       return status::section_protection;
   }
   if (s.is_image()) {

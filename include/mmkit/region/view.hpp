@@ -37,23 +37,10 @@
 
 namespace mmkit::region {
 
-/// Whether a page protection `want` fits `bound`, the protection of the
-/// section (when a view is mapped) or of the view (when a page of it is
-/// protected or committed): a write in place needs a writable bound, an
-/// execute an executable one, anything else only that the bound can be
-/// read. NOACCESS always fits. (NT: MiIsPteProtectionCompatible.)
-constexpr bool protection_fits(mm_protection bound,
-                               mm_protection want) noexcept {
-  const access_rights w = want.rights();
-  const access_rights b = bound.rights();
-  if (w == access_rights{}) return true;
-  if (w.write && !b.write) return false;
-  if (w.execute && !b.execute) return false;
-  return b.read || b.execute;
-}
-
 /// Whether a view with protection `view` may map a section created with
-/// `section` (NT's MmCompatibleProtectionMask, by base protection): a
+/// `section`, and whether a page of a view with protection `section` may
+/// be committed or protected to `view` (NT's MmCompatibleProtectionMask,
+/// by base protection, for all three): a
 /// READONLY or WRITECOPY section allows READONLY and WRITECOPY views, an
 /// EXECUTE section only EXECUTE, an EXECUTE_READ section those and
 /// EXECUTE_READ (not EXECUTE_WRITECOPY), READWRITE the non-executable
@@ -387,7 +374,7 @@ status protect_view(Core& c, vad& v, vpn_range r, mm_protection prot,
   // The view's protection first, then the pages' commitment (ReactOS's
   // NtMapViewOfSection apitest; current Windows). In a copy-on-write view a
   // write protection is asked in its copy-on-write form.
-  if (!protection_fits(bound, view_page_protection(bound, prot, true)))
+  if (!view_protection_allowed(bound, view_page_protection(bound, prot, true)))
     return status::section_protection;
   c.scan(v, r, [&](vpn, vpn, const page_view& pv) {
     if (first) old = pv.committed ? pv.protection : mm_protection{};
@@ -425,7 +412,7 @@ template <class Core>
 status commit_view(Core& c, vad& v, vpn_range r, mm_protection prot) noexcept {
   using ops = section_ops<typename Core::system_type>;
   const mm_protection bound{v.protection()};
-  if (!protection_fits(bound, view_page_protection(bound, prot, true)))
+  if (!view_protection_allowed(bound, view_page_protection(bound, prot, true)))
     return status::section_protection;
   segment& seg = as_view(v).section->pages();
   auto& pool = c.sys->sections().pool;
