@@ -137,6 +137,11 @@ int main(int argc, char** argv) {
   describe("B", b);
   describe("C", c);
 
+  // The views go before the file they map (C's view writes nothing back:
+  // its only write went to a private copy).
+  a.unmap_view(va);
+  b.unmap_view(vb);
+  c.unmap_view(vc);
   close_section(sys, ha);
   close_section(sys, hb);
   close_section(sys, hc);

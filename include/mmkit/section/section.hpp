@@ -116,8 +116,9 @@ struct segment {
 };
 
 /// The caller's file: what a file-backed section reads and writes, and the
-/// data segment every section over it shares. Requires: it outlives every
-/// section created over it.
+/// data segment every section over it shares. Requires: it (and its store)
+/// outlives every section created over it and every view of one, so an
+/// address space that still maps it must be destroyed first.
 class file_object {
  public:
   file_object() noexcept = default;
