@@ -75,7 +75,10 @@ struct image_fixture {
   image_fixture()
       : bytes(dll_bytes()),
         store(bytes.data(), bytes.size(), bytes.size(), false, "bench.dll"),
-        file(store), sys(64 * kib * kib), as(sys), other(sys) {
+        file(store),
+        sys(64 * kib * kib),
+        as(sys),
+        other(sys) {
     require(create_section(sys, h, section_access::all_access, nullptr, 0, 0,
                            page::execute_writecopy, sec::image,
                            &file) == status::success,
@@ -124,9 +127,13 @@ void map_image(benchmark::State& state, bool second_instance) {
       benchmark::Counter::kAvgIterations);
 }
 
-void BM_map_image_mmkit(benchmark::State& state) { map_image(state, false); }
+void BM_map_image_mmkit(benchmark::State& state) {
+  map_image(state, false);
+}
 BENCHMARK(BM_map_image_mmkit)->Name("BM_map_image/mmkit");
-void BM_map_image_second(benchmark::State& state) { map_image(state, true); }
+void BM_map_image_second(benchmark::State& state) {
+  map_image(state, true);
+}
 BENCHMARK(BM_map_image_second)->Name("BM_map_image/mmkit_second_instance");
 
 void BM_map_image_host(benchmark::State& state) {
@@ -140,21 +147,20 @@ void BM_map_image_host(benchmark::State& state) {
     std::uint64_t rva, size;
     int prot;
   };
-  const range sections[] = {{0x1000, 512 * kib, PROT_READ | PROT_EXEC},
-                            {0x1000 + 512 * kib, 256 * kib, PROT_READ},
-                            {0x1000 + 768 * kib, 256 * kib,
-                             PROT_READ | PROT_WRITE}};
+  const range sections[] = {
+      {0x1000, 512 * kib, PROT_READ | PROT_EXEC},
+      {0x1000 + 512 * kib, 256 * kib, PROT_READ},
+      {0x1000 + 768 * kib, 256 * kib, PROT_READ | PROT_WRITE}};
   for (auto _ : state) {
-    char* p = static_cast<char*>(
-        mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0));
+    char* p =
+        static_cast<char*>(mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0));
     if (p == MAP_FAILED) [[unlikely]] {
       state.SkipWithError("mmap failed");
       break;
     }
     for (const range& r : sections)
       require(mprotect(p + r.rva, r.size, r.prot) == 0, "mprotect");
-    for (std::uint64_t off = 0; off < size; off += page_size)
-    {
+    for (std::uint64_t off = 0; off < size; off += page_size) {
       // A load, kept: DoNotOptimize on the page itself may store to it.
       const char c = *reinterpret_cast<volatile const char*>(p + off);
       benchmark::DoNotOptimize(c);
@@ -181,10 +187,10 @@ void BM_relocate_mmkit(benchmark::State& state) {
     require(f.as.unmap_view(at) == status::success, "unmap");
   }
   state.counters["relocated_pages"] = static_cast<double>(relocated_pages);
-  state.counters["s_per_page"] = benchmark::Counter(
-      static_cast<double>(relocated_pages),
-      benchmark::Counter::kIsIterationInvariantRate |
-          benchmark::Counter::kInvert);
+  state.counters["s_per_page"] =
+      benchmark::Counter(static_cast<double>(relocated_pages),
+                         benchmark::Counter::kIsIterationInvariantRate |
+                             benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_relocate_mmkit)->Name("BM_relocate/mmkit");
 

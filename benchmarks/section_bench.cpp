@@ -149,8 +149,8 @@ void run_rounds(benchmark::State& state, Fixture& f, Step step,
 
 void BM_cow_fault_mmkit(benchmark::State& state) {
   cow_fixture f;
-  run_rounds(state, f, [&] { return f.write_next(); },
-             "copy-on-write fault failed");
+  run_rounds(
+      state, f, [&] { return f.write_next(); }, "copy-on-write fault failed");
   state.counters["copies"] = static_cast<double>(f.as.faults().copy_on_write);
 }
 BENCHMARK(BM_cow_fault_mmkit)->Name("BM_cow_fault/mmkit");
@@ -326,7 +326,8 @@ struct shared_fixture {
 
 void BM_shared_fault_mmkit(benchmark::State& state) {
   shared_fixture f;
-  run_rounds(state, f, [&] { return f.read_next(); }, "shared fault failed");
+  run_rounds(
+      state, f, [&] { return f.read_next(); }, "shared fault failed");
   state.counters["shared"] = static_cast<double>(f.b.faults().shared);
 }
 BENCHMARK(BM_shared_fault_mmkit)->Name("BM_shared_fault/mmkit");
@@ -356,8 +357,8 @@ void BM_shared_fault_host(benchmark::State& state) {
       state.ResumeTiming();
     }
     // A load, kept: DoNotOptimize on the page itself may store to it.
-    const char c =
-        *reinterpret_cast<volatile const char*>(second + (next++ << page_shift));
+    const char c = *reinterpret_cast<volatile const char*>(
+        second + (next++ << page_shift));
     benchmark::DoNotOptimize(c);
   }
   munmap(second, round_bytes);

@@ -58,14 +58,13 @@ void build(space& as) {
   region(as, 0x140000000, 0x1000, mem::reserve | mem::commit, page::readonly);
   region(as, 0x140010000, 0x6000, mem::reserve | mem::commit,
          page::execute_read);
-  region(as, 0x140020000, 0x3000, mem::reserve | mem::commit,
-         page::readwrite);
+  region(as, 0x140020000, 0x3000, mem::reserve | mem::commit, page::readwrite);
   // The process heap: 1 MiB reserved, its first 64 KiB committed.
   region(as, 0, 0x100000, mem::reserve, page::readwrite, 0x10000);
   // The main thread's stack: 1 MiB reserved, the top 12 KiB committed, a
   // guard page below them.
-  const std::uint64_t stack = region(as, 0, 0x100000, mem::reserve,
-                                     page::readwrite);
+  const std::uint64_t stack =
+      region(as, 0, 0x100000, mem::reserve, page::readwrite);
   {
     vaddr top{stack + 0x100000 - 0x3000};
     std::uint64_t ts = 0x3000;
@@ -112,9 +111,9 @@ std::string renumber(const std::string& dot) {
              std::isxdigit(static_cast<unsigned char>(dot[j])))
         ++j;
     const bool is_name =
-        j > i + 1 && (j == dot.size() ||
-                      !(std::isalnum(static_cast<unsigned char>(dot[j])) ||
-                        dot[j] == '_'));
+        j > i + 1 &&
+        (j == dot.size() ||
+         !(std::isalnum(static_cast<unsigned char>(dot[j])) || dot[j] == '_'));
     if (!is_name) {
       out += dot[i++];
       continue;
@@ -143,10 +142,10 @@ std::string size_text(std::uint64_t bytes) {
     ++u;
   }
   char b[32];
-  std::snprintf(b, sizeof b, v == static_cast<double>(
-                                       static_cast<std::uint64_t>(v))
-                                 ? "%.0f %s"
-                                 : "%.1f %s",
+  std::snprintf(b, sizeof b,
+                v == static_cast<double>(static_cast<std::uint64_t>(v))
+                    ? "%.0f %s"
+                    : "%.1f %s",
                 v, units[u]);
   return b;
 }

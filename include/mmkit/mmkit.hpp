@@ -6,6 +6,7 @@
 #include <mmkit/arch/all.hpp>
 #include <mmkit/core.hpp>
 #include <mmkit/core/lock_policy.hpp>
+#include <mmkit/nt/section.hpp>
 #include <mmkit/nt/types.hpp>
 #include <mmkit/paging/entry.hpp>
 #include <mmkit/paging/page_table.hpp>
@@ -18,7 +19,6 @@
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/phys/physical_memory.hpp>
 #include <mmkit/phys/simple_frame_source.hpp>
-#include <mmkit/nt/section.hpp>
 #include <mmkit/region/vad_allocator.hpp>
 #include <mmkit/section/backing_store.hpp>
 #include <mmkit/section/section.hpp>

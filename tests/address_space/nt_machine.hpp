@@ -123,9 +123,9 @@ class section_system {
     const mmkit::status st = mmkit::create_section(
         *sys_, h, access, name.empty() ? nullptr : name.c_str(), flags, size,
         prot, attrs,
-        file_id < 0 ? nullptr
-                    : files_.at(static_cast<std::size_t>(file_id))
-                          ->object.get());
+        file_id < 0
+            ? nullptr
+            : files_.at(static_cast<std::size_t>(file_id))->object.get());
     if (h) handle = add(h);
     return st;
   }
@@ -219,13 +219,13 @@ space_views views_of(Space& as, const mmkit_model::nt_model& model) {
 template <class System>
 std::optional<std::string> check_sections(
     System& sys, const section_system<System>& ss,
-    const mmkit_model::section_world& w,
-    const std::vector<space_views>& spaces,
+    const mmkit_model::section_world& w, const std::vector<space_views>& spaces,
     std::set<std::uint64_t>* frames = nullptr) {
   using mmkit_model::section_world;
   const auto hex = [](std::uint64_t v) {
     char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    std::snprintf(buf, sizeof buf, "0x%llx",
+                  static_cast<unsigned long long>(v));
     return std::string(buf);
   };
   auto& pool = sys.sections().pool;
@@ -328,8 +328,7 @@ std::optional<std::string> check_sections(
       const mmkit::pfn_entry& e = sys.pfns().entry(f);
       const auto m = mapped.find(f.raw());
       const std::uint64_t want = 1 + (m == mapped.end() ? 0 : m->second);
-      if (e.state() != mmkit::page_state::active ||
-          e.share_count() != want ||
+      if (e.state() != mmkit::page_state::active || e.share_count() != want ||
           !(e.link() == mmkit::pte_link::prototype_pte(seg->proto + i)))
         return "section frame " + hex(f.raw()) + " (prototype " +
                std::to_string(seg->proto + i) + "): state " +
@@ -339,8 +338,8 @@ std::optional<std::string> check_sections(
     }
   // What the system holds.
   if (sys.sections().live != w.live_sections())
-    return "live sections " + std::to_string(sys.sections().live) +
-           ", model " + std::to_string(w.live_sections());
+    return "live sections " + std::to_string(sys.sections().live) + ", model " +
+           std::to_string(w.live_sections());
   if (pool.in_use() != w.prototype_pages())
     return "prototype pool in use " + std::to_string(pool.in_use()) +
            ", model " + std::to_string(w.prototype_pages());
@@ -397,7 +396,6 @@ struct nt_machine {
     as.attach_sections(sections);
     sections.remember_baseline();
   }
-
 };
 
 /// The address space of a fresh machine, kept alive with it.

@@ -211,8 +211,7 @@ class space_of final : public fuzz_space {
   using entry_type = typename Arch::entry_type;
 
  public:
-  space_of(machine_system& sys, sections_type& sections)
-      : sys_(sys), as_(sys) {
+  space_of(machine_system& sys, sections_type& sections) : sys_(sys), as_(sys) {
     as_.attach_sections(sections);
   }
 
@@ -448,8 +447,7 @@ struct fuzz_config {
     for (unsigned i = 0; i < max_spaces; ++i)
       c.archs[i] = (data[1] >> (2 * i)) & 3u;
     c.prezero = data[2] & 3u;
-    c.sections =
-        ((data[2] >> 2) & 1u) != 0 && c.machine == machine_kind::small;
+    c.sections = ((data[2] >> 2) & 1u) != 0 && c.machine == machine_kind::small;
     return c;
   }
 
@@ -791,8 +789,8 @@ class multi_space_run {
       return std::nullopt;
     }
     sl.model = std::make_unique<nt_model>(layout_for(arch), world_);
-    sl.gen = std::make_unique<op_generator<byte_entropy>>(
-        *e_, layout_for(arch), cfg_.sections);
+    sl.gen = std::make_unique<op_generator<byte_entropy>>(*e_, layout_for(arch),
+                                                          cfg_.sections);
     sl.base_tables = sl.impl->table_pages_in_use();
     return std::nullopt;
   }
@@ -967,8 +965,7 @@ class multi_space_run {
         const nt_status ir =
             op.k == diff_op::kind::create_section
                 ? to_nt(sections_->create_section(ih, op.c, name, flags,
-                                                  op.size, op.a, op.b,
-                                                  op.file))
+                                                  op.size, op.a, op.b, op.file))
                 : to_nt(sections_->open_section(ih, op.c, name));
         if (ir == nt_status::commitment_limit && op.file < 0 &&
             (op.b & sec::commit)) {
@@ -983,7 +980,8 @@ class multi_space_run {
                                          op.b, op.file)
                 : world_->open_section(mh, op.c, name);
         if (ir != mr) return differ(ir, mr);
-        if (ih != mh) return where(s) + fmt("handle: impl %llu, model %llu", ih, mh);
+        if (ih != mh)
+          return where(s) + fmt("handle: impl %llu, model %llu", ih, mh);
         if (mr == nt_status::success) ++successes_;
         return std::nullopt;
       }
@@ -1011,10 +1009,9 @@ class multi_space_run {
                                                 op.a, op.b, op.zero_bits);
         if (ir != mr) return differ(ir, mr);
         if (ib != mb || is != ms)
-          return where(s) +
-                 fmt("map: out base/size: impl 0x%llx/0x%llx, model "
-                     "0x%llx/0x%llx",
-                     ib, is, mb, ms);
+          return where(s) + fmt("map: out base/size: impl 0x%llx/0x%llx, model "
+                                "0x%llx/0x%llx",
+                                ib, is, mb, ms);
         if (mr == nt_status::success) ++successes_;
         return std::nullopt;
       }
@@ -1068,11 +1065,10 @@ class multi_space_run {
     const space_traits& t = slots_[s].impl->traits();
     const std::uint64_t tables =
         ((pages >> t.leaf_index_bits) + 2) * (t.levels - 1);
-    const std::uint64_t cow =
-        (op.b & 0xFFu) == page::writecopy ||
-                (op.b & 0xFFu) == page::execute_writecopy
-            ? pages
-            : 0;
+    const std::uint64_t cow = (op.b & 0xFFu) == page::writecopy ||
+                                      (op.b & 0xFFu) == page::execute_writecopy
+                                  ? pages
+                                  : 0;
     return available_to(s) < tables || !promise_room(tables + cow) ||
            !world_->can_charge(cow);
   }
@@ -1336,9 +1332,10 @@ class multi_space_run {
     }
     const auto& db = m_.pfns();
     if (world_->commit_charge() != charge + world_->section_charge())
-      return fmt("the models hold commit charge %llu, the spaces %llu and "
-                 "the sections %llu",
-                 world_->commit_charge(), charge, world_->section_charge());
+      return fmt(
+          "the models hold commit charge %llu, the spaces %llu and "
+          "the sections %llu",
+          world_->commit_charge(), charge, world_->section_charge());
     charge = world_->commit_charge();
     if (m_.sys().commit_charge() != charge)
       return fmt("system commit charge %llu, the models' %llu",
@@ -1574,16 +1571,15 @@ class multi_space_run {
       if (auto m = step_section(0, op)) return "final close: " + *m;
       if (auto m = global_checks()) return "final close: " + *m;
     }
-    if (world_->live_sections() != 0 ||
-        m_.sys().sections().live != 0 ||
+    if (world_->live_sections() != 0 || m_.sys().sections().live != 0 ||
         m_.sys().sections().pool.in_use() != 0 ||
         m_.sys().uncharged_frames() != 0)
-      return fmt("with every view unmapped and handle closed: %llu sections "
-                 "in the model, %llu in the system, %llu prototype PTEs in "
-                 "use, %llu uncharged frames",
-                 world_->live_sections(), m_.sys().sections().live,
-                 m_.sys().sections().pool.in_use(),
-                 m_.sys().uncharged_frames());
+      return fmt(
+          "with every view unmapped and handle closed: %llu sections "
+          "in the model, %llu in the system, %llu prototype PTEs in "
+          "use, %llu uncharged frames",
+          world_->live_sections(), m_.sys().sections().live,
+          m_.sys().sections().pool.in_use(), m_.sys().uncharged_frames());
     if (auto m = full_checks(true)) return m;
     if (m_.above_4g() && thorough_) {
       // Replaying a failure: one space is enough, the O(2^20) part (the

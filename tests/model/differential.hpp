@@ -210,9 +210,8 @@ inline std::string describe(const diff_op& op) {
       std::snprintf(buf, sizeof buf,
                     "map_view(handle %d, base 0x%llx, size 0x%llx, offset "
                     "0x%llx, type 0x%x, protect 0x%x, zero_bits 0x%llx)",
-                    op.handle, a, s,
-                    static_cast<unsigned long long>(op.offset), op.a, op.b,
-                    static_cast<unsigned long long>(op.zero_bits));
+                    op.handle, a, s, static_cast<unsigned long long>(op.offset),
+                    op.a, op.b, static_cast<unsigned long long>(op.zero_bits));
       break;
     case diff_op::kind::unmap_view:
       std::snprintf(buf, sizeof buf, "unmap_view(0x%llx)", a);
@@ -587,7 +586,8 @@ class op_generator {
   int random_handle(const section_world& w) {
     std::vector<int> open;
     for (std::size_t h = 0; h < w.handle_count(); ++h)
-      if (w.handle_open(static_cast<int>(h))) open.push_back(static_cast<int>(h));
+      if (w.handle_open(static_cast<int>(h)))
+        open.push_back(static_cast<int>(h));
     if (open.empty()) return -1;
     return open[below(open.size())];
   }
@@ -598,8 +598,9 @@ class op_generator {
     if (a == nullptr) return next_private(m);
     diff_op op;
     static constexpr std::uint32_t prots[] = {
-        page::noaccess,  page::readonly,          page::readwrite,
-        page::writecopy, page::execute_readwrite, page::readwrite | page::guard,
+        page::noaccess,          page::readonly,
+        page::readwrite,         page::writecopy,
+        page::execute_readwrite, page::readwrite | page::guard,
         page::execute_read};
     const std::uint64_t pages = a->second.end_vpn - a->first;
     const std::uint64_t p = below(pages);
@@ -627,17 +628,17 @@ class op_generator {
     std::uint64_t roll = below(100);
     if (w.live_sections() > 12 && chance(60))
       roll = random_handle(w) >= 0 ? 35 : 85;  // close, or unmap
-    if (roll < 22) {  // create
+    if (roll < 22) {                           // create
       op.k = diff_op::kind::create_section;
       static constexpr std::uint32_t prots[] = {
-          page::readonly,          page::readwrite,
-          page::readwrite,         page::writecopy,
-          page::execute_read,      page::execute_readwrite,
+          page::readonly,          page::readwrite,    page::readwrite,
+          page::writecopy,         page::execute_read, page::execute_readwrite,
           page::execute_writecopy, page::execute};
       op.a = prots[below(std::size(prots))];
-      op.c = chance(85)   ? section_access::all_access
-             : chance(50) ? section_access::map_read
-                          : section_access::map_write | section_access::map_read;
+      op.c = chance(85) ? section_access::all_access
+             : chance(50)
+                 ? section_access::map_read
+                 : section_access::map_write | section_access::map_read;
       if (chance(50) && w.file_count() != 0) {
         op.file = static_cast<int>(below(w.file_count()));
         const auto& f = w.file(op.file);
@@ -659,7 +660,8 @@ class op_generator {
         op.b = chance(55) ? sec::commit : sec::reserve;
       }
       if (chance(3)) op.b = chance(50) ? sec::commit | sec::reserve : 0;
-      if (chance(3)) op.a = chance(50) ? page::noaccess : page::readwrite | 0x800;
+      if (chance(3))
+        op.a = chance(50) ? page::noaccess : page::readwrite | 0x800;
       if (chance(25)) {
         op.name = static_cast<int>(below(std::size(section_names)));
         op.zero_bits = chance(70) ? obj_openif : 0;
@@ -711,12 +713,18 @@ class op_generator {
     op.handle = chance(3) ? 9999 : random_handle(w);
     if (op.handle < 0) op.handle = 9999;
     static constexpr std::uint32_t view_prots[] = {
-        page::noaccess,          page::readonly,
-        page::readwrite,         page::readwrite,
-        page::readwrite,         page::writecopy,
-        page::writecopy,         page::execute_read,
-        page::execute_readwrite, page::execute_writecopy,
-        page::readwrite | page::guard, page::readonly | page::nocache,
+        page::noaccess,
+        page::readonly,
+        page::readwrite,
+        page::readwrite,
+        page::readwrite,
+        page::writecopy,
+        page::writecopy,
+        page::execute_read,
+        page::execute_readwrite,
+        page::execute_writecopy,
+        page::readwrite | page::guard,
+        page::readonly | page::nocache,
         page::execute};
     op.b = view_prots[below(std::size(view_prots))];
     if (chance(2)) op.b = page::readonly | page::readwrite;
@@ -918,9 +926,10 @@ class diff_pair {
         if (auto m = section_checks()) return "final close: " + *m;
       }
       if (w.live_sections() != 0 || w.commit_charge() != 0)
-        return fmt("the model holds %llu sections, commit charge %llu, "
-                   "after everything was closed",
-                   w.live_sections(), w.commit_charge());
+        return fmt(
+            "the model holds %llu sections, commit charge %llu, "
+            "after everything was closed",
+            w.live_sections(), w.commit_charge());
       if constexpr (requires { impl_.check_idle(); }) {
         if (auto m = impl_.check_idle()) return "at the end: " + *m;
       }
@@ -1105,8 +1114,8 @@ class diff_pair {
           const auto flags = static_cast<std::uint32_t>(op.zero_bits);
           ir = impl_.create_section(ih, op.c, name, flags, op.size, op.a, op.b,
                                     op.file);
-          mr = model_.create_section(mh, op.c, name, flags, op.size, op.a,
-                                     op.b, op.file);
+          mr = model_.create_section(mh, op.c, name, flags, op.size, op.a, op.b,
+                                     op.file);
         } else {
           ir = impl_.open_section(ih, op.c, name);
           mr = model_.open_section(mh, op.c, name);

@@ -138,8 +138,8 @@ TEST_CASE("nt_model: sections, views and copy-on-write in two spaces") {
   auto world = std::make_shared<section_world>(64);
   nt_model a(nt_layout::x86_64(), world);
   nt_model b(nt_layout::x86_32(), world);
-  const int file = world->create_file(std::vector<std::uint8_t>(0x2800, 7),
-                                      true);
+  const int file =
+      world->create_file(std::vector<std::uint8_t>(0x2800, 7), true);
   int h = -1;
   REQUIRE(world->create_section(h, section_access::all_access, "", 0, 0,
                                 page::readwrite, sec::commit,

@@ -160,14 +160,13 @@ class nt_adapter {
                            const std::string& name, std::uint32_t obj_flags,
                            std::uint64_t max_size, std::uint32_t protect,
                            std::uint32_t attributes, int file = -1) {
-    return detail::to_nt(sections_->create_section(handle, desired_access,
-                                                   name, obj_flags, max_size,
-                                                   protect, attributes, file));
+    return detail::to_nt(sections_->create_section(handle, desired_access, name,
+                                                   obj_flags, max_size, protect,
+                                                   attributes, file));
   }
   nt_status open_section(int& handle, std::uint32_t desired_access,
                          const std::string& name) {
-    return detail::to_nt(
-        sections_->open_section(handle, desired_access, name));
+    return detail::to_nt(sections_->open_section(handle, desired_access, name));
   }
   nt_status close_section(int handle) {
     return detail::to_nt(sections_->close_section(handle));

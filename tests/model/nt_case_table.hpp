@@ -269,7 +269,7 @@ inline case_step create(int slot, std::uint64_t size, std::uint32_t prot,
   return c;
 }
 inline case_step open_named(int slot, std::string name, std::uint32_t access,
-                      nt_status st) {
+                            nt_status st) {
   case_step c;
   c.op = case_op::open_section;
   c.slot = slot;
@@ -358,10 +358,8 @@ inline case_step system_charge(std::uint64_t pages) {
 inline memory_basic_information mapped(std::uint64_t base,
                                        std::uint64_t alloc_base,
                                        std::uint32_t alloc_prot,
-                                       std::uint64_t size,
-                                       std::uint32_t prot) {
-  return {base,        alloc_base, alloc_prot, size,
-          mem::commit, prot,       mem::mapped};
+                                       std::uint64_t size, std::uint32_t prot) {
+  return {base, alloc_base, alloc_prot, size, mem::commit, prot, mem::mapped};
 }
 inline memory_basic_information mapped_reserve(std::uint64_t base,
                                                std::uint64_t alloc_base,
@@ -1188,10 +1186,11 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            read(top - 4, 8, S::access_violation, 0, 0),
        }});
 
-  // ---- sections and views ----------------------------------------------------
-  // Sections are made in handle slots; files in the case's own order. The
-  // views go at fixed bases where the tests put them (0x30000000,
-  // 0x40000000, 0x60000000 and B lie in user space on every arch).
+  // ---- sections and views
+  // ---------------------------------------------------- Sections are made in
+  // handle slots; files in the case's own order. The views go at fixed bases
+  // where the tests put them (0x30000000, 0x40000000, 0x60000000 and B lie in
+  // user space on every arch).
   constexpr std::uint32_t all = section_access::all_access;
   const bool wide = L.zero_bits_mask_form;  // 64-bit
   const auto top_down_below = [&](std::uint64_t limit, std::uint64_t size) {
@@ -1264,8 +1263,8 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
        "FILE_SIZE_ZERO; a read-only file: PAGE_READWRITE refused, "
        "WRITECOPY and READONLY made; 36 bytes: 36)",
        {
-           make_file(0x3456, 0x11),      // file 0
-           make_file(0, 0),              // file 1
+           make_file(0x3456, 0x11),         // file 0
+           make_file(0, 0),                 // file 1
            make_file(0x1000, 0x22, false),  // file 2, read-only
            create(0, 0x3457, page::readonly, sec::commit, S::section_too_big,
                   0),
@@ -1310,12 +1309,11 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
        "NO_MEMORY; an aligned base in system space: _3)",
        {
            create(0, 0x20000, page::readwrite, sec::commit, ok),
-           map(0, 0x30001000, 0x1000, 0, page::readwrite,
-               S::mapped_alignment),
+           map(0, 0x30001000, 0x1000, 0, page::readwrite, S::mapped_alignment),
            map(0, 0x30000000, 0x1000, 0, page::execute_readwrite,
                S::section_protection),
-           map(0, 0x30000000, 0x2000, 0, page::readwrite, S::invalid_parameter_9,
-               0, 0, mem::commit),
+           map(0, 0x30000000, 0x2000, 0, page::readwrite,
+               S::invalid_parameter_9, 0, 0, mem::commit),
            map(0, 0x30000000, 0x2000, 0, page::readwrite,
                S::invalid_parameter_9, 0, 0, mem::reserve | mem::commit),
            map(0, 0, 0x1000, 0, page::readwrite | page::readonly,
@@ -1325,8 +1323,7 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            unmap(0x10000),
            map(0, 0x30000000, 0x1000, 0, page::readwrite, ok, 0x30000000,
                0x1000, 0, 2),
-           map(0, 0x30000000, 0, 0, page::readwrite,
-               S::conflicting_addresses),
+           map(0, 0x30000000, 0, 0, page::readwrite, S::conflicting_addresses),
            map(0, 0x30000000, 0, 1, page::readwrite, S::mapped_alignment),
            map(0, 0x30000000 + 42, 0, 0, page::readwrite, S::mapped_alignment),
            map(0, 0x30001000, 0, 0, page::readwrite, S::mapped_alignment),
@@ -1367,8 +1364,8 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
                  "32-bit)",
                  {
                      create(0, 0x20000, page::readwrite, sec::commit, ok),
-                     map(0, 0, 0, 0, page::readwrite, S::invalid_parameter_4,
-                         0, 0, mem::top_down, 0x1aaaaaaa),
+                     map(0, 0, 0, 0, page::readwrite, S::invalid_parameter_4, 0,
+                         0, mem::top_down, 0x1aaaaaaa),
                      close_handle(0),
                  }});
   }
@@ -1382,12 +1379,12 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            create(0, 0x20000, page::readwrite, sec::commit, ok),
            map(0, 0x30000000, 0x1000, 0, page::readwrite,
                S::invalid_parameter_4, 0, 0, 0, 3),
-           map(0, 0x30001000, 0, 0, page::readwrite, S::invalid_parameter_4,
-               0, 0, 0, 12),
-           map(0, 0x30001000, 0, 1, page::readwrite, S::invalid_parameter_4,
-               0, 0, 0, 16),
-           map(0, 0x30001000, 0, 0, page::readwrite, S::mapped_alignment, 0,
-               0, 0, 2),
+           map(0, 0x30001000, 0, 0, page::readwrite, S::invalid_parameter_4, 0,
+               0, 0, 12),
+           map(0, 0x30001000, 0, 1, page::readwrite, S::invalid_parameter_4, 0,
+               0, 0, 16),
+           map(0, 0x30001000, 0, 0, page::readwrite, S::mapped_alignment, 0, 0,
+               0, 2),
            close_handle(0),
        }});
   t.push_back(
@@ -1460,16 +1457,16 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            decommit(0x30001000, 0x1000, S::unable_to_delete_section),
            map(0, 0x40000000, 0x1000, 0, page::readwrite, ok, 0x40000000,
                0x1000),
-           map(0, 0x40080000, 0x1000, 0x10000, page::readwrite, ok,
-               0x40080000, 0x1000),
+           map(0, 0x40080000, 0x1000, 0x10000, page::readwrite, ok, 0x40080000,
+               0x1000),
            alloc(0x40000000, 0x1000, mem::commit, page::readwrite, ok,
                  0x40000000, 0x1000),
            read(0x40000000, 4, ok, 4, 0x01),  // the same section page
            write(0x40080000, 8, 0x02, ok, 8),
            read(0x40000000 + 4, 1, ok, 1, 0),
            // MEM_RESET is a hint a view ignores.
-           alloc(0x30000000, 0x2000, mem::reset, page::readonly, ok,
-                 0x30000000, 0x2000),
+           alloc(0x30000000, 0x2000, mem::reset, page::readonly, ok, 0x30000000,
+                 0x2000),
            read(0x30000000, 4, ok, 4, 0x01),
            charge(0),
            system_charge(0x20),
@@ -1506,11 +1503,10 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            read(B + 0x11000, 1, ok, 1, 0x02),
            write(B + 0x11000, 1, 0x03, S::access_violation, 0),
            query(B, mapped_reserve(B, B, page::readwrite, 0x1000)),
-           query(B + 0x1000,
-                 mapped(B + 0x1000, B, page::readwrite, 0x1000,
-                        page::readwrite)),
-           query(B + 0x11000, mapped(B + 0x11000, B + 0x10000,
-                                     page::readwrite, 0x1000, page::readonly)),
+           query(B + 0x1000, mapped(B + 0x1000, B, page::readwrite, 0x1000,
+                                    page::readwrite)),
+           query(B + 0x11000, mapped(B + 0x11000, B + 0x10000, page::readwrite,
+                                     0x1000, page::readonly)),
            system_charge(1),
            charge(0),
            unmap(B),
@@ -1525,9 +1521,9 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            query(B, mapped_reserve(B, B, page::readwrite, 0x80000)),
            alloc(B, 0x10000, mem::commit, page::readonly, ok, B, 0x10000),
            query(B, mapped(B, B, page::readwrite, 0x10000, page::readonly)),
-           query(B + 0x100000, mapped(B + 0x100000, B + 0x100000,
-                                      page::readwrite, 0x10000,
-                                      page::readwrite)),
+           query(B + 0x100000,
+                 mapped(B + 0x100000, B + 0x100000, page::readwrite, 0x10000,
+                        page::readwrite)),
            alloc(B, 0x80000, mem::reset, page::readonly, ok, B, 0x80000),
            decommit(B, 0x10000, S::unable_to_delete_section),
            system_charge(0x10),
@@ -1551,9 +1547,8 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
                  S::section_protection),
            alloc(0x10000, 0x1000, mem::commit, page::noaccess, ok, 0x10000,
                  0x1000),
-           query(0x10000,
-                 mapped(0x10000, 0x10000, page::noaccess, 0x1000,
-                        page::noaccess)),
+           query(0x10000, mapped(0x10000, 0x10000, page::noaccess, 0x1000,
+                                 page::noaccess)),
            read(0x10000, 1, S::access_violation, 0, 0),
            protect(0x10000, 0x1000, page::readonly, S::section_protection),
            system_charge(1),
@@ -1587,10 +1582,9 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
         "others ERROR_INVALID_PARAMETER); the first write to a WRITECOPY "
         "page copies it",
         {make_file(0x1000, 0x5A)}};
-    const std::uint32_t prots[] = {page::readonly,     page::readwrite,
-                                   page::writecopy,    page::execute_read,
-                                   page::execute_readwrite,
-                                   page::execute_writecopy};
+    const std::uint32_t prots[] = {
+        page::readonly,     page::readwrite,         page::writecopy,
+        page::execute_read, page::execute_readwrite, page::execute_writecopy};
     int slot = 0;
     for (const std::uint32_t sp : prots) {
       c.steps.push_back(create(slot, 0, sp, sec::commit, ok, 0));
@@ -1629,8 +1623,7 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            make_file(0x1000, 0x5A),
            create(0, 0, page::readwrite, sec::commit, ok, 0),
            map(0, B, 0, 0, page::readonly, ok, B, 0x1000),
-           alloc(B, 0x1000, mem::commit, page::writecopy,
-                 S::already_committed),
+           alloc(B, 0x1000, mem::commit, page::writecopy, S::already_committed),
            alloc(B, 0x1000, mem::commit, page::execute_writecopy,
                  S::already_committed),
            unmap(B),
@@ -1936,30 +1929,25 @@ inline std::vector<nt_case> nt_case_table(const nt_layout& L) {
            map(0, B + 0x10000, 0, 0, page::writecopy, ok, B + 0x10000, 0x4000),
            charge(4),
            system_charge(8),
-           query(B + 0x10000, mapped(B + 0x10000, B + 0x10000,
-                                     page::writecopy, 0x4000,
-                                     page::writecopy)),
+           query(B + 0x10000, mapped(B + 0x10000, B + 0x10000, page::writecopy,
+                                     0x4000, page::writecopy)),
            read(B + 0x11000, 4, ok, 4, 0x11),
            write(B + 0x11000, 4, 0x22, ok, 4),
            read(B + 0x11000, 4, ok, 4, 0x22),
            read(B + 0x11004, 4, ok, 4, 0x11),
            read(B + 0x1000, 4, ok, 4, 0x11),  // the section never sees it
-           query(B + 0x10000, mapped(B + 0x10000, B + 0x10000,
-                                     page::writecopy, 0x1000,
-                                     page::writecopy)),
-           query(B + 0x11000, mapped(B + 0x11000, B + 0x10000,
-                                     page::writecopy, 0x1000,
-                                     page::readwrite)),
+           query(B + 0x10000, mapped(B + 0x10000, B + 0x10000, page::writecopy,
+                                     0x1000, page::writecopy)),
+           query(B + 0x11000, mapped(B + 0x11000, B + 0x10000, page::writecopy,
+                                     0x1000, page::readwrite)),
            protect(B + 0x11000, 0x1000, page::writecopy, ok, B + 0x11000,
                    0x1000, page::readwrite),
-           query(B + 0x11000, mapped(B + 0x11000, B + 0x10000,
-                                     page::writecopy, 0x1000,
-                                     page::readwrite)),
+           query(B + 0x11000, mapped(B + 0x11000, B + 0x10000, page::writecopy,
+                                     0x1000, page::readwrite)),
            protect(B + 0x12000, 0x1000, page::readwrite, ok, B + 0x12000,
                    0x1000, page::writecopy),
            query(B + 0x12000, mapped(B + 0x12000, B + 0x12000 - 0x2000,
-                                     page::writecopy, 0x2000,
-                                     page::writecopy)),
+                                     page::writecopy, 0x2000, page::writecopy)),
            protect(B + 0x10000, 0x1000, page::execute_read,
                    S::section_protection),
            write(B + 0x1000, 4, 0x33, ok, 4),  // shared pages see it
@@ -2161,8 +2149,8 @@ std::size_t check_query_walk(Space& s, const nt_layout& L,
       // Neighbours that query would coalesce must not be split.
       const bool same = prev.state == m.state && prev.protect == m.protect &&
                         prev.allocation_base == m.allocation_base;
-      check(!same, "regions not coalesced: " + to_text(prev) + " " +
-                       to_text(m));
+      check(!same,
+            "regions not coalesced: " + to_text(prev) + " " + to_text(m));
     }
     prev = m;
     have_prev = true;
@@ -2315,8 +2303,8 @@ void run_nt_case(Space& s, const nt_case& c, const nt_layout& layout,
                 ? s.create_section(
                       h, st.access, st.name, st.flags, st.size, st.prot,
                       st.attrs,
-                      st.file < 0 ? -1 : files.at(static_cast<std::size_t>(
-                                             st.file)))
+                      st.file < 0 ? -1
+                                  : files.at(static_cast<std::size_t>(st.file)))
                 : s.open_section(h, st.access, st.name);
         status_is(r);
         if (r == nt_status::success || r == nt_status::object_name_exists) {
@@ -2349,9 +2337,8 @@ void run_nt_case(Space& s, const nt_case& c, const nt_layout& layout,
       case case_op::file_size: {
         const auto n =
             s.file_bytes(files.at(static_cast<std::size_t>(st.file))).size();
-        check(n == st.size,
-              step_text + "file size " + hex_text(n) + ", Windows " +
-                  hex_text(st.size));
+        check(n == st.size, step_text + "file size " + hex_text(n) +
+                                ", Windows " + hex_text(st.size));
         break;
       }
       case case_op::end_of_file:
@@ -2396,14 +2383,14 @@ void run_nt_case_table(MakeSpace&& make_space, const nt_layout& layout,
                     "known difference no longer differs: unmark it ("
                         << c.differs << ")");
       if (check.misses != 0)
-        MESSAGE("known difference [" << std::string(layout.name) << "] \"" << c.name
-                                     << "\": " << c.differs
+        MESSAGE("known difference [" << std::string(layout.name) << "] \""
+                                     << c.name << "\": " << c.differs
                                      << "; first miss: " << check.first_miss);
     }
   }
   if (target == table_target::library)
     MESSAGE(differing << " cases are known differences on "
-                       << std::string(layout.name));
+                      << std::string(layout.name));
 }
 
 }  // namespace mmkit_model

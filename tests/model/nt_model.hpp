@@ -285,9 +285,9 @@ struct nt_layout {
 namespace sec {
 inline constexpr std::uint32_t based = 0x200000, no_change = 0x400000,
                                file = 0x800000, image = 0x1000000,
-                               protected_image = 0x2000000,
-                               reserve = 0x4000000, commit = 0x8000000,
-                               nocache = 0x10000000, writecombine = 0x40000000,
+                               protected_image = 0x2000000, reserve = 0x4000000,
+                               commit = 0x8000000, nocache = 0x10000000,
+                               writecombine = 0x40000000,
                                large_pages = 0x80000000;
 }  // namespace sec
 
@@ -424,8 +424,8 @@ class section_world {
     return pages <= limit_ && charge_ <= limit_ - pages;
   }
   void add_charge(std::int64_t pages) {
-    charge_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(charge_) +
-                                         pages);
+    charge_ =
+        static_cast<std::uint64_t>(static_cast<std::int64_t>(charge_) + pages);
   }
 
   // ---- files ----------------------------------------------------------------
@@ -479,7 +479,8 @@ class section_world {
     return nt_status::success;
   }
 
-  // ---- section objects --------------------------------------------------------
+  // ---- section objects
+  // --------------------------------------------------------
   /// NtCreateSection. `file` -1: a page-file section. Statuses in order:
   ///   INVALID_PARAMETER_6: an unknown SEC_ bit, not exactly one of
   ///     SEC_COMMIT and SEC_RESERVE, or NOCACHE with WRITECOMBINE (WRK
@@ -511,10 +512,10 @@ class section_world {
                            const std::string& name, std::uint32_t obj_flags,
                            std::uint64_t max_size, std::uint32_t protect,
                            std::uint32_t attributes, int file) {
-    constexpr std::uint32_t known =
-        sec::based | sec::no_change | sec::file | sec::image |
-        sec::protected_image | sec::reserve | sec::commit | sec::nocache |
-        sec::writecombine | sec::large_pages;
+    constexpr std::uint32_t known = sec::based | sec::no_change | sec::file |
+                                    sec::image | sec::protected_image |
+                                    sec::reserve | sec::commit | sec::nocache |
+                                    sec::writecombine | sec::large_pages;
     if (attributes & ~known) return nt_status::invalid_parameter_6;
     const bool image = attributes & sec::image;
     const std::uint32_t kind = attributes & (sec::commit | sec::reserve);
@@ -522,8 +523,8 @@ class section_world {
       return nt_status::invalid_parameter_6;
     if ((attributes & sec::nocache) && (attributes & sec::writecombine))
       return nt_status::invalid_parameter_6;
-    if (image || (attributes & (sec::based | sec::no_change |
-                                sec::large_pages | sec::protected_image)))
+    if (image || (attributes & (sec::based | sec::no_change | sec::large_pages |
+                                sec::protected_image)))
       return nt_status::not_implemented;
     if (!std::has_single_bit(protect) || (protect & ~0xFFu) ||
         protect == page::noaccess)
@@ -583,8 +584,8 @@ class section_world {
       }
     }
     sections_.push_back(std::move(s));
-    handle_out = new_handle(static_cast<int>(sections_.size() - 1),
-                            desired_access);
+    handle_out =
+        new_handle(static_cast<int>(sections_.size() - 1), desired_access);
     return nt_status::success;
   }
 
@@ -692,7 +693,8 @@ class section_world {
     for (std::uint64_t i = first; i < first + n; ++i)
       fresh += ss.own.at(i).committed ? 0 : 1;
     if (!can_charge(fresh)) return nt_status::commitment_limit;
-    for (std::uint64_t i = first; i < first + n; ++i) ss.own[i].committed = true;
+    for (std::uint64_t i = first; i < first + n; ++i)
+      ss.own[i].committed = true;
     ss.charged += fresh;
     section_charge_ += fresh;
     add_charge(static_cast<std::int64_t>(fresh));
@@ -739,7 +741,8 @@ class section_world {
   /// the header comment). Nothing for a page-file section.
   void mark_modified(int s, std::uint64_t i) {
     const section_state& ss = sections_.at(static_cast<std::size_t>(s));
-    if (ss.file >= 0) files_[static_cast<std::size_t>(ss.file)]->modified.insert(i);
+    if (ss.file >= 0)
+      files_[static_cast<std::size_t>(ss.file)]->modified.insert(i);
   }
   /// NtFlushVirtualMemory's effect: the modified pages [first, first + n)
   /// of file section `s` are written to the file, below its end only, and
@@ -812,7 +815,8 @@ class section_world {
     }
     file_state& fs = *files_[static_cast<std::size_t>(s.file)];
     if (--fs.users != 0) return;
-    for (const std::uint64_t i : fs.modified) write_back(fs, i, *fs.cache.at(i));
+    for (const std::uint64_t i : fs.modified)
+      write_back(fs, i, *fs.cache.at(i));
     fs.modified.clear();
     fs.cache.clear();
     fs.segment_pages = 0;
@@ -957,8 +961,8 @@ class basic_nt_model {
     // copy-on-write (reasoned: there is no section to copy from; NT refuses
     // PAGE_WRITECOPY for private allocations with INVALID_PAGE_PROTECTION).
     if (!valid_protect(protect) ||
-        (copy_on_write(protect) && !commit_into_file_view(base_io, size_io,
-                                                          type)))
+        (copy_on_write(protect) &&
+         !commit_into_file_view(base_io, size_io, type)))
       return nt_status::invalid_page_protection;
 
     const std::uint64_t base = base_io;
@@ -1282,10 +1286,9 @@ class basic_nt_model {
   /// The view is rounded up to pages; with base 0 it goes in the lowest
   /// (MEM_TOP_DOWN: highest) free 64 KiB-aligned range. It takes the
   /// section's caching attribute (SEC_NOCACHE, SEC_WRITECOMBINE).
-  nt_status map_view(int handle, std::uint64_t& base_io,
-                     std::uint64_t& size_io, std::uint64_t offset,
-                     std::uint32_t type, std::uint32_t protect,
-                     std::uint64_t zero_bits = 0,
+  nt_status map_view(int handle, std::uint64_t& base_io, std::uint64_t& size_io,
+                     std::uint64_t offset, std::uint32_t type,
+                     std::uint32_t protect, std::uint64_t zero_bits = 0,
                      std::uint64_t commit_size = 0) {
     if (!valid_protect(protect)) return nt_status::invalid_page_protection;
     if (type & ~(mem::top_down | mem::reserve))
@@ -1337,9 +1340,8 @@ class basic_nt_model {
         return nt_status::conflicting_addresses;
     } else {
       const std::uint64_t limit = std::min(*zb_limit, layout_.highest);
-      const auto found = (type & mem::top_down)
-                             ? find_top_down(bytes, limit)
-                             : find_bottom_up(bytes, limit);
+      const auto found = (type & mem::top_down) ? find_top_down(bytes, limit)
+                                                : find_bottom_up(bytes, limit);
       if (!found) return nt_status::no_memory;
       start = *found;
     }
@@ -1353,7 +1355,8 @@ class basic_nt_model {
     const std::uint64_t cow = copy_on_write(protect) ? pages : 0;
     if (!world_->can_charge(cow + fresh)) return nt_status::commitment_limit;
     const int section = h.section;
-    if (commit_pages != 0) world_->commit_pages(section, first_page, commit_pages);
+    if (commit_pages != 0)
+      world_->commit_pages(section, first_page, commit_pages);
     add_charge(static_cast<std::int64_t>(cow));
     const std::uint32_t caching =
         (sec.attributes & sec::nocache)        ? page::nocache
@@ -1407,10 +1410,10 @@ class basic_nt_model {
     if (a == allocs_.end() || !a->second.mapped())
       return nt_status::not_mapped_data;
     const std::uint64_t first = base >> 12;
-    const std::uint64_t last =
-        size == 0 ? a->second.end_vpn - 1
-        : layout_.highest + 1 - base < size ? ~std::uint64_t{0}
-                                            : (base + size - 1) >> 12;
+    const std::uint64_t last = size == 0 ? a->second.end_vpn - 1
+                               : layout_.highest + 1 - base < size
+                                   ? ~std::uint64_t{0}
+                                   : (base + size - 1) >> 12;
     if (last >= a->second.end_vpn) return nt_status::not_mapped_view;
     harvest_dirt(a, first, last + 1);
     world_->flush_pages(a->second.section,
@@ -1506,9 +1509,7 @@ class basic_nt_model {
   std::uint64_t commit_limit() const { return world_->commit_limit(); }
   /// The system's commit charge: every space's and every page-file
   /// section's.
-  std::uint64_t system_commit_charge() const {
-    return world_->commit_charge();
-  }
+  std::uint64_t system_commit_charge() const { return world_->commit_charge(); }
   /// Pages whose bytes the model holds (it has no frames of its own).
   std::uint64_t frames_in_use() const {
     std::uint64_t n = 0;
@@ -1524,7 +1525,8 @@ class basic_nt_model {
       if (first >= a.end_vpn || first < prev_end) return false;
       if ((first << 12) < layout_.lowest) return false;
       if ((a.end_vpn << 12) - 1 > layout_.highest) return false;
-      if (!valid_protect(a.protect) || (copy_on_write(a.protect) && !a.mapped()))
+      if (!valid_protect(a.protect) ||
+          (copy_on_write(a.protect) && !a.mapped()))
         return false;
       prev_end = a.end_vpn;
     }
@@ -1919,8 +1921,8 @@ class basic_nt_model {
   // ---- views ----------------------------------------------------------------
 
   void add_charge(std::int64_t pages) {
-    charge_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(charge_) +
-                                         pages);
+    charge_ =
+        static_cast<std::uint64_t>(static_cast<std::int64_t>(charge_) + pages);
     world_->add_charge(pages);
   }
 
@@ -1948,7 +1950,7 @@ class basic_nt_model {
     harvest_dirt(a, s, e);
     for (std::uint64_t v = s; v < e; ++v) {
       view_page& vp = view_pages_[v];
-      vp.protect = vp.copy      ? copied_form(p)
+      vp.protect = vp.copy    ? copied_form(p)
                    : cow_view ? copy_on_write_form(p)
                               : p;
     }
@@ -2073,9 +2075,8 @@ class basic_nt_model {
                              std::uint32_t type) const {
     // MEM_RESET takes the commit path, and the same order (reasoned).
     if (((type & ~mem::top_down) != mem::commit && type != mem::reset) ||
-        base == 0 ||
-        base > layout_.highest || base < layout_.lowest || size == 0 ||
-        layout_.highest + 1 - base < size)
+        base == 0 || base > layout_.highest || base < layout_.lowest ||
+        size == 0 || layout_.highest + 1 - base < size)
       return false;
     // The range is looked up first: one that runs past the view is
     // CONFLICTING_ADDRESSES, whatever the protection (reasoned).

@@ -77,67 +77,66 @@ std::vector<page_key> looping_trace(std::uint64_t loops, std::uint64_t pages) {
 }  // namespace
 
 TEST_SUITE("pager") {
+  TEST_CASE("the textbook reference string (Belady's anomaly)") {
+    const std::vector<page_key> t{1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5};
+    fifo_policy f3, f4;
+    CHECK(count_faults(f3, t, 3) == 9);
+    CHECK(count_faults(f4, t, 4) == 10);  // more memory, more faults
+    lru_policy l3, l4;
+    CHECK(count_faults(l3, t, 3) == 10);
+    CHECK(count_faults(l4, t, 4) == 8);
+    opt_policy o3(t), o4(t);
+    CHECK(count_faults(o3, t, 3) == 7);
+    CHECK(count_faults(o4, t, 4) == 6);
+  }
 
-TEST_CASE("the textbook reference string (Belady's anomaly)") {
-  const std::vector<page_key> t{1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5};
-  fifo_policy f3, f4;
-  CHECK(count_faults(f3, t, 3) == 9);
-  CHECK(count_faults(f4, t, 4) == 10);  // more memory, more faults
-  lru_policy l3, l4;
-  CHECK(count_faults(l3, t, 3) == 10);
-  CHECK(count_faults(l4, t, 4) == 8);
-  opt_policy o3(t), o4(t);
-  CHECK(count_faults(o3, t, 3) == 7);
-  CHECK(count_faults(o4, t, 4) == 6);
-}
-
-TEST_CASE("LRU and OPT agree with independent simulations") {
-  const std::vector<std::vector<page_key>> traces{
-      random_trace(3000, 40, 1), random_trace(3000, 200, 2),
-      looping_trace(20, 30), looping_trace(5, 300)};
-  for (const auto& t : traces) {
-    for (std::uint64_t frames : {1u, 4u, 16u, 29u, 31u, 64u}) {
-      CAPTURE(frames);
-      lru_policy lru;
-      CHECK(count_faults(lru, t, frames) == lru_by_stack_distance(t, frames));
-      opt_policy opt(t);
-      CHECK(count_faults(opt, t, frames) == opt_brute_force(t, frames));
+  TEST_CASE("LRU and OPT agree with independent simulations") {
+    const std::vector<std::vector<page_key>> traces{
+        random_trace(3000, 40, 1), random_trace(3000, 200, 2),
+        looping_trace(20, 30), looping_trace(5, 300)};
+    for (const auto& t : traces) {
+      for (std::uint64_t frames : {1u, 4u, 16u, 29u, 31u, 64u}) {
+        CAPTURE(frames);
+        lru_policy lru;
+        CHECK(count_faults(lru, t, frames) == lru_by_stack_distance(t, frames));
+        opt_policy opt(t);
+        CHECK(count_faults(opt, t, frames) == opt_brute_force(t, frames));
+      }
     }
   }
-}
 
-TEST_CASE("no policy beats OPT; a loop one page too big defeats LRU") {
-  const auto loop = looping_trace(10, 17);
-  lru_policy lru;
-  CHECK(count_faults(lru, loop, 16) == loop.size());  // every reference
-  const auto t = random_trace(5000, 64, 9);
-  for (std::uint64_t frames : {8u, 32u}) {
-    opt_policy opt(t);
-    const std::uint64_t best = count_faults(opt, t, frames);
-    fifo_policy fifo;
-    clock_policy clock;
-    nt_aging_policy aging;
-    lru_policy lru2;
-    CHECK(count_faults(fifo, t, frames) >= best);
-    CHECK(count_faults(clock, t, frames) >= best);
-    CHECK(count_faults(aging, t, frames) >= best);
-    CHECK(count_faults(lru2, t, frames) >= best);
+  TEST_CASE("no policy beats OPT; a loop one page too big defeats LRU") {
+    const auto loop = looping_trace(10, 17);
+    lru_policy lru;
+    CHECK(count_faults(lru, loop, 16) == loop.size());  // every reference
+    const auto t = random_trace(5000, 64, 9);
+    for (std::uint64_t frames : {8u, 32u}) {
+      opt_policy opt(t);
+      const std::uint64_t best = count_faults(opt, t, frames);
+      fifo_policy fifo;
+      clock_policy clock;
+      nt_aging_policy aging;
+      lru_policy lru2;
+      CHECK(count_faults(fifo, t, frames) >= best);
+      CHECK(count_faults(clock, t, frames) >= best);
+      CHECK(count_faults(aging, t, frames) >= best);
+      CHECK(count_faults(lru2, t, frames) >= best);
+    }
   }
-}
 
-TEST_CASE("clock gives a second chance; aging keeps what was accessed") {
-  clock_policy c;
-  for (page_key k : {1, 2, 3}) c.insert(k);
-  // Every bit is set on insertion: the hand clears 1, 2, 3 and takes 1.
-  CHECK(c.victim() == 1);
-  c.access(2);
-  CHECK(c.victim() == 3);  // 2 was referenced again
-  nt_aging_policy a(1);
-  for (page_key k : {1, 2, 3}) a.insert(k);
-  a.age();  // all accessed: age 0, bits clear
-  a.access(1);
-  a.access(3);
-  CHECK(a.victim() == 2);  // the one not accessed since the pass
-}
+  TEST_CASE("clock gives a second chance; aging keeps what was accessed") {
+    clock_policy c;
+    for (page_key k : {1, 2, 3}) c.insert(k);
+    // Every bit is set on insertion: the hand clears 1, 2, 3 and takes 1.
+    CHECK(c.victim() == 1);
+    c.access(2);
+    CHECK(c.victim() == 3);  // 2 was referenced again
+    nt_aging_policy a(1);
+    for (page_key k : {1, 2, 3}) a.insert(k);
+    a.age();  // all accessed: age 0, bits clear
+    a.access(1);
+    a.access(3);
+    CHECK(a.victim() == 2);  // the one not accessed since the pass
+  }
 
 }  // TEST_SUITE

@@ -104,17 +104,17 @@ TEST_SUITE("section") {
   }
 
   TEST_CASE("store_ref: a copy names the same store, not the reference") {
-  std::vector<std::byte> buf(4096);
-  memory_store s(buf.data(), buf.size(), 100, true);
-  store_ref a{s};
-  store_ref b = a;  // a store_ref is a BackingStore too: still a copy
-  const store_ref c(a);
-  CHECK(b == a);
-  CHECK(c == a);
-  CHECK(b.size() == 100);
-}
+    std::vector<std::byte> buf(4096);
+    memory_store s(buf.data(), buf.size(), 100, true);
+    store_ref a{s};
+    store_ref b = a;  // a store_ref is a BackingStore too: still a copy
+    const store_ref c(a);
+    CHECK(b == a);
+    CHECK(c == a);
+    CHECK(b.size() == 100);
+  }
 
-TEST_CASE("store_ref: any store behind one type") {
+  TEST_CASE("store_ref: any store behind one type") {
     std::vector<std::byte> buf(4096);
     memory_store s(buf.data(), buf.size(), 4096, true, "a");
     const store_ref r{s};

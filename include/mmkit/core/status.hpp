@@ -13,9 +13,10 @@ namespace mmkit {
 
 enum class status : std::uint32_t {
   success = 0x00000000,
-  object_name_exists = 0x40000000,        // STATUS_OBJECT_NAME_EXISTS
-  image_not_at_base = 0x40000003,         // STATUS_IMAGE_NOT_AT_BASE
-  image_machine_type_mismatch = 0x4000000E,  // STATUS_IMAGE_MACHINE_TYPE_MISMATCH
+  object_name_exists = 0x40000000,  // STATUS_OBJECT_NAME_EXISTS
+  image_not_at_base = 0x40000003,   // STATUS_IMAGE_NOT_AT_BASE
+  image_machine_type_mismatch =
+      0x4000000E,                         // STATUS_IMAGE_MACHINE_TYPE_MISMATCH
   guard_page_violation = 0x80000001,      // STATUS_GUARD_PAGE_VIOLATION
   partial_copy = 0x8000000D,              // STATUS_PARTIAL_COPY
   unsuccessful = 0xC0000001,              // STATUS_UNSUCCESSFUL

@@ -71,8 +71,8 @@ class page_file {
       if (w == words() - 1 && slots_ % 64 != 0)
         free &= (std::uint64_t{1} << (slots_ % 64)) - 1;
       if (free == 0) continue;
-      const std::uint64_t offset = w * 64 + static_cast<unsigned>(
-                                                __builtin_ctzll(free));
+      const std::uint64_t offset =
+          w * 64 + static_cast<unsigned>(__builtin_ctzll(free));
       bits_[w] |= bit(offset);
       ++used_;
       hint_ = offset;

@@ -233,9 +233,7 @@ class opt_policy {
       later[trace[i]] = i;
     }
   }
-  void insert(page_key k) {
-    set(k, next_use_[position_++]);
-  }
+  void insert(page_key k) { set(k, next_use_[position_++]); }
   void access(page_key k) { set(k, next_use_[position_++]); }
   void erase(page_key k) {
     auto it = next_.find(k);
@@ -253,7 +251,8 @@ class opt_policy {
   bool contains(page_key k) const { return next_.count(k) != 0; }
 
  private:
-  static constexpr std::uint64_t never = std::numeric_limits<std::uint64_t>::max();
+  static constexpr std::uint64_t never =
+      std::numeric_limits<std::uint64_t>::max();
   void set(page_key k, std::uint64_t next) {
     erase(k);
     next_[k] = next;

@@ -111,8 +111,8 @@ class store_ref {
   /// Requires: `s` outlives every section made over this reference.
   // (A store_ref models BackingStore itself; copies must stay copies.)
   template <BackingStore S>
-  requires(!std::same_as<S, store_ref>)
-  explicit store_ref(S& s) noexcept : self_(&s), ops_(&ops_for<S>) {}
+  requires(!std::same_as<S, store_ref>) explicit store_ref(S& s) noexcept
+      : self_(&s), ops_(&ops_for<S>) {}
 
   /// Whether the reference names a store (page-file sections have none).
   bool valid() const noexcept { return self_ != nullptr; }

@@ -61,8 +61,12 @@ constexpr std::uint64_t make_image(std::uint64_t offset, std::uint64_t count,
   return file_offset::set(
       byte_count::set(protection_bits::set(committed, prot), count), offset);
 }
-constexpr bool is_resident(std::uint64_t p) noexcept { return p & resident; }
-constexpr bool is_committed(std::uint64_t p) noexcept { return p & committed; }
+constexpr bool is_resident(std::uint64_t p) noexcept {
+  return p & resident;
+}
+constexpr bool is_committed(std::uint64_t p) noexcept {
+  return p & committed;
+}
 constexpr pfn frame_of(std::uint64_t p) noexcept {
   return pfn{p >> page_shift};
 }

@@ -136,8 +136,8 @@ class file_object {
     return data.view_count + image.view_count;
   }
 
-  segment data;   ///< what data sections map (NT: DataSectionObject)
-  segment image;  ///< what SEC_IMAGE sections map (ImageSectionObject)
+  segment data;            ///< what data sections map (NT: DataSectionObject)
+  segment image;           ///< what SEC_IMAGE sections map (ImageSectionObject)
   pe::image_info headers;  ///< the image's, while `image` is in use
 };
 
