@@ -41,6 +41,7 @@
 #include <mmkit/region/space_core.hpp>
 #include <mmkit/region/vad_allocator.hpp>
 #include <mmkit/region/view.hpp>
+#include <mmkit/region/working_set.hpp>
 #include <mmkit/section/section.hpp>
 #include <mmkit/system/system.hpp>
 #include <mmkit/vad/vad.hpp>
@@ -118,6 +119,8 @@ class address_space : private space_link {
       : core_(sys, std::move(nodes), std::move(views)),
         tables_(sys.pfns(), *this) {
     this->repurpose = &repurpose_pte;
+    this->paged_out = &core_type::paged_out;
+    this->trim_pages = &trim_for_system;
     detail::lock_scope guard(sys.pfn_lock());
     // The root table may not take a frame promised to committed pages.
     if (!sys.can_make_root_locked(
@@ -262,7 +265,7 @@ class address_space : private space_link {
     locked_scope guard(*this);
     if (core_.ptes.translator().host_pointer(va, kind, mode) != nullptr)
       return status::success;
-    return fault::dispatch(core_, faults_, va, kind, mode);
+    return resolve(va, kind, mode);
   }
 
   /// Copies `n` bytes at `va` into `buffer` as user-mode reads would,
@@ -293,16 +296,46 @@ class address_space : private space_link {
     return core_.ptes.translator().translate(va, kind, mode);
   }
 
-  /// The working-set trim of the page at `va` (region::trim): a valid
-  /// private page's PTE becomes a transition PTE and its frame goes to the
-  /// modified list; the next access is a soft fault. Returns: whether the
-  /// page was valid.
+  /// The working-set trim of the page at `va` (region/working_set.hpp):
+  /// a valid private page's PTE becomes a transition PTE and its frame
+  /// goes to the modified list; a view's shared page gets its prototype
+  /// PTE back, and its frame goes to standby or modified once no view maps
+  /// it. The next access is a soft fault, or a hard fault once the frame
+  /// was repurposed. Returns: whether the page was in the working set and
+  /// could leave it (AWE pages and a view's private copies stay).
   bool trim(vaddr va) noexcept {
     if (created_ != status::success) return false;
     locked_scope guard(*this);
     if (va.raw() > highest_user_address) return false;
     const vad* v = core_.vads.find_containing(va.page());
-    return v != nullptr && region::trim(core_, *v, va.page());
+    return v != nullptr && region::trim_page(core_, *v, va.page());
+  }
+  /// The working-set manager's trim of this space: up to `pages` pages by
+  /// the clock (accessed bits give a second chance), keeping at least
+  /// `keep`. Returns: the pages trimmed.
+  std::uint64_t trim_working_set(std::uint64_t pages,
+                                 std::uint64_t keep = 0) noexcept {
+    if (created_ != status::success) return 0;
+    locked_scope guard(*this);
+    return region::trim_working_set(core_, pages, keep);
+  }
+  /// Pages in the working set (valid PTEs).
+  std::uint64_t working_set_size() const noexcept {
+    return read_locked([&] { return core_.working_set(); });
+  }
+  /// Effects: SetProcessWorkingSetSizeEx with a hard maximum: the system's
+  /// balance step trims this space above `minimum` first, and a fault that
+  /// takes the working set past `maximum` trims it back by the clock.
+  /// Returns: invalid_parameter when minimum > maximum or maximum is 0.
+  status set_working_set_limits(std::uint64_t minimum,
+                                std::uint64_t maximum) noexcept {
+    if (minimum > maximum || maximum == 0) return status::invalid_parameter;
+    locked_scope guard(*this);
+    this->working_set_minimum = minimum;
+    core_.ws_maximum = maximum;
+    if (core_.working_set() > maximum)
+      region::trim_working_set(core_, core_.working_set() - maximum, maximum);
+    return status::success;
   }
 
   // --- pool quota -----------------------------------------------------------
@@ -391,10 +424,29 @@ class address_space : private space_link {
                   ? x.write(va + done, buf + done, n - done)
                   : x.read(va + done, buf + done, n - done);
       if (done == n) return status::success;
-      const status s =
-          fault::dispatch(core_, faults_, va + done, kind, cpu_mode::user);
+      const status s = resolve(va + done, kind, cpu_mode::user);
       if (s != status::success) return done != 0 ? status::partial_copy : s;
     }
+  }
+
+  /// A fault the TLB and tables refused, resolved (fault/dispatcher.hpp)
+  /// and counted here and in the system; a working set past its maximum is
+  /// trimmed back.
+  status resolve(vaddr va, mmkit::access kind, cpu_mode mode) noexcept {
+    const fault_counts before = faults_;
+    const status s = fault::dispatch(core_, faults_, va, kind, mode);
+    core_.sys->count_faults_locked(faults_ - before);
+    if (core_.working_set() > core_.ws_maximum)
+      region::trim_working_set(core_, core_.working_set() - core_.ws_maximum,
+                               core_.ws_maximum);
+    return s;
+  }
+
+  /// The system's call-back (space_link::trim_pages).
+  static std::uint64_t trim_for_system(space_link& self, std::uint64_t pages,
+                                       std::uint64_t keep) noexcept {
+    auto& as = static_cast<address_space&>(self);
+    return region::trim_working_set(as.core_, pages, keep);
   }
 
   /// The system's call-back (space_link::repurpose): the frame that this

@@ -284,14 +284,15 @@ TEST_CASE(
     "address_space: commit is a promise: refused when frames cannot back it, "
     "and a committed page never fails its first touch") {
   using space = address_space<arch::x86_64, hosted_config<>>;
-  // Five frames: the root table, then three tables and one page.
-  hosted_system<> sys{5 * page_size, std::uint64_t{1} << 20};
+  // Five frames: the root table, then three tables and one page; no page
+  // file (tests/pager has the promise a page file extends).
+  hosted_system<> sys{5 * page_size};
   space as{sys};
   REQUIRE(as.creation_status() == status::success);
   vaddr base{0x10000};
   std::uint64_t size = 0x10000;
   // Sixteen pages and three tables do not fit in four frames: refused up
-  // front (the page file does not back pages until the pager comes).
+  // front.
   CHECK(as.allocate(base, size, mem::reserve | mem::commit, page::readwrite) ==
         status::commitment_limit);
   CHECK(base.raw() == 0x10000);
@@ -327,6 +328,7 @@ TEST_CASE(
 TEST_CASE(
     "address_space: a commit whose page tables do not fit changes nothing") {
   using space = address_space<arch::x86_64, hosted_config<>>;
+  // A page file backs pages, never page tables.
   hosted_system<> sys{3 * page_size, std::uint64_t{1} << 20};
   space as{sys};
   vaddr base{0x10000};

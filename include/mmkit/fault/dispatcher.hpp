@@ -18,9 +18,9 @@
 //        prototype    through the section's prototype PTE
 //   6. the access is retried through the TLB.
 //
-// The page-file handler, which the pager issue provides, answers
-// status::not_implemented; no input reaches it today, because nothing
-// writes page-file PTEs yet.
+// A handler that needs a frame when none is available has the system
+// reclaim one (system::allocate_locked): modified pages written, working
+// sets trimmed, standby frames repurposed.
 
 #include <mmkit/core/access.hpp>
 #include <mmkit/core/address.hpp>

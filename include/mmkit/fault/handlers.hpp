@@ -10,9 +10,8 @@
 //   handle_transition     soft fault: the frame is still in memory (active
 //                         behind a NOACCESS/GUARD PTE, or on the standby or
 //                         modified list after a trim) and is made valid
-//   handle_page_file      hard fault: the pager issue reads the page in
-//                         (a slot: nothing writes page-file PTEs yet, so no
-//                         access reaches it; it answers not_implemented)
+//   handle_page_file      hard fault: a private page is read back from its
+//                         page-file slot (which is freed)
 //   handle_prototype      a view's page not mapped here: through the
 //                         section's prototype PTE, the shared frame (a
 //                         zeroed one for a page-file section, the store's
@@ -27,6 +26,7 @@
 #include <mmkit/core/access.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/status.hpp>
+#include <mmkit/fault/fault_counts.hpp>
 #include <mmkit/phys/pfn_database.hpp>
 #include <mmkit/region/page_state.hpp>
 #include <mmkit/section/section.hpp>
@@ -36,20 +36,6 @@
 #include <cstring>
 
 namespace mmkit {
-
-/// How faults were resolved, counted by kind (as MmAccessFault's callers
-/// see them).
-struct fault_counts {
-  std::uint64_t demand_zero = 0;         // a zeroed frame was supplied
-  std::uint64_t zeroed_on_the_spot = 0;  // ... which had to be cleared then
-  std::uint64_t soft = 0;                // the frame was still resident
-  std::uint64_t guard_page = 0;          // guard_page_violation raised
-  std::uint64_t access_violation = 0;    // access_violation raised
-  std::uint64_t table_pages = 0;         // page-table pages allocated
-  std::uint64_t copy_on_write = 0;       // a private copy was made
-  std::uint64_t shared = 0;  // a section page another view brought in
-  std::uint64_t hard = 0;    // a section page read from its store
-};
 
 namespace fault {
 
@@ -69,7 +55,7 @@ status handle_guard(Core& c, fault_counts& counts, const vad& v, vpn p,
   const typename Core::entry_type now =
       pv.shared     ? Core::model::view_prototype_entry(pv.proto, lifted)
       : pv.resident ? c.resident_pte(v, pv.frame, lifted)
-                    : Core::model::absent_entry(lifted);
+                    : Core::model::with_protection(c.ptes.read(p), lifted);
   [[maybe_unused]] const auto w = c.ptes.write(p, now);
   MMKIT_ASSERT(w.ok());
   ++counts.guard_page;
@@ -84,7 +70,7 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
   // The frame first: a failed ensure_leaf leaves no table behind, and the
   // frame can simply go back.
   const bool had_zeroed = db.count(page_state::zeroed) != 0;
-  auto frame = db.allocate(page_need::zeroed, 0, Core::frame_end);
+  auto frame = c.sys->allocate_locked(page_need::zeroed, Core::frame_end);
   if (!frame) return status::no_memory;
   const std::uint64_t tables_before = c.ptes.table().table_pages();
   // One walk: the leaf entry found here is the one written below.
@@ -111,8 +97,11 @@ status handle_transition(Core& c, fault_counts& counts, const vad& v, vpn p,
   auto& db = c.pfns();
   if (db.entry(pv.frame).state() != page_state::active) {
     // Off the standby or modified list: share and reference count 1, the
-    // mapping's, as a fresh frame.
+    // mapping's, as a fresh frame; a copy in a page-file slot is dropped
+    // (page_state.hpp).
     db.reclaim(pv.frame);
+    if (v.private_memory() || !db.entry(pv.frame).prototype())
+      c.drop_slot(pv.frame);
   }
   ++counts.soft;
   [[maybe_unused]] const auto w =
@@ -121,9 +110,35 @@ status handle_transition(Core& c, fault_counts& counts, const vad& v, vpn p,
   return status::success;
 }
 
+/// Hard fault: a private page in a page-file slot is read into a frame,
+/// and the slot is freed (the frame holds the only copy again).
 template <class Core>
-status handle_page_file(Core&, fault_counts&, vpn, const page_view&) noexcept {
-  return status::not_implemented;
+status handle_page_file(Core& c, fault_counts& counts, vpn p,
+                        const page_view& pv) noexcept {
+  auto& db = c.pfns();
+  const typename Core::entry_type e = c.ptes.read(p);
+  const page_slot slot{static_cast<std::uint8_t>(Core::sw::page_file_number(e)),
+                       Core::sw::page_file_offset(e)};
+  auto frame = c.sys->allocate_locked(page_need::any, Core::frame_end);
+  if (!frame) return status::no_memory;
+  if (c.sys->page_files().read(slot, c.sys->memory().frame(*frame)) !=
+      status::success) {
+    db.release(*frame, release_to::free_list);
+    return status::in_page_error;
+  }
+  // Reclaiming may have trimmed this very space: the PTE is read again.
+  MMKIT_ASSERT(c.ptes.read(p) == e);
+  c.sys->page_files().free(slot);
+  ++c.sys->stats_locked().pagefile_reads;
+  ++counts.hard;
+  c.count_frame(+1);
+  db.set_pte_link(*frame, pte_link::hardware_pte(c.ptes.entry_address(p)),
+                  Core::sw::demand_zero(pv.protection.raw()));
+  db.set_modified(*frame);
+  [[maybe_unused]] const auto w =
+      c.ptes.write(p, Core::model::valid_entry(*frame, pv.protection));
+  MMKIT_ASSERT(w.ok());
+  return status::success;
 }
 /// The protection a private copy of a copy-on-write page gets: WRITECOPY
 /// becomes READWRITE, EXECUTE_WRITECOPY EXECUTE_READWRITE.
@@ -141,7 +156,7 @@ template <class Core>
 status copy_page(Core& c, fault_counts& counts, const vad& v, vpn p, pfn source,
                  mm_protection prot) noexcept {
   auto& db = c.pfns();
-  auto frame = db.allocate(page_need::any, 0, Core::frame_end);
+  auto frame = c.sys->allocate_locked(page_need::any, Core::frame_end);
   if (!frame) return status::no_memory;
   std::memcpy(c.sys->memory().frame(*frame), c.sys->memory().frame(source),
               page_size);
@@ -169,6 +184,7 @@ status handle_prototype(Core& c, fault_counts& counts, const vad& v, vpn p,
   if (!frame) return frame.error();
   counts.demand_zero += how == ops::page_source::zeroed;
   counts.hard += how == ops::page_source::read;
+  counts.soft += how == ops::page_source::reclaimed;
   counts.shared += how == ops::page_source::resident;
   if (acc == access::write && pv.protection.is_copy_on_write())
     return copy_page(c, counts, v, p, *frame, pv.protection);

@@ -206,6 +206,7 @@ class pte_writer {
   const translator_type& translator() const noexcept { return xlat_; }
   const table_type& table() const noexcept { return xlat_.table(); }
   Observer& observer() noexcept { return observer_; }
+  const Observer& observer() const noexcept { return observer_; }
 
  private:
   // The writer is the code that writes behind the translator's back; every

@@ -229,6 +229,31 @@ class pfn_database {
     e.set_original_pte(original_pte);
   }
 
+  /// Requires: `frame` is active, in transition or on the standby,
+  /// modified or modified-no-write list (its owner's PTE names it).
+  /// Effects: the PTE restored when the frame is repurposed becomes
+  /// `original_pte` (the pager records a page-file slot here, and a
+  /// protection change of a trimmed page its new protection).
+  void set_original_pte(pfn frame, std::uint64_t original_pte) noexcept {
+    pfn_entry& e = checked_entry(frame);
+    MMKIT_ASSERT(e.state() == page_state::active ||
+                 e.state() == page_state::transition ||
+                 e.state() == page_state::standby ||
+                 e.state() == page_state::modified ||
+                 e.state() == page_state::modified_no_write);
+    e.set_original_pte(original_pte);
+  }
+
+  /// Requires: as set_original_pte. Effects: the frame's back-link
+  /// becomes `link` (the PTE that names it moved: a section's prototypes
+  /// moved to a longer run).
+  void relink(pfn frame, pte_link link) noexcept {
+    pfn_entry& e = checked_entry(frame);
+    MMKIT_ASSERT(e.state() != page_state::zeroed &&
+                 e.state() != page_state::free && e.state() != page_state::bad);
+    e.set_link(link);
+  }
+
   /// Requires: `frame` is active or in transition. Effects: the frame's
   /// contents differ from its backing copy (it must be written before it
   /// can be repurposed).

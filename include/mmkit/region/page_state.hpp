@@ -17,7 +17,8 @@
 //                                active (a NOACCESS or GUARD page, which
 //                                stays not present so every access faults)
 //                                or on the standby/modified list (trimmed)
-//   page file(prot, slot)        committed, paged out (the pager's)
+//   page file(prot, slot)        committed, paged out: its only copy is
+//                                in page-file slot `slot`
 //   prototype(index)             a view's page, through its section
 //
 // So every committed page has a non-zero PTE, and the page table that holds
@@ -46,9 +47,16 @@
 //                                caching modifier in PCD/PWT
 //   transition(prot, frame)      a private copy with NOACCESS or GUARD
 //
-// No entry asserts: a kind that a layer cannot handle yet (page file: the
-// pager issue) is reported as such, and the operations refuse it with
-// status::not_implemented before they change anything.
+// A private page's frame, while resident, holds the only copy of the page
+// (its original PTE is demand-zero) except on the standby list, after the
+// modified page writer put it in a page-file slot (its original PTE is that
+// page-file PTE, which the PTE becomes when the frame is repurposed). A
+// soft fault frees the slot again: a page is in a frame or in a slot, so
+// the page files and the frames together back every committed page.
+//
+// No entry asserts: a kind that a layer cannot handle is reported as such,
+// and the operations refuse it with status::not_implemented before they
+// change anything.
 
 #include <mmkit/arch/paging_arch.hpp>
 #include <mmkit/core/address.hpp>
@@ -73,10 +81,10 @@ struct page_view {
   bool shared = false;
   std::uint64_t proto = 0;  ///< a view page's prototype PTE index
 
-  /// Whether this layer can change the page: page-file and prototype
-  /// pages wait for the pager and section layers.
+  /// Whether the private-memory layer can change the page: a prototype
+  /// PTE is a view's (the section layer's).
   constexpr bool supported() const noexcept {
-    return pte != entry_kind::page_file && pte != entry_kind::prototype;
+    return pte != entry_kind::prototype;
   }
   /// Whether the two pages fall in one query region: same state and, when
   /// committed, same protection.
@@ -248,6 +256,18 @@ struct page_model {
   /// The PTE a committed, non-resident page with `prot` holds.
   static entry_type absent_entry(mm_protection prot) noexcept {
     return sw::demand_zero(prot.raw());
+  }
+  /// The not-present, non-prototype PTE `e` (demand-zero, page file or
+  /// transition) with protection `prot`, the rest kept.
+  static entry_type with_protection(entry_type e, mm_protection prot) noexcept {
+    switch (sw::classify(e)) {
+      case entry_kind::page_file:
+        return sw::page_file(prot.raw(), sw::page_file_number(e),
+                             sw::page_file_offset(e));
+      case entry_kind::transition:
+        return sw::transition(prot.raw(), sw::frame(e));
+      default: return absent_entry(prot);
+    }
   }
 };
 

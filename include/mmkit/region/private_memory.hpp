@@ -115,10 +115,16 @@ typename Core::entry_type reprotected(Core& c, const vad& v,
   using model = typename Core::model;
   const page_view pv = model::view(v, old, c.pfns());
   MMKIT_ASSERT(pv.committed && pv.supported());
-  if (!pv.resident) return model::absent_entry(prot);
+  // Paged out: the slot stays, with the new protection.
+  if (!pv.resident) return model::with_protection(old, prot);
   if (c.pfns().entry(pv.frame).state() != page_state::active) {
-    // Trimmed (on a list): it stays there, its transition PTE takes the
-    // new protection.
+    // Trimmed (on a list): it stays there; its transition PTE and the PTE
+    // it gets back when the frame goes take the new protection.
+    c.pfns().set_original_pte(
+        pv.frame,
+        model::with_protection(static_cast<typename Core::entry_type>(
+                                   c.pfns().entry(pv.frame).original_pte()),
+                               prot));
     return Core::sw::transition(prot.raw(), pv.frame);
   }
   c.pfns().set_pte_link(pv.frame, c.pfns().entry(pv.frame).link(),
@@ -172,8 +178,12 @@ status reset(Core& c, vad& v, vpn_range r) noexcept {
       r,
       [&](vpn, typename Core::entry_type old) {
         const page_view pv = model::view(v, old, c.pfns());
-        if (!pv.resident) return old;
-        c.free_frame(pv.frame);
+        if (pv.pte == entry_kind::page_file)
+          c.free_slot(old);
+        else if (pv.resident)
+          c.free_frame(pv.frame);
+        else
+          return old;
         return typename Core::entry_type{
             Core::sw::demand_zero(pv.protection.raw())};
       },
@@ -196,6 +206,7 @@ std::uint64_t uncommit(Core& c, vad& v, vpn_range r) noexcept {
         MMKIT_ASSERT(pv.supported());
         committed += pv.committed;
         if (pv.resident) c.free_frame(pv.frame);
+        if (pv.pte == entry_kind::page_file) c.free_slot(old);
         return entry_type{0};
       },
       // Nothing under a missing subtree: no page there is committed.
@@ -360,6 +371,8 @@ bool trim(Core& c, const vad& v, vpn p) noexcept {
   // AWE pages are nonpaged.
   if (!pv.valid || v.type() != vad_type::private_memory || is_awe(v))
     return false;
+  ++c.sys->stats_locked().trimmed;
+  // The frame holds the page's only copy (page_state.hpp).
   c.pfns().set_modified(pv.frame);
   c.pfns().decrement_share_count(pv.frame, release_to::backing_store);
   [[maybe_unused]] const auto w =

@@ -17,6 +17,7 @@
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
 #include <mmkit/core/pool_quota.hpp>
+#include <mmkit/pager/page_file.hpp>
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/region/page_state.hpp>
 #include <mmkit/region/vad_allocator.hpp>
@@ -193,15 +194,54 @@ struct space_core {
   }
 
   /// Gives back the frame of a resident private page (active, or on a
-  /// standby/modified list behind a transition PTE).
+  /// standby/modified list behind a transition PTE), and the page-file
+  /// slot a standby page's copy is in.
   void free_frame(pfn frame) noexcept {
     // A listed frame comes back as a soft fault would take it, then its
     // only mapping goes.
-    if (pfns().entry(frame).state() != page_state::active)
+    if (pfns().entry(frame).state() != page_state::active) {
       pfns().reclaim(frame);
+      drop_slot(frame);
+    }
     pfns().release(frame, release_to::free_list);
     count_frame(-1);
   }
+  /// Requires: `frame` is a private page's. Effects: when its original PTE
+  /// names a page-file slot (the page was written out, and its frame kept
+  /// on standby), the slot is freed and the original PTE becomes
+  /// demand-zero: the frame holds the only copy again.
+  void drop_slot(pfn frame) noexcept {
+    const auto original =
+        static_cast<entry_type>(pfns().entry(frame).original_pte());
+    if (sw::classify(original) != entry_kind::page_file) return;
+    free_slot(original);
+    pfns().set_original_pte(frame, sw::demand_zero(sw::protection(original)));
+  }
+  /// Frees the page-file slot the page-file PTE `e` names.
+  void free_slot(entry_type e) noexcept {
+    sys->page_files().free(
+        page_slot{static_cast<std::uint8_t>(sw::page_file_number(e)),
+                  sw::page_file_offset(e)});
+  }
+  /// The space_link call: a private page's original PTE `original` once
+  /// its page is in `slot`; 0 when the arch's entry cannot name the slot.
+  static std::uint64_t paged_out(std::uint64_t original,
+                                 page_slot slot) noexcept {
+    if (slot.offset > sw::max_file_offset) return 0;
+    return sw::page_file(sw::protection(static_cast<entry_type>(original)),
+                         slot.file, slot.offset);
+  }
+
+  /// Pages in the working set: the valid PTEs, counted as the PTE writer
+  /// writes them (region/write_watch.hpp's space_observer).
+  std::uint64_t working_set() const noexcept {
+    return ptes.observer().working_set;
+  }
+  /// The working-set manager's clock hand (region/working_set.hpp).
+  vpn ws_hand{};
+  /// The working set's maximum: a fault that passes it trims the space
+  /// (a hard limit, as QUOTA_LIMITS_HARDWS_MAX_ENABLE).
+  std::uint64_t ws_maximum = ~std::uint64_t{0};
 
  private:
   template <class Alloc>

@@ -99,9 +99,14 @@ template <class User>
 struct space_observer {
   watch_list* watches = nullptr;
   User user{};
+  /// The working set: how many of the space's PTEs are valid (P is bit 0
+  /// in every x86 format).
+  std::uint64_t working_set = 0;
 
   template <class Entry>
   void pte_changed(vpn p, Entry before, Entry after) noexcept {
+    working_set += static_cast<std::uint64_t>(after & 1) -
+                   static_cast<std::uint64_t>(before & 1);
     // P (bit 0) and D (bit 6) sit where they are in every x86 format.
     constexpr Entry dirty = 0x41;
     if (watches != nullptr && watches->head != nullptr && !watches->resetting &&

@@ -17,7 +17,12 @@
 //               rest of the page is zero)
 //   bits 20..63 where in the file they start
 //   resident:
+//   bit 7       listed: no view maps the page and its frame is on the
+//               standby or modified list (the pager trimmed it), linked
+//               back to this prototype; a fault takes it back
 //   bits 12..   the frame
+//   not resident, a page-file section's page written to a page file:
+//   bits 8..11  the page file, bits 20..63 the slot (never both 0)
 //
 // A page that is committed and not resident is demand-zero for a page-file
 // section and read from the backing store for a file section. A resident
@@ -63,6 +68,29 @@ constexpr std::uint64_t make_image(std::uint64_t offset, std::uint64_t count,
 }
 constexpr bool is_resident(std::uint64_t p) noexcept {
   return p & resident;
+}
+/// A resident page whose frame waits on the standby or modified list.
+inline constexpr std::uint64_t listed = std::uint64_t{1} << 7;
+constexpr bool is_listed(std::uint64_t p) noexcept {
+  return (p & (resident | listed)) == (resident | listed);
+}
+using page_file_number = bit_field<11, 8>;
+using page_file_slot = bit_field<63, 20>;
+/// A page-file section's not-resident word `p` once its page is in slot
+/// (`file`, `offset`) of the page files.
+constexpr std::uint64_t paged_out(std::uint64_t p, unsigned file,
+                                  std::uint64_t offset) noexcept {
+  return page_file_slot::set(page_file_number::set(p, file), offset);
+}
+/// Whether the not-resident word `p` of a page-file section's page names
+/// a page-file slot (a data or image page's word means something else).
+constexpr bool is_paged_out(std::uint64_t p) noexcept {
+  return !is_resident(p) &&
+         (page_file_number::get(p) | page_file_slot::get(p)) != 0;
+}
+/// `p` without its page-file slot.
+constexpr std::uint64_t without_slot(std::uint64_t p) noexcept {
+  return page_file_slot::set(page_file_number::set(p, 0), 0);
 }
 constexpr bool is_committed(std::uint64_t p) noexcept {
   return p & committed;

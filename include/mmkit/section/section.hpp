@@ -110,8 +110,16 @@ struct segment {
   mapped_vad* views = nullptr;  ///< every view mapping it, in no order
   /// An image segment's parsed headers (SEC_IMAGE), else null.
   const pe::image_info* image = nullptr;
+  /// The system's segments that hold prototypes (section_table), so the
+  /// pager finds a prototype's segment.
+  segment* next_segment = nullptr;
+  segment* prev_segment = nullptr;
 
   bool file_backed() const noexcept { return store.valid(); }
+  /// Whether prototype `index` is one of this segment's.
+  bool holds(std::uint64_t index) const noexcept {
+    return index >= proto && index - proto < pages;
+  }
   bool in_use() const noexcept { return users != 0; }
 };
 

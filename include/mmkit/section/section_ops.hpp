@@ -18,10 +18,16 @@
 // Section frames come from below 4 GiB, so that every arch's PTEs can name
 // them (a section may be mapped by an x86_32 and an x64 space at once).
 // A resident page's frame is shared: share count 1 (the prototype PTE's)
-// plus one per valid view PTE. Until the pager issue adds trimming and the
-// modified page writer, a section's pages stay resident while the section
-// lives, and a file section's modified pages are written when its segment
-// goes (or when a view is flushed).
+// plus one per valid view PTE. A page no view maps keeps its frame until
+// the pager lets it go (release_page: trimmed from the last working set
+// that held it, or reclaimed under memory pressure): the frame goes to
+// standby or modified, linked to the prototype, which is marked listed; a
+// fault takes it back (a soft fault), and the modified page writer writes
+// it (write_out: a data page to its file, a page-file section's page to a
+// page-file slot). When the frame is repurposed, the prototype gets back
+// its word from before the page came in (repurposed). A file section's
+// modified pages are also written when its segment goes, or when a view
+// is flushed.
 //
 // Commit: a page-file section's committed pages are charged to the system
 // (SEC_COMMIT at creation, SEC_RESERVE when a view commits them) and
@@ -34,6 +40,7 @@
 #include <mmkit/core/protection.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/core/status.hpp>
+#include <mmkit/pager/page_file.hpp>
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/phys/pfn_policies.hpp>
 #include <mmkit/section/pe_image.hpp>
@@ -154,6 +161,7 @@ struct section_ops {
       else {
         seg.proto = run;
         seg.pages = pages;
+        table.add_segment(seg);
       }
       if (commit_all)
         for (std::uint64_t i = 0; i < pages; ++i)
@@ -223,8 +231,10 @@ struct section_ops {
     maybe_delete(sys, s);
   }
 
-  /// How page_in found the page.
-  enum class page_source : std::uint8_t { resident, zeroed, read };
+  /// How page_in found the page: mapped already, taken back from the
+  /// standby or modified list (a soft fault), a zeroed frame, read from
+  /// the file or the page file (a hard fault).
+  enum class page_source : std::uint8_t { resident, reclaimed, zeroed, read };
 
   /// Requires: the prototype PTE `index` of `seg` is committed.
   /// Effects: its page is resident (see the header comment).
@@ -236,18 +246,44 @@ struct section_ops {
     std::uint64_t& pp = table.pool[index];
     MMKIT_ASSERT(proto::is_committed(pp));
     how = page_source::resident;
-    if (proto::is_resident(pp)) return proto::frame_of(pp);
     auto& db = sys.pfns();
+    if (proto::is_listed(pp)) {
+      how = page_source::reclaimed;
+      const pfn f = proto::frame_of(pp);
+      db.reclaim(f);
+      pp &= ~proto::listed;
+      // A page-file section's page has its only copy in the frame again.
+      const std::uint64_t original = db.entry(f).original_pte();
+      if (!seg.file_backed() && proto::is_paged_out(original)) {
+        sys.page_files().free(slot_of(original));
+        db.set_original_pte(f, proto::without_slot(original));
+        db.set_modified(f);
+      }
+      return f;
+    }
+    if (proto::is_resident(pp)) return proto::frame_of(pp);
     const bool file = seg.file_backed();
+    const bool paged_out = !file && proto::is_paged_out(pp);
     if (file && !sys.take_uncharged_frame_locked(frame_end))
       return status::no_memory;
-    auto f =
-        db.allocate(file ? page_need::any : page_need::zeroed, 0, frame_end);
+    auto f = sys.allocate_locked(
+        file || paged_out ? page_need::any : page_need::zeroed, frame_end);
     if (!f) {
       if (file) sys.give_uncharged_frame_locked();
       return status::no_memory;
     }
-    if (file) {
+    if (paged_out) {
+      if (sys.page_files().read(slot_of(pp), sys.memory().frame(*f)) !=
+          status::success) {
+        db.release(*f, release_to::free_list);
+        return status::in_page_error;
+      }
+      how = page_source::read;
+      sys.page_files().free(slot_of(pp));
+      ++sys.stats_locked().pagefile_reads;
+      pp = proto::without_slot(pp);
+      sys.note_resident_locked(+1, frame_end);
+    } else if (file) {
       how = page_source::read;
       std::byte* bytes = sys.memory().frame(*f);
       // A data page is the file's page at its own offset; an image page
@@ -292,6 +328,11 @@ struct section_ops {
     const pfn f = proto::frame_of(pp);
     auto& db = sys.pfns();
     if (!db.entry(f).modified()) return status::success;
+    if (proto::is_listed(pp)) {
+      // On the modified list: the writer's own path.
+      if (db.entry(f).state() != page_state::modified) return status::success;
+      return write_out(sys, f);
+    }
     const std::uint64_t off = (index - seg.proto) << page_shift;
     const std::uint64_t end = seg.store.size();
     if (off < end) {
@@ -344,6 +385,104 @@ struct section_ops {
     return status::success;
   }
 
+  // --- the pager's side -------------------------------------------------
+
+  static page_slot slot_of(std::uint64_t word) noexcept {
+    return {static_cast<std::uint8_t>(proto::page_file_number::get(word)),
+            proto::page_file_slot::get(word)};
+  }
+
+  /// Effects: the page at prototype `index`, resident and mapped by no
+  /// view (its frame's share count is the prototype's alone), lets go of
+  /// its frame: the frame goes to standby (clean) or modified (dirty) and
+  /// the prototype is listed; a fault takes it back. A modified image page
+  /// has nowhere to be written and stays. Returns: whether it went.
+  static bool release_page(System& sys, std::uint64_t index) noexcept {
+    std::uint64_t& pp = sys.sections().pool[index];
+    if (!proto::is_resident(pp) || proto::is_listed(pp)) return false;
+    auto& db = sys.pfns();
+    const pfn f = proto::frame_of(pp);
+    const pfn_entry e = db.entry(f);
+    if (e.share_count() != 1 || e.reference_count() != 1) return false;
+    if (e.modified()) {
+      const segment* seg = sys.sections().segment_of(index);
+      MMKIT_ASSERT(seg != nullptr);
+      if (seg->image != nullptr) return false;
+    }
+    db.decrement_share_count(f, release_to::backing_store);
+    pp |= proto::listed;
+    return true;
+  }
+
+  /// Effects: every page of the system's sections that no view maps lets
+  /// go of its frame (release_page), up to `n` pages. Returns: how many.
+  static std::uint64_t release_unmapped(System& sys, std::uint64_t n) noexcept {
+    std::uint64_t done = 0;
+    for (segment* seg = sys.sections().first_segment();
+         seg != nullptr && done < n; seg = seg->next_segment)
+      for (std::uint64_t i = 0; i < seg->pages && done < n; ++i)
+        done += release_page(sys, seg->proto + i);
+    return done;
+  }
+
+  /// Requires: `f` is on the modified list, linked to a prototype. Effects:
+  /// the modified page writer's write of a section page: a data file's
+  /// page to its file (the bytes below end-of-file), a page-file
+  /// section's to a page-file slot (its prototype's original word records
+  /// the slot); the frame goes to standby. Returns: the store's status, or
+  /// insufficient_resources when no page-file slot is left.
+  static status write_out(System& sys, pfn f) noexcept {
+    auto& db = sys.pfns();
+    const pfn_entry e = db.entry(f);
+    MMKIT_ASSERT(e.state() == page_state::modified);
+    const std::uint64_t index = e.link().value;
+    segment* seg = sys.sections().segment_of(index);
+    MMKIT_ASSERT(seg != nullptr && seg->image == nullptr);
+    if (seg->file_backed()) {
+      const std::uint64_t off = (index - seg->proto) << page_shift;
+      const std::uint64_t end = seg->store.size();
+      if (off < end) {
+        const std::uint64_t n = end - off < page_size ? end - off : page_size;
+        if (const status s = seg->store.write(off, sys.memory().frame(f), n);
+            s != status::success)
+          return s;
+      }
+      ++sys.stats_locked().file_writes;
+    } else {
+      auto slot = sys.page_files().allocate();
+      if (!slot) return slot.error();
+      if (const status s = sys.page_files().write(*slot, sys.memory().frame(f));
+          s != status::success) {
+        sys.page_files().free(*slot);
+        return s;
+      }
+      db.set_original_pte(
+          f, proto::paged_out(e.original_pte(), slot->file, slot->offset));
+      ++sys.stats_locked().pagefile_writes;
+    }
+    db.move_to_standby_after_write(f);
+    return status::success;
+  }
+
+  /// The PFN database's call-back: the standby frame `f` of the listed
+  /// prototype `index` is taken for another use; the prototype gets back
+  /// the word it had before the page came in (`original`: re-read from
+  /// the file, or from the page-file slot it names).
+  static void repurposed(System& sys, pfn f, std::uint64_t index,
+                         std::uint64_t original) noexcept {
+    std::uint64_t& pp = sys.sections().pool[index];
+    MMKIT_ASSERT(proto::is_listed(pp) && proto::frame_of(pp) == f);
+    (void)f;
+    segment* seg = sys.sections().segment_of(index);
+    MMKIT_ASSERT(seg != nullptr);
+    pp = original;
+    --seg->resident;
+    if (seg->file_backed())
+      sys.give_uncharged_frame_locked();
+    else
+      sys.note_resident_locked(-1, frame_end);
+  }
+
  private:
   static mm_protection with_caching(mm_protection p,
                                     std::uint32_t attrs) noexcept {
@@ -387,6 +526,7 @@ struct section_ops {
       lay_out_image(table.pool, *r, file->headers);
       seg.proto = *r;
       seg.pages = pages;
+      table.add_segment(seg);
       seg.bytes = file->headers.size_of_image;
       seg.image = &file->headers;
     }
@@ -468,11 +608,8 @@ struct section_ops {
     for (std::uint64_t i = 0; i < seg.pages; ++i) {
       const std::uint64_t pp = pool[seg.proto + i];
       pool[to + i] = pp;
-      if (proto::is_resident(pp)) {
-        const pfn f = proto::frame_of(pp);
-        db.set_pte_link(f, pte_link::prototype_pte(to + i),
-                        db.entry(f).original_pte());
-      }
+      if (proto::is_resident(pp))
+        db.relink(proto::frame_of(pp), pte_link::prototype_pte(to + i));
     }
     pool.free(seg.proto, seg.pages);
     seg.proto = to;
@@ -484,8 +621,13 @@ struct section_ops {
   static void drop_frame(System& sys, segment& seg,
                          std::uint64_t& pp) noexcept {
     const pfn f = proto::frame_of(pp);
+    if (proto::is_listed(pp)) sys.pfns().reclaim(f);
     MMKIT_ASSERT(sys.pfns().entry(f).share_count() == 1);
-    const std::uint64_t original = sys.pfns().entry(f).original_pte();
+    std::uint64_t original = sys.pfns().entry(f).original_pte();
+    if (!seg.file_backed() && proto::is_paged_out(original)) {
+      sys.page_files().free(slot_of(original));
+      original = proto::without_slot(original);
+    }
     sys.pfns().release(f, release_to::free_list);
     if (seg.file_backed()) {
       sys.give_uncharged_frame_locked();
@@ -513,12 +655,21 @@ struct section_ops {
     auto& pool = sys.sections().pool;
     for (std::uint64_t i = 0; i < seg.pages; ++i) {
       std::uint64_t& pp = pool[seg.proto + i];
-      if (!proto::is_resident(pp)) continue;
+      if (!proto::is_resident(pp)) {
+        if (!seg.file_backed() && proto::is_paged_out(pp)) {
+          sys.page_files().free(slot_of(pp));
+          pp = proto::without_slot(pp);
+        }
+        continue;
+      }
       // A failed write loses the page, as a failed lazy write does in NT.
       (void)write_page(sys, seg, seg.proto + i);
       drop_frame(sys, seg, pp);
     }
-    if (seg.pages != 0) pool.free(seg.proto, seg.pages);
+    if (seg.pages != 0) {
+      pool.free(seg.proto, seg.pages);
+      sys.sections().remove_segment(seg);
+    }
     if (seg.committed != 0) sys.return_commit_locked(seg.committed, frame_end);
     seg.proto = prototype_pool::none;
     seg.pages = seg.bytes = seg.committed = 0;

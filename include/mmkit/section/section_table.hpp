@@ -55,8 +55,34 @@ class section_table {
     s.next_named_ = s.prev_named_ = nullptr;
   }
 
+  /// Requires: `s` holds a run and is in no list. Complexity: O(1).
+  void add_segment(segment& s) noexcept {
+    s.prev_segment = nullptr;
+    s.next_segment = segments_;
+    if (segments_ != nullptr) segments_->prev_segment = &s;
+    segments_ = &s;
+  }
+  void remove_segment(segment& s) noexcept {
+    if (s.prev_segment != nullptr)
+      s.prev_segment->next_segment = s.next_segment;
+    else
+      segments_ = s.next_segment;
+    if (s.next_segment != nullptr)
+      s.next_segment->prev_segment = s.prev_segment;
+    s.next_segment = s.prev_segment = nullptr;
+  }
+  /// The segment holding prototype `index`. Complexity: O(segments), the
+  /// pager's path for a section page (NT's control areas).
+  segment* segment_of(std::uint64_t index) const noexcept {
+    for (segment* s = segments_; s != nullptr; s = s->next_segment)
+      if (s->holds(index)) return s;
+    return nullptr;
+  }
+  segment* first_segment() const noexcept { return segments_; }
+
  private:
   section_object* named_ = nullptr;
+  segment* segments_ = nullptr;
 };
 
 }  // namespace mmkit

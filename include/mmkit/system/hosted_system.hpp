@@ -22,12 +22,15 @@
 #endif
 
 #include <mmkit/core/lock_policy.hpp>
+#include <mmkit/pager/page_file.hpp>
 #include <mmkit/phys/host_memory.hpp>
 #include <mmkit/region/heap_watch_allocator.hpp>
 #include <mmkit/region/pool_vad_allocator.hpp>
+#include <mmkit/section/backing_store.hpp>
 #include <mmkit/system/system.hpp>
 
 #include <cstdint>
+#include <new>
 #include <type_traits>
 #include <utility>
 
@@ -48,7 +51,9 @@ namespace detail {
 /// lazily committed, zero-filled kind of mapping), and why they could not
 /// be made.
 struct hosted_reservations {
-  explicit hosted_reservations(std::uint64_t physical_bytes) noexcept {
+  explicit hosted_reservations(std::uint64_t physical_bytes,
+                               std::uint64_t page_file_bytes = 0) noexcept {
+    make_page_file(page_file_bytes >> page_shift);
     const std::uint64_t count = physical_bytes >> page_shift;
     if (count == 0) {
       why = status::invalid_parameter;  // less RAM than one frame
@@ -90,7 +95,31 @@ struct hosted_reservations {
     return reinterpret_cast<pfn_entry*>(pfn_entry_pages.frame(pfn{0}));
   }
 
+  /// The in-memory page file: a lazily committed reservation of its bytes
+  /// and one of its slot bitmap.
+  void make_page_file(std::uint64_t slots) noexcept {
+    if (slots == 0) return;
+    auto bytes = host_memory::create(slots << page_shift);
+    auto bits = host_memory::create(((slots + 63) / 64 * 8 + page_size - 1) &
+                                    ~(page_size - 1));
+    if (!bytes || !bits) {
+      why = !bytes ? bytes.error() : bits.error();
+      return;
+    }
+    page_file_bytes = std::move(bytes).value();
+    page_file_bits = std::move(bits).value();
+    page_file_store = memory_store{page_file_bytes.frame(pfn{0}),
+                                   slots << page_shift, slots << page_shift};
+    ::new (&in_memory_page_file) page_file(
+        store_ref{page_file_store},
+        reinterpret_cast<std::uint64_t*>(page_file_bits.frame(pfn{0})), slots);
+  }
+
   status why = status::success;
+  host_memory page_file_bytes;
+  host_memory page_file_bits;
+  memory_store page_file_store;
+  page_file in_memory_page_file;
   host_memory frame_memory;
   host_memory pfn_entry_pages;
   host_memory prototype_pages;
@@ -104,17 +133,21 @@ class hosted_system : private detail::hosted_reservations,
                       public system<hosted_config<Lock>> {
  public:
   /// Effects: `physical_bytes` of simulated physical memory (rounded down
-  /// to whole frames, reserved on the host but not committed) and a page
-  /// file of `page_file_bytes` counted in the commit limit. When that is
+  /// to whole frames, reserved on the host but not committed) and an
+  /// in-memory page file of `page_file_bytes` (a host reservation of the
+  /// same kind; add_page_file adds more, such as a real file's). When that is
   /// less than one frame, or the host will not reserve it, the system has
   /// no frames and creation_status() says why (invalid_parameter,
   /// no_memory); its address spaces then fail creation with no_memory.
   explicit hosted_system(std::uint64_t physical_bytes,
                          std::uint64_t page_file_bytes = 0) noexcept
-      : detail::hosted_reservations(physical_bytes),
+      : detail::hosted_reservations(physical_bytes, page_file_bytes),
         system<hosted_config<Lock>>(std::move(frame_memory), pfn_entries(),
-                                    frames, page_file_bytes >> page_shift,
-                                    prototypes(), prototypes_available()) {}
+                                    frames, 0, prototypes(),
+                                    prototypes_available()) {
+    if (in_memory_page_file.slots() != 0)
+      (void)this->add_page_file(in_memory_page_file);
+  }
 
   /// success, or why the simulated RAM could not be reserved.
   status creation_status() const noexcept { return why; }

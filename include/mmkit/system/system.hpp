@@ -40,11 +40,14 @@
 #include <mmkit/core/lock_policy.hpp>
 #include <mmkit/core/pool_quota.hpp>
 #include <mmkit/core/result.hpp>
+#include <mmkit/fault/fault_counts.hpp>
+#include <mmkit/pager/page_file.hpp>
 #include <mmkit/phys/pfn_database.hpp>
 #include <mmkit/phys/physical_memory.hpp>
 #include <mmkit/region/vad_allocator.hpp>
 #include <mmkit/region/write_watch.hpp>
 #include <mmkit/section/section.hpp>
+#include <mmkit/section/section_ops.hpp>
 #include <mmkit/section/section_table.hpp>
 #include <mmkit/vad/vad.hpp>
 
@@ -81,32 +84,73 @@ struct system_config {
   using section_allocator = SectionAllocator;
 };
 
+/// What the pager did over a system's life.
+struct pager_stats {
+  std::uint64_t trimmed = 0;          ///< pages trimmed from working sets
+  std::uint64_t pagefile_writes = 0;  ///< pages written to a page file
+  std::uint64_t pagefile_reads = 0;   ///< pages read back (hard faults)
+  std::uint64_t file_writes = 0;      ///< mapped-file pages written back
+  std::uint64_t repurposed = 0;       ///< standby frames taken for reuse
+  std::uint64_t write_failures = 0;   ///< writes refused: no slot, I/O
+  std::uint64_t balance_steps = 0;    ///< balance() calls that trimmed
+};
+
 /// What the system knows of one of its address spaces: how to rewrite one
-/// of its PTEs from outside (the space fills `repurpose`), and the links of
-/// the system's list of spaces.
+/// of its PTEs from outside, how to trim it, and the links of the system's
+/// list of spaces. The space fills the call-backs.
 struct space_link {
   /// Rewrites the transition PTE at physical address `pte` (of this
   /// space's page tables), which names `frame`, into `original_pte`: the
   /// frame is being taken away. Called with the PFN lock held.
   void (*repurpose)(space_link& self, pfn frame, paddr pte,
                     std::uint64_t original_pte) noexcept = nullptr;
+  /// The original PTE `original` (a private page's demand-zero form, in
+  /// the space's format) once the page is in page-file slot `slot`: its
+  /// page-file form; 0 when the format cannot name the slot.
+  std::uint64_t (*paged_out)(std::uint64_t original,
+                             page_slot slot) noexcept = nullptr;
+  /// The working-set manager's call: trims up to `pages` pages (a clock
+  /// over the accessed bits), leaving at least `keep` in the working set.
+  /// Returns: the pages trimmed. Called with the PFN lock held.
+  std::uint64_t (*trim_pages)(space_link& self, std::uint64_t pages,
+                              std::uint64_t keep) noexcept = nullptr;
+  /// The space's working-set minimum (balance trims above it first).
+  std::uint64_t working_set_minimum = 0;
   space_link* next = nullptr;
   space_link* prev = nullptr;
 };
 
 /// The PFN database's owner in a system: finds the space whose page table
-/// holds the PTE (see the header comment) and has it rewrite the PTE.
+/// holds the PTE (see the header comment) and has it rewrite the PTE; a
+/// section's frame goes back to its prototype PTE through the system.
 struct system_pte_owner {
   /// The database's entries (a page-table frame's entry names its space).
   const pfn_entry* entries = nullptr;
+  /// The system, and its call that restores a prototype PTE.
+  void* system = nullptr;
+  void (*prototype_repurpose)(void* system, pfn frame, std::uint64_t index,
+                              std::uint64_t original) noexcept = nullptr;
+  pager_stats* stats = nullptr;
 
-  void repurpose(pfn frame, pte_link link,
-                 std::uint64_t original_pte) noexcept {
+  /// The space whose page table holds the PTE `link` names.
+  space_link& space_of(pte_link link) const noexcept {
     MMKIT_ASSERT(link.kind == pte_kind::hardware && entries != nullptr);
     auto* space = reinterpret_cast<space_link*>(static_cast<std::uintptr_t>(
         entries[link.table_frame().raw()].original_pte()));
     MMKIT_ASSERT(space != nullptr && space->repurpose != nullptr);
-    space->repurpose(*space, frame, link.address(), original_pte);
+    return *space;
+  }
+
+  void repurpose(pfn frame, pte_link link,
+                 std::uint64_t original_pte) noexcept {
+    if (stats != nullptr) ++stats->repurposed;
+    if (link.kind == pte_kind::prototype) {
+      MMKIT_ASSERT(prototype_repurpose != nullptr);
+      prototype_repurpose(system, frame, link.value, original_pte);
+      return;
+    }
+    space_link& space = space_of(link);
+    space.repurpose(space, frame, link.address(), original_pte);
   }
 };
 static_assert(StandbyOwner<system_pte_owner>);
@@ -166,7 +210,9 @@ class system {
          initial_contents contents = initial_contents::zero) noexcept
       : memory_(std::move(memory)),
         pfns_(memory_, entries, frames, contents, system_pte_owner{entries}),
-        page_file_pages_(page_file_pages) {}
+        page_file_pages_(page_file_pages) {
+    wire_owner();
+  }
 
   /// As above, with sections: their prototype PTEs live in the
   /// `prototype_count` words at `prototypes` (one per section page; they
@@ -181,7 +227,9 @@ class system {
       : memory_(std::move(memory)),
         pfns_(memory_, entries, frames, contents, system_pte_owner{entries}),
         sections_(prototypes, prototype_count, std::move(sections)),
-        page_file_pages_(page_file_pages) {}
+        page_file_pages_(page_file_pages) {
+    wire_owner();
+  }
 
   /// The sections, their prototype PTEs and names (section/section_ops.hpp
   /// works on them, with the PFN lock held). Every section handle must be
@@ -209,7 +257,7 @@ class system {
   std::uint64_t commit_limit_locked() const noexcept {
     return limit_set_ ? commit_limit_
                       : pfns_.frame_count() - pfns_.count(page_state::bad) +
-                            page_file_pages_;
+                            page_file_pages_ + page_files_.slots();
   }
   /// Effects: sets the commit limit to `pages` (NT derives it from the
   /// available memory and the page files; an emulator reproducing a given
@@ -238,13 +286,18 @@ class system {
   /// commit is a promise (a committed page never fails its first touch),
   /// so every charged page and every page table must have a frame, and an
   /// address space that can only name frames below 4 GiB must find them
-  /// there. Until the pager adds page files, frames are the only backing.
+  /// there. A page file's slots back pages too: the pager writes a page
+  /// out to free its frame (allocate_locked reclaims).
   result<void> charge_commit_locked(std::uint64_t pages, std::uint64_t tables,
                                     pfn end) noexcept {
     if (commit_charge_ + pages > commit_limit_locked())
       return status::commitment_limit;
-    const std::uint64_t usable =
-        pfns_.frame_count() - pfns_.count(page_state::bad);
+    // Page tables are never paged: they need frames of their own, and a
+    // page needs one more to be touched in.
+    if (pfns_.page_table_count() + tables + (pages != 0) >
+        pfns_.frame_count() - pfns_.count(page_state::bad))
+      return status::commitment_limit;
+    const std::uint64_t usable = backing_locked();
     const std::uint64_t promised =
         commit_charge_ + pfns_.page_table_count() + uncharged_ + pages + tables;
     if (promised > usable) return status::commitment_limit;
@@ -278,7 +331,7 @@ class system {
   /// promise made to committed pages.
   bool can_make_root_locked(pfn root_end) noexcept {
     if (commit_charge_ + pfns_.page_table_count() + uncharged_ + 1 >
-        pfns_.frame_count() - pfns_.count(page_state::bad))
+        backing_locked())
       return false;
     return !is_low(root_end) ||
            low_outstanding() + 1 <= pfns_.available_below(low_end());
@@ -289,7 +342,7 @@ class system {
   /// counted until give_uncharged_frame_locked().
   bool take_uncharged_frame_locked(pfn end) noexcept {
     if (commit_charge_ + pfns_.page_table_count() + uncharged_ + 1 >
-        pfns_.frame_count() - pfns_.count(page_state::bad))
+        backing_locked())
       return false;
     if (is_low(end) && low_outstanding() + 1 > pfns_.available_below(low_end()))
       return false;
@@ -371,6 +424,99 @@ class system {
     return space_count_;
   }
 
+  // --- the pager ------------------------------------------------------------
+
+  /// Requires: `f` outlives the system. Effects: a page file is added: its
+  /// slots count in the commit limit and back committed pages.
+  /// Returns: its number, or insufficient_resources (16 already).
+  result<unsigned> add_page_file(page_file& f) noexcept {
+    detail::lock_scope guard(lock_);
+    return page_files_.add(f);
+  }
+  page_file_set& page_files() noexcept { return page_files_; }
+  const page_file_set& page_files() const noexcept { return page_files_; }
+
+  /// What the pager did so far (a copy).
+  pager_stats stats() const noexcept {
+    detail::lock_scope guard(lock_);
+    return stats_;
+  }
+  pager_stats& stats_locked() noexcept { return stats_; }
+  /// Faults of every address space on this system so far, by kind.
+  fault_counts faults() const noexcept {
+    detail::lock_scope guard(lock_);
+    return faults_;
+  }
+  void count_faults_locked(const fault_counts& c) noexcept { faults_ += c; }
+
+  /// The modified page writer's step: up to `n` of the oldest modified
+  /// pages are written (a private page, or a page-file section's, to a
+  /// page-file slot; a mapped file's page to its file) and go to standby.
+  /// Returns: the pages written. A write that fails (no slot left, the
+  /// store's error) leaves its page modified, and the step stops.
+  std::uint64_t write_modified_pages(std::uint64_t n) noexcept {
+    detail::lock_scope guard(lock_);
+    return write_modified_locked(n);
+  }
+  std::uint64_t write_modified_locked(std::uint64_t n) noexcept {
+    std::uint64_t done = 0;
+    while (done < n && pfns_.count(page_state::modified) != 0) {
+      const pfn f = pfns_.oldest(page_state::modified);
+      const pfn_entry e = pfns_.entry(f);
+      const status s = e.link().kind == pte_kind::prototype
+                           ? section_ops<system>::write_out(*this, f)
+                           : write_private(f, e);
+      if (s != status::success) {
+        ++stats_.write_failures;
+        break;
+      }
+      ++done;
+    }
+    return done;
+  }
+
+  /// Requires: the PFN lock is held. Effects: a frame below `end` for a
+  /// fault, as pfn_database::allocate, making one available when none is:
+  /// modified pages are written, then working sets trimmed (every space's,
+  /// past its minimum if need be) and written. Returns: the frame, or
+  /// no_memory when nothing could be freed.
+  result<pfn> allocate_locked(page_need need, pfn end) noexcept {
+    for (unsigned round = 0;; ++round) {
+      auto f = pfns_.allocate(need, 0, end);
+      if (f || round == max_reclaim_rounds) return f;
+      if (!reclaim_locked(end)) return status::no_memory;
+    }
+  }
+
+  /// Effects: the working-set manager's step, as NT's balance set manager
+  /// runs it: when the frames available (zeroed, free, standby) fall below
+  /// the low threshold (set_available_thresholds; 1/16 of memory by
+  /// default), working sets are trimmed (above their minimums first) and
+  /// modified pages written until the high threshold is reached; modified
+  /// pages past the modified maximum (1/8 of memory) are written anyway.
+  /// Returns: the pages trimmed.
+  std::uint64_t balance() noexcept {
+    detail::lock_scope guard(lock_);
+    const std::uint64_t frames = pfns_.frame_count();
+    const std::uint64_t low =
+        pfns_.low_threshold() != 0 ? pfns_.low_threshold() : frames / 16;
+    const std::uint64_t high = pfns_.high_threshold() > low
+                                   ? pfns_.high_threshold()
+                                   : low + frames / 32 + 1;
+    std::uint64_t trimmed = 0;
+    if (pfns_.available() < low) {
+      ++stats_.balance_steps;
+      for (int pass = 0; pass < 2 && pfns_.available() < high; ++pass) {
+        const std::uint64_t want = high - pfns_.available();
+        trimmed += trim_spaces_locked(want, pass == 0);
+        write_modified_locked(pfns_.count(page_state::modified));
+      }
+    }
+    if (pfns_.count(page_state::modified) > frames / 8)
+      write_modified_locked(pfns_.count(page_state::modified) - frames / 16);
+    return trimmed;
+  }
+
   /// The zero page worker's step (the owner drives it; no hidden thread):
   /// zeroes up to `n` free frames onto the zeroed list.
   /// Returns: the frames zeroed.
@@ -396,7 +542,78 @@ class system {
     return low_charge_ - low_resident_;
   }
 
+  /// Frames that may back committed pages: the usable frames (not bad)
+  /// and the page-file slots.
+  std::uint64_t backing_locked() const noexcept {
+    return pfns_.frame_count() - pfns_.count(page_state::bad) +
+           page_files_.slots();
+  }
+
+  void wire_owner() noexcept {
+    system_pte_owner& o = pfns_.owner();
+    o.system = this;
+    o.stats = &stats_;
+    o.prototype_repurpose = [](void* sys, pfn frame, std::uint64_t index,
+                               std::uint64_t original) noexcept {
+      section_ops<system>::repurposed(*static_cast<system*>(sys), frame, index,
+                                      original);
+    };
+  }
+
+  /// Writes the private page in modified frame `f` (entry `e`) to a
+  /// page-file slot; its original PTE becomes the slot's page-file PTE.
+  status write_private(pfn f, const pfn_entry& e) noexcept {
+    space_link& space = pfns_.owner().space_of(e.link());
+    auto slot = page_files_.allocate();
+    if (!slot) return slot.error();
+    const std::uint64_t out = space.paged_out(e.original_pte(), *slot);
+    if (out == 0) {  // the space's format cannot name this slot
+      page_files_.free(*slot);
+      return status::insufficient_resources;
+    }
+    if (const status s = page_files_.write(*slot, memory_.frame(f));
+        s != status::success) {
+      page_files_.free(*slot);
+      return s;
+    }
+    pfns_.set_original_pte(f, out);
+    pfns_.move_to_standby_after_write(f);
+    ++stats_.pagefile_writes;
+    return status::success;
+  }
+
+  /// Asks every space to trim up to `want` pages in all (above its minimum
+  /// when `above_minimum`). Returns: the pages trimmed.
+  std::uint64_t trim_spaces_locked(std::uint64_t want,
+                                   bool above_minimum) noexcept {
+    std::uint64_t trimmed = 0;
+    if (space_count_ == 0) return 0;
+    const std::uint64_t each = want / space_count_ + 1;
+    for (space_link* s = spaces_; s != nullptr && trimmed < want; s = s->next) {
+      if (s->trim_pages == nullptr) continue;
+      trimmed +=
+          s->trim_pages(*s, each, above_minimum ? s->working_set_minimum : 0);
+    }
+    return trimmed;
+  }
+
+  /// One round of making a frame below `end` available: write modified
+  /// pages; if none could be, trim working sets and write. Returns:
+  /// whether anything was freed.
+  bool reclaim_locked(pfn end) noexcept {
+    constexpr std::uint64_t batch = 64;
+    if (write_modified_locked(batch) != 0) return true;
+    const std::uint64_t t = trim_spaces_locked(batch, false);
+    const std::uint64_t w = write_modified_locked(batch);
+    (void)end;
+    return t != 0 || w != 0 || pfns_.available() != 0;
+  }
+  static constexpr unsigned max_reclaim_rounds = 64;
+
   std::uint64_t page_file_pages_ = 0;
+  page_file_set page_files_;
+  pager_stats stats_;
+  fault_counts faults_;
   std::uint64_t commit_limit_ = 0;
   bool limit_set_ = false;
   std::uint64_t commit_charge_ = 0;
