@@ -1,6 +1,7 @@
 // address_space under the mutex lock policy: several threads allocate,
 // fault, write, read, query and free in one address space, and two address
-// spaces fault at once on one system. Run under ThreadSanitizer by the
+// spaces fault at once on one system, and the background pager pages
+// out under two writers. Run under ThreadSanitizer by the
 // `tsan` preset (its test filter selects this file's cases by name).
 #include <mmkit/address_space.hpp>
 #include <mmkit/arch/x86_64.hpp>
@@ -9,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -134,6 +136,61 @@ TEST_CASE(
   CHECK(a.check_invariants());
   CHECK(b.check_invariants());
   CHECK(sys.commit_charge() == 0);
+}
+
+TEST_CASE(
+    "address_space thread: the background pager pages out while two spaces "
+    "write and read back 8x their memory") {
+  // 256 frames, 2,048 pages committed: the background pager trims, writes
+  // and the faults repurpose while the workers run.
+  hosted_system<mutex_lock> sys{256 * page_size, 4096 * page_size};
+  locked_space a{sys};
+  locked_space b{sys};
+  REQUIRE(sys.start_background_pager(std::chrono::milliseconds{1}) ==
+          status::success);
+  CHECK(sys.start_background_pager(std::chrono::milliseconds{1}) ==
+        status::invalid_parameter);
+  std::atomic<unsigned> mismatches{0};
+  auto work = [&](locked_space& as, std::uint64_t tag) {
+    vaddr base{0};
+    std::uint64_t size = 1024 * page_size;
+    if (as.allocate(base, size, mem::reserve | mem::commit, page::readwrite) !=
+        status::success) {
+      ++mismatches;
+      return;
+    }
+    for (unsigned pass = 0; pass < 3; ++pass) {
+      for (std::uint64_t i = 0; i < 1024; ++i) {
+        const std::uint64_t v = tag ^ (i << 8) ^ pass;
+        std::size_t done = 0;
+        if (as.write(base + i * page_size, &v, sizeof v, done) !=
+            status::success)
+          ++mismatches;
+      }
+      for (std::uint64_t i = 0; i < 1024; ++i) {
+        std::uint64_t v = 0;
+        std::size_t done = 0;
+        if (as.read(base + i * page_size, &v, sizeof v, done) !=
+                status::success ||
+            v != (tag ^ (i << 8) ^ pass))
+          ++mismatches;
+      }
+    }
+    std::uint64_t zero = 0;
+    if (as.free(base, zero, mem::release) != status::success) ++mismatches;
+  };
+  std::thread ta([&] { work(a, 0xA0000000); });
+  std::thread tb([&] { work(b, 0xB0000000); });
+  ta.join();
+  tb.join();
+  sys.stop_background_pager();
+  CHECK(mismatches.load() == 0);
+  CHECK(sys.background_pager_passes() > 0);
+  CHECK(sys.stats().pagefile_writes > 0);
+  CHECK(sys.page_files().used() == 0);
+  CHECK(sys.commit_charge() == 0);
+  CHECK(a.check_invariants());
+  CHECK(b.check_invariants());
 }
 
 TEST_SUITE_END();

@@ -305,6 +305,44 @@ TEST_SUITE("pager") {
     CHECK(sys.commit_charge() == 0);
   }
 
+  TEST_CASE("a collided fault: two spaces, one paged-out page, one read") {
+    machine sys{frames_of(128), frames_of(256)};
+    space<arch::x86_64> a{sys};
+    space<arch::x86_32> b{sys};
+    section_handle h;
+    REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0,
+                           4 * page_size, page::readwrite, sec::commit,
+                           nullptr) == status::success);
+    vaddr va{0}, vb{0};
+    std::uint64_t sa = 0, sb = 0;
+    REQUIRE(a.map_view(h, va, sa, 0, 0, page::readwrite) == status::success);
+    REQUIRE(b.map_view(h, vb, sb, 0, 0, page::readwrite) == status::success);
+    put(a, va, pattern(0, 12));
+    CHECK(get(b, vb) == pattern(0, 12));
+    // Both views let go: the frame leaves the prototype for the modified
+    // list, is written to the page file and repurposed.
+    CHECK(a.trim(va));
+    CHECK(sys.pfns().count(page_state::modified) == 0);  // b still maps it
+    CHECK(b.trim(vb));
+    CHECK(sys.pfns().count(page_state::modified) == 1);
+    CHECK(sys.write_modified_pages(8) == 1);
+    repurpose_standby(sys);
+    CHECK(sys.page_files().used() == 1);
+    // The first fault reads it; the second finds it resident.
+    CHECK(get(b, vb) == pattern(0, 12));
+    CHECK(get(a, va) == pattern(0, 12));
+    CHECK(sys.stats().pagefile_reads == 1);
+    CHECK(b.faults().hard == 1);
+    CHECK(a.faults().hard == 0);
+    CHECK(a.faults().shared >= 1);
+    CHECK(sys.page_files().used() == 0);
+    CHECK(a.translate(va).address == b.translate(vb).address);
+    REQUIRE(a.unmap_view(va) == status::success);
+    REQUIRE(b.unmap_view(vb) == status::success);
+    close_section(sys, h);
+    CHECK(sys.commit_charge() == 0);
+  }
+
   TEST_CASE("a file section's pages are written back to the file") {
     char path[] = "/tmp/mmkit-pager-XXXXXX";
     const int fd = mkstemp(path);

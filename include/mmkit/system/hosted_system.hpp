@@ -29,8 +29,13 @@
 #include <mmkit/section/backing_store.hpp>
 #include <mmkit/system/system.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <new>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -151,6 +156,65 @@ class hosted_system : private detail::hosted_reservations,
 
   /// success, or why the simulated RAM could not be reserved.
   status creation_status() const noexcept { return why; }
+
+  hosted_system(const hosted_system&) = delete;
+  hosted_system& operator=(const hosted_system&) = delete;
+  ~hosted_system() { stop_background_pager(); }
+
+  /// Effects: a host thread runs the pager every `period`: the balance
+  /// step (system::balance), then the modified page writer over what is
+  /// modified. Off until this is called; the caller may instead step the
+  /// system itself. The thread holds the PFN lock while it works, which
+  /// every address-space call holds too, so the system's Lock must be a
+  /// real lock (mutex_lock). Returns: invalid_parameter when it runs
+  /// already or `period` is zero, insufficient_resources when no thread
+  /// could be started.
+  status start_background_pager(std::chrono::milliseconds period) requires(
+      !std::is_same_v<Lock, no_lock>) {
+    if (pager_.joinable() || period.count() <= 0)
+      return status::invalid_parameter;
+    {
+      std::lock_guard<std::mutex> g(pager_mutex_);
+      stop_ = false;
+    }
+    try {
+      pager_ = std::thread([this, period] {
+        std::unique_lock<std::mutex> g(pager_mutex_);
+        while (!pager_wake_.wait_for(g, period, [this] { return stop_; })) {
+          g.unlock();
+          this->balance();
+          this->write_modified_pages(this->pfns().count(page_state::modified));
+          pager_passes_.fetch_add(1, std::memory_order_relaxed);
+          g.lock();
+        }
+      });
+    } catch (...) {
+      return status::insufficient_resources;
+    }
+    return status::success;
+  }
+  /// Effects: the background pager (if running) finishes its pass and
+  /// stops.
+  void stop_background_pager() noexcept {
+    if (!pager_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> g(pager_mutex_);
+      stop_ = true;
+    }
+    pager_wake_.notify_all();
+    pager_.join();
+  }
+  /// Passes the background pager has made.
+  std::uint64_t background_pager_passes() const noexcept {
+    return pager_passes_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  std::thread pager_;
+  std::mutex pager_mutex_;
+  std::condition_variable pager_wake_;
+  bool stop_ = false;
+  std::atomic<std::uint64_t> pager_passes_{0};
 };
 
 }  // namespace mmkit
