@@ -1,5 +1,6 @@
 // Nothing lost: four address spaces of four archs (x86_32, PAE, x64, LA57)
-// share a page-file section and a mapped file, each with private memory,
+// share a page-file section and a mapped file (and the PAE space has a
+// copy-on-write view of the file too), each with private memory,
 // committing 16 times the physical memory in all. Random writes and reads
 // of checksummed pages run across trims, balance steps, modified-page
 // writes, standby repurposes and hard faults, with an in-memory page file
@@ -133,20 +134,38 @@ void run(machine& sys, const char* file_path) {
           pages.push_back({i, b.raw() + p * page_size, file_first + p});
       });
     }
+    // A copy-on-write view of the file in the PAE space: its pages read
+    // the file's until written, then their own copies.
+    const std::uint64_t cow_first = next_id;
+    next_id += file_pages;
+    w.with(1, [&](auto& as) {
+      vaddr c{0};
+      std::uint64_t sc = 0;
+      REQUIRE(as.map_view(mapped, c, sc, 0, 0, page::writecopy) ==
+              status::success);
+      for (std::uint64_t p = 0; p < file_pages; ++p)
+        pages.push_back({1, c.raw() + p * page_size, cow_first + p});
+    });
     CHECK(sys.commit_charge() >= 16 * ram_pages);
     version.assign(next_id, 0);
+    std::vector<std::uint64_t> follows(next_id, 0);  // file id + 1
+    for (std::uint64_t p = 0; p < file_pages; ++p)
+      follows[cow_first + p] = file_first + p + 1;
 
     std::uint64_t mismatches = 0, reads = 0;
     auto check = [&](const slot_ref& r) {
-      const std::uint64_t v = version[r.id];
-      const std::uint64_t off = (r.id * 8 % 500) * 8 + 8;
+      // A copy-on-write page not yet written shows its file page.
+      const std::uint64_t id =
+          version[r.id] == 0 && follows[r.id] != 0 ? follows[r.id] - 1 : r.id;
+      const std::uint64_t v = version[id];
+      const std::uint64_t off = (id * 8 % 500) * 8 + 8;
       const std::uint64_t a = w.read(r.space, r.va, 0);
       const std::uint64_t b = w.read(r.space, r.va, off);
       ++reads;
       if (v == 0) {
         mismatches += a != 0 || b != 0;
       } else {
-        mismatches += a != word(r.id, v, 0) || b != word(r.id, v, 1);
+        mismatches += a != word(id, v, 0) || b != word(id, v, 1);
       }
     };
     constexpr int steps = 20000;
@@ -187,6 +206,7 @@ void run(machine& sys, const char* file_path) {
                        << " repurposed=" << st.repurposed << " hard=" << f.hard
                        << " soft=" << f.soft);
     CHECK(st.pagefile_writes > 0);
+    CHECK(f.copy_on_write > 0);
     CHECK(st.file_writes > 0);
     CHECK(st.repurposed > 0);
     CHECK(f.hard > 0);

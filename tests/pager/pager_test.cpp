@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -341,6 +342,51 @@ TEST_SUITE("pager") {
     REQUIRE(b.unmap_view(vb) == status::success);
     close_section(sys, h);
     CHECK(sys.commit_charge() == 0);
+  }
+
+  TEST_CASE("copy-on-write copies past RAM are paged like private pages") {
+    // A WRITECOPY view of a 256-page file in 64 frames: every write makes
+    // a private copy, and the copies are trimmed, written and read back.
+    constexpr std::uint64_t pages = 256;
+    std::vector<std::byte> bytes(pages * page_size);
+    for (std::uint64_t i = 0; i < pages; ++i) {
+      const std::uint64_t v = pattern(i, 13);
+      std::memcpy(bytes.data() + i * page_size, &v, sizeof v);
+    }
+    memory_store store(bytes.data(), bytes.size(), bytes.size(), true);
+    file_object file(store);
+    machine sys{frames_of(64), frames_of(1024)};
+    space<arch::x86_pae> as{sys};
+    section_handle h;
+    REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0, 0,
+                           page::writecopy, sec::commit,
+                           &file) == status::success);
+    vaddr va{0};
+    std::uint64_t size = 0;
+    REQUIRE(as.map_view(h, va, size, 0, 0, page::writecopy) == status::success);
+    for (std::uint64_t i = 0; i < pages; ++i) {
+      CHECK(get(as, va + i * page_size) == pattern(i, 13));
+      put(as, va + i * page_size, pattern(i, 14));
+    }
+    for (std::uint64_t i = 0; i < pages; ++i)
+      CHECK(get(as, va + i * page_size) == pattern(i, 14));
+    CHECK(as.faults().copy_on_write == pages);
+    CHECK(as.faults().hard > 0);
+    // Protect a paged-out copy: the slot keeps it.
+    std::uint32_t old = 0;
+    vaddr at = va;
+    std::uint64_t one = page_size;
+    REQUIRE(as.protect(at, one, page::readonly, old) == status::success);
+    CHECK(get(as, va) == pattern(0, 14));
+    CHECK(as.check_invariants());
+    REQUIRE(as.unmap_view(va) == status::success);
+    close_section(sys, h);
+    CHECK(sys.page_files().used() == 0);
+    CHECK(as.frames_in_use() == 0);
+    // The file never saw the copies.
+    std::uint64_t first = 0;
+    std::memcpy(&first, bytes.data(), sizeof first);
+    CHECK(first == pattern(0, 13));
   }
 
   TEST_CASE("a file section's pages are written back to the file") {

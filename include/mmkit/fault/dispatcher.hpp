@@ -67,7 +67,9 @@ status dispatch(Core& c, fault_counts& counts, vaddr va, access acc,
     case entry_kind::transition:
       s = handle_transition(c, counts, *v, p, pv);
       break;
-    case entry_kind::page_file: s = handle_page_file(c, counts, p, pv); break;
+    case entry_kind::page_file:
+      s = handle_page_file(c, counts, *v, p, pv);
+      break;
     case entry_kind::prototype:
       s = handle_prototype(c, counts, *v, p, pv, acc);
       break;

@@ -110,10 +110,11 @@ status handle_transition(Core& c, fault_counts& counts, const vad& v, vpn p,
   return status::success;
 }
 
-/// Hard fault: a private page in a page-file slot is read into a frame,
-/// and the slot is freed (the frame holds the only copy again).
+/// Hard fault: a private page (or a view's private copy) in a page-file
+/// slot is read into a frame, and the slot is freed (the frame holds the
+/// only copy again).
 template <class Core>
-status handle_page_file(Core& c, fault_counts& counts, vpn p,
+status handle_page_file(Core& c, fault_counts& counts, const vad& v, vpn p,
                         const page_view& pv) noexcept {
   auto& db = c.pfns();
   const typename Core::entry_type e = c.ptes.read(p);
@@ -135,8 +136,11 @@ status handle_page_file(Core& c, fault_counts& counts, vpn p,
   db.set_pte_link(*frame, pte_link::hardware_pte(c.ptes.entry_address(p)),
                   Core::sw::demand_zero(pv.protection.raw()));
   db.set_modified(*frame);
-  [[maybe_unused]] const auto w =
-      c.ptes.write(p, Core::model::valid_entry(*frame, pv.protection));
+  // A view's private copy keeps its protection in its PTE.
+  [[maybe_unused]] const auto w = c.ptes.write(
+      p, v.private_memory()
+             ? Core::model::valid_entry(*frame, pv.protection)
+             : Core::model::view_valid_entry(*frame, pv.protection));
   MMKIT_ASSERT(w.ok());
   return status::success;
 }
@@ -149,27 +153,36 @@ constexpr mm_protection copied(mm_protection p) noexcept {
   return mm_protection{static_cast<std::uint8_t>(base | p.modifiers())};
 }
 
-/// Page `p` of view `v` becomes a private copy of the section's frame
-/// `source`, writable. The copy was charged when the view became
-/// copy-on-write, so the promise has a frame for it.
+/// Page `p` of a view becomes a private copy, in `frame` (just taken), of
+/// the section's frame `source`, writable. The copy was charged when the
+/// view became copy-on-write, so the promise had a frame for it.
 template <class Core>
-status copy_page(Core& c, fault_counts& counts, const vad& v, vpn p, pfn source,
-                 mm_protection prot) noexcept {
+void copy_page(Core& c, fault_counts& counts, vpn p, pfn source,
+               mm_protection prot, pfn frame) noexcept {
   auto& db = c.pfns();
-  auto frame = c.sys->allocate_locked(page_need::any, Core::frame_end);
-  if (!frame) return status::no_memory;
-  std::memcpy(c.sys->memory().frame(*frame), c.sys->memory().frame(source),
+  std::memcpy(c.sys->memory().frame(frame), c.sys->memory().frame(source),
               page_size);
   const mm_protection own = copied(prot);
-  db.set_pte_link(*frame, pte_link::hardware_pte(c.ptes.entry_address(p)),
+  db.set_pte_link(frame, pte_link::hardware_pte(c.ptes.entry_address(p)),
                   Core::sw::demand_zero(own.raw()));
   c.count_frame(+1);
   ++counts.copy_on_write;
-  (void)v;
   [[maybe_unused]] const auto w =
-      c.ptes.write(p, Core::model::view_valid_entry(*frame, own));
+      c.ptes.write(p, Core::model::view_valid_entry(frame, own));
   MMKIT_ASSERT(w.ok());
-  return status::success;
+}
+
+/// A frame for a copy of the shared frame `source`. `source` is pinned (one
+/// more reference) meanwhile: when none is free, reclaiming one may trim
+/// the views that map `source`, and it must not be let go of and reused
+/// under the copy.
+template <class Core>
+result<pfn> frame_for_copy(Core& c, pfn source) noexcept {
+  auto& db = c.pfns();
+  db.add_reference(source);
+  auto frame = c.sys->allocate_locked(page_need::any, Core::frame_end);
+  db.remove_reference(source);
+  return frame;
 }
 
 /// A view's page not mapped here (prototype PTE, committed, the access
@@ -186,8 +199,12 @@ status handle_prototype(Core& c, fault_counts& counts, const vad& v, vpn p,
   counts.hard += how == ops::page_source::read;
   counts.soft += how == ops::page_source::reclaimed;
   counts.shared += how == ops::page_source::resident;
-  if (acc == access::write && pv.protection.is_copy_on_write())
-    return copy_page(c, counts, v, p, *frame, pv.protection);
+  if (acc == access::write && pv.protection.is_copy_on_write()) {
+    const auto copy = frame_for_copy(c, *frame);
+    if (!copy) return status::no_memory;
+    copy_page(c, counts, p, *frame, pv.protection, *copy);
+    return status::success;
+  }
   c.pfns().increment_share_count(*frame);
   [[maybe_unused]] const auto w =
       c.ptes.write(p, Core::model::view_valid_entry(*frame, pv.protection));
@@ -208,8 +225,16 @@ status handle_copy_on_write(Core& c, fault_counts& counts, const vad& v, vpn p,
     MMKIT_ASSERT(w.ok());
     return status::success;
   }
-  const status s = copy_page(c, counts, v, p, pv.frame, pv.protection);
-  if (s != status::success) return s;
+  const auto copy = frame_for_copy(c, pv.frame);
+  if (!copy) return status::no_memory;
+  const page_view now = c.view(v, p);
+  if (!now.valid || now.frame != pv.frame) {
+    // Reclaiming the frame trimmed this very page: it is the section's
+    // again, and the prototype path copies it.
+    c.pfns().release(*copy, release_to::free_list);
+    return handle_prototype(c, counts, v, p, now, access::write);
+  }
+  copy_page(c, counts, p, pv.frame, pv.protection, *copy);
   c.pfns().decrement_share_count(pv.frame, release_to::backing_store);
   return status::success;
 }

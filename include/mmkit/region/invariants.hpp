@@ -75,8 +75,7 @@ bool check_space(Core& c, const Awe& awe) noexcept {
       bool ok = v.commit_charge() <= v.pages();
       const auto& pool = c.sys->sections().pool;
       c.scan(v, v.range(), [&](vpn a, vpn b, const page_view& pv) {
-        if (pv.pte == entry_kind::zero || pv.pte == entry_kind::page_file)
-          return ok = false;
+        if (pv.pte == entry_kind::zero) return ok = false;
         if (pv.valid && pv.shared)
           ok = ok && proto::is_resident(pool[pv.proto]) &&
                proto::frame_of(pool[pv.proto]) == pv.frame &&

@@ -45,7 +45,9 @@
 //                                the processor ignores (NT keeps its
 //                                copy-on-write bit there too), and the
 //                                caching modifier in PCD/PWT
-//   transition(prot, frame)      a private copy with NOACCESS or GUARD
+//   transition(prot, frame)      a private copy with NOACCESS or GUARD, or
+//                                trimmed (its frame on a list)
+//   page file(prot, slot)        a private copy, paged out
 //
 // A private page's frame, while resident, holds the only copy of the page
 // (its original PTE is demand-zero) except on the standby list, after the
@@ -194,6 +196,11 @@ struct page_model {
         pv.committed = pv.resident = true;
         pv.protection = prot;
         pv.frame = sw::frame(e);
+        return pv;
+      case entry_kind::page_file:
+        // A private copy, paged out.
+        pv.committed = true;
+        pv.protection = prot;
         return pv;
       default:
         // Views hold no other kind; report one no operation touches.

@@ -117,19 +117,8 @@ typename Core::entry_type reprotected(Core& c, const vad& v,
   MMKIT_ASSERT(pv.committed && pv.supported());
   // Paged out: the slot stays, with the new protection.
   if (!pv.resident) return model::with_protection(old, prot);
-  if (c.pfns().entry(pv.frame).state() != page_state::active) {
-    // Trimmed (on a list): it stays there; its transition PTE and the PTE
-    // it gets back when the frame goes take the new protection.
-    c.pfns().set_original_pte(
-        pv.frame,
-        model::with_protection(static_cast<typename Core::entry_type>(
-                                   c.pfns().entry(pv.frame).original_pte()),
-                               prot));
-    return Core::sw::transition(prot.raw(), pv.frame);
-  }
-  c.pfns().set_pte_link(pv.frame, c.pfns().entry(pv.frame).link(),
-                        Core::sw::demand_zero(prot.raw()));
-  return model::resident_entry(pv.frame, prot);
+  // Trimmed (on a list), the page stays there: resident_pte keeps it so.
+  return c.resident_pte(v, pv.frame, prot);
 }
 
 /// Whether every page of `r` (in `v`) is one this layer may change.

@@ -117,8 +117,18 @@ struct space_core {
   /// included) with `prot`: valid, or transition when `prot` grants
   /// nothing or is a guard page. A private page's protection lives in its
   /// PFN entry's original PTE, kept in step here; a view's in the entry.
+  /// A trimmed page (its frame on a list) stays there: its transition PTE
+  /// and its original PTE (demand-zero, or the page-file slot its copy is
+  /// in) take `prot`.
   entry_type resident_pte(const vad& v, pfn frame,
                           mm_protection prot) noexcept {
+    if (pfns().entry(frame).state() != page_state::active) {
+      pfns().set_original_pte(
+          frame, model::with_protection(static_cast<entry_type>(
+                                            pfns().entry(frame).original_pte()),
+                                        prot));
+      return sw::transition(prot.raw(), frame);
+    }
     pfns().set_pte_link(frame, pfns().entry(frame).link(),
                         sw::demand_zero(prot.raw()));
     return v.private_memory() ? model::resident_entry(frame, prot)

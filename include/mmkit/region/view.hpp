@@ -170,6 +170,8 @@ void unmap_view(Core& c, mapped_vad& v) noexcept {
           unshare(c, e, pv.frame);
         else if (pv.resident)
           c.free_frame(pv.frame);
+        else if (pv.pte == entry_kind::page_file)
+          c.free_slot(e);
         return entry_type{0};
       },
       [](vpn, vpn) { return true; });
@@ -391,6 +393,8 @@ status protect_view(Core& c, vad& v, vpn_range r, mm_protection prot,
   c.ptes.rewrite(r, [&](vpn p, entry_type e) {
     const page_view pv = c.view_of(v, p, e);
     const mm_protection want = view_page_protection(bound, prot, pv.shared);
+    if (pv.pte == entry_kind::page_file)
+      return Core::model::with_protection(e, want);
     if (!pv.shared) return c.resident_pte(v, pv.frame, want);
     if (pv.valid) {
       if (Core::model::mappable(want)) {

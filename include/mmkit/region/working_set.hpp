@@ -18,9 +18,8 @@
 //                        again; the frame leaves the prototype for the
 //                        standby or modified list only when no other view
 //                        maps it (section_ops::release_page)
-//                      AWE pages and a view's private copies are not
-//                      trimmed (nonpaged and, for copies, not yet written
-//                      out by this pager: see the README's scope table)
+//                        a view's private copy: as a private page
+//                      AWE pages are not trimmed (nonpaged)
 //   trim_working_set   the clock: up to n pages, leaving at least `keep`
 //
 // A trimmed page's next access is a soft fault while its frame is on a
@@ -44,10 +43,21 @@ template <class Core>
 bool trim_page(Core& c, const vad& v, vpn p) noexcept {
   if (v.private_memory()) return trim(c, v, p);
   const page_view pv = c.view(v, p);
-  if (!pv.valid || !pv.shared) return false;
+  if (!pv.valid) return false;
   using ops = section_ops<typename Core::system_type>;
   const typename Core::entry_type e = c.ptes.read(p);
   auto& db = c.pfns();
+  if (!pv.shared) {
+    // A private copy (copy-on-write): as a private page, its only copy is
+    // the frame.
+    ++c.sys->stats_locked().trimmed;
+    db.set_modified(pv.frame);
+    db.decrement_share_count(pv.frame, release_to::backing_store);
+    [[maybe_unused]] const auto w =
+        c.ptes.write(p, Core::sw::transition(pv.protection.raw(), pv.frame));
+    MMKIT_ASSERT(w.ok());
+    return true;
+  }
   if (e & Core::model::codec::D) db.set_modified(pv.frame);
   ++c.sys->stats_locked().trimmed;
   [[maybe_unused]] const auto w = c.ptes.write(

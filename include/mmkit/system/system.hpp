@@ -603,7 +603,9 @@ class system {
   bool reclaim_locked(pfn end) noexcept {
     constexpr std::uint64_t batch = 64;
     if (write_modified_locked(batch) != 0) return true;
-    const std::uint64_t t = trim_spaces_locked(batch, false);
+    std::uint64_t t = trim_spaces_locked(batch, false);
+    // Section pages no view maps hold frames too.
+    if (t == 0) t = section_ops<system>::release_unmapped(*this, batch);
     const std::uint64_t w = write_modified_locked(batch);
     (void)end;
     return t != 0 || w != 0 || pfns_.available() != 0;
