@@ -30,6 +30,9 @@
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/lock_policy.hpp>
 #include <mmkit/core/result.hpp>
+#include <mmkit/emu/changes.hpp>
+#include <mmkit/emu/dirty_pages.hpp>
+#include <mmkit/emu/host_page.hpp>
 #include <mmkit/fault/dispatcher.hpp>
 #include <mmkit/nt/section.hpp>
 #include <mmkit/nt/types.hpp>
@@ -153,6 +156,8 @@ class address_space : private space_link {
     region::unmap_all_views(core_);
     region::release_all(core_);
     region::awe_free_all(core_, awe_);
+    // Before the observer goes with the writer:
+    emu_teardown();
     core_.ptes = writer_type{};  // the root table goes, under the lock
     core_.sys->detach_locked(*this);
   }
@@ -394,16 +399,136 @@ class address_space : private space_link {
     return region::check_space(core_, awe_);
   }
 
+  // ==== emulator support (emu/): host pointers, change events, dirty pages
+  // Everything from here to "end of emulator support" belongs together.
+
+  /// The host address of `va`'s byte for an access `acc` in `mode`, and how
+  /// far it is good, resolving a fault as access() does (demand-zero,
+  /// copy-on-write on a write, a trimmed page's soft fault). The pointer
+  /// stays good until the page's valid PTE loses something (emu/host_page.hpp
+  /// lists when); host_page::generation says which generation of the
+  /// observer it belongs to.
+  /// Returns: the page, or what access() would: access_violation,
+  /// guard_page_violation (one-shot), no_memory.
+  result<host_page> host_page_of(vaddr va, mmkit::access acc,
+                                 cpu_mode mode = cpu_mode::user) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    translator_type& x = core_.ptes.translator();
+    std::byte* p = x.host_pointer(va, acc, mode);
+    if (p == nullptr) [[unlikely]] {
+      const status s = resolve(va, acc, mode);
+      if (s != status::success) return s;
+      p = x.host_pointer(va, acc, mode);
+      if (p == nullptr) return status::access_violation;
+    }
+    return host_page{p, page_size - va.page_offset(), emu_generation()};
+  }
+
+  /// The observer's count of changes that made cached pointers stale (see
+  /// emu/changes.hpp); host_page::generation is this figure.
+  std::uint64_t change_generation()
+      const noexcept requires emu::CountsGenerations<observer_type> {
+    return read_locked([&] { return core_.ptes.observer().user.generation(); });
+  }
+
+  /// Effects: the dirty pages of [base, base + size) are tracked, even
+  /// those that leave memory dirty (emu/dirty_pages.hpp). Returns:
+  /// invalid_parameter, insufficient_resources (no watch allocator).
+  status track_dirty(vaddr base, std::uint64_t size) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return emu::track_dirty(core_, base, size);
+  }
+  /// Effects: the range track_dirty(base, size) made is no longer tracked.
+  status untrack_dirty(vaddr base, std::uint64_t size) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return emu::untrack_dirty(core_, base, size);
+  }
+  /// The pages of [base, base + size) written since their last reset (any
+  /// range: a valid page's D bit, and a tracked page's record), at most
+  /// `count` into `out`; `count` becomes how many. dirty_reset::yes resets
+  /// those reported (D cleared through the PTE writer: cached write
+  /// pointers of them go stale). Returns: invalid_parameter.
+  status query_dirty(vaddr base, std::uint64_t size, vaddr* out,
+                     std::uint64_t& count,
+                     dirty_reset reset = dirty_reset::no) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return emu::query_dirty(core_, base, size, out, count, reset);
+  }
+
  private:
+  /// The end of every call that may change PTEs (and of the system's
+  /// trims of this space): the observer's held-back events go out.
+  void emu_end_of_call() noexcept {
+    if constexpr (emu::FlushingObserver<observer_type>)
+      core_.ptes.observer().user.flush();
+  }
+  void emu_teardown() noexcept {
+    emu::release_dirty_records(core_);
+    emu_end_of_call();
+  }
+  /// Copies `n` bytes between `va` and `buf` as user-mode accesses `kind`,
+  /// stopping at the first page that faults. Returns: the bytes copied.
+  /// Each page is checked through the TLB (A, and D on a write, set as the
+  /// walker sets them); guest pages whose frames lie back to back on the
+  /// host (a fresh allocation's usually do) go in one memcpy, which is what
+  /// brings a bulk copy to memcpy's speed.
+  std::size_t emu_copy_runs(vaddr va, std::byte* buf, std::size_t n,
+                            mmkit::access kind) noexcept {
+    translator_type& x = core_.ptes.translator();
+    std::size_t done = 0;
+    while (done < n) {
+      std::byte* run = x.host_pointer(va + done, kind, cpu_mode::user);
+      if (run == nullptr) return done;
+      const auto room =
+          static_cast<std::size_t>(page_size - (va + done).page_offset());
+      std::size_t len = n - done < room ? n - done : room;
+      while (done + len < n && x.host_pointer(va + done + len, kind,
+                                              cpu_mode::user) == run + len) {
+        const std::size_t left = n - done - len;
+        len += left < page_size ? left : static_cast<std::size_t>(page_size);
+      }
+      if (kind == mmkit::access::write)
+        __builtin_memcpy(run, buf + done, len);
+      else
+        __builtin_memcpy(buf + done, run, len);
+      done += len;
+    }
+    return done;
+  }
+  std::uint64_t emu_generation() noexcept {
+    if constexpr (emu::CountsGenerations<observer_type>)
+      return core_.ptes.observer().user.generation();
+    else
+      return 0;
+  }
+  // ==== end of emulator support
+
   /// Holds the address space's lock, then the system's PFN lock.
+  /// A call that may change PTEs (the non-const overload) ends with
+  /// emu_end_of_call(), the locks still held.
   class locked_scope {
    public:
     explicit locked_scope(const address_space& as) noexcept
         : as_(as.lock_), pfn_(as.core_.sys->pfn_lock()) {}
+    explicit locked_scope(address_space& as) noexcept
+        : locked_scope(std::as_const(as)) {
+      space_ = &as;
+    }
+    ~locked_scope() {
+      if constexpr (emu::FlushingObserver<observer_type>)
+        if (space_ != nullptr) space_->emu_end_of_call();
+    }
+    locked_scope(const locked_scope&) = delete;
+    locked_scope& operator=(const locked_scope&) = delete;
 
    private:
     detail::lock_scope<lock_type> as_;
     detail::lock_scope<lock_type> pfn_;
+    address_space* space_ = nullptr;
   };
   template <class F>
   auto read_locked(F&& f) const noexcept {
@@ -416,13 +541,10 @@ class address_space : private space_link {
     done = 0;
     if (created_ != status::success) return created_;
     locked_scope guard(*this);
-    translator_type& x = core_.ptes.translator();
     while (true) {
-      // The translator copies up to the first byte that faults; the fault
-      // is resolved and the copy goes on from there.
-      done += kind == mmkit::access::write
-                  ? x.write(va + done, buf + done, n - done)
-                  : x.read(va + done, buf + done, n - done);
+      // The copy goes up to the first byte that faults; the fault is
+      // resolved and the copy goes on from there.
+      done += emu_copy_runs(va + done, buf + done, n - done, kind);
       if (done == n) return status::success;
       const status s = resolve(va + done, kind, cpu_mode::user);
       if (s != status::success) return done != 0 ? status::partial_copy : s;
@@ -446,7 +568,10 @@ class address_space : private space_link {
   static std::uint64_t trim_for_system(space_link& self, std::uint64_t pages,
                                        std::uint64_t keep) noexcept {
     auto& as = static_cast<address_space&>(self);
-    return region::trim_working_set(as.core_, pages, keep);
+    const std::uint64_t trimmed =
+        region::trim_working_set(as.core_, pages, keep);
+    as.emu_end_of_call();  // outside this space's own calls
+    return trimmed;
   }
 
   /// The system's call-back (space_link::repurpose): the frame that this
@@ -459,6 +584,7 @@ class address_space : private space_link {
     as.core_.ptes.write_at(as.core_.page_of_pte(pte), pte,
                            static_cast<entry_type>(original));
     as.core_.count_frame(-1);
+    as.emu_end_of_call();  // outside this space's own calls
   }
 
   core_type core_;

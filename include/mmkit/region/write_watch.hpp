@@ -94,14 +94,20 @@ struct watch_list {
 };
 
 /// The PTE observer of an address space: folds dirty bits into the watch
-/// bitmaps, then tells the user's observer.
+/// bitmaps and the dirty records of tracked ranges, then tells the user's
+/// observer.
 template <class User>
 struct space_observer {
   watch_list* watches = nullptr;
-  User user{};
+  /// Empty by default (no_pte_observer): then it takes no room.
+  [[no_unique_address]] User user{};
   /// The working set: how many of the space's PTEs are valid (P is bit 0
   /// in every x86 format).
   std::uint64_t working_set = 0;
+  /// The ranges whose dirty pages an emulator tracks (emu/dirty_pages.hpp):
+  /// records of the same kind as write watch's, kept apart from them (no
+  /// VAD owns these, and a write-watch reset must not forget their bits).
+  watch_record* dirty_ranges = nullptr;
 
   template <class Entry>
   void pte_changed(vpn p, Entry before, Entry after) noexcept {
@@ -109,9 +115,13 @@ struct space_observer {
                    static_cast<std::uint64_t>(before & 1);
     // P (bit 0) and D (bit 6) sit where they are in every x86 format.
     constexpr Entry dirty = 0x41;
-    if (watches != nullptr && watches->head != nullptr && !watches->resetting &&
-        (before & dirty) == dirty && (after & dirty) != dirty) {
-      if (watch_record* r = watches->find(p)) r->set(p);
+    if ((before & dirty) == dirty && (after & dirty) != dirty) {
+      if (watches != nullptr && watches->head != nullptr &&
+          !watches->resetting) {
+        if (watch_record* r = watches->find(p)) r->set(p);
+      }
+      for (watch_record* r = dirty_ranges; r != nullptr; r = r->next)
+        if (r->contains(p)) r->set(p);
     }
     user.pte_changed(p, before, after);
   }
