@@ -13,9 +13,14 @@
 //   BM_paging_walk/<arch>                 walk_fast alone, no caches
 //   BM_paging_read8/<arch>                8-byte guest read through mmkit
 //   BM_paging_read8_unicorn               uc_mem_read of 8 bytes, same layout
+//   BM_paging_tlb_flush/<entries>         software_tlb::flush() with every
+//                                         entry of both modes filled
+//   BM_paging_tlb_flush_refill/<entries>  flush, then refill every entry: what
+//                                         a guest's CR3 write costs in all
 //
 // Instruction counts: `bench_paging --count=<loop>:<iterations>`, loop one
-// of empty, hit, miss, miss_full, walk, read8, runs only that loop (x86_64),
+// of empty, hit, miss, miss_full, walk, read8, flush, tlb_flush,
+// tlb_flush_4096, runs only that loop (x86_64),
 // so callgrind can be run twice with N and 2N and the difference divided by
 // N; `empty` is the loop alone (index, load of the address, loop control),
 // to subtract from the others (see the README's paging section).
@@ -237,6 +242,46 @@ void BM_paging_read8_unicorn(benchmark::State& state) {
   uc_close(uc);
 }
 
+// flush() of a software TLB of `entries` entries per mode, both modes full.
+// The TLB is filled once, before the loop: a flush moves to the next
+// generation and writes no entry, so its cost does not depend on what the
+// entries hold, and the clearing at the wrap-around of the generation (once
+// every 4095 flushes) is in the mean. No peer here: unicorn 2.0's
+// uc_ctl_flush_tlb() flushes its translation blocks, not its TLB.
+template <std::size_t Entries>
+void BM_paging_tlb_flush(benchmark::State& state) {
+  using tlb_t = software_tlb<tlb_geometry<Entries, 1>>;
+  auto tlb = std::make_unique<tlb_t>();
+  alignas(4096) static std::byte page[4096];
+  for (std::size_t i = 0; i < Entries; ++i)
+    for (const cpu_mode m : {cpu_mode::user, cpu_mode::kernel})
+      tlb->fill(vaddr{guest_base + i * page_size}, page, true, true, false, m);
+  if (tlb->debug_valid_entries() != 2 * Entries) std::abort();
+  for (auto _ : state) {
+    tlb->flush();
+    benchmark::ClobberMemory();
+  }
+  if (tlb->debug_valid_entries() != 0) std::abort();
+  state.SetItemsProcessed(state.iterations());
+}
+
+// A flush and the refill of every entry it dropped (one mode): the flush is
+// then a small part of what a TLB-wide invalidation costs the guest.
+template <std::size_t Entries>
+void BM_paging_tlb_flush_refill(benchmark::State& state) {
+  using tlb_t = software_tlb<tlb_geometry<Entries, 1>>;
+  auto tlb = std::make_unique<tlb_t>();
+  alignas(4096) static std::byte page[4096];
+  for (auto _ : state) {
+    tlb->flush();
+    for (std::size_t i = 0; i < Entries; ++i)
+      tlb->fill(vaddr{guest_base + i * page_size}, page, true, true, false,
+                cpu_mode::user);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 #define MMKIT_PAGING_BENCH_ARCHS(bm)                           \
   BENCHMARK_TEMPLATE(bm, arch::x86_32)->Name(#bm "/x86_32");   \
   BENCHMARK_TEMPLATE(bm, arch::x86_pae)->Name(#bm "/x86_pae"); \
@@ -252,6 +297,30 @@ MMKIT_PAGING_BENCH_ARCHS(BM_paging_miss_full_walk);
 MMKIT_PAGING_BENCH_ARCHS(BM_paging_walk);
 MMKIT_PAGING_BENCH_ARCHS(BM_paging_read8);
 BENCHMARK(BM_paging_read8_unicorn);
+BENCHMARK_TEMPLATE(BM_paging_tlb_flush, 64)->Name("BM_paging_tlb_flush/64");
+BENCHMARK_TEMPLATE(BM_paging_tlb_flush, 256)->Name("BM_paging_tlb_flush/256");
+BENCHMARK_TEMPLATE(BM_paging_tlb_flush, 1024)->Name("BM_paging_tlb_flush/1024");
+BENCHMARK_TEMPLATE(BM_paging_tlb_flush, 4096)->Name("BM_paging_tlb_flush/4096");
+BENCHMARK_TEMPLATE(BM_paging_tlb_flush_refill, 256)
+    ->Name("BM_paging_tlb_flush_refill/256");
+BENCHMARK_TEMPLATE(BM_paging_tlb_flush_refill, 4096)
+    ->Name("BM_paging_tlb_flush_refill/4096");
+
+// n flushes of a direct-mapped software TLB of `Entries` entries per mode,
+// both modes filled first.
+template <std::size_t Entries>
+void count_tlb_flush(std::uint64_t n) {
+  using tlb_t = software_tlb<tlb_geometry<Entries, 1>>;
+  static tlb_t tlb;
+  alignas(4096) static std::byte page[4096];
+  for (std::size_t i = 0; i < Entries; ++i)
+    for (const cpu_mode m : {cpu_mode::user, cpu_mode::kernel})
+      tlb.fill(vaddr{guest_base + i * page_size}, page, true, true, false, m);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    tlb.flush();
+    benchmark::ClobberMemory();
+  }
+}
 
 // --count=<loop>:<n>: run one loop n times on x86_64 and nothing else, for
 // instruction counting. The set-up is identical for every n, so the
@@ -294,6 +363,19 @@ BENCHMARK(BM_paging_read8_unicorn);
       f.t.load(vaddr{addr[i & address_mask]}, x);
       sink += x;
     }
+  } else if (loop == "flush") {
+    // The translator's flush: the TLB (direct-mapped, 256 entries per mode)
+    // and the paging-structure cache.
+    for (std::uint64_t i = 0; i < n; ++i) {
+      f.t.flush();
+      benchmark::ClobberMemory();
+    }
+  } else if (loop == "tlb_flush") {
+    // The software TLB's flush alone (direct-mapped, 256 entries per mode).
+    count_tlb_flush<direct_mapped_tlb::sets>(n);
+  } else if (loop == "tlb_flush_4096") {
+    // The same with 4096 entries per mode.
+    count_tlb_flush<4096>(n);
   } else if (loop == "empty") {
     // The address is loaded into a register, as every other loop does
     // (DoNotOptimize would let the compiler name the array slot instead).

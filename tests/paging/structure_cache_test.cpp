@@ -131,6 +131,7 @@ TEST_CASE_TEMPLATE(
           a.memory.frame(pfn{data_first + 2}));
   }
   CHECK(t.full_walks() == 1);
+  CHECK(t.tlb().check_invariants());
   CHECK(t.table().check_invariants());
 }
 
@@ -185,6 +186,7 @@ TEST_CASE_TEMPLATE(
   CHECK(t.host_pointer(r1 + page_size, access::read) ==
         a.memory.frame(pfn{data_first + 3}));
   CHECK(t.host_pointer(r1, access::read) == nullptr);
+  CHECK(t.tlb().check_invariants());
   CHECK(t.table().check_invariants());
 }
 
@@ -211,6 +213,7 @@ TEST_CASE_TEMPLATE(
   CHECK(t.structure_cache().debug_valid_entries() == 0);
   CHECK(t.table().table_pages() == 1);
   CHECK(t.host_pointer(r2, access::read) == nullptr);
+  CHECK(t.tlb().check_invariants());
   CHECK(t.table().check_invariants());
 }
 
@@ -295,6 +298,7 @@ TEST_CASE_TEMPLATE(
     CAPTURE(l);
     if (A::level[l].access_bits) CHECK((*entry_at<A>(a, t, r1, l) & codec::A_));
   }
+  CHECK(t.tlb().check_invariants());
   CHECK(t.table().check_invariants());
 }
 
@@ -325,6 +329,7 @@ TEST_CASE_TEMPLATE("paging-structure cache: flush empties it", A, arch::x86_32,
   CHECK(t.host_pointer(vaddr{base}, access::read) != nullptr);
   t.invalidate_range(vaddr{0}, region<A> * 100);
   CHECK(t.structure_cache().debug_valid_entries() == 0);
+  CHECK(t.tlb().check_invariants());
   CHECK(t.table().check_invariants());
 }
 
@@ -397,6 +402,7 @@ TEST_CASE_TEMPLATE("paging-structure cache: randomized against the walker", A,
     }
     CHECK(t.refills() > t.full_walks());  // the cache served some misses
     normalize_upper<A>(a, t.table().root().raw(), A::levels - 1);
+    CHECK(t.tlb().check_invariants());
     CHECK(t.table().check_invariants());
   }
 }

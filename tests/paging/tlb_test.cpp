@@ -64,6 +64,7 @@ TEST_CASE("tlb: lookup, fill, invalidate and flushes") {
   tlb.invalidate_range(vaddr{0x100000}, 0x200000);
   CHECK(tlb.debug_valid_entries() == 1);
   CHECK(tlb.lookup(vaddr{0x900000}, access::read, cpu_mode::user) == page);
+  CHECK(tlb.check_invariants());
 }
 
 TEST_CASE("tlb: set-associative ways and replacement") {
@@ -84,6 +85,7 @@ TEST_CASE("tlb: set-associative ways and replacement") {
   tlb.fill(vaddr{0x8000}, pages[2], true, false, false, cpu_mode::user);
   CHECK(tlb.debug_valid_entries() == 2);
   CHECK(tlb.lookup(vaddr{0x8000}, access::write, cpu_mode::user) == pages[2]);
+  CHECK(tlb.check_invariants());
 }
 
 TEST_CASE_TEMPLATE("translator: no access through a stale entry", A,
@@ -232,6 +234,7 @@ TEST_CASE_TEMPLATE("translator: randomized against a model", A, arch::x86_32,
         }
       }
     }
+    CHECK(t.tlb().check_invariants());
     CHECK(t.table().check_invariants());
   }
 }

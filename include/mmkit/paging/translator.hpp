@@ -6,12 +6,19 @@
 //   host_pointer(va, acc, mode)
 //     ├─ TLB hit:  index, tag compare, add            (the inline fast path)
 //     └─ TLB miss (refill, out of line):
+//          ├─ a global page that flush_non_global() left dormant in the TLB:
+//          │  back into the current generation, no walk
 //          ├─ paging-structure cache hit: read the leaf entry of the cached
 //          │  leaf table; one mask test of it with the cached upper rights
 //          │  (else walk_leaf: A, and D on a write, faults)
-//          └─ else walk down to the leaf table (walk_to_leaf_table), cache
-//             it, and go on as on a hit
+//          └─ else walk down to the leaf table in one pass that tests the
+//             AND and the OR of the upper entries once (anything unusual:
+//             the walker's walk_to_leaf_table), cache it, and go on as on
+//             a hit
 //          then fill the TLB, return the host address; null on a fault
+//
+// flush() and flush_non_global() are O(1): both caches move to a new
+// generation (see paging/tlb.hpp).
 //
 // Every mutation made through the translator (unmap, protect, write_leaf)
 // invalidates the pages it changes, so no access is ever served from a stale
@@ -210,6 +217,16 @@ class translator {
     psc_.flush();
   }
 
+  /// Effects: flush(), then the TLB and the paging-structure cache go on
+  /// from these generations, so that a test reaches their wrap-around in a
+  /// few flushes (for tests). Requires: each at most its cache's
+  /// max_generation.
+  void debug_restart_at(std::uint64_t tlb_generation,
+                        std::uint64_t structure_generation) noexcept {
+    tlb_.debug_restart_at(tlb_generation);
+    psc_.debug_restart_at(structure_generation);
+  }
+
   const table_type& table() const noexcept { return table_; }
   /// The page table for changes the translator does not see; the caller
   /// invalidates what it changes.
@@ -236,10 +253,13 @@ class translator {
   [[gnu::noinline]] std::byte* refill(vaddr va, access acc,
                                       cpu_mode mode) noexcept {
     ++refills_;
+    if (tlb_.may_revive(mode)) [[unlikely]]
+      return refill_revive(va, acc, mode);
+    const unsigned kind = kind_of(acc, mode);
     const auto* c = psc_.find(va);
     if (c == nullptr) [[unlikely]]
-      return refill_walk(va, acc, mode);
-    return refill_from(*c, va, acc, mode);
+      return refill_walk(va, kind);
+    return refill_from(*c, va, kind);
   }
 
  private:
@@ -251,9 +271,22 @@ class translator {
   struct fast_check {
     entry_type mask = 0, value = 0;
   };
-  using fast_checks = std::array<std::array<fast_check, 2>, 3>;
+  using fast_checks = std::array<fast_check, 6>;
 
-  /// The fast-path tests per [access][cpu_mode] for an A/D policy.
+  /// An access and a CPU mode as one small index (acc * 2 + mode), so the
+  /// miss path keeps one register for both.
+  MMKIT_ALWAYS_INLINE static unsigned kind_of(access acc,
+                                              cpu_mode mode) noexcept {
+    return static_cast<unsigned>(acc) * 2 + static_cast<unsigned>(mode);
+  }
+  MMKIT_ALWAYS_INLINE static access access_of(unsigned kind) noexcept {
+    return static_cast<access>(kind >> 1);
+  }
+  MMKIT_ALWAYS_INLINE static cpu_mode mode_of(unsigned kind) noexcept {
+    return static_cast<cpu_mode>(kind & 1);
+  }
+
+  /// The fast-path tests per kind_of(access, cpu_mode) for an A/D policy.
   static constexpr fast_checks make_checks(ad_update update) noexcept {
     fast_checks t{};
     const bool set = update == ad_update::set;
@@ -267,7 +300,7 @@ class translator {
             (write ? codec::RW : 0) | (user ? codec::US : 0));
         const auto mask = static_cast<entry_type>(
             need | (exec ? codec::XD : 0) | Arch::level[0].reserved);
-        t[a][m] = fast_check{mask, need};
+        t[a * 2 + m] = fast_check{mask, need};
       }
     }
     return t;
@@ -282,21 +315,40 @@ class translator {
   /// The leaf step from cached leaf table `c`: the fast test, the TLB fill;
   /// anything unusual goes to refill_leaf().
   MMKIT_ALWAYS_INLINE std::byte* refill_from(const structure_entry& c, vaddr va,
-                                             access acc,
-                                             cpu_mode mode) noexcept {
+                                             unsigned kind) noexcept {
     const entry_type e = c.table[arch::table_index<Arch>(va, 0)];
     const auto eff = static_cast<entry_type>((e | c.upper_or) & c.upper_and);
-    const fast_check& k =
-        checks_[static_cast<unsigned>(acc)][static_cast<unsigned>(mode)];
+    const fast_check& k = checks_[kind];
     if ((eff & k.mask) != k.value) [[unlikely]]
-      return refill_leaf(c, va, acc, mode);
+      return refill_leaf(c, va, access_of(kind), mode_of(kind));
     const std::uint64_t f = Arch::frame_address(e) >> page_shift;
     if (f >= memory_->frame_count()) [[unlikely]]
       return nullptr;
-    std::byte* page = memory_->frame(pfn{f});
-    tlb_.fill(va, page, (eff & write_tag_needs_) == write_tag_needs_,
-              !(eff & codec::XD), (e & codec::G) != 0, mode);
-    return page + va.page_offset();
+    std::byte* const page = memory_->frame(pfn{f});
+    const bool write = (eff & write_tag_needs_) == write_tag_needs_;
+    const bool execute = !(eff & codec::XD);
+    if (e & codec::G) [[unlikely]]
+      return fill_global(va, page, write, execute, mode_of(kind));
+    return tlb_.fill(va, page, write, execute, false, mode_of(kind));
+  }
+
+  /// The TLB fill of a global page, out of line: the TLB notes that the
+  /// mode holds one.
+  [[gnu::noinline]] std::byte* fill_global(vaddr va, std::byte* page,
+                                           bool write, bool execute,
+                                           cpu_mode mode) noexcept {
+    return tlb_.fill(va, page, write, execute, true, mode);
+  }
+
+  /// A miss while flush_non_global() has left global entries dormant: the
+  /// TLB's own entry of a global page if it has one, else as refill().
+  [[gnu::noinline]] std::byte* refill_revive(vaddr va, access acc,
+                                             cpu_mode mode) noexcept {
+    if (const auto* a = tlb_.revive(va, acc, mode))
+      return tlb_type::host_address(*a, va);
+    const auto* c = psc_.find(va);
+    if (c == nullptr) return refill_walk(va, kind_of(acc, mode));
+    return refill_from(*c, va, kind_of(acc, mode));
   }
 
   /// The leaf step from `c` by the walker's own code (A/D updates, faults).
@@ -307,17 +359,100 @@ class translator {
                   va, mode);
   }
 
-  /// A paging-structure cache miss: the walk down to the leaf table (A set
-  /// in every upper level it passes, unless the policy is ad_update::leave
-  /// and sets none), cached, then the leaf step as on a cache hit.
-  [[gnu::noinline]] std::byte* refill_walk(vaddr va, access acc,
-                                           cpu_mode mode) noexcept {
+  /// A paging-structure cache miss. The common case, decided in one pass
+  /// down the upper levels: every table within memory, and every entry
+  /// present, with A set, no PS and no reserved bit (tested once, on the
+  /// AND and the OR of the entries, which the rights need anyway). That
+  /// walk reads what the walker would read and writes nothing, as the
+  /// walker writes nothing then either; anything else starts again in the
+  /// walker's own code (refill_walk_slow), so A bits and faults are its.
+  [[gnu::noinline]] std::byte* refill_walk(vaddr va, unsigned kind) noexcept {
     ++full_walks_;
-    const auto t = walk_to_leaf_table<Arch>(*memory_, table_.root(), va, acc,
-                                            mode, update_);
-    if (t.leaf_table == nullptr) return finish(t, va, mode);
+    entry_type* leaf_table;
+    entry_type upper_and, upper_or;
+    if (!arch::is_canonical<Arch>(va) ||
+        !walk_upper(va, leaf_table, upper_and, upper_or)) [[unlikely]]
+      return refill_walk_slow(va, kind);
+    return refill_from(psc_.fill(va, leaf_table, upper_and, upper_or), va,
+                       kind);
+  }
+
+  /// The upper levels of the fast walk of refill_walk(): the leaf table of
+  /// `va` and the AND and OR of the entries above it, or false when
+  /// anything is unusual (then the outputs are unspecified).
+  MMKIT_ALWAYS_INLINE bool walk_upper(vaddr va, entry_type*& leaf_table,
+                                      entry_type& upper_and,
+                                      entry_type& upper_or) noexcept {
+    // Tables below `limit` lie in memory. Should the shift wrap (2^52
+    // frames or more), fewer tables pass, and those go the slow way.
+    const std::uint64_t limit = memory_->frame_count() << page_shift;
+    std::uint64_t table = table_.root().raw();
+    entry_type and_bits = static_cast<entry_type>(~entry_type{0});
+    entry_type or_bits = 0;
+    bool usual = true;
+    [&]<unsigned... I>(std::integer_sequence<unsigned, I...>) {
+      (
+          [&] {
+            constexpr unsigned level = Arch::levels - 1 - I;
+            constexpr arch::level_desc d = Arch::level[level];
+            if (!usual) return;
+            if (table >= limit) [[unlikely]] {
+              usual = false;
+              return;
+            }
+            const entry_type e =
+                reinterpret_cast<const entry_type*>(memory_->frame(pfn{
+                    table >> page_shift}))[arch::table_index<Arch>(va, level)];
+            if constexpr (d.access_bits) {
+              and_bits &= e;
+              or_bits |= e;
+            } else {
+              // No A bit and no rights here (PAE PDPTEs): tested alone.
+              constexpr entry_type odd =
+                  static_cast<entry_type>(codec::P | d.reserved);
+              if ((e & odd) != codec::P) usual = false;
+            }
+            table = Arch::frame_address(e);
+          }(),
+          ...);
+    }
+    (std::make_integer_sequence<unsigned, Arch::levels - 1>{});
+    if (!usual || (and_bits & upper_need) != upper_need ||
+        (or_bits & upper_odd) != 0 || table >= limit) [[unlikely]]
+      return false;
+    leaf_table =
+        reinterpret_cast<entry_type*>(memory_->frame(pfn{table >> page_shift}));
+    upper_and = and_bits;
+    upper_or = Arch::has_nx ? or_bits : entry_type{0};
+    return true;
+  }
+
+  /// What every upper entry with rights must hold on the fast walk: P and
+  /// A (a walk would set A otherwise).
+  static constexpr entry_type upper_need =
+      static_cast<entry_type>(codec::P | codec::A_);
+  /// What none may hold: PS where it maps a page, reserved bits.
+  static constexpr entry_type upper_odd = [] {
+    entry_type m = 0;
+    for (unsigned l = 1; l < Arch::levels; ++l)
+      if (Arch::level[l].access_bits)
+        m = static_cast<entry_type>(
+            m | (Arch::level[l].large_page ? codec::PS : 0) |
+            Arch::level[l].reserved);
+    return m;
+  }();
+
+  /// A paging-structure cache miss by the walker's own code: the walk down
+  /// to the leaf table (A set in every upper level it passes, unless the
+  /// policy is ad_update::leave and sets none), cached, then the leaf step
+  /// as on a cache hit.
+  [[gnu::noinline]] std::byte* refill_walk_slow(vaddr va,
+                                                unsigned kind) noexcept {
+    const auto t = walk_to_leaf_table<Arch>(
+        *memory_, table_.root(), va, access_of(kind), mode_of(kind), update_);
+    if (t.leaf_table == nullptr) return finish(t, va, mode_of(kind));
     return refill_from(psc_.fill(va, t.leaf_table, t.upper_and, t.upper_or), va,
-                       acc, mode);
+                       kind);
   }
 
   /// The TLB fill after a generic walk `w` of `va`; null when it faulted.
@@ -328,8 +463,7 @@ class translator {
     std::byte* page = memory_->frame(f);
     const bool can_write =
         w.writable && (w.dirty || update_ == ad_update::leave);
-    tlb_.fill(va, page, can_write, w.executable, w.global, mode);
-    return page + va.page_offset();
+    return tlb_.fill(va, page, can_write, w.executable, w.global, mode);
   }
 
   /// Effects: after an operation at `level` on `va`'s path, when the table
