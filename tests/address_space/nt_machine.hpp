@@ -3,10 +3,12 @@
 // to run mmkit::address_space under the reference model's interface: the
 // model's layout for an mmkit arch, the system half of sections (files,
 // section objects and handles, shared by every space on a system), a
-// machine (system + sections + address space) with a given commit limit
-// and enough frames for every committed page and its page tables, and the
-// checks of the section layer against the model's world: prototype PTEs,
-// share counts, and what the system holds.
+// machine (system + sections + address space) with a given commit limit,
+// enough frames for every committed page and its page tables and a page
+// file for every committed page, the pager's steps the differential driver
+// takes, and the checks of the section layer against the model's world:
+// prototype PTEs, share counts, the pager's lists, and what the system
+// holds.
 
 #include <mmkit/address_space.hpp>
 #include <mmkit/nt/section.hpp>
@@ -28,6 +30,20 @@
 #include "model/nt_model.hpp"
 
 namespace mmkit_test {
+
+// The adapter reads a PTE's kind as the model's pte_kind.
+static_assert(static_cast<int>(mmkit::entry_kind::valid) ==
+                  static_cast<int>(mmkit_model::pte_kind::valid) &&
+              static_cast<int>(mmkit::entry_kind::zero) ==
+                  static_cast<int>(mmkit_model::pte_kind::zero) &&
+              static_cast<int>(mmkit::entry_kind::demand_zero) ==
+                  static_cast<int>(mmkit_model::pte_kind::demand_zero) &&
+              static_cast<int>(mmkit::entry_kind::page_file) ==
+                  static_cast<int>(mmkit_model::pte_kind::page_file) &&
+              static_cast<int>(mmkit::entry_kind::transition) ==
+                  static_cast<int>(mmkit_model::pte_kind::transition) &&
+              static_cast<int>(mmkit::entry_kind::prototype) ==
+                  static_cast<int>(mmkit_model::pte_kind::prototype));
 
 /// The reference model's view of an mmkit arch.
 template <class Arch>
@@ -152,6 +168,51 @@ class section_system {
   std::uint64_t commit_charge() const { return sys_->commit_charge(); }
   System& system() { return *sys_; }
 
+  // The pager's steps, which are the system's as files and sections are
+  // (the differential driver's PagerSpace, through nt_adapter).
+
+  /// The modified page writer: up to `n` pages.
+  std::uint64_t write_modified_pages(std::uint64_t n) {
+    return sys_->write_modified_pages(n);
+  }
+  /// Every standby frame is taken for another use (their owners' PTEs and
+  /// prototypes rewritten), then given back to the free list. Returns:
+  /// how many standby frames there were.
+  std::uint64_t repurpose_standby() {
+    auto& db = sys_->pfns();
+    const std::uint64_t standby = db.count(mmkit::page_state::standby);
+    std::vector<mmkit::pfn> taken;
+    while (db.count(mmkit::page_state::standby) != 0) {
+      auto f = db.allocate(mmkit::page_need::any);
+      if (!f) break;
+      taken.push_back(*f);
+    }
+    for (const mmkit::pfn f : taken)
+      db.release(f, mmkit::release_to::free_list);
+    return standby;
+  }
+  /// The balance step under pressure: the available-memory thresholds are
+  /// out of reach while it runs, so both its passes trim and write.
+  /// Returns: the pages trimmed.
+  std::uint64_t balance() {
+    auto& db = sys_->pfns();
+    const std::uint64_t low = db.low_threshold();
+    const std::uint64_t high = db.high_threshold();
+    constexpr std::uint64_t out_of_reach = std::uint64_t{1} << 40;
+    db.set_available_thresholds(out_of_reach, out_of_reach);
+    const std::uint64_t trimmed = sys_->balance();
+    db.set_available_thresholds(low, high);
+    return trimmed;
+  }
+  std::uint64_t page_file_slots_used() const {
+    return sys_->page_files().used();
+  }
+  mmkit_model::pager_lists listed_pages() const {
+    const auto& db = sys_->pfns();
+    return {db.count(mmkit::page_state::modified),
+            db.count(mmkit::page_state::standby)};
+  }
+
   /// Remembers what the system holds now, for check_idle().
   void remember_baseline();
   /// The first difference between what the system holds and the baseline.
@@ -209,9 +270,12 @@ space_views views_of(Space& as, const mmkit_model::nt_model& model) {
 /// The section layer against the model's world `w`, over all the spaces of
 /// a system: every live section is the library's (found through a handle
 /// or a view) with the model's size, handle and view counts; every
-/// prototype PTE is committed and resident as the model's page is; every
-/// resident section frame is active, linked back to its prototype, with
-/// share count 1 + the valid PTEs that map it in all the spaces; a valid
+/// prototype PTE is committed and resident as the model's page is, listed
+/// when the model's pager has the page on a list, and names a page-file
+/// slot when the model's page is paged out; every resident section frame
+/// is active, linked back to its prototype, with share count 1 + the valid
+/// PTEs that map it in all the spaces (or, listed, on the model's list,
+/// still linked, mapped by none); a valid
 /// PTE of a view names its section page's frame, or (a private copy) no
 /// section frame; and the system's commit charge, uncharged frames,
 /// prototype pool and live sections are the model's. O(views' pages +
@@ -287,6 +351,15 @@ std::optional<std::string> check_sections(
         return who + "page " + std::to_string(i) + ": prototype " + hex(pp) +
                ", model committed " + std::to_string(c) + " resident " +
                std::to_string(r);
+      const auto where = w.page_paging(static_cast<int>(si), i);
+      const bool listed = where && *where != section_world::paging::paged_out;
+      const bool paged_out =
+          where && *where == section_world::paging::paged_out;
+      if (mmkit::proto::is_listed(pp) != listed ||
+          (s.file < 0 && mmkit::proto::is_paged_out(pp) != paged_out))
+        return who + "page " + std::to_string(i) + ": prototype " + hex(pp) +
+               ", model listed " + std::to_string(listed) + " paged out " +
+               std::to_string(paged_out);
     }
   }
   // The valid PTEs of the views.
@@ -320,6 +393,20 @@ std::optional<std::string> check_sections(
         ++mapped[*f];
       }
     }
+  // The model's list of each listed page, by prototype index: a file's
+  // segment may be longer than the sections over it now.
+  std::map<std::uint64_t, section_world::paging> on_list;
+  for (std::size_t si = 0; si < w.section_count(); ++si) {
+    const auto& s = w.section(static_cast<int>(si));
+    if (!s.live) continue;
+    const mmkit::segment& seg = object_of.at(static_cast<int>(si))->pages();
+    const std::uint64_t pages = std::min(
+        seg.pages, s.file < 0 ? s.pages : w.file(s.file).segment_pages);
+    for (std::uint64_t i = 0; i < pages; ++i)
+      if (const auto p = w.page_paging(static_cast<int>(si), i);
+          p && *p != section_world::paging::paged_out)
+        on_list[seg.proto + i] = *p;
+  }
   for (const mmkit::segment* seg : segments)
     for (std::uint64_t i = 0; i < seg->pages; ++i) {
       const std::uint64_t pp = pool[seg->proto + i];
@@ -327,6 +414,20 @@ std::optional<std::string> check_sections(
       const mmkit::pfn f = mmkit::proto::frame_of(pp);
       const mmkit::pfn_entry& e = sys.pfns().entry(f);
       const auto m = mapped.find(f.raw());
+      const auto l = on_list.find(seg->proto + i);
+      if (l != on_list.end()) {
+        const mmkit::page_state want =
+            l->second == section_world::paging::modified
+                ? mmkit::page_state::modified
+                : mmkit::page_state::standby;
+        if (e.state() != want || m != mapped.end() ||
+            !(e.link() == mmkit::pte_link::prototype_pte(seg->proto + i)))
+          return "listed section frame " + hex(f.raw()) + " (prototype " +
+                 std::to_string(seg->proto + i) + "): state " +
+                 std::to_string(static_cast<unsigned>(e.state())) +
+                 ", expected " + std::to_string(static_cast<unsigned>(want));
+        continue;
+      }
       const std::uint64_t want = 1 + (m == mapped.end() ? 0 : m->second);
       if (e.state() != mmkit::page_state::active || e.share_count() != want ||
           !(e.link() == mmkit::pte_link::prototype_pte(seg->proto + i)))
@@ -381,13 +482,17 @@ struct nt_machine {
       mmkit::address_space<Arch, mmkit::hosted_config<>>, sections_type>;
   /// Frames beyond the commit limit, for page tables.
   static constexpr std::uint64_t table_frames = 1024;
+  /// Page-file slots beyond the commit limit (every committed page may be
+  /// paged out at once; slot 0 is never used).
+  static constexpr std::uint64_t spare_slots = 64;
 
   system_type sys;
   sections_type sections;
   space as;
 
   explicit nt_machine(std::uint64_t commit_limit)
-      : sys((commit_limit + table_frames) << mmkit::page_shift),
+      : sys((commit_limit + table_frames) << mmkit::page_shift,
+            (commit_limit + spare_slots) << mmkit::page_shift),
         sections(sys),
         as(sys) {
     const auto set = sys.set_commit_limit(commit_limit);

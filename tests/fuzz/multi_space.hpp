@@ -939,6 +939,11 @@ class multi_space_run {
       case diff_op::kind::map_view:
       case diff_op::kind::unmap_view:
       case diff_op::kind::flush: return step_section(s, op);
+      // The pager's ops: this driver's generators make none.
+      case diff_op::kind::trim:
+      case diff_op::kind::write_modified:
+      case diff_op::kind::repurpose:
+      case diff_op::kind::balance: break;
     }
     return std::nullopt;
   }

@@ -29,10 +29,30 @@
 // charge, and, where the implementation has them (nt_machine.hpp), its
 // section checks: every prototype PTE committed and resident as the
 // model's section page, every resident section frame's share count 1 +
-// the valid PTEs that map it, the system's charge, uncharged frames,
+// the valid PTEs that map it (or, for a page the model's pager has on a
+// list, the frame on that list), the system's charge, uncharged frames,
 // prototype pool and live sections the model's. At the end every view is
 // unmapped and every handle closed, and the system must hold what it held
 // at the start (check_idle).
+//
+// With `diff_config::pager` (the default), the ops also take pages out of
+// the working set (trim), run the modified page writer, repurpose every
+// standby frame and run the balance step under pressure, on spaces that
+// have the pager (PagerSpace: the model, and nt_adapter over a system with
+// a page file). After every op the soft and hard fault counts, the
+// page-file slots in use, the lengths of the modified and standby lists and
+// the PTE kind of every committed page the op named (valid, demand-zero,
+// transition, page-file, prototype: pte_kind) are compared, and after a
+// repurpose or balance step those of the pages it moved; every
+// `pte_period` ops, the PTE kind of every committed page and view page.
+// The bytes checks above see that nothing the pager does changes a page's
+// contents. The balance step's clock (accessed bits, its hand) is the
+// implementation's choice: the model follows the pages the implementation
+// trimmed, and the driver checks that each could be trimmed and that
+// their count is what the step reported. At the end no page-file slot may
+// be in use and both lists must be empty. (A read brings a trimmed page
+// back, so a thorough replay's extra byte checks read only pages in the
+// working set: see step().)
 //
 // The ops are concrete values (diff_op), recorded as they are generated, so
 // a failing run can be replayed on a fresh pair. On a mismatch the driver
@@ -48,9 +68,12 @@
 // address_space): allocate, free, protect, query, access, read, write,
 // check_invariants, commit_charge, frames_in_use, table_pages_in_use; for
 // sections: create_file, file_bytes, create_section, open_section,
-// close_section, map_view, unmap_view, flush, system_commit_charge.
+// close_section, map_view, unmap_view, flush, system_commit_charge; for the
+// pager (PagerSpace): trim, pte, faults, write_modified_pages,
+// repurpose_standby, balance, page_file_slots_used, listed_pages.
 
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -126,6 +149,11 @@ struct diff_op {
                      // zero_bits
     unmap_view,      // addr
     flush,           // addr, size
+    // The pager (the system's steps act on every space of the system).
+    trim,            // addr, size = pages (from addr's page on)
+    write_modified,  // size = how many pages at most
+    repurpose,       // every standby frame
+    balance,         // the balance step under pressure
   };
   kind k = kind::query;
   std::uint64_t addr = 0;
@@ -219,6 +247,21 @@ inline std::string describe(const diff_op& op) {
     case diff_op::kind::flush:
       std::snprintf(buf, sizeof buf, "flush(0x%llx, 0x%llx)", a, s);
       break;
+    case diff_op::kind::trim:
+      std::snprintf(buf, sizeof buf, "trim(0x%llx, %llu pages)", a, s);
+      break;
+    case diff_op::kind::write_modified:
+      if (op.size == ~std::uint64_t{0})
+        std::snprintf(buf, sizeof buf, "write_modified_pages(all)");
+      else
+        std::snprintf(buf, sizeof buf, "write_modified_pages(%llu)", s);
+      break;
+    case diff_op::kind::repurpose:
+      std::snprintf(buf, sizeof buf, "repurpose_standby()");
+      break;
+    case diff_op::kind::balance:
+      std::snprintf(buf, sizeof buf, "balance()");
+      break;
   }
   return buf;
 }
@@ -239,14 +282,23 @@ inline std::string describe(const diff_op& op) {
 /// EXECUTE view of READONLY, WRITECOPY, EXECUTE_READ or EXECUTE_WRITECOPY,
 /// nor in an EXECUTE_READ view of EXECUTE_WRITECOPY (the case table pins
 /// those; the generator was written while mmkit still allowed them).
+///
+/// With `pager`, 3% of the ops are the pager's (6% with sections, whose
+/// runs are short): most trim pages (aimed at pages the model holds
+/// valid), the rest write modified pages, repurpose the standby list or
+/// run the balance step. Without it the generator draws exactly what it
+/// drew before the pager existed (the fuzz corpus depends on that).
 template <class Entropy>
 class op_generator {
  public:
-  op_generator(Entropy& e, const nt_layout& layout, bool sections = false)
-      : e_(e), L_(layout), sections_(sections) {}
+  op_generator(Entropy& e, const nt_layout& layout, bool sections = false,
+               bool pager = false)
+      : e_(e), L_(layout), sections_(sections), pager_(pager) {}
 
   template <model_bug Bug>
   diff_op next(const basic_nt_model<Bug>& model) {
+    if (pager_ && below(1000) < (sections_ ? 60u : 30u))
+      return gen_pager(model);
     if (!sections_) return next_private(model);
     const std::uint64_t roll = below(1000);
     diff_op op = roll < 220   ? gen_section(model)
@@ -790,9 +842,50 @@ class op_generator {
       want = page::noaccess;
   }
 
+  // ---- the pager
+  // -------------------------------------------------------------
+
+  template <class Model>
+  diff_op gen_pager(const Model& m) {
+    const std::uint64_t r = below(100);
+    if (r < 70) return gen_trim(m);
+    diff_op op;
+    if (r < 87) {
+      op.k = diff_op::kind::write_modified;
+      op.size = chance(50) ? ~std::uint64_t{0} : 1 + below(16);
+    } else if (r < 97) {
+      op.k = diff_op::kind::repurpose;
+    } else {
+      op.k = diff_op::kind::balance;
+    }
+    return op;
+  }
+  /// A trim of one page or a few, most of the time from a page the model
+  /// holds valid (a committed page or a view's page).
+  template <class Model>
+  diff_op gen_trim(const Model& m) {
+    diff_op op;
+    op.k = diff_op::kind::trim;
+    op.size = chance(75) ? 1 : 1 + below(8);
+    if (chance(4)) {
+      op.addr = odd_address();
+      return op;
+    }
+    for (int tries = 0; tries < 6; ++tries) {
+      std::uint64_t size = 0;
+      const bool found = sections_ && chance(40)
+                             ? view_range(m, op.addr, size)
+                             : committed_range(m, op.addr, size);
+      if (!found) op.addr = arena_address();
+      if (m.expected_pte(op.addr >> 12) == pte_kind::valid) break;
+    }
+    return op;
+  }
+
   Entropy& e_;
   nt_layout L_;
   bool sections_ = false;
+  bool pager_ = false;
 };
 
 // ---- the pair -------------------------------------------------------------
@@ -805,13 +898,36 @@ struct diff_config {
   std::size_t walk_period = 64;       // full query walk + touched bytes
   std::size_t invariant_period = 16;  // impl check_invariants() (model: walk)
   std::size_t full_bytes_period = 4096;  // every accessible committed page
+  std::size_t pte_period = 512;  // the pager: every committed page's PTE
   /// Sections and views too: the pair makes the same files on both sides
   /// (section_files), the generator makes section ops, and after every op
   /// the files are compared and, where the implementation has them, its
   /// section checks run (check_sections(model): prototype PTEs, share
   /// counts, what the system holds).
   bool sections = false;
+  /// The pager's ops and checks too (see the header comment), where both
+  /// sides are PagerSpaces.
+  bool pager = true;
 };
+
+/// What the driver needs of a space for the pager's ops and checks.
+template <class S>
+concept PagerSpace = requires(S& s, const S& cs, std::uint64_t a) {
+  /// The working-set trim of `a`'s page: whether it left.
+  { s.trim(a) } -> std::same_as<bool>;
+  /// What the PTE of `a`'s page holds.
+  { s.pte(a) } -> std::same_as<pte_kind>;
+  /// The space's soft and hard faults so far.
+  { cs.faults() } -> std::same_as<pager_faults>;
+  /// The system's steps, each answering how many pages it moved.
+  { s.write_modified_pages(a) } -> std::convertible_to<std::uint64_t>;
+  { s.repurpose_standby() } -> std::convertible_to<std::uint64_t>;
+  { s.balance() } -> std::convertible_to<std::uint64_t>;
+  /// The system's page-file slots in use, and its two lists' lengths.
+  { cs.page_file_slots_used() } -> std::convertible_to<std::uint64_t>;
+  { cs.listed_pages() } -> std::same_as<pager_lists>;
+};
+static_assert(PagerSpace<nt_model>);
 
 /// The files a sections run gives both sides: sizes, writable.
 inline constexpr std::pair<std::uint64_t, bool> section_files[] = {
@@ -851,6 +967,9 @@ enum class check_level : std::uint8_t { periodic, thorough };
 template <class Impl, class Model>
 class diff_pair {
  public:
+  /// Whether both sides have the pager (diff_config::pager asks for it).
+  static constexpr bool has_pager = PagerSpace<Impl> && PagerSpace<Model>;
+
   diff_pair(Impl& impl, Model& model, const diff_config& cfg)
       : impl_(impl),
         model_(model),
@@ -873,24 +992,39 @@ class diff_pair {
                  model_.commit_charge());
     if (cfg_.sections)
       if (auto m = section_checks()) return m;
+    if (pager())
+      if (auto m = pager_checks(op)) return m;
     const bool thorough = level == check_level::thorough;
+    const bool walk_due = (index + 1) % cfg_.walk_period == 0;
     if (thorough || (index + 1) % cfg_.invariant_period == 0) {
       if (!impl_.check_invariants())
         return std::string("impl invariants broken");
     }
-    if (thorough || (index + 1) % cfg_.walk_period == 0) {
+    // A read brings a page back into the working set (a fault), which
+    // changes what the pager's ops do next. So that a thorough replay
+    // follows the run it replays, its extra byte checks read only pages in
+    // the working set already; the ones due by the schedule read as the
+    // run did.
+    const bool in_working_set_only = pager() && !walk_due;
+    if (thorough || walk_due) {
       if (!model_.check_invariants())
         return std::string("model invariants broken");
       if (auto m = compare_walk()) return m;
-      if (auto m = compare_bytes(touched_pages())) return m;
-      touched_.clear();
+      if (auto m = compare_bytes(touched_pages(), in_working_set_only))
+        return m;
+      if (!in_working_set_only) touched_.clear();
     }
+    // Every page's PTE now and then (the op's own pages are checked after
+    // every op; thorough replays: with the walk period).
+    if (pager() &&
+        (index + 1) % (thorough ? cfg_.walk_period : cfg_.pte_period) == 0)
+      if (auto m = compare_all_ptes()) return m;
     // Pages no op touched are compared now and then (thorough replays:
     // with the walk period, so a stray write is still pinned down closely).
-    const std::size_t full =
-        thorough ? cfg_.walk_period : cfg_.full_bytes_period;
-    if ((index + 1) % full == 0) {
-      if (auto m = compare_all_bytes()) return m;
+    if ((index + 1) % cfg_.full_bytes_period == 0) {
+      if (auto m = compare_all_bytes(false)) return m;
+    } else if (thorough && walk_due) {
+      if (auto m = compare_all_bytes(pager())) return m;
     }
     return std::nullopt;
   }
@@ -899,6 +1033,8 @@ class diff_pair {
   /// check the frames and page-table pages are back to the baseline.
   std::optional<std::string> finish() {
     if (auto m = compare_walk()) return m;
+    if (pager())
+      if (auto m = compare_all_ptes()) return m;
     if (auto m = compare_all_bytes()) return m;
     while (!model_.allocations().empty()) {
       diff_op op;
@@ -947,6 +1083,18 @@ class diff_pair {
       return fmt(
           "table_pages_in_use %llu after releasing everything, baseline %llu",
           impl_.table_pages_in_use(), base_tables_);
+    if (pager()) {
+      if constexpr (has_pager) {
+        if (auto m = pager_counts()) return "at the end: " + *m;
+        const std::uint64_t slots = impl_.page_file_slots_used();
+        const pager_lists lists = impl_.listed_pages();
+        if (slots != 0 || lists.modified != 0 || lists.standby != 0)
+          return fmt(
+              "%llu page-file slots in use, %llu modified and %llu standby "
+              "pages after releasing everything",
+              slots, lists.modified, lists.standby);
+      }
+    }
     return std::nullopt;
   }
 
@@ -1161,7 +1309,178 @@ class diff_pair {
         if (ir != mr) return "status: impl " + st(ir) + ", model " + st(mr);
         return std::nullopt;
       }
+      case diff_op::kind::trim:
+      case diff_op::kind::write_modified:
+      case diff_op::kind::repurpose:
+      case diff_op::kind::balance:
+        if constexpr (has_pager) {
+          return run_pager(op);
+        } else {
+          return std::string("a pager op for spaces without the pager");
+        }
     }
+    return std::nullopt;
+  }
+
+  // ---- the pager ------------------------------------------------------------
+
+  bool pager() const { return has_pager && cfg_.pager; }
+
+  std::optional<std::string> run_pager(const diff_op& op) {
+    last_ = nt_status::success;
+    switch (op.k) {
+      case diff_op::kind::trim: {
+        bool any = false;
+        const std::uint64_t highest = model_.layout().highest;
+        for (std::uint64_t i = 0; i < std::max<std::uint64_t>(op.size, 1);
+             ++i) {
+          if (op.addr > highest || i > (highest - op.addr) >> 12) break;
+          const std::uint64_t va = op.addr + (i << 12);
+          const bool it = impl_.trim(va);
+          const bool mt = model_.trim(va);
+          if (it != mt)
+            return fmt("trim(0x%llx): impl %llu, model %llu", va, it, mt);
+          any |= mt;
+        }
+        // A trim that finds nothing valid counts as a miss of the generator.
+        if (!any) last_ = nt_status::not_committed;
+        return std::nullopt;
+      }
+      case diff_op::kind::write_modified: {
+        const std::uint64_t iw = impl_.write_modified_pages(op.size);
+        const std::uint64_t mw = model_.write_modified_pages(op.size);
+        if (iw != mw)
+          return fmt("write_modified_pages: impl wrote %llu, model %llu", iw,
+                     mw);
+        return std::nullopt;
+      }
+      case diff_op::kind::repurpose: {
+        // The PTEs that change are those of this space's standby pages.
+        const std::vector<std::uint64_t> standby = model_.pages_on_standby();
+        const std::uint64_t ir = impl_.repurpose_standby();
+        const std::uint64_t mr = model_.repurpose_standby();
+        if (ir != mr)
+          return fmt("repurpose_standby: impl took %llu frames, model %llu", ir,
+                     mr);
+        for (const std::uint64_t v : standby)
+          if (auto m = compare_pte(v)) return m;
+        return std::nullopt;
+      }
+      case diff_op::kind::balance: {
+        // Which valid pages the clock trims is the implementation's
+        // choice: the model follows it, page by page, and every page it
+        // trimmed must be one the model can trim. Every modified page is
+        // written in the end, whichever they were.
+        std::vector<std::uint64_t> valid;
+        for (const auto& [v, p] : model_.committed_pages())
+          if (model_.expected_pte(v) == pte_kind::valid) valid.push_back(v);
+        for (const auto& [first, a] : model_.allocations())
+          if (a.mapped())
+            for (std::uint64_t v = first; v < a.end_vpn; ++v)
+              if (model_.expected_pte(v) == pte_kind::valid) valid.push_back(v);
+        const std::uint64_t trimmed = impl_.balance();
+        std::uint64_t left = 0;
+        for (const std::uint64_t v : valid) {
+          if (impl_.pte(v << 12) == pte_kind::valid) continue;
+          if (!model_.trim(v << 12))
+            return fmt("balance trimmed 0x%llx, which cannot leave", v << 12);
+          ++left;
+        }
+        if (left != trimmed)
+          return fmt("balance reported %llu pages trimmed, %llu left", trimmed,
+                     left);
+        model_.write_modified_pages(~std::uint64_t{0});
+        // Only the pages that were valid can have changed.
+        for (const std::uint64_t v : valid)
+          if (auto m = compare_pte(v)) return m;
+        return std::nullopt;
+      }
+      default: return std::nullopt;
+    }
+  }
+
+  /// After every op: the fault counts, slots and lists, and the PTEs of
+  /// the pages the op named (up to 16).
+  std::optional<std::string> pager_checks(const diff_op& op) {
+    if constexpr (has_pager) {
+      if (auto m = pager_counts()) return m;
+      const std::uint64_t highest = model_.layout().highest;
+      std::uint64_t bytes = 0;
+      switch (op.k) {
+        case diff_op::kind::allocate:
+        case diff_op::kind::free:
+        case diff_op::kind::protect:
+        case diff_op::kind::read:
+        case diff_op::kind::write:
+        case diff_op::kind::flush: bytes = op.size; break;
+        case diff_op::kind::access:
+        case diff_op::kind::query:
+        case diff_op::kind::unmap_view: bytes = 1; break;
+        case diff_op::kind::trim:
+          bytes = std::min<std::uint64_t>(op.size, 16) << 12;
+          break;
+        default: return std::nullopt;
+      }
+      if (op.addr > highest) return std::nullopt;
+      bytes = std::min<std::uint64_t>(
+          {bytes == 0 ? 1 : bytes, 16u << 12, highest - op.addr + 1});
+      return compare_ptes(op.addr >> 12, (op.addr + bytes - 1) >> 12);
+    } else {
+      (void)op;
+      return std::nullopt;
+    }
+  }
+  /// The fault counts, the page-file slots in use and the lists' lengths.
+  std::optional<std::string> pager_counts() {
+    if constexpr (has_pager) {
+      const pager_faults fi = impl_.faults();
+      const pager_faults fm = model_.faults();
+      if (fi != fm)
+        return fmt(
+            "faults: impl %llu soft, %llu hard; model %llu soft, %llu hard",
+            fi.soft, fi.hard, fm.soft, fm.hard);
+      const std::uint64_t si = impl_.page_file_slots_used();
+      const std::uint64_t sm = model_.page_file_slots_used();
+      if (si != sm)
+        return fmt("page-file slots in use: impl %llu, model %llu", si, sm);
+      const pager_lists li = impl_.listed_pages();
+      const pager_lists lm = model_.listed_pages();
+      if (li != lm)
+        return fmt(
+            "lists: impl %llu modified, %llu standby; model %llu modified, "
+            "%llu standby",
+            li.modified, li.standby, lm.modified, lm.standby);
+    }
+    return std::nullopt;
+  }
+  /// The PTE of page `v` against the model's expectation; pages the model
+  /// expects nothing of (not committed, outside views) are skipped.
+  std::optional<std::string> compare_pte(std::uint64_t v) {
+    if constexpr (has_pager) {
+      const pte_kind want = model_.expected_pte(v);
+      if (want == pte_kind::zero) return std::nullopt;
+      const pte_kind have = impl_.pte(v << 12);
+      if (have == want) return std::nullopt;
+      return fmt("PTE of 0x%llx: ", v << 12) + "impl " + pte_kind_name(have) +
+             ", model " + pte_kind_name(want);
+    } else {
+      (void)v;
+      return std::nullopt;
+    }
+  }
+  std::optional<std::string> compare_ptes(std::uint64_t first,
+                                          std::uint64_t last) {
+    for (std::uint64_t v = first; v <= last; ++v)
+      if (auto m = compare_pte(v)) return m;
+    return std::nullopt;
+  }
+  /// Every committed page's PTE and every view page's.
+  std::optional<std::string> compare_all_ptes() {
+    for (const auto& [v, p] : model_.committed_pages())
+      if (auto m = compare_pte(v)) return m;
+    for (const auto& [first, a] : model_.allocations())
+      if (a.mapped())
+        if (auto m = compare_ptes(first, a.end_vpn - 1)) return m;
     return std::nullopt;
   }
 
@@ -1187,13 +1506,21 @@ class diff_pair {
   }
 
   /// Compares whole pages through read(); skips pages a user-mode read
-  /// would fault on or disturb (no access, guard) and pages whose contents
-  /// are undefined.
+  /// would fault on or disturb (no access, guard), pages whose contents
+  /// are undefined and, with `in_working_set_only`, pages the model does
+  /// not hold valid.
   template <class Pages>
-  std::optional<std::string> compare_bytes(const Pages& vpns) {
+  std::optional<std::string> compare_bytes(const Pages& vpns,
+                                           bool in_working_set_only = false) {
     std::vector<std::uint8_t> ib(0x1000), mb(0x1000);
     const auto& committed = model_.committed_pages();
     for (const std::uint64_t v : vpns) {
+      if constexpr (has_pager) {
+        if (in_working_set_only && model_.expected_pte(v) != pte_kind::valid)
+          continue;
+      } else {
+        (void)in_working_set_only;
+      }
       std::uint32_t prot = 0;
       if (cfg_.sections && model_.in_view(v)) {
         const auto info = model_.view_page_at(v);
@@ -1219,14 +1546,15 @@ class diff_pair {
     }
     return std::nullopt;
   }
-  std::optional<std::string> compare_all_bytes() {
+  std::optional<std::string> compare_all_bytes(
+      bool in_working_set_only = false) {
     std::vector<std::uint64_t> all;
     for (const auto& [v, p] : model_.committed_pages()) all.push_back(v);
     if (cfg_.sections)
       for (const auto& [first, a] : model_.allocations())
         if (a.mapped())
           for (std::uint64_t v = first; v < a.end_vpn; ++v) all.push_back(v);
-    return compare_bytes(all);
+    return compare_bytes(all, in_working_set_only);
   }
 
   /// The whole query walk of user space, region by region.
@@ -1356,7 +1684,8 @@ diff_result run_differential_with(Entropy& entropy, const diff_config& cfg,
     auto& impl = detail::deref_space(ih);
     auto& model = detail::deref_space(mh);
     diff_pair pair(impl, model, cfg);
-    op_generator<Entropy> gen(entropy, cfg.layout, cfg.sections);
+    op_generator<Entropy> gen(entropy, cfg.layout, cfg.sections,
+                              cfg.pager && decltype(pair)::has_pager);
     for (std::size_t i = 0; i < cfg.ops && !entropy.exhausted(); ++i) {
       ops.push_back(gen.next(model));
       r.ops_run = i + 1;

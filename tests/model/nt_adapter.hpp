@@ -25,6 +25,13 @@
 // `Sections` object shared by every adapter on one system
 // (tests/address_space/nt_machine.hpp's section_system): int handles and
 // file ids as the model's, and handle(h) giving the Impl's handle type.
+//
+// The pager: the trim of one page, the PTE kind of a page (Impl::translate;
+// mmkit::entry_kind has pte_kind's values) and the soft and hard fault
+// counts (Impl::faults) are the space's; the system's steps (the modified
+// page writer, repurposing the standby list, the balance step, the
+// page-file slots and list lengths) come from Sections too, when it has
+// them.
 
 #include <cstddef>
 #include <cstdint>
@@ -207,6 +214,40 @@ class nt_adapter {
   template <class S = Sections>
   auto check_idle() -> decltype(std::declval<S&>().check_idle()) {
     return sections_->check_idle();
+  }
+
+  // ---- the pager (see the header comment) ----------------------------------
+  bool trim(std::uint64_t address) { return impl_.trim(vaddr{address}); }
+  pte_kind pte(std::uint64_t address) {
+    return static_cast<pte_kind>(
+        static_cast<std::uint8_t>(impl_.translate(vaddr{address}).kind));
+  }
+  pager_faults faults() const {
+    const auto f = impl_.faults();
+    return {f.soft, f.hard};
+  }
+  template <class S = Sections>
+  auto write_modified_pages(std::uint64_t n)
+      -> decltype(std::declval<S&>().write_modified_pages(n)) {
+    return sections_->write_modified_pages(n);
+  }
+  template <class S = Sections>
+  auto repurpose_standby() -> decltype(std::declval<S&>().repurpose_standby()) {
+    return sections_->repurpose_standby();
+  }
+  template <class S = Sections>
+  auto balance() -> decltype(std::declval<S&>().balance()) {
+    return sections_->balance();
+  }
+  template <class S = Sections>
+  auto page_file_slots_used() const
+      -> decltype(std::declval<const S&>().page_file_slots_used()) {
+    return sections_->page_file_slots_used();
+  }
+  template <class S = Sections>
+  auto listed_pages() const
+      -> decltype(std::declval<const S&>().listed_pages()) {
+    return sections_->listed_pages();
   }
 
   bool check_invariants() { return impl_.check_invariants(); }

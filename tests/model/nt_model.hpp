@@ -14,11 +14,14 @@
 //
 //   allocs_    : first vpn -> { end vpn (exclusive), allocation protect }
 //                one entry per allocation (a VAD); entries never overlap.
-//   committed_ : vpn -> { protect (Win32 PAGE_*), contents unknown?, bytes }
+//   committed_ : vpn -> { protect (Win32 PAGE_*), contents unknown?,
+//                         touched?, bytes }
 //                one entry per committed page; every key lies inside an
 //                allocation. A page inside an allocation but absent here is
 //                reserved. Bytes are materialised on the first write
-//                (absent = all zero).
+//                (absent = all zero). Touched: an access brought it in
+//                since it was committed or reset (not demand-zero any
+//                more); where it is then is the pager's (the world's).
 //
 //   commit charge == committed_.size() <= commit limit (pages).
 //
@@ -27,10 +30,19 @@
 //   allocs_    : a view is an allocation with a view id, its section and
 //                the section page of its first page, and the pages it
 //                charged for copy-on-write (all of them, once).
-//   view_pages_: vpn -> { protection of its own, private copy, dirty }
+//   view_pages_: vpn -> { protection of its own, private copy, dirty,
+//                         mapped }
 //                for the pages of views that differ from their view: a
 //                page without an entry has the view's protection and shows
 //                its section page. Committed or not is the section page's.
+//                Mapped: its PTE maps the section page's frame (valid, in
+//                the working set) until a trim, an unmappable protection,
+//                a copy or the unmap lets go.
+//
+// The pager (trim, the modified page writer, repurposing standby frames;
+// see section_world) decides what a committed page's PTE holds: the model
+// says which (expected_pte) and counts the faults that take a page back
+// from a list (soft) or read it (hard).
 //
 //   commit charge == committed_.size() + the views' copy-on-write charge;
 //   the world's charge (every space's and every page-file section's) <=
@@ -211,6 +223,45 @@ inline std::string to_text(const memory_basic_information& m) {
 enum class access_kind : std::uint8_t { read, write, execute };
 enum class access_mode : std::uint8_t { user, kernel };
 
+/// What a page's PTE holds, as the pager leaves it (same enumerator values
+/// as mmkit::entry_kind, whose first six these are).
+enum class pte_kind : std::uint8_t {
+  valid,        // present: the page is in the working set
+  zero,         // nothing: not committed
+  demand_zero,  // committed, never touched (or reset)
+  page_file,    // a private page whose only copy is in a page-file slot
+  transition,   // a private page in a frame that is not mapped: trimmed (on
+                // the standby or modified list), or NOACCESS / GUARD
+  prototype,    // a view's page not mapped here: through its section
+};
+inline const char* pte_kind_name(pte_kind k) {
+  switch (k) {
+    case pte_kind::valid: return "valid";
+    case pte_kind::zero: return "zero";
+    case pte_kind::demand_zero: return "demand-zero";
+    case pte_kind::page_file: return "page-file";
+    case pte_kind::transition: return "transition";
+    case pte_kind::prototype: return "prototype";
+  }
+  return "<other>";
+}
+
+/// The pages on the modified and on the standby list.
+struct pager_lists {
+  std::uint64_t modified = 0;
+  std::uint64_t standby = 0;
+  friend bool operator==(const pager_lists&, const pager_lists&) = default;
+};
+
+/// The faults an address space took that the pager decides: soft (the
+/// page's frame was still on the standby or modified list) and hard (the
+/// page was read from a page-file slot or from its file).
+struct pager_faults {
+  std::uint64_t soft = 0;
+  std::uint64_t hard = 0;
+  friend bool operator==(const pager_faults&, const pager_faults&) = default;
+};
+
 /// The NT layout of one architecture's user address space.
 struct nt_layout {
   const char* name = "";
@@ -274,6 +325,43 @@ struct nt_layout {
 // does not write what another view wrote and still holds dirty (WRK
 // flushsec.c MiFlushSectionInternal gathers the dirty bits of the caller's
 // view only).
+//
+// The pager (NT's working-set trimmer, modified page writer and standby
+// list; WRK wslist.c, modwrite.c, pfnlist.c) is the world's too, since its
+// lists are the system's:
+//
+//   paging_   : page -> { modified | standby | paged_out, list position }
+//               for every page the pager took out of a working set and
+//               that has not come back: a space's private page or a
+//               view's private copy (by vpn), a page-file section's page
+//               or a file's page (by index)
+//   mapped_   : section or file page -> the view PTEs that map it valid
+//               (its frame's share count less the prototype's own)
+//
+// A page absent from paging_ is where its owner says (resident or not);
+// a page in it is
+//
+//   modified   in a frame on the modified list: a private page (or a
+//              private copy) trimmed from its working set, a section page
+//              trimmed from the last one that mapped it while it was
+//              modified (a page-file section's page always is; a file's
+//              when its modified bit is set, see above)
+//   standby    in a frame on the standby list: written (a private or
+//              page-file section's page to a page-file slot, a file's page
+//              to its file) or clean when it was trimmed
+//   paged_out  only in a page-file slot: its standby frame was taken for
+//              another use (a file's page is then simply not resident: its
+//              file has it)
+//
+// Both lists are FIFO (WRK pfnlist.c MiInsertPageInList appends; the
+// modified page writer takes the oldest first): the position is a sequence
+// number. A fault takes a listed page back (soft) or reads a paged-out
+// one (hard), and a standby or paged-out page's slot is freed then: a page
+// is in a frame or in a slot (mmkit's rule, page_state.hpp; NT may keep a
+// clean page's paging-file copy, which no call can observe). Nothing but
+// the explicit steps (trim, write_modified, repurpose_standby, the balance
+// step's trims) puts a page in these states: the drivers give the
+// implementation enough frames that it never reclaims on its own.
 //
 // Rules, each with where it was observed (Wine dlls/kernel32/tests/
 // virtual.c and dlls/ntdll/tests/virtual.c; ReactOS apitests/ntdll/
@@ -364,6 +452,22 @@ class section_world {
   using page_bytes = std::array<std::uint8_t, page_size>;
   /// No limit on the pages sections may hold (see create_section).
   static constexpr std::uint64_t unlimited = ~std::uint64_t{0};
+
+  /// A page the pager knows (see the header comment): a space's private
+  /// page or private copy by vpn, a page-file section's or a file's page
+  /// by index.
+  struct page_ref {
+    enum class owner_kind : std::uint8_t { space, section, file };
+    owner_kind kind = owner_kind::space;
+    int owner = -1;
+    std::uint64_t page = 0;
+    friend auto operator<=>(const page_ref&, const page_ref&) = default;
+  };
+  /// Where the pager put a page (see the header comment).
+  enum class paging : std::uint8_t { modified, standby, paged_out };
+  /// How a fault found its page: mapped or resident already, taken back
+  /// from a list (soft), a zeroed frame, read from a slot or a file (hard).
+  enum class fault_source : std::uint8_t { resident, reclaimed, zeroed, read };
 
   struct file_state {
     std::vector<std::uint8_t> bytes;
@@ -473,6 +577,7 @@ class section_world {
         ++it;
       } else {
         fs.modified.erase(it->first);
+        forget(file_ref(f, it->first));
         it = fs.cache.erase(it);
       }
     }
@@ -701,15 +806,33 @@ class section_world {
     return nt_status::success;
   }
   /// The bytes of committed page `i` of section `s`, brought in (resident
-  /// from now on): a file page is read from its file, zero past its end.
-  /// Null: zeros (a page-file page never written).
-  const page_bytes* bring_in(int s, std::uint64_t i) {
+  /// from now on): a file page is read from its file, zero past its end;
+  /// a listed page is taken back, a paged-out one read from its slot (which
+  /// is freed). `how` says which. Null: zeros (a page-file page never
+  /// written).
+  const page_bytes* bring_in(int s, std::uint64_t i, fault_source& how) {
     section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    const page_ref r = section_ref(s, i);
+    const std::optional<paging> was = paging_of(r);
+    if (was) forget(r);
     if (ss.file < 0) {
-      ss.own.at(i).resident = true;
-      return ss.own[i].bytes.get();
+      section_page& p = ss.own.at(i);
+      how = was == paging::paged_out ? fault_source::read
+            : was                    ? fault_source::reclaimed
+            : p.resident             ? fault_source::resident
+                                     : fault_source::zeroed;
+      p.resident = true;
+      return p.bytes.get();
     }
+    const file_state& fs = *files_[static_cast<std::size_t>(ss.file)];
+    how = was                      ? fault_source::reclaimed
+          : fs.cache.count(i) != 0 ? fault_source::resident
+                                   : fault_source::read;
     return &cached(ss.file, i);
+  }
+  const page_bytes* bring_in(int s, std::uint64_t i) {
+    fault_source ignored{};
+    return bring_in(s, i, ignored);
   }
   /// The bytes of page `i`, brought in, to write.
   page_bytes& bytes_to_write(int s, std::uint64_t i) {
@@ -754,8 +877,201 @@ class section_world {
     for (auto m = fs.modified.lower_bound(first);
          m != fs.modified.end() && *m < first + n;) {
       write_back(fs, *m, *fs.cache.at(*m));
+      // A page on the modified list is written by the writer's own path:
+      // it goes to the tail of standby (mmkit's section_ops::write_page).
+      const page_ref r = file_ref(ss.file, *m);
+      if (paging_of(r) == paging::modified) {
+        forget(r);
+        put_on(r, paging::standby);
+      }
       m = fs.modified.erase(m);
     }
+  }
+
+  // ---- the pager (see the header comment) ----------------------------------
+
+  /// A number for a new address space, naming its private pages.
+  int new_space() { return next_space_++; }
+  static page_ref private_ref(int space, std::uint64_t vpn) {
+    return {page_ref::owner_kind::space, space, vpn};
+  }
+  /// The page the pager knows for page `i` of section `s`: its own for a
+  /// page-file section, its file's for a file section.
+  page_ref section_ref(int s, std::uint64_t i) const {
+    const section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    return ss.file < 0 ? page_ref{page_ref::owner_kind::section, s, i}
+                       : file_ref(ss.file, i);
+  }
+  static page_ref file_ref(int f, std::uint64_t i) {
+    return {page_ref::owner_kind::file, f, i};
+  }
+  /// Where the pager put page `r`, or nothing (where its owner says).
+  std::optional<paging> paging_of(const page_ref& r) const {
+    const auto p = paging_.find(r);
+    if (p == paging_.end()) return std::nullopt;
+    return p->second.where;
+  }
+  std::optional<paging> page_paging(int s, std::uint64_t i) const {
+    return paging_of(section_ref(s, i));
+  }
+
+  /// Private page (or private copy) `vpn` of `space`, valid, leaves its
+  /// working set: its frame, which holds its only copy, goes to the
+  /// modified list.
+  void trim_private(int space, std::uint64_t vpn) {
+    put_on(private_ref(space, vpn), paging::modified);
+  }
+  /// A fault on private page `vpn` of `space` (touched before): how it
+  /// came back (a listed frame taken back, a paged-out page read and its
+  /// slot freed), or resident when the pager had not taken it.
+  fault_source fault_in_private(int space, std::uint64_t vpn) {
+    const page_ref r = private_ref(space, vpn);
+    const std::optional<paging> was = paging_of(r);
+    if (!was) return fault_source::resident;
+    forget(r);
+    return *was == paging::paged_out ? fault_source::read
+                                     : fault_source::reclaimed;
+  }
+  /// Private page `vpn` of `space` is decommitted, released or reset: its
+  /// frame and slot go.
+  void forget_private(int space, std::uint64_t vpn) {
+    forget(private_ref(space, vpn));
+  }
+
+  /// Page `i` of section `s` (resident) is mapped valid by one more view
+  /// page.
+  void map_page(int s, std::uint64_t i) { ++mapped_[section_ref(s, i)]; }
+  /// ... by one fewer. When the working-set trim let it go (`trimmed`) and
+  /// no view maps it any more, its frame goes to the modified list when
+  /// the page is modified, else to standby (mmkit's
+  /// section_ops::release_page); unmap and protect leave it resident.
+  void unmap_page(int s, std::uint64_t i, bool trimmed) {
+    const page_ref r = section_ref(s, i);
+    const auto m = mapped_.find(r);
+    // Cannot be: every mapped view page is counted (the space's
+    // check_invariants sees to it).
+    if (m == mapped_.end()) return;
+    if (--m->second != 0) return;
+    mapped_.erase(m);
+    if (!trimmed) return;
+    const section_state& ss = sections_.at(static_cast<std::size_t>(s));
+    const bool modified =
+        ss.file < 0 ||
+        files_[static_cast<std::size_t>(ss.file)]->modified.count(i) != 0;
+    put_on(r, modified ? paging::modified : paging::standby);
+  }
+  /// The view PTEs that map page `i` of section `s` valid.
+  std::uint32_t mappings(int s, std::uint64_t i) const {
+    const auto m = mapped_.find(section_ref(s, i));
+    return m == mapped_.end() ? 0 : m->second;
+  }
+
+  /// The modified page writer's step: the `n` oldest modified pages are
+  /// written (a file's page to its file, below its end; the others to a
+  /// page-file slot) and go to the tail of standby. Returns: how many.
+  std::uint64_t write_modified(std::uint64_t n) {
+    std::uint64_t done = 0;
+    while (done < n && !modified_.empty()) {
+      const page_ref r = modified_.begin()->second;
+      if (r.kind == page_ref::owner_kind::file) {
+        file_state& fs = *files_[static_cast<std::size_t>(r.owner)];
+        write_back(fs, r.page, *fs.cache.at(r.page));
+        fs.modified.erase(r.page);
+      }
+      forget(r);
+      put_on(r, paging::standby);
+      ++done;
+    }
+    return done;
+  }
+  /// Every standby frame is taken for another use: a private or page-file
+  /// section's page is then only in its slot, a file's page only in its
+  /// file (it is not resident any more). Returns: how many.
+  std::uint64_t repurpose_standby() {
+    std::uint64_t done = 0;
+    while (!standby_.empty()) {
+      const page_ref r = standby_.begin()->second;
+      forget(r);
+      switch (r.kind) {
+        case page_ref::owner_kind::section:
+          sections_[static_cast<std::size_t>(r.owner)].own.at(r.page).resident =
+              false;
+          put_on(r, paging::paged_out);
+          break;
+        case page_ref::owner_kind::space: put_on(r, paging::paged_out); break;
+        case page_ref::owner_kind::file:
+          files_[static_cast<std::size_t>(r.owner)]->cache.erase(r.page);
+          break;
+      }
+      ++done;
+    }
+    return done;
+  }
+  /// Page-file slots in use.
+  std::uint64_t slots_used() const { return slots_; }
+  /// The pages of `space` on the standby list (by vpn).
+  std::vector<std::uint64_t> pages_on_standby(int space) const {
+    std::vector<std::uint64_t> out;
+    for (const auto& [seq, r] : standby_)
+      if (r.kind == page_ref::owner_kind::space && r.owner == space)
+        out.push_back(r.page);
+    return out;
+  }
+  /// Pages on the modified and on the standby list.
+  std::uint64_t listed(paging list) const {
+    return list == paging::modified  ? modified_.size()
+           : list == paging::standby ? standby_.size()
+                                     : 0;
+  }
+
+  /// The pager's invariants: every listed page is on its list once, in
+  /// the position it records; the slots are the standby and paged-out
+  /// pages that are not a file's; a section page the pager holds is
+  /// resident on a list (not mapped) or, paged out, not resident; a
+  /// mapped section page is resident and on no list.
+  bool check_pager() const {
+    std::uint64_t slots = 0, modified = 0, standby = 0;
+    for (const auto& [r, rec] : paging_) {
+      if (rec.where != paging::paged_out) {
+        const auto& list = rec.where == paging::modified ? modified_ : standby_;
+        const auto at = list.find(rec.seq);
+        if (at == list.end() || at->second != r) return false;
+        (rec.where == paging::modified ? modified : standby) += 1;
+      }
+      slots += holds_slot(r, rec.where) ? 1 : 0;
+      if (mapped_.count(r) != 0) return false;
+      switch (r.kind) {
+        case page_ref::owner_kind::space: break;  // the space checks its own
+        case page_ref::owner_kind::section: {
+          const section_state& ss =
+              sections_.at(static_cast<std::size_t>(r.owner));
+          if (!ss.live || r.page >= ss.own.size() ||
+              !ss.own[r.page].committed ||
+              ss.own[r.page].resident != (rec.where != paging::paged_out))
+            return false;
+          break;
+        }
+        case page_ref::owner_kind::file: {
+          const file_state& fs = *files_.at(static_cast<std::size_t>(r.owner));
+          if (rec.where == paging::paged_out || fs.cache.count(r.page) == 0 ||
+              (rec.where == paging::standby && fs.modified.count(r.page) != 0))
+            return false;
+          break;
+        }
+      }
+    }
+    for (const auto& [r, n] : mapped_) {
+      if (n == 0 || r.kind == page_ref::owner_kind::space) return false;
+      if (r.kind == page_ref::owner_kind::file
+              ? files_.at(static_cast<std::size_t>(r.owner))
+                        ->cache.count(r.page) == 0
+              : !sections_.at(static_cast<std::size_t>(r.owner))
+                     .own.at(r.page)
+                     .resident)
+        return false;
+    }
+    return slots == slots_ && modified == modified_.size() &&
+           standby == standby_.size();
   }
 
  private:
@@ -810,6 +1126,9 @@ class section_world {
       section_charge_ -= s.charged;
       pages_in_use_ -= s.pages;
       s.charged = 0;
+      // Its listed frames and its slots go with it.
+      for (std::uint64_t i = 0; i < s.own.size(); ++i)
+        forget(page_ref{page_ref::owner_kind::section, id, i});
       s.own.clear();
       return;
     }
@@ -818,8 +1137,41 @@ class section_world {
     for (const std::uint64_t i : fs.modified)
       write_back(fs, i, *fs.cache.at(i));
     fs.modified.clear();
+    for (const auto& [i, bytes] : fs.cache) forget(file_ref(s.file, i));
     fs.cache.clear();
     fs.segment_pages = 0;
+  }
+
+  // The pager's lists (see the header comment).
+  struct paging_record {
+    paging where = paging::modified;
+    std::uint64_t seq = 0;  // position on its list
+  };
+  std::map<std::uint64_t, page_ref>& list_of(paging where) {
+    return where == paging::modified ? modified_ : standby_;
+  }
+  /// Whether a page the pager put `where` holds a page-file slot: a
+  /// written or paged-out page that is not a file's.
+  static bool holds_slot(const page_ref& r, paging where) {
+    return r.kind != page_ref::owner_kind::file && where != paging::modified;
+  }
+  /// Requires: the pager holds no record of `r`. Effects: `r` goes `where`
+  /// (the tail of its list).
+  void put_on(const page_ref& r, paging where) {
+    const std::uint64_t seq = next_seq_++;
+    paging_[r] = {where, seq};
+    if (where != paging::paged_out) list_of(where)[seq] = r;
+    if (holds_slot(r, where)) ++slots_;
+  }
+  /// Effects: the pager forgets `r` (its list entry and slot), if it knew
+  /// it.
+  void forget(const page_ref& r) {
+    const auto p = paging_.find(r);
+    if (p == paging_.end()) return;
+    if (p->second.where != paging::paged_out)
+      list_of(p->second.where).erase(p->second.seq);
+    if (holds_slot(r, p->second.where)) --slots_;
+    paging_.erase(p);
   }
 
   std::uint64_t limit_;
@@ -831,6 +1183,13 @@ class section_world {
   std::vector<section_state> sections_;
   std::vector<handle_state> handles_;
   std::vector<view_state> views_;
+  std::map<page_ref, paging_record> paging_;
+  std::map<std::uint64_t, page_ref> modified_;  // sequence -> page, FIFO
+  std::map<std::uint64_t, page_ref> standby_;   // sequence -> page, FIFO
+  std::map<page_ref, std::uint32_t> mapped_;
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t slots_ = 0;
+  int next_space_ = 0;
 };
 
 /// Deliberate defects for testing the differential driver itself; a real
@@ -839,6 +1198,7 @@ enum class model_bug : std::uint8_t {
   none,
   recommit_zeroes,        // MEM_COMMIT over committed pages loses data
   decommit_keeps_charge,  // decommit forgets to return the commit charge
+  trim_keeps_page,        // a private page's trim succeeds and does nothing
 };
 
 template <model_bug Bug = model_bug::none>
@@ -864,30 +1224,41 @@ class basic_nt_model {
     std::optional<std::uint32_t> protect;
     std::unique_ptr<std::array<std::uint8_t, page_size>> copy;
     bool dirty = false;  // written through this view (the PTE's D bit)
+    /// The PTE maps the section's frame (valid, in the working set).
+    bool mapped = false;
   };
   struct page_state {
     std::uint32_t protect = 0;
     bool unknown = false;  // MEM_RESET: contents undefined until rewritten
+    /// Touched since it was committed or reset: no longer demand-zero
+    /// (a frame holds it, or the pager has it: section_world::paging_of).
+    bool touched = false;
     std::unique_ptr<std::array<std::uint8_t, page_size>> bytes;
   };
 
   /// Requires: layout.highest + 1 is a multiple of 64 KiB.
   basic_nt_model(nt_layout layout, std::uint64_t commit_limit_pages)
       : layout_(layout),
-        world_(std::make_shared<section_world>(commit_limit_pages)) {}
+        world_(std::make_shared<section_world>(commit_limit_pages)),
+        space_(world_->new_space()) {}
   /// An address space of `world` (shared with the other spaces on it).
   basic_nt_model(nt_layout layout, std::shared_ptr<section_world> world)
-      : layout_(layout), world_(std::move(world)) {}
+      : layout_(layout),
+        world_(std::move(world)),
+        space_(world_->new_space()) {}
   using allocation_map = std::map<std::uint64_t, allocation>;
 
-  /// A space that goes unmaps its views and returns its charge (its world
-  /// lives on).
+  /// A space that goes unmaps its views, gives its pages' frames and
+  /// slots back and returns its charge (its world lives on).
   ~basic_nt_model() {
     for (auto a = allocs_.begin(); a != allocs_.end(); ++a)
       if (a->second.mapped()) {
         harvest_dirt(a, a->first, a->second.end_vpn);
+        unmap_pages(a);
         world_->remove_view(a->second.view);
       }
+    for (const auto& [v, p] : committed_)
+      if (p.touched) world_->forget_private(space_, v);
     world_->add_charge(-static_cast<std::int64_t>(charge_));
   }
   basic_nt_model(const basic_nt_model&) = delete;
@@ -1116,10 +1487,13 @@ class basic_nt_model {
         return nt_status::free_vm_not_at_base;
     }
 
-    // Drop the committed pages of [s, e): decommit and release both do it.
+    // Drop the committed pages of [s, e): decommit and release both do it,
+    // with their frames and page-file slots.
     auto first = committed_.lower_bound(s);
     auto last = committed_.lower_bound(e);
     const auto dropped = static_cast<std::uint64_t>(std::distance(first, last));
+    for (auto p = first; p != last; ++p)
+      if (p->second.touched) world_->forget_private(space_, p->first);
     committed_.erase(first, last);
     if constexpr (Bug != model_bug::decommit_keeps_charge) {
       add_charge(-static_cast<std::int64_t>(dropped));
@@ -1386,6 +1760,7 @@ class basic_nt_model {
     if (a == allocs_.end() || !a->second.mapped())
       return nt_status::not_mapped_view;
     harvest_dirt(a, a->first, a->second.end_vpn);
+    unmap_pages(a);
     view_pages_.erase(view_pages_.lower_bound(a->first),
                       view_pages_.lower_bound(a->second.end_vpn));
     add_charge(-static_cast<std::int64_t>(a->second.cow_charge));
@@ -1502,6 +1877,103 @@ class basic_nt_model {
         size, bytes_done, access_kind::write);
   }
 
+  // ---- the pager -----------------------------------------------------------
+  // The working-set trim of one page, and the system's steps (the world's,
+  // offered here as the implementation offers them through its system):
+  // mmkit's region/working_set.hpp and system.hpp "the pager".
+
+  /// Effects: the page at `address` leaves the working set: a valid
+  /// private page's frame (or a view's private copy's) goes to the
+  /// modified list, its PTE becomes a transition PTE; a view's page mapped
+  /// here gets its prototype PTE back, its dirt reaches its section page,
+  /// and when no other view maps the page its frame goes to the modified
+  /// or standby list. Returns: whether the page was valid and could go (a
+  /// page not mapped, NOACCESS and GUARD pages stay).
+  bool trim(std::uint64_t address) {
+    if (address > layout_.highest) return false;
+    const std::uint64_t v = address >> 12;
+    const auto a = find_allocation(v);
+    if (a == allocs_.end()) return false;
+    if (a->second.mapped()) {
+      const auto vp = view_pages_.find(v);
+      if (vp == view_pages_.end()) return false;
+      if (vp->second.copy) {
+        if (copy_pte(a, v) != pte_kind::valid) return false;
+        world_->trim_private(space_, v);
+        return true;
+      }
+      if (!vp->second.mapped) return false;
+      harvest_dirt(a, v, v + 1);
+      vp->second.mapped = false;
+      world_->unmap_page(a->second.section,
+                         a->second.first_page + (v - a->first), true);
+      return true;
+    }
+    const auto p = committed_.find(v);
+    if (p == committed_.end() || private_pte(v, p->second) != pte_kind::valid)
+      return false;
+    if constexpr (Bug == model_bug::trim_keeps_page) return true;
+    world_->trim_private(space_, v);
+    return true;
+  }
+
+  /// What the PTE of page `vpn` holds, as this model expects it (zero
+  /// outside committed private pages and views).
+  pte_kind expected_pte(std::uint64_t vpn) const {
+    const auto a = find_allocation(vpn);
+    if (a == allocs_.end()) return pte_kind::zero;
+    if (a->second.mapped()) {
+      const auto vp = view_pages_.find(vpn);
+      if (vp != view_pages_.end() && vp->second.copy) return copy_pte(a, vpn);
+      if (vp != view_pages_.end() && vp->second.mapped) return pte_kind::valid;
+      return pte_kind::prototype;
+    }
+    const auto p = committed_.find(vpn);
+    return p == committed_.end() ? pte_kind::zero : private_pte(vpn, p->second);
+  }
+  /// The PTE of `address`'s page (the implementation's translate()).
+  pte_kind pte(std::uint64_t address) const {
+    return address > layout_.highest ? pte_kind::zero
+                                     : expected_pte(address >> 12);
+  }
+  /// The soft and hard faults this space took so far.
+  pager_faults faults() const { return faults_; }
+
+  /// The modified page writer's step over the world (see section_world::
+  /// write_modified). Returns: the pages written.
+  std::uint64_t write_modified_pages(std::uint64_t n) {
+    return world_->write_modified(n);
+  }
+  /// Every standby frame is repurposed (section_world::repurpose_standby).
+  std::uint64_t repurpose_standby() { return world_->repurpose_standby(); }
+  /// The balance step under pressure, done the simplest way: every valid
+  /// page of this space that can leave its working set does, then every
+  /// modified page is written. (The differential driver does not ask its
+  /// reference model for this: mmkit's clock may leave pages, and the
+  /// driver has the model follow the trims the implementation made.)
+  /// Returns: the pages trimmed.
+  std::uint64_t balance() {
+    std::vector<std::uint64_t> valid;
+    for (const auto& [v, p] : committed_)
+      if (private_pte(v, p) == pte_kind::valid) valid.push_back(v);
+    for (const auto& [v, vp] : view_pages_)
+      if (vp.mapped || vp.copy) valid.push_back(v);  // trim() decides
+    std::uint64_t trimmed = 0;
+    for (const std::uint64_t v : valid) trimmed += trim(v << 12) ? 1 : 0;
+    world_->write_modified(~std::uint64_t{0});
+    return trimmed;
+  }
+  /// This space's pages (private pages and copies) on the standby list.
+  std::vector<std::uint64_t> pages_on_standby() const {
+    return world_->pages_on_standby(space_);
+  }
+  /// Page-file slots in use, and the pages on the two lists.
+  std::uint64_t page_file_slots_used() const { return world_->slots_used(); }
+  pager_lists listed_pages() const {
+    return {world_->listed(section_world::paging::modified),
+            world_->listed(section_world::paging::standby)};
+  }
+
   // ---- accounting and checks ----------------------------------------------
   /// This space's commit charge: its committed private pages and its
   /// copy-on-write views' pages.
@@ -1551,7 +2023,24 @@ class basic_nt_model {
     for (const auto& [v, p] : view_pages_) {
       const auto al = find_allocation(v);
       if (al == allocs_.end() || !al->second.mapped()) return false;
+      // A mapped page is its section's, resident and on no list.
+      if (p.mapped) {
+        const std::uint64_t i = al->second.first_page + (v - al->first);
+        if (p.copy || !world_->page_resident(al->second.section, i) ||
+            world_->page_paging(al->second.section, i) ||
+            world_->mappings(al->second.section, i) == 0)
+          return false;
+      }
     }
+    // The pager holds only pages that were touched, and copies.
+    for (const auto& [v, p] : committed_)
+      if (!p.touched &&
+          world_->paging_of(section_world::private_ref(space_, v)))
+        return false;
+    for (const auto& [v, p] : view_pages_)
+      if (!p.copy && world_->paging_of(section_world::private_ref(space_, v)))
+        return false;
+    if (!world_->check_pager()) return false;
     return charge_ == committed_.size() + cow &&
            world_->commit_charge() <= world_->commit_limit();
   }
@@ -1780,10 +2269,13 @@ class basic_nt_model {
       size_io = end - start;
       return nt_status::success;
     }
+    // Their frames and slots go: they are demand-zero again.
     for (auto p = committed_.lower_bound(start >> 12);
          p != committed_.end() && p->first < (end >> 12); ++p) {
       p->second.unknown = true;
       p->second.bytes.reset();
+      if (p->second.touched) world_->forget_private(space_, p->first);
+      p->second.touched = false;
     }
     base_io = start;
     size_io = end - start;
@@ -1814,6 +2306,11 @@ class basic_nt_model {
       p->second.protect &= ~page::guard;
       return nt_status::guard_page_violation;
     }
+    // The page comes in: a zeroed frame the first time, else from where
+    // the pager put it.
+    if (p->second.touched)
+      count_fault(world_->fault_in_private(space_, p->first));
+    p->second.touched = true;
     return nt_status::success;
   }
 
@@ -1840,17 +2337,37 @@ class basic_nt_model {
       view_pages_[v].protect = prot & ~page::guard;
       return nt_status::guard_page_violation;
     }
-    const auto* bytes = world_->bring_in(a->second.section, i);
+    // A private copy is the view's own page: no fault reaches the section;
+    // the pager may have it, as a private page.
+    if (view_copied(v)) {
+      count_fault(world_->fault_in_private(space_, v));
+      return nt_status::success;
+    }
+    // A page not mapped here faults through its section (mmkit's
+    // handle_prototype): taken back from a list, read, or zeroed.
+    const bool was_mapped = view_mapped(v);
+    section_world::fault_source how{};
+    const auto* bytes = world_->bring_in(a->second.section, i, how);
+    if (!was_mapped) count_fault(how);
+    view_page& vp = view_pages_[v];
     if (kind == access_kind::write && cow) {
-      view_page& vp = view_pages_[v];
       vp.copy = std::make_unique<std::array<std::uint8_t, page_size>>();
       if (bytes != nullptr)
         *vp.copy = *bytes;
       else
         vp.copy->fill(0);
       vp.protect = copied_form(prot);
-    } else if (kind == access_kind::write && !view_copied(v)) {
-      view_pages_[v].dirty = true;  // a write through the shared page
+      // The copy replaces the shared page in this view.
+      if (was_mapped) {
+        vp.mapped = false;
+        world_->unmap_page(a->second.section, i, false);
+      }
+    } else {
+      if (!was_mapped) {
+        vp.mapped = true;
+        world_->map_page(a->second.section, i);
+      }
+      if (kind == access_kind::write) vp.dirty = true;  // the shared page
     }
     return nt_status::success;
   }
@@ -1926,6 +2443,53 @@ class basic_nt_model {
     world_->add_charge(pages);
   }
 
+  /// Whether a page of protection `p` may be mapped valid: NOACCESS and
+  /// GUARD pages stay not present, so that every access faults (mmkit's
+  /// page_model::mappable).
+  static bool mappable(std::uint32_t p) {
+    return !(p & page::guard) && (p & 0xFFu) != page::noaccess;
+  }
+  /// What the PTE of committed private page `vpn` holds.
+  pte_kind private_pte(std::uint64_t vpn, const page_state& p) const {
+    if (!p.touched) return pte_kind::demand_zero;
+    if (const auto w =
+            world_->paging_of(section_world::private_ref(space_, vpn)))
+      return *w == section_world::paging::paged_out ? pte_kind::page_file
+                                                    : pte_kind::transition;
+    return mappable(p.protect) ? pte_kind::valid : pte_kind::transition;
+  }
+  /// What the PTE of page `vpn` of view `a`, a private copy, holds: the
+  /// pager treats the copy as a private page.
+  pte_kind copy_pte(alloc_iter a, std::uint64_t vpn) const {
+    if (const auto w =
+            world_->paging_of(section_world::private_ref(space_, vpn)))
+      return *w == section_world::paging::paged_out ? pte_kind::page_file
+                                                    : pte_kind::transition;
+    return mappable(view_protect(a, vpn)) ? pte_kind::valid
+                                          : pte_kind::transition;
+  }
+  void count_fault(section_world::fault_source how) {
+    if (how == section_world::fault_source::reclaimed) ++faults_.soft;
+    if (how == section_world::fault_source::read) ++faults_.hard;
+  }
+  bool view_mapped(std::uint64_t v) const {
+    const auto vp = view_pages_.find(v);
+    return vp != view_pages_.end() && vp->second.mapped;
+  }
+  /// The pages of view `a` mapped here let go of their section pages
+  /// (which stay resident), and its private copies of their frames and
+  /// slots.
+  void unmap_pages(alloc_iter a) {
+    for (auto vp = view_pages_.lower_bound(a->first);
+         vp != view_pages_.end() && vp->first < a->second.end_vpn; ++vp) {
+      if (vp->second.copy) world_->forget_private(space_, vp->first);
+      if (!vp->second.mapped) continue;
+      vp->second.mapped = false;
+      world_->unmap_page(a->second.section,
+                         a->second.first_page + (vp->first - a->first), false);
+    }
+  }
+
   /// The protection of page `v` of view `a`.
   std::uint32_t view_protect(alloc_iter a, std::uint64_t v) const {
     if (const auto vp = view_pages_.find(v);
@@ -1953,6 +2517,13 @@ class basic_nt_model {
       vp.protect = vp.copy    ? copied_form(p)
                    : cow_view ? copy_on_write_form(p)
                               : p;
+      // A shared page stays mapped only with a protection a valid PTE can
+      // give (mmkit's protect_view); it stays resident in its section.
+      if (vp.mapped && !mappable(*vp.protect)) {
+        vp.mapped = false;
+        world_->unmap_page(a->second.section,
+                           a->second.first_page + (v - a->first), false);
+      }
     }
   }
 
@@ -2087,6 +2658,8 @@ class basic_nt_model {
 
   nt_layout layout_;
   std::shared_ptr<section_world> world_;
+  int space_ = 0;  // this space's number in its world (its private pages)
+  pager_faults faults_;
   std::uint64_t charge_ = 0;
   std::map<std::uint64_t, allocation> allocs_;
   std::map<std::uint64_t, page_state> committed_;
