@@ -183,7 +183,8 @@ class hosted_system : private detail::hosted_reservations,
         while (!pager_wake_.wait_for(g, period, [this] { return stop_; })) {
           g.unlock();
           this->balance();
-          this->write_modified_pages(this->pfns().count(page_state::modified));
+          // Everything modified now (counted under the PFN lock).
+          this->write_modified_pages(~std::uint64_t{0});
           pager_passes_.fetch_add(1, std::memory_order_relaxed);
           g.lock();
         }
