@@ -7,23 +7,39 @@
 //       address_space::read (guest to host) and write (host to guest),
 //       page by page through the software TLB; memcpy between two host
 //       buffers of 1 MiB, the bound.
-//   BM_host_page_of/{mmkit,translator}
+//   BM_host_pointer/mmkit/{uncached,cached}, BM_host_pointer/translator
 //       the host address of a resident page for a read: host_page_of (the
-//       locked call an emulator makes on a miss of its own cache), and the
-//       translator's inline TLB path under it.
+//       locked call an emulator makes on a miss of its own cache); the
+//       emulator's own cache of its answers (a direct-mapped array checked
+//       against the change generation, as QEMU checks its TLB); and the
+//       translator's inline TLB path under host_page_of.
+//   BM_restore/{mmkit,fork,memcpy}/<dirty pages>
+//       a snapshot fuzzer's reset over 256 MiB committed and touched, after
+//       a run that wrote <dirty pages> pages (16 or 1,024, spread over the
+//       range): emu::snapshot::restore; a host fork() snapshot (a child
+//       that writes the same pages and exits, waited for: the cost of a
+//       fork server's reset); memcpy of all committed memory back from a
+//       copy. The writes are inside the timed loop for all three.
 //
 // Set-up (commit, first touch) is outside the timed loops; bytes/s and
 // items/s are reported.
 
 #include <mmkit/address_space.hpp>
 #include <mmkit/arch/x86_64.hpp>
+#include <mmkit/emu/changes.hpp>
+#include <mmkit/emu/snapshot.hpp>
 #include <mmkit/system/hosted_system.hpp>
 
 #include <benchmark/benchmark.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 using namespace mmkit;
@@ -102,7 +118,7 @@ void BM_host_page_of_mmkit(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_host_page_of_mmkit)->Name("BM_host_page_of/mmkit");
+BENCHMARK(BM_host_page_of_mmkit)->Name("BM_host_pointer/mmkit/uncached");
 
 void BM_host_page_of_translator(benchmark::State& state) {
   hosted_system<> sys{std::uint64_t{64} << 20};
@@ -123,7 +139,147 @@ void BM_host_page_of_translator(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
-BENCHMARK(BM_host_page_of_translator)->Name("BM_host_page_of/translator");
+BENCHMARK(BM_host_page_of_translator)->Name("BM_host_pointer/translator");
+
+/// A space whose observer counts the changes that make pointers stale.
+struct counting_config : hosted_config<> {
+  using observer = emu::change_batcher<emu::no_range_sink>;
+};
+using counting_space = address_space<arch::x86_64, counting_config>;
+
+void BM_host_pointer_cached(benchmark::State& state) {
+  constexpr std::uint64_t frames = 1024;
+  std::vector<pfn_entry> entries(frames);
+  std::vector<std::uint64_t> prototypes(1024);
+  mmkit::system<counting_config> sys{
+      host_memory::create(frames << page_shift).value(),
+      entries.data(),
+      frames,
+      0,
+      prototypes.data(),
+      prototypes.size()};
+  counting_space as{sys};
+  vaddr base{0};
+  std::uint64_t size = probe_pages * page_size;
+  if (as.allocate(base, size, mem::reserve | mem::commit, page::readwrite) !=
+      status::success)
+    std::abort();
+  // The emulator's cache: guest page -> host page, and the generation the
+  // answer belongs to.
+  struct entry {
+    std::uint64_t page = ~std::uint64_t{0};
+    std::byte* host = nullptr;
+    std::uint64_t generation = 0;
+  };
+  std::array<entry, 256> cache{};
+  auto lookup = [&](vaddr va) {
+    entry& e = cache[va.page().raw() % cache.size()];
+    if (e.page == va.page().raw() && e.generation == as.change_generation())
+        [[likely]]
+      return e.host + va.page_offset();
+    auto p = as.host_page_of(va, access::read);
+    if (!p) std::abort();
+    e = {va.page().raw(), p->pointer - va.page_offset(), p->generation};
+    return p->pointer;
+  };
+  std::uint64_t i = 0;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(
+        lookup(base + (i++ % probe_pages) * page_size + 8));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_host_pointer_cached)->Name("BM_host_pointer/mmkit/cached");
+
+// --- snapshot restore ------------------------------------------------------
+
+constexpr std::uint64_t restore_bytes = std::uint64_t{256} << 20;
+constexpr std::uint64_t restore_pages = restore_bytes >> page_shift;
+
+/// The page the run writes as its i-th of `dirty`: spread over the range.
+std::uint64_t dirty_page(std::uint64_t i, std::uint64_t dirty) {
+  return i * (restore_pages / dirty);
+}
+
+void BM_restore_mmkit(benchmark::State& state) {
+  const auto dirty = static_cast<std::uint64_t>(state.range(0));
+  auto sys = std::make_unique<hosted_system<>>(restore_bytes +
+                                               (std::uint64_t{16} << 20));
+  auto as = std::make_unique<space>(*sys);
+  vaddr base{0};
+  std::uint64_t size = restore_bytes;
+  if (as->allocate(base, size, mem::reserve | mem::commit, page::readwrite) !=
+      status::success)
+    std::abort();
+  std::vector<std::byte> ones(restore_bytes, std::byte{1});
+  std::size_t done = 0;
+  if (as->write(base, ones.data(), ones.size(), done) != status::success)
+    std::abort();
+  ones = {};
+  emu::snapshot<space> snap;
+  if (snap.take({as.get()}) != status::success) std::abort();
+  std::uint32_t v = 0;
+  for (auto _ : state) {
+    for (std::uint64_t i = 0; i < dirty; ++i) {
+      ++v;
+      if (as->write(base + dirty_page(i, dirty) * page_size, &v, sizeof v,
+                    done) != status::success)
+        std::abort();
+    }
+    if (snap.restore() != status::success) std::abort();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_restore_mmkit)
+    ->Name("BM_restore/mmkit")
+    ->Arg(16)
+    ->Arg(1024)
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_restore_fork(benchmark::State& state) {
+  const auto dirty = static_cast<std::uint64_t>(state.range(0));
+  void* m = mmap(nullptr, restore_bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) std::abort();
+  auto* bytes = static_cast<std::byte*>(m);
+  std::memset(bytes, 1, restore_bytes);
+  for (auto _ : state) {
+    const pid_t child = fork();
+    if (child < 0) std::abort();
+    if (child == 0) {
+      for (std::uint64_t i = 0; i < dirty; ++i)
+        bytes[dirty_page(i, dirty) * page_size] = std::byte{2};
+      _exit(0);
+    }
+    int st = 0;
+    if (waitpid(child, &st, 0) != child) std::abort();
+  }
+  munmap(m, restore_bytes);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_restore_fork)
+    ->Name("BM_restore/fork")
+    ->Arg(16)
+    ->Arg(1024)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+void BM_restore_memcpy(benchmark::State& state) {
+  const auto dirty = static_cast<std::uint64_t>(state.range(0));
+  std::vector<std::byte> live(restore_bytes, std::byte{1});
+  std::vector<std::byte> copy(restore_bytes, std::byte{1});
+  for (auto _ : state) {
+    for (std::uint64_t i = 0; i < dirty; ++i)
+      live[dirty_page(i, dirty) * page_size] = std::byte{2};
+    std::memcpy(live.data(), copy.data(), restore_bytes);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_restore_memcpy)
+    ->Name("BM_restore/memcpy")
+    ->Arg(16)
+    ->Arg(1024)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -32,6 +32,7 @@
 #include <mmkit/core/result.hpp>
 #include <mmkit/emu/changes.hpp>
 #include <mmkit/emu/dirty_pages.hpp>
+#include <mmkit/emu/fault_callbacks.hpp>
 #include <mmkit/emu/host_page.hpp>
 #include <mmkit/fault/dispatcher.hpp>
 #include <mmkit/nt/section.hpp>
@@ -39,6 +40,7 @@
 #include <mmkit/nt/virtual_memory.hpp>
 #include <mmkit/paging/pte_writer.hpp>
 #include <mmkit/region/awe.hpp>
+#include <mmkit/region/fork.hpp>
 #include <mmkit/region/invariants.hpp>
 #include <mmkit/region/private_memory.hpp>
 #include <mmkit/region/space_core.hpp>
@@ -169,13 +171,24 @@ class address_space : private space_link {
                   std::uint64_t zero_bits = 0) noexcept {
     if (created_ != status::success) return created_;
     locked_scope guard(*this);
-    return nt::allocate(core_, base, size, allocation_type, protect, zero_bits);
+    const status s =
+        nt::allocate(core_, base, size, allocation_type, protect, zero_bits);
+    if (s == status::success && (allocation_type & mem::reserve))
+      emu_layout_changed(base, size);
+    return s;
   }
   status free(vaddr& base, std::uint64_t& size,
               std::uint32_t free_type) noexcept {
     if (created_ != status::success) return created_;
     locked_scope guard(*this);
-    return nt::free(core_, base, size, free_type);
+    // Released pages are supplied no more (fault callbacks block).
+    if (!callbacks_can_free_locked(base, size, free_type))
+      return status::insufficient_resources;
+    const status s = nt::free(core_, base, size, free_type);
+    if (s == status::success) callbacks_freed_locked(base, size, free_type);
+    if (s == status::success && (free_type & mem::release))
+      emu_layout_changed(base, size);
+    return s;
   }
   status protect(vaddr& base, std::uint64_t& size, std::uint32_t new_protect,
                  std::uint32_t& old_protect) noexcept {
@@ -200,14 +213,21 @@ class address_space : private space_link {
                   std::uint64_t zero_bits = 0) noexcept {
     if (created_ != status::success) return created_;
     locked_scope guard(*this);
-    return nt::map_view(core_, h, base, view_size, offset, allocation_type,
-                        protect, zero_bits);
+    const status s = nt::map_view(core_, h, base, view_size, offset,
+                                  allocation_type, protect, zero_bits);
+    if (s == status::success) emu_layout_changed(base, view_size);
+    return s;
   }
   /// NtUnmapViewOfSection: the view holding `base` goes.
   status unmap_view(vaddr base) noexcept {
     if (created_ != status::success) return created_;
     locked_scope guard(*this);
-    return nt::unmap_view(core_, base);
+    const mapped_vad* v = nt::view_at(core_, base);
+    const vpn_range r = v != nullptr ? v->range() : vpn_range{};
+    const status s = nt::unmap_view(core_, base);
+    if (s == status::success && v != nullptr)
+      emu_layout_changed(r.first.address(), r.count() << page_shift);
+    return s;
   }
   /// NtFlushVirtualMemory: the view's modified pages go to its file.
   status flush(vaddr& base, std::uint64_t& size) noexcept {
@@ -264,13 +284,17 @@ class address_space : private space_link {
   /// One simulated access to `va`, resolving a fault as MmAccessFault does
   /// (fault/dispatcher.hpp): success, access_violation,
   /// guard_page_violation (one-shot; the next access proceeds), no_memory.
+  /// Device ranges answer invalid_device_request; an access violation
+  /// goes to the fault hook first (fault callbacks block).
   status access(vaddr va, mmkit::access kind,
                 cpu_mode mode = cpu_mode::user) noexcept {
     if (created_ != status::success) return created_;
-    locked_scope guard(*this);
-    if (core_.ptes.translator().host_pointer(va, kind, mode) != nullptr)
-      return status::success;
-    return resolve(va, kind, mode);
+    return with_fault_hook(va, kind, mode, [&]() -> status {
+      locked_scope guard(*this);
+      if (core_.ptes.translator().host_pointer(va, kind, mode) != nullptr)
+        return status::success;
+      return resolve(va, kind, mode);
+    });
   }
 
   /// Copies `n` bytes at `va` into `buffer` as user-mode reads would,
@@ -357,6 +381,43 @@ class address_space : private space_link {
     return read_locked([&] { return core_.node_count; });
   }
 
+  // ==== fork (region/fork.hpp) ===========================================
+
+  /// Effects: NT's fork (MiCloneProcessAddressSpace): `child`, an empty
+  /// address space of this type on the same system, gets this space's
+  /// reservations and views, and its private pages copy-on-write: both
+  /// spaces map the same frames read-only until one of them writes a page,
+  /// which then gets a copy of its own. Views are inherited (ViewShare),
+  /// AWE regions are not, write-watch regions are with their state reset.
+  /// The child is charged this space's commit.
+  /// Returns: success; invalid_parameter (`child` is this space, was not
+  /// created, is on another system or is not empty: a VAD, commit or
+  /// frames); no_memory or in_page_error (a page of this space could not
+  /// be brought in to be shared); quota_exceeded; commitment_limit;
+  /// insufficient_resources (no VAD node or write-watch bitmap from the
+  /// child's allocators, no frames for its page tables). On failure the
+  /// child stays empty and this space as it was (but for pages brought in).
+  status fork_into(address_space& child) noexcept {
+    if (created_ != status::success) return created_;
+    if (&child == this || child.created_ != status::success ||
+        child.core_.sys != core_.sys)
+      return status::invalid_parameter;
+    // Both spaces' locks, lower address first (two forks between the same
+    // spaces cannot deadlock), then the PFN lock.
+    address_space& first = this < &child ? *this : child;
+    address_space& second = this < &child ? child : *this;
+    detail::lock_scope first_guard(first.lock_);
+    detail::lock_scope second_guard(second.lock_);
+    detail::lock_scope pfn_guard(core_.sys->pfn_lock());
+    const fault_counts before = faults_;
+    const status s = region::clone_space(core_, child.core_, faults_);
+    core_.sys->count_faults_locked(faults_ - before);
+    emu_end_of_call();
+    child.emu_end_of_call();
+    return s;
+  }
+  // ==== end of fork
+
   // --- observation ----------------------------------------------------------
 
   // Each figure is read under the locks, so that a thread may watch them
@@ -396,11 +457,21 @@ class address_space : private space_link {
   bool check_invariants() noexcept {
     if (created_ != status::success) return true;
     locked_scope guard(*this);
-    return region::check_space(core_, awe_);
+    return region::check_space(core_, awe_) &&
+           emu::check_callbacks(core_, callbacks_);
   }
 
   // ==== emulator support (emu/): host pointers, change events, dirty pages
   // Everything from here to "end of emulator support" belongs together.
+
+  /// For emu/snapshot.hpp (and nothing else): f(core) under the locks, as
+  /// one call that may change PTEs. The snapshot reads and rewrites the
+  /// space through the region layer.
+  template <class F>
+  decltype(auto) emu_with_core(F&& f) noexcept {
+    locked_scope guard(*this);
+    return f(core_);
+  }
 
   /// The host address of `va`'s byte for an access `acc` in `mode`, and how
   /// far it is good, resolving a fault as access() does (demand-zero,
@@ -413,16 +484,18 @@ class address_space : private space_link {
   result<host_page> host_page_of(vaddr va, mmkit::access acc,
                                  cpu_mode mode = cpu_mode::user) noexcept {
     if (created_ != status::success) return created_;
-    locked_scope guard(*this);
-    translator_type& x = core_.ptes.translator();
-    std::byte* p = x.host_pointer(va, acc, mode);
-    if (p == nullptr) [[unlikely]] {
-      const status s = resolve(va, acc, mode);
-      if (s != status::success) return s;
-      p = x.host_pointer(va, acc, mode);
-      if (p == nullptr) return status::access_violation;
-    }
-    return host_page{p, page_size - va.page_offset(), emu_generation()};
+    return with_fault_hook(va, acc, mode, [&]() -> result<host_page> {
+      locked_scope guard(*this);
+      translator_type& x = core_.ptes.translator();
+      std::byte* p = x.host_pointer(va, acc, mode);
+      if (p == nullptr) [[unlikely]] {
+        const status s = resolve(va, acc, mode);
+        if (s != status::success) return s;
+        p = x.host_pointer(va, acc, mode);
+        if (p == nullptr) return status::access_violation;
+      }
+      return host_page{p, page_size - va.page_offset(), emu_generation()};
+    });
   }
 
   /// The observer's count of changes that made cached pointers stale (see
@@ -505,7 +578,157 @@ class address_space : private space_link {
     else
       return 0;
   }
+  /// Tells a snapshot's journal that the VADs of [base, base + size)
+  /// changed (see paging/page_listener.hpp).
+  void emu_layout_changed(vaddr base, std::uint64_t size) noexcept {
+    if (page_listener* j = core_.ptes.observer().journal) [[unlikely]]
+      j->range_touched({base.page(), vaddr{base.raw() + size - 1}.page()});
+  }
   // ==== end of emulator support
+
+  // ==== fault callbacks (emu/fault_callbacks.hpp): device (MMIO) ranges, a
+  // user pager, the fault hook. Everything from here to "end of fault
+  // callbacks" belongs together (and the calls into it from free(),
+  // access(), host_page_of(), copy(), resolve() and check_invariants()).
+ public:
+  /// Effects: a device range of the pages covering [base, base + size)
+  /// (base 0: the system picks, 64 KiB aligned) with `protect`, whose
+  /// reads and writes go to `dev`: read()/write() move its bytes through
+  /// the device with the locks released; access() and host_page_of()
+  /// answer invalid_device_request (no memory backs it: take the slow
+  /// path); a refused access is an access_violation. Query shows it
+  /// MEM_MAPPED, MEM_COMMIT; unmap_mmio removes it. `base` becomes its
+  /// first byte. Requires: `dev`'s context outlives the range.
+  /// Returns: invalid_parameter, invalid_page_protection,
+  /// conflicting_addresses, no_memory, quota_exceeded,
+  /// insufficient_resources (no VAD node, or the callback table is full).
+  status map_mmio(vaddr& base, std::uint64_t size, std::uint32_t protect,
+                  emu::mmio_device dev) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return emu::map_mmio(core_, callbacks_, base, size, protect, dev);
+  }
+  template <emu::MmioDevice D>
+  status map_mmio(vaddr& base, std::uint64_t size, std::uint32_t protect,
+                  D& dev) noexcept {
+    return map_mmio(base, size, protect, emu::mmio_device::of(dev));
+  }
+  /// Effects: the device range holding `base` goes.
+  /// Returns: not_mapped_view when no device range holds it.
+  status unmap_mmio(vaddr base) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return emu::unmap_mmio(core_, callbacks_, base);
+  }
+
+  /// Effects: the demand-zero pages of [base, base + size) (in one private
+  /// reservation) are filled by `s` on first touch, inside the fault with
+  /// the locks held (`s` must not call into this space); a failure is the
+  /// fault's status and leaves the page untouched. Decommitted or reset
+  /// pages are supplied again; released ones no more.
+  /// Returns: invalid_parameter, conflicting_addresses,
+  /// insufficient_resources (the callback table is full).
+  status set_page_supplier(vaddr base, std::uint64_t size,
+                           emu::page_supplier s) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return emu::set_page_supplier(core_, callbacks_, base, size, s);
+  }
+  template <emu::PageSupplier S>
+  status set_page_supplier(vaddr base, std::uint64_t size, S& s) noexcept {
+    return set_page_supplier(base, size, emu::page_supplier::of(s));
+  }
+  /// Effects: the supplied range [base, base + size) is supplied no more.
+  /// Returns: invalid_parameter when no supplied range is exactly that.
+  status clear_page_supplier(vaddr base, std::uint64_t size) noexcept {
+    if (created_ != status::success) return created_;
+    locked_scope guard(*this);
+    return emu::clear_page_supplier<core_type>(callbacks_, base, size);
+  }
+
+  /// Effects: `h` hears of every access violation access(), read(),
+  /// write() and host_page_of() would return, with the locks released, and
+  /// may fix the space and ask for a retry (at most emu::hook_retry_limit
+  /// in a row at one address). A null on_fault removes the hook.
+  void set_fault_hook(emu::fault_hook h) noexcept {
+    locked_scope guard(*this);
+    callbacks_.set_hook(h);
+  }
+  template <emu::FaultHook H>
+  void set_fault_hook(H& h) noexcept {
+    set_fault_hook(emu::fault_hook::of(h));
+  }
+  void clear_fault_hook() noexcept { set_fault_hook(emu::fault_hook{}); }
+
+ private:
+  static constexpr std::size_t callback_slots =
+      emu::callback_slots_of<Config>::value;
+
+  /// Runs `attempt` (which takes the locks itself) again while it raises
+  /// an access violation the hook asks to retry.
+  template <class Attempt>
+  auto with_fault_hook(vaddr va, mmkit::access kind, cpu_mode mode,
+                       Attempt&& attempt) noexcept {
+    emu::retry_count tries;
+    while (true) {
+      auto r = attempt();
+      if (emu::status_of(r) != status::access_violation ||
+          !fault_hook_retries(va, kind, mode, tries))
+        return r;
+    }
+  }
+  /// Requires: the locks are not held. Whether the hook (called with them
+  /// released) asks to retry an access that raised a violation at `va`.
+  bool fault_hook_retries(vaddr va, mmkit::access kind, cpu_mode mode,
+                          emu::retry_count& tries) noexcept {
+    emu::fault_hook hook;
+    emu::fault_event e{va, kind, mode, emu::fault_reason::unmapped};
+    {
+      locked_scope guard(*this);
+      hook = callbacks_.hook();
+      if (hook.on_fault == nullptr || !tries.allows(va.raw())) return false;
+      e.reason = emu::reason_of(core_, va);
+    }
+    return hook.on_fault(hook.context, e) == emu::hook_action::retry;
+  }
+  /// copy()'s step past a fault at `at` (the locks released): a device's
+  /// bytes, or the hook's retry. Returns: whether the copy goes on; else
+  /// `s` is the fault's status.
+  bool callbacks_copy_on(status& s, const emu::device_span& dev, vaddr at,
+                         std::byte* buf, mmkit::access kind, std::size_t& done,
+                         emu::retry_count& tries) noexcept {
+    if (s == status::invalid_device_request) {
+      if (dev.bytes == 0) return false;
+      s = kind == mmkit::access::write
+              ? dev.device.write(dev.device.context, dev.offset, buf, dev.bytes)
+              : dev.device.read(dev.device.context, dev.offset, buf, dev.bytes);
+      if (s != status::success) return false;
+      done += dev.bytes;
+      return true;
+    }
+    return s == status::access_violation &&
+           fault_hook_retries(at, kind, cpu_mode::user, tries);
+  }
+  /// free()'s check: a MEM_RELEASE strictly inside a supplied range
+  /// splits its entry, which needs a free slot.
+  bool callbacks_can_free_locked(vaddr base, std::uint64_t size,
+                                 std::uint32_t free_type) const noexcept {
+    if (free_type != mem::release || size == 0 ||
+        base.raw() > highest_user_address ||
+        highest_user_address - base.raw() + 1 < size)
+      return true;
+    return callbacks_.can_release(
+        {base.page(), vaddr{base.raw() + size - 1}.page()});
+  }
+  /// free()'s update once [base, base + size) was released.
+  void callbacks_freed_locked(vaddr base, std::uint64_t size,
+                              std::uint32_t free_type) noexcept {
+    if (free_type == mem::release && size != 0)
+      callbacks_.released({base.page(), vaddr{base.raw() + size - 1}.page()});
+  }
+
+  emu::fault_callbacks<callback_slots> callbacks_;
+  // ==== end of fault callbacks
 
   /// Holds the address space's lock, then the system's PFN lock.
   /// A call that may change PTEs (the non-const overload) ends with
@@ -540,14 +763,26 @@ class address_space : private space_link {
               mmkit::access kind) noexcept {
     done = 0;
     if (created_ != status::success) return created_;
-    locked_scope guard(*this);
+    emu::retry_count tries;
     while (true) {
-      // The copy goes up to the first byte that faults; the fault is
-      // resolved and the copy goes on from there.
-      done += emu_copy_runs(va + done, buf + done, n - done, kind);
-      if (done == n) return status::success;
-      const status s = resolve(va + done, kind, cpu_mode::user);
-      if (s != status::success) return done != 0 ? status::partial_copy : s;
+      status s = status::success;
+      emu::device_span dev{};
+      {
+        locked_scope guard(*this);
+        while (true) {
+          // The copy goes up to the first byte that faults; the fault is
+          // resolved and the copy goes on from there.
+          done += emu_copy_runs(va + done, buf + done, n - done, kind);
+          if (done == n) return status::success;
+          s = resolve(va + done, kind, cpu_mode::user);
+          if (s != status::success) break;
+        }
+        if (s == status::invalid_device_request)
+          dev = emu::device_at(callbacks_, va + done, n - done);
+      }
+      // A device's bytes and the fault hook, the locks released.
+      if (!callbacks_copy_on(s, dev, va + done, buf + done, kind, done, tries))
+        return done != 0 ? status::partial_copy : s;
     }
   }
 
@@ -556,7 +791,9 @@ class address_space : private space_link {
   /// trimmed back.
   status resolve(vaddr va, mmkit::access kind, cpu_mode mode) noexcept {
     const fault_counts before = faults_;
-    const status s = fault::dispatch(core_, faults_, va, kind, mode);
+    const status s =
+        fault::dispatch(core_, faults_, va, kind, mode,
+                        emu::supplied_fill<callback_slots>{&callbacks_});
     core_.sys->count_faults_locked(faults_ - before);
     if (core_.working_set() > core_.ws_maximum)
       region::trim_working_set(core_, core_.working_set() - core_.ws_maximum,

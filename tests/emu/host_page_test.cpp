@@ -18,7 +18,7 @@ namespace {
 static_assert(std::is_empty_v<no_pte_observer>);
 static_assert(sizeof(space_observer<no_pte_observer>) ==
               sizeof(watch_list*) + sizeof(std::uint64_t) +
-                  sizeof(watch_record*));
+                  sizeof(watch_record*) + sizeof(page_listener*));
 static_assert(!emu::FlushingObserver<no_pte_observer>);
 static_assert(!emu::CountsGenerations<no_pte_observer>);
 

@@ -65,6 +65,10 @@ enum class status : std::uint32_t {
   mapped_alignment = 0xC0000220,          // STATUS_MAPPED_ALIGNMENT
   commitment_limit = 0xC000012D,          // STATUS_COMMITMENT_LIMIT
   invalid_address = 0xC0000141,           // STATUS_INVALID_ADDRESS
+  not_supported = 0xC00000BB,             // STATUS_NOT_SUPPORTED
+  invalid_device_request = 0xC0000010,    // STATUS_INVALID_DEVICE_REQUEST
+  revision_mismatch = 0xC0000059,         // STATUS_REVISION_MISMATCH
+  file_corrupt_error = 0xC0000102,        // STATUS_FILE_CORRUPT_ERROR
 };
 
 /// NT_SUCCESS: success and informational codes (severity 0 or 1).
@@ -138,9 +142,13 @@ constexpr const char* to_string(status s) noexcept {
     MMKIT_STATUS_NAME(invalid_parameter_5, "STATUS_INVALID_PARAMETER_5")
     MMKIT_STATUS_NAME(invalid_parameter_6, "STATUS_INVALID_PARAMETER_6")
     MMKIT_STATUS_NAME(invalid_view_size, "STATUS_INVALID_VIEW_SIZE")
+    MMKIT_STATUS_NAME(not_supported, "STATUS_NOT_SUPPORTED")
     MMKIT_STATUS_NAME(mapped_alignment, "STATUS_MAPPED_ALIGNMENT")
     MMKIT_STATUS_NAME(commitment_limit, "STATUS_COMMITMENT_LIMIT")
     MMKIT_STATUS_NAME(invalid_address, "STATUS_INVALID_ADDRESS")
+    MMKIT_STATUS_NAME(invalid_device_request, "STATUS_INVALID_DEVICE_REQUEST")
+    MMKIT_STATUS_NAME(revision_mismatch, "STATUS_REVISION_MISMATCH")
+    MMKIT_STATUS_NAME(file_corrupt_error, "STATUS_FILE_CORRUPT_ERROR")
 #undef MMKIT_STATUS_NAME
   }
   return "STATUS_<unknown>";

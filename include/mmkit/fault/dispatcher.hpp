@@ -5,13 +5,17 @@
 //   1. the address: kernel space holds nothing of this address space, and
 //      user mode may not touch it (access_violation);
 //   2. the VAD: none, or the page is not committed -> access_violation;
+//      a device range (emu/fault_callbacks.hpp) has no pages: an access
+//      its protection allows is invalid_device_request (the caller moves
+//      the bytes through the device), another an access_violation;
 //   3. the protection: an access the page's protection refuses is an
 //      access violation, and leaves a guard bit set;
 //   4. the guard bit: one-shot guard_page_violation (fault/handlers.hpp);
 //   5. the PTE's kind, one handler each (fault/handlers.hpp):
 //        valid        the walk refused what the protection allows: only a
-//                     write to a copy-on-write page gets here
-//                     legitimately (copied); else a violation
+//                     write to a copy-on-write page (or a fork's page,
+//                     region/fork.hpp) gets here legitimately (copied);
+//                     else a violation
 //        zero, demand-zero   a zeroed frame
 //        transition   soft fault: the frame is taken back
 //        page file    hard fault (the pager issue's handler)
@@ -32,37 +36,48 @@
 
 namespace mmkit::fault {
 
+/// Whether `prot` allows an access `acc` (a write to a copy-on-write page
+/// does: it copies).
+template <class Arch>
+constexpr bool allows(mm_protection prot, access acc) noexcept {
+  return acc == access::read    ? prot.allows_read()
+         : acc == access::write ? prot.allows_write() || prot.is_copy_on_write()
+                                : prot.allows_execute(Arch::has_nx);
+}
+
 /// Effects: resolves a fault of an access `acc` in `mode` at `va` (see the
-/// header comment), counting it in `counts`.
+/// header comment), counting it in `counts`. A demand-zero page's fresh
+/// frame goes through `fill` (handle_demand_zero).
 /// Returns: success (retry the access: it now proceeds), or the status the
-/// access raises: access_violation, guard_page_violation, no_memory.
-template <class Core>
+/// access raises: access_violation, guard_page_violation, no_memory,
+/// invalid_device_request (a device range), or the fill's failure.
+template <class Core, class Fill = zero_fill>
 status dispatch(Core& c, fault_counts& counts, vaddr va, access acc,
-                cpu_mode mode) noexcept {
+                cpu_mode mode, Fill fill = Fill{}) noexcept {
   using Arch = typename Core::arch_type;
   if (va.raw() > Core::highest_user_address) return violation(counts);
   const vpn p = va.page();
   vad* v = c.vads.find_containing(p);
   if (v == nullptr) return violation(counts);
+  if (v->has(vad_flags::physical_mapping))
+    return allows<Arch>(mm_protection{v->protection()}, acc)
+               ? status::invalid_device_request
+               : violation(counts);
   const page_view pv = c.view(*v, p);
   if (!pv.committed) return violation(counts);
   const mm_protection prot = pv.protection;
-  const bool allowed = acc == access::read ? prot.allows_read()
-                       : acc == access::write
-                           ? prot.allows_write() || prot.is_copy_on_write()
-                           : prot.allows_execute(Arch::has_nx);
-  if (!allowed) return violation(counts);
+  if (!allows<Arch>(prot, acc)) return violation(counts);
   if (prot.is_guard()) return handle_guard(c, counts, *v, p, pv);
   status s = status::success;
   switch (pv.pte) {
     case entry_kind::valid:
-      s = acc == access::write && prot.is_copy_on_write()
+      s = acc == access::write && (prot.is_copy_on_write() || pv.forked)
               ? handle_copy_on_write(c, counts, *v, p, pv)
               : violation(counts);
       break;
     case entry_kind::zero:
     case entry_kind::demand_zero:
-      s = handle_demand_zero(c, counts, p, prot);
+      s = handle_demand_zero(c, counts, p, prot, fill);
       break;
     case entry_kind::transition:
       s = handle_transition(c, counts, *v, p, pv);

@@ -21,7 +21,9 @@
 //   handle_copy_on_write  a write to a shared copy-on-write page: the
 //                         writer gets a private copy, the section keeps
 //                         its page (a page private already, relocated,
-//                         only becomes writable)
+//                         only becomes writable); a fork's page whose
+//                         frame other spaces map is copied too, and the
+//                         last one mapping it only becomes writable
 
 #include <mmkit/core/access.hpp>
 #include <mmkit/core/address.hpp>
@@ -32,6 +34,7 @@
 #include <mmkit/section/section.hpp>
 #include <mmkit/section/section_ops.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -62,16 +65,31 @@ status handle_guard(Core& c, fault_counts& counts, const vad& v, vpn p,
   return status::guard_page_violation;
 }
 
-/// A zeroed frame for page `p`, valid with `prot`.
-template <class Core>
+/// The fill of a demand-zero page: none, the frame stays zeroed.
+struct zero_fill {
+  constexpr status operator()(vpn, std::byte*) const noexcept {
+    return status::success;
+  }
+};
+
+/// A zeroed frame for page `p`, valid with `prot`. `fill(p, bytes)` may
+/// write the frame's contents first (a user pager, emu/fault_callbacks.hpp);
+/// when it fails, the frame goes back, nothing else changed, and its status
+/// is the fault's.
+template <class Core, class Fill = zero_fill>
 status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
-                          mm_protection prot) noexcept {
+                          mm_protection prot, Fill fill = Fill{}) noexcept {
   auto& db = c.pfns();
   // The frame first: a failed ensure_leaf leaves no table behind, and the
   // frame can simply go back.
   const bool had_zeroed = db.count(page_state::zeroed) != 0;
   auto frame = c.sys->allocate_locked(page_need::zeroed, Core::frame_end);
   if (!frame) return status::no_memory;
+  if (const status s = fill(p, c.sys->memory().frame(*frame));
+      s != status::success) {
+    db.release(*frame, release_to::free_list);  // no longer zeroed
+    return s;
+  }
   const std::uint64_t tables_before = c.ptes.table().table_pages();
   // One walk: the leaf entry found here is the one written below.
   const auto leaf = c.ptes.ensure_leaf(p);
@@ -212,14 +230,46 @@ status handle_prototype(Core& c, fault_counts& counts, const vad& v, vpn p,
   return status::success;
 }
 
+/// A write to a fork's page (a private page, or a view's private copy)
+/// whose frame other address spaces map too (region/fork.hpp): the writer
+/// gets a copy of its own, writable, and lets go of its share of the
+/// frame; the others keep seeing the old bytes. The copy was charged
+/// when the space was forked, so the promise had a frame for it.
+template <class Core>
+status copy_forked(Core& c, fault_counts& counts, const vad& v, vpn p,
+                   const page_view& pv) noexcept {
+  auto& db = c.pfns();
+  const auto copy = frame_for_copy(c, pv.frame);
+  if (!copy) return status::no_memory;
+  // Reclaiming trims no frame a fork shares: the page is as it was.
+  MMKIT_ASSERT(c.view(v, p).frame == pv.frame &&
+               db.entry(pv.frame).share_count() > 1);
+  std::memcpy(c.sys->memory().frame(*copy), c.sys->memory().frame(pv.frame),
+              page_size);
+  const mm_protection own = copied(pv.protection);
+  db.set_pte_link(*copy, pte_link::hardware_pte(c.ptes.entry_address(p)),
+                  Core::sw::demand_zero(own.raw()));
+  c.count_frame(+1);
+  ++counts.copy_on_write;
+  [[maybe_unused]] const auto w = c.ptes.write(
+      p, v.private_memory() ? Core::model::valid_entry(*copy, own)
+                            : Core::model::view_valid_entry(*copy, own));
+  MMKIT_ASSERT(w.ok());
+  c.unshare_frame(pv.frame);
+  return status::success;
+}
+
 /// A write to a valid copy-on-write page: the shared frame is copied into
 /// a private one, and this view lets go of the shared frame.
 template <class Core>
 status handle_copy_on_write(Core& c, fault_counts& counts, const vad& v, vpn p,
                             const page_view& pv) noexcept {
+  if (!pv.shared && c.pfns().entry(pv.frame).share_count() > 1)
+    return copy_forked(c, counts, v, p, pv);
   if (!pv.shared) {
-    // Private already (an image page relocated at map time): the first
-    // write only makes it writable.
+    // Private already (an image page relocated at map time, or a fork's
+    // page no other space maps any more): the first write only makes it
+    // writable.
     [[maybe_unused]] const auto w =
         c.ptes.write(p, c.resident_pte(v, pv.frame, copied(pv.protection)));
     MMKIT_ASSERT(w.ok());

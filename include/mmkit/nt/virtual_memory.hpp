@@ -166,8 +166,10 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
   if (v == nullptr) return status::conflicting_addresses;
   // MEM_COMMIT (and MEM_RESET, which takes the same path) in an AWE region:
   // WRK allocvm.c refuses "FoundVad->u.VadFlags.UserPhysicalPages == 1"
-  // with STATUS_CONFLICTING_ADDRESSES.
-  if (region::is_awe(*v)) return status::conflicting_addresses;
+  // with STATUS_CONFLICTING_ADDRESSES. A device range (emu/
+  // fault_callbacks.hpp) has no pages to commit either.
+  if (region::is_awe(*v) || region::is_device_memory(*v))
+    return status::conflicting_addresses;
   const mm_protection want =
       with_allocation_caching(prot, mm_protection{v->protection()});
   status s = status::success;
@@ -222,8 +224,9 @@ status free(Core& c, vaddr& base, std::uint64_t& size,
     if (r.last > v->end()) return status::unable_to_free_vm;
   }
   // A view goes with NtUnmapViewOfSection only (WRK freevm.c, once the
-  // range is known to lie in it).
-  if (!v->private_memory()) return status::unable_to_delete_section;
+  // range is known to lie in it); a device range with unmap_mmio.
+  if (!v->private_memory() || region::is_device_memory(*v))
+    return status::unable_to_delete_section;
   if (region::is_awe(*v)) {
     // WRK freevm.c: "Pages from a physical VAD must be released via
     // NtFreeUserPhysicalPages" (MEM_DECOMMIT: STATUS_MEMORY_NOT_ALLOCATED);
@@ -263,8 +266,9 @@ status protect(Core& c, vaddr& base, std::uint64_t& size,
   const vpn_range r{vaddr{b}.page(), vaddr{b + size - 1}.page()};
   vad* v = reservation_of(c, r);
   // WRK protect.c refuses an AWE region ("These must always be
-  // readwrite") with STATUS_CONFLICTING_ADDRESSES, whatever the protection.
-  if (v == nullptr || region::is_awe(*v)) {
+  // readwrite") with STATUS_CONFLICTING_ADDRESSES, whatever the protection;
+  // a device range's protection is fixed at map_mmio too.
+  if (v == nullptr || region::is_awe(*v) || region::is_device_memory(*v)) {
     old_protect = page::noaccess;
     return status::conflicting_addresses;
   }

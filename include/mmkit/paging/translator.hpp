@@ -42,6 +42,7 @@
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
 #include <mmkit/core/result.hpp>
+#include <mmkit/paging/page_listener.hpp>
 #include <mmkit/paging/page_table.hpp>
 #include <mmkit/paging/tlb.hpp>
 #include <mmkit/paging/walker.hpp>
@@ -140,8 +141,14 @@ class translator {
   /// The explained walk of `va` (not through the TLB); A/D as the policy.
   translation<Arch> translate(vaddr va, access acc = access::read,
                               cpu_mode mode = cpu_mode::user) noexcept {
-    return walk<Arch>(*memory_, table_.root(), va, acc, mode, update_);
+    auto t = walk<Arch>(*memory_, table_.root(), va, acc, mode, update_);
+    if (listener_ != nullptr && acc == access::write && t.ok()) [[unlikely]]
+      listener_->page_touched(va.page());
+    return t;
   }
+
+  /// Effects: `l` (null: nobody) hears of every D bit the walker sets.
+  void set_page_listener(page_listener* l) noexcept { listener_ = l; }
 
   // --- mutations that keep the TLB coherent --------------------------------
 
@@ -354,9 +361,15 @@ class translator {
   /// The leaf step from `c` by the walker's own code (A/D updates, faults).
   [[gnu::noinline]] std::byte* refill_leaf(const structure_entry& c, vaddr va,
                                            access acc, cpu_mode mode) noexcept {
-    return finish(walk_leaf<Arch>(*memory_, c.table, c.upper_and, c.upper_or,
-                                  va, acc, mode, update_),
-                  va, mode);
+    const entry_type& leaf = c.table[arch::table_index<Arch>(va, 0)];
+    const bool was_clean = !(leaf & codec::D);
+    std::byte* page =
+        finish(walk_leaf<Arch>(*memory_, c.table, c.upper_and, c.upper_or, va,
+                               acc, mode, update_),
+               va, mode);
+    if (listener_ != nullptr && was_clean && (leaf & codec::D)) [[unlikely]]
+      listener_->page_touched(va.page());
+    return page;
   }
 
   /// A paging-structure cache miss. The common case, decided in one pass
@@ -510,6 +523,7 @@ class translator {
   entry_type write_tag_needs_ = write_tag_bits(ad_update::set);
   std::uint64_t refills_ = 0;
   std::uint64_t full_walks_ = 0;
+  page_listener* listener_ = nullptr;
 };
 
 }  // namespace mmkit

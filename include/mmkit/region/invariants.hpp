@@ -4,8 +4,10 @@
 // the VAD tree's and the page table's own, each VAD's commit charge against
 // a recount of its committed pages, the space's charge and resident frames
 // against the VADs (AWE frames charged to the process, mapped or not), each
-// mapped AWE page an owned frame whose back-link names its PTE, the TLB's
-// coherence with the page tables, and the system's PFN database.
+// mapped AWE page an owned frame whose back-link names its PTE, every
+// writable private page's frame mapped by no other PTE (a fork's shared
+// frames are mapped read-only), the TLB's coherence with the page tables,
+// and the system's PFN database.
 // Complexity: O(VADs + pages under present tables + TLB entries + frames).
 
 #include <mmkit/core/access.hpp>
@@ -82,8 +84,10 @@ bool check_space(Core& c, const Awe& awe) noexcept {
                c.pfns().entry(pv.frame).link() ==
                    pte_link::prototype_pte(pv.proto);
         else if (pv.resident)
-          ok = ok && c.pfns().entry(pv.frame).link() ==
-                         pte_link::hardware_pte(c.ptes.entry_address(a));
+          // A fork's frame has no back-link until a trim claims it.
+          ok = ok && (c.pfns().entry(pv.frame).link() ==
+                          pte_link::hardware_pte(c.ptes.entry_address(a)) ||
+                      c.pfns().entry(pv.frame).link().kind == pte_kind::none);
         if (pv.resident && !pv.shared) resident += b.raw() - a.raw() + 1;
         return ok;
       });
@@ -92,13 +96,18 @@ bool check_space(Core& c, const Awe& awe) noexcept {
       continue;
     }
     std::uint64_t committed = 0;
+    bool ok = true;
     c.scan(v, v.range(), [&](vpn a, vpn b, const page_view& pv) {
       const std::uint64_t n = b.raw() - a.raw() + 1;
       committed += pv.committed ? n : 0;
       resident += pv.resident ? n : 0;
-      return true;
+      // A frame another space maps too (a fork's) is mapped in a fork's
+      // form, read-only, so that no write reaches it.
+      if (pv.valid && !pv.forked)
+        ok = ok && c.pfns().entry(pv.frame).share_count() == 1;
+      return ok;
     });
-    if (committed != v.commit_charge()) return false;
+    if (!ok || committed != v.commit_charge()) return false;
     charge += committed;
   }
   // Owned AWE frames are charged and counted whether mapped or not.

@@ -13,6 +13,15 @@
 //   valid                        committed and resident; its protection is
 //                                the original PTE kept in the frame's PFN
 //                                entry (hardware bits cannot hold GUARD)
+//   valid, bits 9..11 != 0       a fork's page (region/fork.hpp): its
+//                                frame may be mapped by other address
+//                                spaces too, so its protection's base is
+//                                in the PTE's bits 9..11 (which the
+//                                processor ignores; NT keeps its
+//                                copy-on-write bit there) and its caching
+//                                modifier in PCD/PWT, never in the shared
+//                                PFN entry; mapped read-only, so that a
+//                                write copies it (fault/handlers.hpp)
 //   transition(prot, frame)      committed and resident: the frame is still
 //                                active (a NOACCESS or GUARD page, which
 //                                stays not present so every access faults)
@@ -81,6 +90,9 @@ struct page_view {
   pfn frame{};                 ///< when resident
   /// A view's page still shared with its section (not a private copy).
   bool shared = false;
+  /// A private page in a fork's form (valid, protection in the PTE): other
+  /// address spaces may map its frame, and a write copies it when they do.
+  bool forked = false;
   std::uint64_t proto = 0;  ///< a view page's prototype PTE index
 
   /// Whether the private-memory layer can change the page: a prototype
@@ -112,6 +124,12 @@ struct page_model {
       pv.pte = entry_kind::valid;
       pv.committed = pv.resident = pv.valid = true;
       pv.frame = codec::page_address(e, 0).frame();
+      if (view_prot_bits::get(e) != 0) {
+        // A fork's page: the protection is the PTE's own.
+        pv.forked = true;
+        pv.protection = protection_in(e);
+        return pv;
+      }
       pv.protection = mm_protection{sw::protection(
           static_cast<entry_type>(db.entry(pv.frame).original_pte()))};
       return pv;
@@ -169,12 +187,7 @@ struct page_model {
       pv.committed = pv.resident = pv.valid = true;
       pv.frame = codec::page_address(e, 0).frame();
       pv.shared = db.entry(pv.frame).prototype();
-      std::uint8_t p = static_cast<std::uint8_t>(view_prot_bits::get(e));
-      if (e & codec::PCD)
-        p |= mm::nocache;
-      else if (e & codec::PWT)
-        p |= mm::writecombine;
-      pv.protection = mm_protection{p};
+      pv.protection = protection_in(e);
       return pv;
     }
     pv.pte = sw::classify(e);
@@ -209,6 +222,17 @@ struct page_model {
         pv.protection = mm_protection{v.protection()};
         return pv;
     }
+  }
+
+  /// The protection a valid PTE `e` keeps itself (a view's, a fork's
+  /// page's): the base in bits 9..11, the caching modifier in PCD/PWT.
+  static mm_protection protection_in(entry_type e) noexcept {
+    std::uint8_t p = static_cast<std::uint8_t>(view_prot_bits::get(e));
+    if (e & codec::PCD)
+      p |= mm::nocache;
+    else if (e & codec::PWT)
+      p |= mm::writecombine;
+    return mm_protection{p};
   }
 
   /// A valid view PTE for `frame` with `prot` (mappable).
@@ -258,6 +282,38 @@ struct page_model {
   static entry_type resident_entry(pfn frame, mm_protection prot) noexcept {
     return mappable(prot) ? valid_entry(frame, prot)
                           : sw::transition(prot.raw(), frame);
+  }
+
+  // --- a fork's shared frames (region/fork.hpp) ----------------------------
+
+  /// The copy-on-write form of `prot`: READWRITE becomes WRITECOPY,
+  /// EXECUTE_READWRITE EXECUTE_WRITECOPY; the rest stay.
+  static constexpr mm_protection copy_on_write_form(
+      mm_protection prot) noexcept {
+    if (!prot.allows_write()) return prot;
+    const std::uint8_t base =
+        prot.base() == mm::readwrite ? mm::writecopy : mm::execute_writecopy;
+    return mm_protection{static_cast<std::uint8_t>(base | prot.modifiers())};
+  }
+  /// A private page's valid PTE in a fork's form, for `frame` with `prot`
+  /// (mappable): read-only, its protection in bits 9..11 (see the header
+  /// comment).
+  static entry_type forked_entry(pfn frame, mm_protection prot) noexcept {
+    const auto e =
+        static_cast<entry_type>(valid_entry(frame, prot) & ~codec::RW);
+    return static_cast<entry_type>(view_prot_bits::set(e, prot.base()));
+  }
+  /// The PTE of resident page of `v` (a private page or a view's private
+  /// copy) with `prot` whose frame other address spaces map too (a
+  /// fork's): valid and read-only (a write copies it), or transition when
+  /// `prot` grants nothing or is a guard page. A view's private copy shows
+  /// its protection in copy-on-write form, as any copy-on-write view page.
+  static entry_type shared_entry(const vad& v, pfn frame,
+                                 mm_protection prot) noexcept {
+    if (!mappable(prot)) return sw::transition(prot.raw(), frame);
+    return v.private_memory()
+               ? forked_entry(frame, prot)
+               : view_valid_entry(frame, copy_on_write_form(prot));
   }
 
   /// The PTE a committed, non-resident page with `prot` holds.

@@ -33,6 +33,11 @@ namespace mmkit::region {
 /// Which way a search for free address space goes.
 enum class placement : std::uint8_t { bottom_up, top_down };
 
+template <class Core>
+status reserve_at(Core& c, const vad_tree<vad>::insert_commit_data& where,
+                  bool commit_now, mm_protection prot, bool write_watch,
+                  vaddr& base, std::uint64_t& size) noexcept;
+
 /// Effects: a new reservation, MEM_RESERVE (`commit_now`: and MEM_COMMIT)
 /// at `base` (rounded down to 64 KiB, end rounded up to a page) or, with
 /// base 0, in the first free range of `size` below `limit`. `base` and
@@ -69,6 +74,16 @@ status reserve(Core& c, vaddr& base, std::uint64_t& size, bool commit_now,
     if (!slot) return status::no_memory;
     where = *slot;
   }
+  return reserve_at(c, where, commit_now, prot, write_watch, base, size);
+}
+
+/// Effects: reserve()'s reservation at the free slot `where` (from the VAD
+/// tree's insert_check or find_free_slot), as it is: no rounding. `base`
+/// and `size` become the reservation. Returns: as reserve().
+template <class Core>
+status reserve_at(Core& c, const vad_tree<vad>::insert_commit_data& where,
+                  bool commit_now, mm_protection prot, bool write_watch,
+                  vaddr& base, std::uint64_t& size) noexcept {
   const vpn_range r = where.range();
   status why = status::success;
   if (!c.quota_allows(1, 0)) return status::quota_exceeded;
@@ -301,10 +316,28 @@ status protect(Core& c, vad& v, vpn_range r, mm_protection prot,
   return status::success;
 }
 
+/// Whether `v` is a device range (emu/fault_callbacks.hpp): no page of it
+/// ever has a PTE; the NT layer refuses to commit, protect or free it.
+inline bool is_device_memory(const vad& v) noexcept {
+  return v.has(vad_flags::physical_mapping);
+}
+
 /// The MEMORY_BASIC_INFORMATION of the run of pages from `first` onward
-/// that share state and protection inside `v`.
+/// that share state and protection inside `v`. A device range answers as
+/// NT's view of \Device\PhysicalMemory does: one committed, mapped run.
 template <class Core>
 memory_basic_information query(Core& c, const vad& v, vpn first) noexcept {
+  if (is_device_memory(v)) {
+    memory_basic_information info;
+    info.base_address = first.address().raw();
+    info.allocation_base = v.start().address().raw();
+    info.allocation_protect = info.protect =
+        mm_protection{v.protection()}.to_win32();
+    info.region_size = ((v.end() - first) + 1) << page_shift;
+    info.state = mem::commit;
+    info.type = mem::mapped;
+    return info;
+  }
   page_view head{};
   bool started = false;
   std::uint64_t pages = 0;
@@ -352,14 +385,17 @@ memory_basic_information query_free(Core& c, vpn first) noexcept {
 /// page leaves memory as far as its PTE says: the PTE becomes a transition
 /// PTE naming the frame, and the frame goes to the modified list (a private
 /// page has no copy anywhere else until a page file takes it). A later
-/// access takes it back with a soft fault. Returns: whether the page was
-/// valid (anything else is left alone).
+/// access takes it back with a soft fault. A page whose frame a fork
+/// shares with another space stays (region/fork.hpp). Returns: whether the
+/// page was valid and could go (anything else is left alone).
 template <class Core>
 bool trim(Core& c, const vad& v, vpn p) noexcept {
   const page_view pv = c.view(v, p);
   // AWE pages are nonpaged.
   if (!pv.valid || v.type() != vad_type::private_memory || is_awe(v))
     return false;
+  if (c.pfns().entry(pv.frame).share_count() > 1) return false;
+  c.claim_frame(p, pv.frame, pv.protection);
   ++c.sys->stats_locked().trimmed;
   // The frame holds the page's only copy (page_state.hpp).
   c.pfns().set_modified(pv.frame);

@@ -11,7 +11,9 @@
 //   - frames_in_use counts the frames holding this space's private pages
 //     (a view's private copies included), resident (valid or transition
 //     PTE) or on a standby/modified list with a transition PTE naming them;
-//     a section's shared frames are the section's.
+//     a section's shared frames are the section's. A frame a fork shares
+//     (region/fork.hpp) counts in every space whose PTE names it, and its
+//     share count is the number of those PTEs; the system counts it once.
 
 #include <mmkit/arch/paging_arch.hpp>
 #include <mmkit/core/address.hpp>
@@ -120,8 +122,12 @@ struct space_core {
   /// A trimmed page (its frame on a list) stays there: its transition PTE
   /// and its original PTE (demand-zero, or the page-file slot its copy is
   /// in) take `prot`.
+  /// A frame other spaces map too (a fork's) keeps its PFN entry as it
+  /// is: the PTE takes model::shared_entry, which holds `prot` itself.
   entry_type resident_pte(const vad& v, pfn frame,
                           mm_protection prot) noexcept {
+    if (pfns().entry(frame).share_count() > 1)
+      return model::shared_entry(v, frame, prot);
     if (pfns().entry(frame).state() != page_state::active) {
       pfns().set_original_pte(
           frame, model::with_protection(static_cast<entry_type>(
@@ -161,7 +167,11 @@ struct space_core {
   /// insufficient_resources when the frames for those tables are not free
   /// now (frames marked bad since they were promised).
   status charge(std::uint64_t pages, vpn_range r) noexcept {
-    const std::uint64_t tables = ptes.tables_needed(r);
+    return charge_with_tables(pages, ptes.tables_needed(r));
+  }
+  /// As charge(pages, r), for `tables` more page-table pages.
+  status charge_with_tables(std::uint64_t pages,
+                            std::uint64_t tables) noexcept {
     if (!quota_allows(0, tables)) return status::quota_exceeded;
     if (!sys->charge_commit_locked(pages, tables, frame_end))
       return status::commitment_limit;
@@ -206,7 +216,13 @@ struct space_core {
   /// Gives back the frame of a resident private page (active, or on a
   /// standby/modified list behind a transition PTE), and the page-file
   /// slot a standby page's copy is in.
+  /// A frame other spaces' PTEs map too (a fork's) only loses this
+  /// space's share.
   void free_frame(pfn frame) noexcept {
+    if (pfns().entry(frame).share_count() > 1) {
+      unshare_frame(frame);
+      return;
+    }
     // A listed frame comes back as a soft fault would take it, then its
     // only mapping goes.
     if (pfns().entry(frame).state() != page_state::active) {
@@ -216,6 +232,33 @@ struct space_core {
     pfns().release(frame, release_to::free_list);
     count_frame(-1);
   }
+  // --- a fork's shared frames (region/fork.hpp) ----------------------------
+
+  /// Requires: `frame` is active, a private page's (or a view's private
+  /// copy's) of another space. Effects: a PTE of this space names it too.
+  void share_frame(pfn frame) noexcept {
+    pfns().increment_share_count(frame);
+    ++frames_in_use;  // the system counts the frame once, as it is
+  }
+  /// Requires: `frame` is active and other PTEs than this space's map it.
+  /// Effects: this space's PTE no longer does.
+  void unshare_frame(pfn frame) noexcept {
+    MMKIT_ASSERT(pfns().entry(frame).share_count() > 1);
+    pfns().decrement_share_count(frame, release_to::free_list);
+    --frames_in_use;
+  }
+  /// Requires: page `p`'s PTE alone maps the active private frame `frame`.
+  /// Effects: a fork's frame, which lost its back-link when it was shared,
+  /// names `p`'s PTE again, so that it may go to a list (be trimmed): the
+  /// system finds the PTE to rewrite through it. Its original PTE is
+  /// demand-zero with `prot`, as any resident private page's.
+  void claim_frame(vpn p, pfn frame, mm_protection prot) noexcept {
+    MMKIT_ASSERT(pfns().entry(frame).share_count() == 1);
+    if (pfns().entry(frame).link().kind != pte_kind::none) return;
+    pfns().set_pte_link(frame, pte_link::hardware_pte(ptes.entry_address(p)),
+                        sw::demand_zero(prot.raw()));
+  }
+
   /// Requires: `frame` is a private page's. Effects: when its original PTE
   /// names a page-file slot (the page was written out, and its frame kept
   /// on standby), the slot is freed and the original PTE becomes

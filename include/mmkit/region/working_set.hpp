@@ -19,7 +19,9 @@
 //                        standby or modified list only when no other view
 //                        maps it (section_ops::release_page)
 //                        a view's private copy: as a private page
-//                      AWE pages are not trimmed (nonpaged)
+//                      AWE pages are not trimmed (nonpaged), nor private
+//                      frames a fork shares with another space (their
+//                      share count > 1; region/fork.hpp)
 //   trim_working_set   the clock: up to n pages, leaving at least `keep`
 //
 // A trimmed page's next access is a soft fault while its frame is on a
@@ -49,7 +51,9 @@ bool trim_page(Core& c, const vad& v, vpn p) noexcept {
   auto& db = c.pfns();
   if (!pv.shared) {
     // A private copy (copy-on-write): as a private page, its only copy is
-    // the frame.
+    // the frame; one a fork shares with another space stays.
+    if (db.entry(pv.frame).share_count() > 1) return false;
+    c.claim_frame(p, pv.frame, pv.protection);
     ++c.sys->stats_locked().trimmed;
     db.set_modified(pv.frame);
     db.decrement_share_count(pv.frame, release_to::backing_store);

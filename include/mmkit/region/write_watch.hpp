@@ -23,6 +23,7 @@
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/status.hpp>
+#include <mmkit/paging/page_listener.hpp>
 #include <mmkit/vad/vad.hpp>
 
 #include <concepts>
@@ -108,9 +109,14 @@ struct space_observer {
   /// records of the same kind as write watch's, kept apart from them (no
   /// VAD owns these, and a write-watch reset must not forget their bits).
   watch_record* dirty_ranges = nullptr;
+  /// A snapshot's journal (emu/snapshot.hpp), told of every page whose PTE
+  /// changes; null when no snapshot is taken.
+  page_listener* journal = nullptr;
 
   template <class Entry>
   void pte_changed(vpn p, Entry before, Entry after) noexcept {
+    if (journal != nullptr) [[unlikely]]
+      journal->page_touched(p);
     working_set += static_cast<std::uint64_t>(after & 1) -
                    static_cast<std::uint64_t>(before & 1);
     // P (bit 0) and D (bit 6) sit where they are in every x86 format.

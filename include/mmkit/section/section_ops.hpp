@@ -191,6 +191,10 @@ struct section_ops {
     return status::success;
   }
 
+  /// Effects: one more handle to `s` (a duplicate: a snapshot keeps the
+  /// sections its views map alive this way). close() lets it go.
+  static void add_handle(section_object& s) noexcept { ++s.handles_; }
+
   /// Effects: a handle goes (NtClose); the section with it when no view
   /// maps it.
   static void close(System& sys, section_object& s) noexcept {

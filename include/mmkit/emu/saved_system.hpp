@@ -1,0 +1,573 @@
+#pragma once
+// Saved systems: a system's address spaces written to bytes (or a file)
+// and loaded back into fresh, empty spaces, on this host or another of the
+// same page size (the format fixes its byte order: little endian).
+//
+//   std::vector<std::byte> file;
+//   emu::save_system({&a, &b}, file);            // or save_system_file
+//   ...
+//   emu::load_system<space>(file, {&a2, &b2});   // fresh spaces, one system
+//
+// What is saved is what emu::snapshot captures (emu/snapshot.hpp): per
+// space every VAD (range, type, protection, flags, commit charge; a view's
+// section and first page) and every committed page (protection; its bytes,
+// or none for a demand-zero page never touched; a view's page says whether
+// it is a private copy). Loading rebuilds them with the snapshot's own
+// restore code, so what comes back is what a snapshot restore gives: the
+// same VirtualQuery answers, bytes and commit charges; which frames hold
+// the pages, and the PFN lists, may differ.
+//
+// The format (version 1). Every field is little endian and written byte by
+// byte, never as a C++ object, so no pointer, padding or host order gets in;
+// sections and views refer to each other by index.
+//
+//   header   "MMKITSAV"  u32 version (1)  u32 0x0A0B0C0D (order check)
+//            u32 page size (4096)  u32 sections  u32 spaces
+//   section  u64 size  u32 page protection (PAGE_*)  u32 SEC_* attributes
+//            u32 name length (<= 127)  the name's bytes (no terminator)
+//   space    u32 paging levels  u32 PTE bytes  u32 VA bits   u64 VADs
+//     VAD    u64 first page  u64 last page  u8 type  u8 protection (MM_*)
+//            u8 flags  u64 commit charge  u32 section (0xFFFFFFFF: none)
+//            u64 first section page  u64 page records
+//       page u64 page  u8 protection (MM_*)  u8 bits (1: bytes follow,
+//            2: a view's private copy)  [4096 bytes]
+//   trailer  u64 FNV-1a 64 of every byte before it
+//
+// Sections saved: each page-file-backed SEC_COMMIT section a view maps.
+// Their bytes travel in the views' page records (a shared page's record
+// holds the section page's bytes), so a section page no saved view maps
+// comes back zero. Not saved (save answers not_supported): file-backed and
+// image sections, SEC_RESERVE sections, device (MMIO) ranges, AWE
+// reservations. A loaded section has no handle: it lives while its views
+// do (a name it had stays its name).
+//
+// Loading reads the whole input and checks every count, index, range and
+// protection before it makes anything; what it then makes and cannot
+// finish (frames or commit ran out, a name already taken, a rebuilt VAD
+// that does not match its record) is taken down again. So a truncated or
+// corrupt input gives a status and leaves the spaces empty; it never
+// asserts. Hosted: the loader's temporaries are on the heap.
+
+#include <mmkit/core/config.hpp>
+#if !MMKIT_HOSTED
+#error "mmkit/emu/saved_system.hpp needs a hosted C++ implementation"
+#endif
+
+#include <mmkit/emu/snapshot.hpp>
+#include <mmkit/nt/section.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace mmkit::emu {
+
+/// The format's constants (see the header comment).
+namespace saved_format {
+inline constexpr char magic[8] = {'M', 'M', 'K', 'I', 'T', 'S', 'A', 'V'};
+inline constexpr std::uint32_t version = 1;
+inline constexpr std::uint32_t order_check = 0x0A0B0C0D;
+inline constexpr std::uint32_t no_section = 0xFFFFFFFF;
+inline constexpr std::uint8_t has_bytes = 1;
+inline constexpr std::uint8_t private_copy = 2;
+inline constexpr std::size_t header_bytes = 8 + 5 * 4;
+inline constexpr std::size_t section_bytes = 8 + 3 * 4;
+inline constexpr std::size_t space_bytes = 3 * 4 + 8;
+inline constexpr std::size_t vad_bytes = 8 + 8 + 3 + 8 + 4 + 8 + 8;
+inline constexpr std::size_t page_bytes = 8 + 2;
+inline constexpr std::size_t trailer_bytes = 8;
+}  // namespace saved_format
+
+namespace detail {
+
+/// FNV-1a, 64 bits: the trailer's checksum.
+inline std::uint64_t fnv1a(std::span<const std::byte> b) noexcept {
+  std::uint64_t h = 14695981039346656037ull;
+  for (std::byte x : b) {
+    h ^= static_cast<std::uint8_t>(x);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+/// Little-endian fields, appended.
+struct saved_writer {
+  std::vector<std::byte>& out;
+  void u8(std::uint8_t v) { out.push_back(static_cast<std::byte>(v)); }
+  void u32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) u8(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  void u64(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) u8(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  void raw(const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::byte*>(p);
+    out.insert(out.end(), b, b + n);
+  }
+};
+
+/// Little-endian fields, read with a bounds check before each: a read past
+/// the end answers false and reads nothing.
+struct saved_reader {
+  std::span<const std::byte> in;
+  std::size_t at = 0;
+  std::size_t left() const noexcept { return in.size() - at; }
+  bool u8(std::uint8_t& v) noexcept {
+    if (left() < 1) return false;
+    v = static_cast<std::uint8_t>(in[at++]);
+    return true;
+  }
+  bool u32(std::uint32_t& v) noexcept {
+    if (left() < 4) return false;
+    v = 0;
+    for (int i = 0; i < 4; ++i)
+      v |= std::uint32_t{static_cast<std::uint8_t>(in[at++])} << (8 * i);
+    return true;
+  }
+  bool u64(std::uint64_t& v) noexcept {
+    if (left() < 8) return false;
+    v = 0;
+    for (int i = 0; i < 8; ++i)
+      v |= std::uint64_t{static_cast<std::uint8_t>(in[at++])} << (8 * i);
+    return true;
+  }
+  const std::byte* take(std::size_t n) noexcept {
+    if (left() < n) return nullptr;
+    const std::byte* p = in.data() + at;
+    at += n;
+    return p;
+  }
+};
+
+/// A protection the format may carry: one the Win32 encoding names, so it
+/// survives to_win32 / from_win32.
+inline bool known_protection(std::uint8_t raw) noexcept {
+  const mm_protection p{raw};
+  return p.is_valid() && mm_protection::from_win32(p.to_win32()).raw() == raw;
+}
+
+template <class Space>
+struct saved_system_io {
+  using snap = snapshot<Space>;
+  using part = typename snap::part;
+  using system_type = typename Space::system_type;
+  using core_type = typename Space::core_type;
+  using arch = typename core_type::arch_type;
+  using ops = section_ops<system_type>;
+
+  static constexpr std::uint32_t arch_levels = arch::levels;
+  static constexpr std::uint32_t arch_entry =
+      sizeof(typename Space::entry_type);
+  static constexpr std::uint32_t arch_va_bits = arch::va_bits;
+
+  /// A section as the file describes it.
+  struct section_desc {
+    std::uint64_t size = 0;
+    std::uint32_t protection = 0;
+    std::uint32_t attributes = 0;
+    char name[section_object::max_name + 1] = {};
+  };
+
+  // --- save --------------------------------------------------------------
+
+  static status save(std::initializer_list<Space*> spaces,
+                     std::vector<std::byte>& out) {
+    std::vector<std::unique_ptr<part>> parts;
+    status st = status::success;
+    for (Space* s : spaces) {
+      if (&s->owner() != &(*spaces.begin())->owner()) {
+        st = status::invalid_parameter;
+        break;
+      }
+      parts.push_back(std::make_unique<part>());
+      part& p = *parts.back();
+      p.space = s;
+      st = s->emu_with_core([&](auto& c) -> status {
+        for (const vad& v : c.vads)
+          if (v.has(vad_flags::physical_mapping)) return status::not_supported;
+        return snap::capture(c, p);
+      });
+      if (st != status::success) break;
+    }
+    std::vector<section_object*> sections;
+    if (st == status::success)
+      for (auto& p : parts)
+        for (const vad_record& v : p->vads) {
+          if (v.section == nullptr) continue;
+          const section_object& s = *v.section;
+          if (s.file_backed() || s.is_image() ||
+              (s.attributes() & sec::reserve) != 0) {
+            st = status::not_supported;
+            break;
+          }
+          if (std::find(sections.begin(), sections.end(), v.section) ==
+              sections.end())
+            sections.push_back(v.section);
+        }
+    if (st == status::success) write(parts, sections, out);
+    // The capture's handles go.
+    for (auto& p : parts)
+      for (vad_record& v : p->vads)
+        if (v.section != nullptr)
+          p->space->emu_with_core(
+              [&](auto& c) { ops::close(*c.sys, *v.section); });
+    return st;
+  }
+
+  static void write(const std::vector<std::unique_ptr<part>>& parts,
+                    const std::vector<section_object*>& sections,
+                    std::vector<std::byte>& out) {
+    namespace f = saved_format;
+    out.clear();
+    saved_writer w{out};
+    w.raw(f::magic, sizeof f::magic);
+    w.u32(f::version);
+    w.u32(f::order_check);
+    w.u32(static_cast<std::uint32_t>(page_size));
+    w.u32(static_cast<std::uint32_t>(sections.size()));
+    w.u32(static_cast<std::uint32_t>(parts.size()));
+    for (const section_object* s : sections) {
+      w.u64(s->size());
+      w.u32(mm_protection{s->protection().base()}.to_win32());
+      w.u32(s->attributes());
+      const std::size_t n = std::strlen(s->name());
+      w.u32(static_cast<std::uint32_t>(n));
+      w.raw(s->name(), n);
+    }
+    for (const auto& p : parts) {
+      w.u32(arch_levels);
+      w.u32(arch_entry);
+      w.u32(arch_va_bits);
+      w.u64(p->vads.size());
+      for (const vad_record& v : p->vads) {
+        w.u64(v.range.first.raw());
+        w.u64(v.range.last.raw());
+        w.u8(static_cast<std::uint8_t>(v.type));
+        w.u8(v.protection.raw());
+        w.u8(static_cast<std::uint8_t>(v.flags));
+        w.u64(v.commit_charge);
+        w.u32(v.section == nullptr
+                  ? f::no_section
+                  : static_cast<std::uint32_t>(
+                        std::find(sections.begin(), sections.end(), v.section) -
+                        sections.begin()));
+        w.u64(v.first_page);
+        w.u64(v.end_record - v.first_record);
+        for (std::size_t i = v.first_record; i < v.end_record; ++i) {
+          const page_record& r = p->pages[i];
+          w.u64(r.page.raw());
+          w.u8(r.protection.raw());
+          w.u8(static_cast<std::uint8_t>(
+              (r.has_bytes ? f::has_bytes : 0) |
+              (r.private_copy ? f::private_copy : 0)));
+          if (r.has_bytes) w.raw(p->bytes_of(r), page_size);
+        }
+      }
+    }
+    w.u64(fnv1a(out));
+  }
+
+  // --- load --------------------------------------------------------------
+
+  static status load(std::span<const std::byte> in,
+                     std::initializer_list<Space*> spaces) {
+    namespace f = saved_format;
+    if (spaces.size() == 0) return status::invalid_parameter;
+    system_type& sys = (*spaces.begin())->owner();
+    for (Space* s : spaces) {
+      if (&s->owner() != &sys) return status::invalid_parameter;
+      if (!s->emu_with_core([](auto& c) { return c.vads.empty(); }))
+        return status::invalid_parameter;
+    }
+    // The frame: magic, version, checksum.
+    if (in.size() < f::header_bytes + f::trailer_bytes)
+      return status::file_corrupt_error;
+    if (std::memcmp(in.data(), f::magic, sizeof f::magic) != 0)
+      return status::file_corrupt_error;
+    const auto body = in.first(in.size() - f::trailer_bytes);
+    saved_reader tail{in.last(f::trailer_bytes)};
+    std::uint64_t sum = 0;
+    tail.u64(sum);
+    saved_reader r{body, sizeof f::magic};
+    std::uint32_t version = 0, order = 0, psize = 0, nsections = 0, nspaces = 0;
+    r.u32(version);
+    if (version != f::version) return status::revision_mismatch;
+    if (sum != fnv1a(body)) return status::file_corrupt_error;
+    r.u32(order);
+    r.u32(psize);
+    r.u32(nsections);
+    r.u32(nspaces);
+    if (order != f::order_check || psize != page_size)
+      return status::file_corrupt_error;
+    if (nspaces != spaces.size()) return status::invalid_parameter;
+
+    // Everything parsed and checked before anything is made.
+    if (nsections > r.left() / f::section_bytes)
+      return status::file_corrupt_error;
+    std::vector<section_desc> sections(nsections);
+    for (section_desc& d : sections) {
+      std::uint32_t len = 0;
+      r.u64(d.size);
+      r.u32(d.protection);
+      r.u32(d.attributes);
+      if (!r.u32(len) || len > section_object::max_name)
+        return status::file_corrupt_error;
+      const std::byte* name = r.take(len);
+      if (name == nullptr) return status::file_corrupt_error;
+      std::memcpy(d.name, name, len);
+      if (std::memchr(d.name, 0, len) != nullptr)
+        return status::file_corrupt_error;
+      const mm_protection p = mm_protection::from_win32(d.protection);
+      if (d.size == 0 || d.size > (std::uint64_t{1} << 48) || !p.is_valid() ||
+          p.modifiers() != 0 || p.base() == 0 ||
+          (d.attributes & (sec::commit | sec::reserve | sec::image |
+                           sec::file)) != sec::commit)
+        return status::file_corrupt_error;
+    }
+    std::vector<std::unique_ptr<part>> parts;
+    std::vector<std::vector<std::uint32_t>> indexes;  // a view's section
+    for (std::uint32_t i = 0; i < nspaces; ++i) {
+      parts.push_back(std::make_unique<part>());
+      indexes.emplace_back();
+      std::uint32_t levels = 0, entry = 0, va_bits = 0;
+      r.u32(levels);
+      r.u32(entry);
+      if (!r.u32(va_bits)) return status::file_corrupt_error;
+      if (levels != arch_levels || entry != arch_entry ||
+          va_bits != arch_va_bits)
+        return status::invalid_image_format;
+      const status st = parse_space(r, sections, *parts.back(), indexes.back());
+      if (st != status::success) return st;
+    }
+    if (r.left() != 0) return status::file_corrupt_error;
+
+    // Made: the sections, then each space's VADs and pages.
+    std::vector<section_handle> handles(sections.size());
+    status st = status::success;
+    for (std::size_t i = 0; i < sections.size() && st == status::success; ++i) {
+      const section_desc& d = sections[i];
+      st = create_section(sys, handles[i], section_access::all_access,
+                          d.name[0] != 0 ? d.name : nullptr, 0, d.size,
+                          d.protection, d.attributes);
+      if (st == status::object_name_exists) {
+        // Opened, not made: someone else's section.
+        close_section(sys, handles[i]);
+        st = status::object_name_collision;
+      }
+    }
+    auto it = spaces.begin();
+    for (std::size_t i = 0; i < parts.size() && st == status::success;
+         ++i, ++it) {
+      part& p = *parts[i];
+      p.space = *it;
+      for (std::size_t k = 0; k < p.vads.size(); ++k)
+        if (indexes[i][k] != f::no_section)
+          p.vads[k].section = handles[indexes[i][k]].object;
+      st = p.space->emu_with_core([&](auto& c) -> status {
+        for (const vad_record& v : p.vads)
+          if (const status s = snap::remake(c, p, v); s != status::success)
+            return s;
+        return matches(c, p) ? status::success : status::file_corrupt_error;
+      });
+    }
+    if (st != status::success)
+      for (Space* s : spaces) s->emu_with_core([](auto& c) { clear(c); });
+    for (section_handle& h : handles)
+      if (h) close_section(sys, h);
+    return st;
+  }
+
+  /// One space's VADs and pages, checked; `index` gets each VAD's section.
+  static status parse_space(saved_reader& r,
+                            const std::vector<section_desc>& sections, part& p,
+                            std::vector<std::uint32_t>& index) {
+    namespace f = saved_format;
+    constexpr auto bad = status::file_corrupt_error;
+    const std::uint64_t lowest =
+        vaddr{core_type::lowest_user_address}.page().raw();
+    const std::uint64_t highest =
+        vaddr{core_type::highest_user_address}.page().raw();
+    std::uint64_t nvads = 0;
+    if (!r.u64(nvads) || nvads > r.left() / f::vad_bytes) return bad;
+    std::uint64_t after = lowest;  // the first page the next VAD may use
+    for (std::uint64_t k = 0; k < nvads; ++k) {
+      std::uint64_t first = 0, last = 0, charge = 0, first_page = 0, n = 0;
+      std::uint8_t type = 0, prot = 0, flags = 0;
+      std::uint32_t sec = 0;
+      r.u64(first);
+      r.u64(last);
+      r.u8(type);
+      r.u8(prot);
+      r.u8(flags);
+      r.u64(charge);
+      r.u32(sec);
+      r.u64(first_page);
+      if (!r.u64(n)) return bad;
+      if (first < after || last < first || last > highest) return bad;
+      after = last + 1;
+      const std::uint64_t pages = last - first + 1;
+      if (!known_protection(prot) || charge > pages || n > pages ||
+          n > r.left() / f::page_bytes)
+        return bad;
+      vad_record v;
+      v.range = {vpn{first}, vpn{last}};
+      v.protection = mm_protection{prot};
+      v.flags = static_cast<vad_flags>(flags);
+      v.commit_charge = charge;
+      v.first_page = first_page;
+      if (type == static_cast<std::uint8_t>(vad_type::private_memory)) {
+        v.type = vad_type::private_memory;
+        if ((flags & ~std::uint8_t{static_cast<std::uint8_t>(
+                         vad_flags::mem_commit | vad_flags::write_watch)}) !=
+                0 ||
+            sec != f::no_section || first_page != 0)
+          return bad;
+      } else if (type == static_cast<std::uint8_t>(vad_type::mapped)) {
+        v.type = vad_type::mapped;
+        if (flags != 0 || sec >= sections.size()) return bad;
+        const section_desc& d = sections[sec];
+        const std::uint64_t spages = (d.size + page_size - 1) >> page_shift;
+        if (first_page >= spages || pages > spages - first_page) return bad;
+        if (!region::view_protection_allowed(
+                mm_protection::from_win32(d.protection), v.protection))
+          return bad;
+      } else {
+        return bad;
+      }
+      v.first_record = p.pages.size();
+      std::uint64_t next = first;  // records by page, inside the VAD
+      for (std::uint64_t i = 0; i < n; ++i) {
+        std::uint64_t page = 0;
+        std::uint8_t pprot = 0, bits = 0;
+        r.u64(page);
+        r.u8(pprot);
+        if (!r.u8(bits)) return bad;
+        if (page < next || page > last || !known_protection(pprot) ||
+            (bits & ~(f::has_bytes | f::private_copy)) != 0 ||
+            ((bits & f::private_copy) != 0 &&
+             v.type == vad_type::private_memory))
+          return bad;
+        next = page + 1;
+        page_record pr;
+        pr.page = vpn{page};
+        pr.protection = mm_protection{pprot};
+        pr.private_copy = (bits & f::private_copy) != 0;
+        if ((bits & f::has_bytes) != 0) {
+          const std::byte* b = r.take(page_size);
+          if (b == nullptr) return bad;
+          pr.has_bytes = true;
+          pr.bytes = p.bytes.size() / page_size;
+          p.bytes.insert(p.bytes.end(), b, b + page_size);
+        }
+        p.pages.push_back(pr);
+      }
+      v.end_record = p.pages.size();
+      p.vads.push_back(v);
+      index.push_back(sec);
+    }
+    return status::success;
+  }
+
+  /// Whether the rebuilt VADs are the records (a file can name a charge
+  /// or protection the rebuild does not give).
+  template <class Core>
+  static bool matches(Core& c, const part& p) noexcept {
+    if (c.vads.size() != p.vads.size()) return false;
+    for (const vad_record& v : p.vads) {
+      const vad* now = c.vads.find_containing(v.range.first);
+      if (now == nullptr || now->range() != v.range || now->type() != v.type ||
+          now->protection() != v.protection.raw() || now->flags() != v.flags ||
+          now->commit_charge() != v.commit_charge)
+        return false;
+      for (std::size_t i = v.first_record; i < v.end_record; ++i) {
+        const page_view pv = c.view(*now, p.pages[i].page);
+        if (!pv.committed || pv.protection != p.pages[i].protection)
+          return false;
+      }
+    }
+    return true;
+  }
+
+  /// Effects: every VAD of the space goes (a failed load's roll back).
+  template <class Core>
+  static void clear(Core& c) noexcept {
+    while (!c.vads.empty()) {
+      vad& v = *c.vads.begin();
+      if (v.private_memory())
+        region::release(c, v, v.range());
+      else
+        region::unmap_view(c, as_view(v));
+    }
+  }
+};
+
+}  // namespace detail
+
+/// Effects: `spaces` (all on one system) are written to `out` (replacing
+/// what it held) in the format of the header comment. The spaces are as
+/// they were, but for section pages read in to be saved.
+/// Returns: invalid_parameter (spaces on two systems), not_supported (a
+/// file-backed, image or SEC_RESERVE section's view, a device range, an
+/// AWE reservation), no_memory or in_page_error (a page could not be read
+/// in); then `out` is unspecified.
+template <class Space>
+status save_system(std::initializer_list<Space*> spaces,
+                   std::vector<std::byte>& out) {
+  return detail::saved_system_io<Space>::save(spaces, out);
+}
+
+/// Effects: save_system, written to the file at `path` (replaced).
+/// Returns: save_system's statuses, or unsuccessful (the file could not be
+/// written).
+template <class Space>
+status save_system_file(std::initializer_list<Space*> spaces,
+                        const char* path) {
+  std::vector<std::byte> bytes;
+  if (const status st = save_system(spaces, bytes); st != status::success)
+    return st;
+  std::FILE* f = std::fopen(path, "wb");
+  if (f == nullptr) return status::unsuccessful;
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  return std::fclose(f) == 0 && ok ? status::success : status::unsuccessful;
+}
+
+/// Effects: the spaces saved in `in` are rebuilt in `spaces`: fresh, empty
+/// spaces of one system, as many as were saved, in the same order; the
+/// sections are created on that system.
+/// Returns: invalid_parameter (a space not empty, spaces on two systems,
+/// another number of spaces), file_corrupt_error (bad magic or checksum,
+/// a truncated input, contents that do not hold together),
+/// revision_mismatch (another format version), invalid_image_format (a
+/// space saved from another arch), or what rebuilding met
+/// (commitment_limit, no_memory, quota_exceeded, object_name_collision,
+/// ...). On any failure the spaces are empty and no section is left.
+template <class Space>
+status load_system(std::span<const std::byte> in,
+                   std::initializer_list<Space*> spaces) {
+  return detail::saved_system_io<Space>::load(in, spaces);
+}
+
+/// Effects: load_system of the file at `path`.
+/// Returns: load_system's statuses, or object_name_not_found (no such
+/// file), unsuccessful (it could not be read).
+template <class Space>
+status load_system_file(const char* path,
+                        std::initializer_list<Space*> spaces) {
+  std::FILE* f = std::fopen(path, "rb");
+  if (f == nullptr) return status::object_name_not_found;
+  std::vector<std::byte> bytes;
+  std::byte chunk[4096];
+  for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, f)) != 0;)
+    bytes.insert(bytes.end(), chunk, chunk + n);
+  const bool ok = std::ferror(f) == 0;
+  std::fclose(f);
+  if (!ok) return status::unsuccessful;
+  return load_system(std::span<const std::byte>(bytes), spaces);
+}
+
+}  // namespace mmkit::emu

@@ -1,0 +1,689 @@
+#pragma once
+// Snapshots for snapshot fuzzers: take one of a system's address spaces,
+// run, and restore them in time proportional to what changed.
+//
+//   emu::snapshot<Space> snap;
+//   snap.take({&a, &b});          // every space of the run
+//   for (...) { run(); snap.restore(); }
+//
+// What a snapshot keeps, per space (a capture, O(committed pages)):
+//   - every VAD: its range, type, protection, flags and commit charge; a
+//     view's section (one more handle keeps it alive) and offset;
+//   - every committed page: its protection, and its bytes, or "demand
+//     zero" for a page never touched; a view's page says whether it was a
+//     private copy or the section's page.
+// Then every valid page's D bit is cleared (folded into its frame's
+// modified bit first, so the pager still writes it), and the snapshot
+// listens to the space (paging/page_listener.hpp):
+//   - the walker setting D: the page's first write since the snapshot
+//     (the TLB only caches a page writable once D is set, so none is
+//     missed, and a write the TLB serves costs nothing);
+//   - every PTE change (commit, decommit, protect, faults, trims);
+//   - every range whose VADs changed (allocate MEM_RESERVE, MEM_RELEASE,
+//     map and unmap of views).
+//
+// Restore, per space, touches only what the journal names:
+//   1. Ranges whose VADs changed: each grows to cover every VAD, now or
+//      in the snapshot, that overlaps it. The VADs there now go (released
+//      or unmapped) and the snapshot's come back, exactly where they were,
+//      with all their pages. A view whose page changed shape (shared then,
+//      a private copy now, or back) is restored this way too.
+//   2. Every other page named: committed or decommitted, its bytes
+//      written straight into its frame (a page trimmed or paged out since
+//      is brought back first), its protection set, its D bit cleared.
+// So a restore costs O(pages named + pages of VADs made or gone), never
+// O(memory). The PTE writer reports every change, so an emulator's cache
+// hears of a restore as of any other call (emu/changes.hpp).
+//
+// What comes back is the snapshot's state as the NT calls see it (VADs,
+// protections, contents, commit charges); which frame holds a page, and
+// the PFN lists, may differ, with the same counts. Not covered: AWE
+// reservations (take() refuses them); device (MMIO) ranges, which have no
+// pages and stay as they are (one made or removed since is a conflict the
+// restore reports); spaces and sections
+// made after the snapshot (they stay; their views in covered spaces go); a
+// SEC_RESERVE section's pages committed after the snapshot stay committed.
+//
+// Nesting: snapshots of the same spaces stack. Restoring or dropping one
+// needs every newer one dropped first; dropping one hands its journal to
+// the one below, which then also restores what changed since.
+//
+// Requirements: the translator's A/D policy sets D (ad_update::set, the
+// default). Hosted: the snapshot's storage is the heap.
+
+#include <mmkit/core/config.hpp>
+#if !MMKIT_HOSTED
+#error "mmkit/emu/snapshot.hpp needs a hosted C++ implementation"
+#endif
+
+#include <mmkit/core/access.hpp>
+#include <mmkit/core/address.hpp>
+#include <mmkit/core/assert.hpp>
+#include <mmkit/core/protection.hpp>
+#include <mmkit/core/status.hpp>
+#include <mmkit/fault/fault_counts.hpp>
+#include <mmkit/fault/handlers.hpp>
+#include <mmkit/paging/page_listener.hpp>
+#include <mmkit/region/private_memory.hpp>
+#include <mmkit/region/view.hpp>
+#include <mmkit/section/section_ops.hpp>
+#include <mmkit/vad/vad.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+namespace mmkit::emu {
+
+namespace detail {
+/// The saved-system reader and writer (emu/saved_system.hpp), which
+/// captures and rebuilds spaces with the snapshot's code.
+template <class Space>
+struct saved_system_io;
+}  // namespace detail
+
+/// What a snapshot keeps of one committed page.
+struct page_record {
+  vpn page{};
+  mm_protection protection{};
+  bool has_bytes = false;     ///< else demand zero (never touched)
+  bool private_copy = false;  ///< a view's page: its own copy
+  std::uint64_t bytes = 0;    ///< index of its bytes in the snapshot
+};
+
+/// What a snapshot keeps of one VAD.
+struct vad_record {
+  vpn_range range{};
+  vad_type type = vad_type::private_memory;
+  mm_protection protection{};
+  vad_flags flags = vad_flags::none;
+  std::uint64_t commit_charge = 0;
+  section_object* section = nullptr;  ///< a view's (one handle held)
+  std::uint64_t first_page = 0;       ///< a view's first page in it
+  /// Its committed pages: records [first_record, end_record), by page.
+  std::size_t first_record = 0, end_record = 0;
+};
+
+/// A snapshot of address spaces of type Space (see the header comment).
+/// Neither copied nor moved: the spaces hold pointers to its parts.
+template <class Space>
+class snapshot {
+ public:
+  snapshot() noexcept = default;
+  snapshot(const snapshot&) = delete;
+  snapshot& operator=(const snapshot&) = delete;
+  /// Effects: drop().
+  ~snapshot() { drop(); }
+
+  /// Effects: captures `spaces` (all on one system), as the header comment
+  /// says, after dropping what this snapshot held.
+  /// Returns: not_supported (an AWE reservation),
+  /// no_memory or in_page_error (a section page could not be read in);
+  /// then nothing is taken.
+  status take(std::initializer_list<Space*> spaces) noexcept {
+    drop();
+    for (Space* s : spaces) {
+      parts_.push_back(std::make_unique<part>());
+      part& p = *parts_.back();
+      p.space = s;
+      const status st =
+          s->emu_with_core([&](auto& c) { return capture(c, p); });
+      if (st != status::success) {
+        drop();
+        return st;
+      }
+    }
+    for (auto& p : parts_) {
+      for (const vad_record& v : p->vads)
+        if (v.section != nullptr)
+          for (std::size_t i = v.first_record; i < v.end_record; ++i) {
+            const page_record& r = p->pages[i];
+            if (r.has_bytes && !r.private_copy)
+              shared_[v.section->pages().proto + v.first_page +
+                      (r.page - v.range.first)] = p->bytes_of(r);
+          }
+      p->space->emu_with_core([&](auto& c) {
+        clean_all(c);
+        listen(c, p.get());
+      });
+    }
+    return status::success;
+  }
+
+  /// Whether take() succeeded and drop() has not been called since.
+  bool taken() const noexcept { return !parts_.empty(); }
+
+  /// Effects: every space is as it was when the snapshot was taken (see
+  /// the header comment); the snapshot stays, for the next restore.
+  /// Requires: taken(), and no newer snapshot of these spaces.
+  /// Returns: no_memory (frames ran out part-way: restore again once some
+  /// are free), or the status of a VAD that could not come back.
+  status restore() noexcept {
+    MMKIT_ASSERT(taken());
+    status result = status::success;
+    for (auto& p : parts_) {
+      MMKIT_ASSERT(p->newer == nullptr);
+      const status st = p->space->emu_with_core([&](auto& c) {
+        listen(c, nullptr);
+        const status s = restore_space(c, *p);
+        listen(c, p.get());
+        return s;
+      });
+      if (st != status::success && result == status::success) result = st;
+    }
+    // Section pages written through views that are gone, or were made
+    // after the snapshot: the section's bytes come back.
+    parts_.front()->space->emu_with_core([&](auto& c) {
+      const status st = restore_section_pages(c);
+      if (st != status::success && result == status::success) result = st;
+    });
+    return result;
+  }
+
+  /// Effects: the snapshot is let go of: its spaces listen to the snapshot
+  /// below it again, which takes over its journal, and its handles to
+  /// sections are closed.
+  /// Requires: no newer snapshot of these spaces.
+  void drop() noexcept {
+    for (auto& p : parts_) {
+      MMKIT_ASSERT(p->newer == nullptr);
+      if (p->listening)
+        p->space->emu_with_core([&](auto& c) {
+          if (part* below = p->older) {
+            below->touched.insert(below->touched.end(), p->touched.begin(),
+                                  p->touched.end());
+            below->ranges.insert(below->ranges.end(), p->ranges.begin(),
+                                 p->ranges.end());
+            below->protos.insert(below->protos.end(), p->protos.begin(),
+                                 p->protos.end());
+            below->newer = nullptr;
+          }
+          listen(c, p->older);
+        });
+      for (vad_record& v : p->vads)
+        if (v.section != nullptr)
+          p->space->emu_with_core([&](auto& c) {
+            section_ops<typename Space::system_type>::close(*c.sys, *v.section);
+          });
+    }
+    parts_.clear();
+    shared_.clear();
+  }
+
+  /// Pages and ranges the journal names now, summed over the spaces (what
+  /// the next restore will look at; a page may be named more than once).
+  std::uint64_t journal_size() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& p : parts_) n += p->touched.size() + p->ranges.size();
+    return n;
+  }
+  /// Bytes of page contents kept.
+  std::uint64_t bytes_kept() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& p : parts_) n += p->bytes.size();
+    return n;
+  }
+
+ private:
+  friend struct detail::saved_system_io<Space>;
+
+  /// One space's capture and journal.
+  struct part final : page_listener {
+    Space* space = nullptr;
+    std::vector<vad_record> vads;  // by address
+    std::vector<page_record> pages;
+    std::vector<std::byte> bytes;
+    std::vector<vpn> touched;
+    std::vector<vpn_range> ranges;
+    /// Prototype PTEs of section pages written or remapped through views.
+    std::vector<std::uint64_t> protos;
+    typename Space::core_type* core = nullptr;
+    part* older = nullptr;  // the snapshot below, listening before
+    part* newer = nullptr;
+    bool listening = false;
+
+    void page_touched(vpn p) noexcept override {
+      touched.push_back(p);
+      if (const vad* v = core->vads.find_containing(p);
+          v != nullptr && !v->private_memory())
+        protos.push_back(as_view(*v).proto_of(p));
+    }
+    void range_touched(vpn_range r) noexcept override { ranges.push_back(r); }
+
+    const vad_record* vad_of(vpn p) const noexcept {
+      auto it = std::upper_bound(
+          vads.begin(), vads.end(), p,
+          [](vpn x, const vad_record& v) { return x < v.range.first; });
+      if (it == vads.begin()) return nullptr;
+      --it;
+      return it->range.contains(p) ? &*it : nullptr;
+    }
+    const page_record* page_of(const vad_record& v, vpn p) const noexcept {
+      auto first = pages.begin() + static_cast<std::ptrdiff_t>(v.first_record);
+      auto last = pages.begin() + static_cast<std::ptrdiff_t>(v.end_record);
+      auto it = std::lower_bound(
+          first, last, p,
+          [](const page_record& r, vpn x) { return r.page < x; });
+      return it != last && it->page == p ? &*it : nullptr;
+    }
+    const std::byte* bytes_of(const page_record& r) const noexcept {
+      return bytes.data() + r.bytes * page_size;
+    }
+  };
+
+  template <class Core>
+  static void listen(Core& c, part* p) noexcept {
+    if (p != nullptr) {
+      // The one listening before is the snapshot below.
+      auto* before = static_cast<part*>(c.ptes.observer().journal);
+      if (before != p && !p->listening) {
+        p->older = before;
+        if (before != nullptr) before->newer = p;
+      }
+    }
+    c.ptes.observer().journal = p;
+    c.ptes.translator().set_page_listener(p);
+    if (p != nullptr) p->listening = true;
+  }
+
+  // --- capture ---------------------------------------------------------
+
+  template <class Core>
+  static status capture(Core& c, part& out) noexcept {
+    out.core = &c;
+    for (const vad& v : c.vads)
+      if (v.has(vad_flags::user_physical_pages)) return status::not_supported;
+    for (vad& v : c.vads) {
+      if (v.has(vad_flags::physical_mapping)) continue;  // no pages to keep
+      vad_record r;
+      r.range = v.range();
+      r.type = v.type();
+      r.protection = mm_protection{v.protection()};
+      r.flags = v.flags();
+      r.commit_charge = v.commit_charge();
+      if (!v.private_memory()) {
+        mapped_vad& m = as_view(v);
+        r.section = m.section;
+        r.first_page = m.section->page_of(m.first_proto);
+        section_ops<typename Core::system_type>::add_handle(*m.section);
+      }
+      r.first_record = out.pages.size();
+      out.vads.push_back(r);
+      status st = status::success;
+      c.scan(v, v.range(), [&](vpn first, vpn last, const page_view& pv) {
+        if (!pv.committed) return true;
+        for (vpn p = first;; ++p) {
+          st = capture_page(c, v, p, p == first ? pv : c.view(v, p), out);
+          if (st != status::success || p == last) break;
+        }
+        return st == status::success;
+      });
+      out.vads.back().end_record = out.pages.size();
+      if (st != status::success) return st;
+    }
+    return status::success;
+  }
+
+  template <class Core>
+  static status capture_page(Core& c, vad& v, vpn p, const page_view& pv,
+                             part& out) noexcept {
+    page_record r;
+    r.page = p;
+    r.protection = pv.protection;
+    r.private_copy =
+        !v.private_memory() && !pv.shared && pv.pte != entry_kind::prototype;
+    const std::byte* from = nullptr;
+    std::byte slot_bytes[page_size];
+    if (pv.resident) {
+      from = c.sys->memory().frame(pv.frame);
+    } else if (pv.pte == entry_kind::page_file) {
+      const auto e = c.ptes.read(p);
+      const page_slot slot{
+          static_cast<std::uint8_t>(Core::sw::page_file_number(e)),
+          Core::sw::page_file_offset(e)};
+      if (c.sys->page_files().read(slot, slot_bytes) != status::success)
+        return status::in_page_error;
+      from = slot_bytes;
+    } else if (pv.pte == entry_kind::prototype) {
+      typename section_ops<typename Core::system_type>::page_source how{};
+      const auto f = section_ops<typename Core::system_type>::page_in(
+          *c.sys, as_view(v).section->pages(), pv.proto, how);
+      if (!f) return f.error();
+      from = c.sys->memory().frame(*f);
+    }
+    if (from != nullptr) {
+      r.has_bytes = true;
+      r.bytes = out.bytes.size() / page_size;
+      out.bytes.insert(out.bytes.end(), from, from + page_size);
+    }
+    out.pages.push_back(r);
+    return status::success;
+  }
+
+  // --- D bits ------------------------------------------------------------
+
+  /// Effects: page `p`'s D bit, if its PTE is valid and dirty, goes to its
+  /// frame's modified bit and is cleared: the next write sets it again.
+  template <class Core>
+  static void clean(Core& c, vpn p) noexcept {
+    using entry_type = typename Core::entry_type;
+    constexpr entry_type valid_dirty = 0x41;  // P and D, every x86 format
+    const entry_type e = c.ptes.read(p);
+    if ((e & valid_dirty) != valid_dirty) return;
+    c.pfns().set_modified(Core::model::codec::page_address(e, 0).frame());
+    [[maybe_unused]] const auto w =
+        c.ptes.write(p, static_cast<entry_type>(e & ~entry_type{0x40}));
+  }
+  template <class Core>
+  static void clean_all(Core& c) noexcept {
+    for (const vad& v : c.vads)
+      c.scan(v, v.range(), [&](vpn first, vpn last, const page_view& pv) {
+        if (pv.valid)
+          for (vpn p = first;; ++p) {
+            clean(c, p);
+            if (p == last) break;
+          }
+        return true;
+      });
+  }
+
+  // --- restore -----------------------------------------------------------
+
+  template <class Core>
+  static status restore_space(Core& c, part& s) noexcept {
+    std::sort(s.touched.begin(), s.touched.end());
+    s.touched.erase(std::unique(s.touched.begin(), s.touched.end()),
+                    s.touched.end());
+    // A view page whose shape changed brings its whole view back.
+    for (vpn p : s.touched) {
+      vad* v = c.vads.find_containing(p);
+      const vad_record* r = s.vad_of(p);
+      if (v == nullptr || r == nullptr || v->private_memory() ||
+          r->type == vad_type::private_memory)
+        continue;
+      const page_record* was = s.page_of(*r, p);
+      const page_view now = c.view(*v, p);
+      const bool copy_now = !now.shared && now.pte != entry_kind::prototype;
+      if (was != nullptr && was->private_copy != copy_now)
+        s.ranges.push_back(r->range);
+    }
+    std::vector<vpn_range> redone;
+    status result = restore_layout(c, s, redone);
+    for (vpn p : s.touched) {
+      if (std::any_of(redone.begin(), redone.end(),
+                      [&](vpn_range r) { return r.contains(p); }))
+        continue;
+      const vad_record* r = s.vad_of(p);
+      vad* v = c.vads.find_containing(p);
+      if (r == nullptr || v == nullptr) continue;  // no VAD then, or now
+      const status st = restore_page(c, s, *v, *r, p);
+      if (st != status::success && result == status::success) result = st;
+    }
+    if (result == status::success) {
+      s.touched.clear();
+      s.ranges.clear();
+    }
+    return result;
+  }
+
+  /// Effects: every section page a view wrote since the snapshot, whose
+  /// bytes the snapshot saw, gets them back (the section's frame; views
+  /// that map it now see them).
+  template <class Core>
+  status restore_section_pages(Core& c) noexcept {
+    using ops = section_ops<typename Core::system_type>;
+    std::vector<std::uint64_t> all;
+    for (auto& p : parts_) {
+      all.insert(all.end(), p->protos.begin(), p->protos.end());
+      p->protos.clear();
+    }
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    for (std::uint64_t index : all) {
+      auto it = shared_.find(index);
+      if (it == shared_.end()) continue;  // not seen by the snapshot
+      segment* seg = c.sys->sections().segment_of(index);
+      if (seg == nullptr) continue;  // the section is gone
+      typename ops::page_source how{};
+      const auto f = ops::page_in(*c.sys, *seg, index, how);
+      if (!f) return f.error();
+      c.pfns().set_modified(*f);
+      std::memcpy(c.sys->memory().frame(*f), it->second, page_size);
+    }
+    return status::success;
+  }
+
+  /// Step 1 of the header comment; `redone` gets the ranges whose pages
+  /// were all restored.
+  template <class Core>
+  static status restore_layout(Core& c, part& s,
+                               std::vector<vpn_range>& redone) noexcept {
+    for (vpn_range r : s.ranges) {
+      if (std::any_of(redone.begin(), redone.end(), [&](vpn_range d) {
+            return d.first <= r.first && r.last <= d.last;
+          }))
+        continue;
+      // Grow r over every VAD overlapping it, now or then, until none
+      // sticks out.
+      for (bool grew = true; grew;) {
+        grew = false;
+        auto cover = [&](vpn_range v) {
+          if (v.last < r.first || r.last < v.first) return;
+          if (v.first < r.first) r.first = v.first, grew = true;
+          if (r.last < v.last) r.last = v.last, grew = true;
+        };
+        for (const vad_record& v : s.vads) cover(v.range);
+        for (const vad* v = c.vads.first_at_or_after(r.first);
+             v != nullptr && v->start() <= r.last;
+             v = c.vads.first_at_or_after(v->end() + 1))
+          cover(v->range());
+        if (const vad* v = c.vads.find_containing(r.first)) cover(v->range());
+      }
+      // What is there now goes (a device range stays: see take()).
+      std::vector<vad*> there;
+      for (vad* v = first_in(c, r); v != nullptr && v->start() <= r.last;
+           v = c.vads.first_at_or_after(v->end() + 1))
+        if (!v->has(vad_flags::physical_mapping)) there.push_back(v);
+      for (vad* v : there) {
+        if (v->private_memory())
+          region::release(c, *v, v->range());
+        else
+          region::unmap_view(c, as_view(*v));
+      }
+      // What was there comes back.
+      for (const vad_record& v : s.vads) {
+        if (v.range.last < r.first || r.last < v.range.first) continue;
+        if (const status st = remake(c, s, v); st != status::success) return st;
+      }
+      redone.push_back(r);
+    }
+    return status::success;
+  }
+
+  template <class Core>
+  static vad* first_in(Core& c, vpn_range r) noexcept {
+    if (vad* v = c.vads.find_containing(r.first)) return v;
+    vad* v = c.vads.first_at_or_after(r.first);
+    return v != nullptr && v->start() <= r.last ? v : nullptr;
+  }
+
+  /// Effects: the snapshot's VAD `v` and every page of it are back.
+  template <class Core>
+  static status remake(Core& c, part& s, const vad_record& v) noexcept {
+    vaddr base = v.range.first.address();
+    std::uint64_t size = v.range.count() << page_shift;
+    auto slot = c.vads.insert_check(v.range);
+    if (!slot) return status::conflicting_addresses;
+    if (v.type == vad_type::private_memory) {
+      const bool committed = v.flags == (v.flags | vad_flags::mem_commit);
+      const status st = region::reserve_at(
+          c, *slot, committed, v.protection,
+          (v.flags & vad_flags::write_watch) == vad_flags::write_watch, base,
+          size);
+      if (st != status::success) return st;
+    } else {
+      const status st = region::map_view(
+          c, *v.section, v.first_page, v.range.count(), v.protection, base,
+          size, region::placement::bottom_up, Core::highest_user_address,
+          v.type, v.commit_charge);
+      if (st != status::success) return st;
+    }
+    vad* now = c.vads.find_containing(v.range.first);
+    MMKIT_ASSERT(now != nullptr && now->range() == v.range);
+    if (v.flags == (v.flags | vad_flags::mem_commit)) {
+      // Every page committed now: the snapshot's uncommitted ones go.
+      for (vpn p = v.range.first;; ++p) {
+        if (const status st = restore_page(c, s, *now, v, p);
+            st != status::success)
+          return st;
+        if (p == v.range.last) break;
+      }
+    } else {
+      for (std::size_t i = v.first_record; i < v.end_record; ++i)
+        if (const status st = restore_page(c, s, *now, v, s.pages[i].page);
+            st != status::success)
+          return st;
+    }
+    return status::success;
+  }
+
+  /// Step 2 of the header comment for page `p`, in `now` (the VAD that
+  /// holds it, the same as `then`).
+  template <class Core>
+  static status restore_page(Core& c, part& s, vad& now, const vad_record& then,
+                             vpn p) noexcept {
+    const page_record* r = s.page_of(then, p);
+    return now.private_memory() ? restore_private(c, s, now, p, r)
+                                : restore_view(c, s, now, p, r);
+  }
+
+  template <class Core>
+  static status restore_private(Core& c, part& s, vad& v, vpn p,
+                                const page_record* r) noexcept {
+    const vpn_range one{p, p};
+    page_view pv = c.view(v, p);
+    if (r == nullptr) {
+      if (pv.committed) region::uncommit(c, v, one);
+      return status::success;
+    }
+    const bool untouched =
+        pv.pte == entry_kind::zero || pv.pte == entry_kind::demand_zero;
+    if (pv.committed && !r->has_bytes && !untouched)
+      region::uncommit(c, v, one), pv = c.view(v, p);
+    if (!pv.committed) {
+      if (const status st = region::commit(
+              c, v, one,
+              r->has_bytes ? mm_protection{mm::readwrite} : r->protection);
+          st != status::success)
+        return st;
+      pv = c.view(v, p);
+    }
+    if (r->has_bytes) {
+      std::byte* to = nullptr;
+      if (const status st = resident(c, v, p, pv, to); st != status::success)
+        return st;
+      std::memcpy(to, s.bytes_of(*r), page_size);
+      pv = c.view(v, p);
+    }
+    if (pv.protection != r->protection) {
+      mm_protection old{};
+      if (const status st = region::protect(c, v, one, r->protection, old);
+          st != status::success)
+        return st;
+    }
+    clean(c, p);
+    return status::success;
+  }
+
+  template <class Core>
+  static status restore_view(Core& c, part& s, vad& v, vpn p,
+                             const page_record* r) noexcept {
+    using ops = section_ops<typename Core::system_type>;
+    if (r == nullptr) return status::success;  // uncommitted then: still so
+    const vpn_range one{p, p};
+    page_view pv = c.view(v, p);
+    if (!pv.committed) return status::success;  // not ours to commit
+    if (r->private_copy && pv.pte == entry_kind::prototype) {
+      // A remade view: the copy is made again.
+      typename ops::page_source how{};
+      const auto source =
+          ops::page_in(*c.sys, as_view(v).section->pages(), pv.proto, how);
+      if (!source) return source.error();
+      const auto copy = fault::frame_for_copy(c, *source);
+      if (!copy) return status::no_memory;
+      fault_counts counts;
+      fault::copy_page(c, counts, p, *source, pv.protection, *copy);
+      pv = c.view(v, p);
+    }
+    if (r->has_bytes) {
+      std::byte* to = nullptr;
+      if (r->private_copy) {
+        if (const status st = resident(c, v, p, pv, to); st != status::success)
+          return st;
+      } else {
+        typename ops::page_source how{};
+        const auto f =
+            ops::page_in(*c.sys, as_view(v).section->pages(), pv.proto, how);
+        if (!f) return f.error();
+        c.pfns().set_modified(*f);
+        to = c.sys->memory().frame(*f);
+      }
+      std::memcpy(to, s.bytes_of(*r), page_size);
+      pv = c.view(v, p);
+    }
+    if (pv.protection != r->protection) {
+      mm_protection old{};
+      if (const status st = region::protect_view(c, v, one, r->protection, old);
+          st != status::success)
+        return st;
+    }
+    clean(c, p);
+    return status::success;
+  }
+
+  /// Effects: committed page `p` of `v` (a private page or a view's
+  /// private copy) is in an active frame, which `to` gets, marked modified.
+  template <class Core>
+  static status resident(Core& c, vad& v, vpn p, page_view pv,
+                         std::byte*& to) noexcept {
+    fault_counts counts;
+    status st = status::success;
+    switch (pv.pte) {
+      case entry_kind::valid: break;
+      case entry_kind::transition:
+        if (c.pfns().entry(pv.frame).state() != page_state::active)
+          st = fault::handle_transition(c, counts, v, p, pv);
+        break;
+      case entry_kind::page_file:
+        st = fault::handle_page_file(c, counts, v, p, pv);
+        break;
+      default:
+        // Demand zero: a readable protection for the fault, then back.
+        if (!pv.protection.allows_read() || pv.protection.is_guard()) {
+          mm_protection old{};
+          st = region::protect(c, v, {p, p}, mm_protection{mm::readwrite}, old);
+          if (st != status::success) return st;
+          pv = c.view(v, p);
+        }
+        st = fault::handle_demand_zero(c, counts, p, pv.protection);
+        break;
+    }
+    if (st != status::success) return st;
+    pv = c.view(v, p);
+    MMKIT_ASSERT(pv.resident);
+    c.pfns().set_modified(pv.frame);
+    to = c.sys->memory().frame(pv.frame);
+    return status::success;
+  }
+
+  std::vector<std::unique_ptr<part>> parts_;
+  /// The bytes of every section page a view saw, by prototype index.
+  std::unordered_map<std::uint64_t, const std::byte*> shared_;
+};
+
+}  // namespace mmkit::emu

@@ -1,0 +1,328 @@
+// emu::save_system / load_system: a saved system, loaded back into fresh
+// spaces on a fresh system, answers every query as before and passes its
+// invariant check; a truncated or corrupt file gives a status and leaves
+// the spaces empty.
+#include "emu_machine.hpp"
+
+#include <mmkit/emu/saved_system.hpp>
+
+#include <array>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <vector>
+
+using namespace emu_test;
+
+namespace {
+
+/// What the NT calls see of a space: every VirtualQuery region of user
+/// space, the bytes of every page a user-mode read may see, the charge.
+struct seen_state {
+  std::vector<memory_basic_information> regions;
+  std::map<std::uint64_t, std::array<std::uint8_t, page_size>> bytes;
+  std::uint64_t commit = 0;
+};
+
+bool same_region(const memory_basic_information& a,
+                 const memory_basic_information& b) {
+  return a.base_address == b.base_address &&
+         a.allocation_base == b.allocation_base &&
+         a.allocation_protect == b.allocation_protect &&
+         a.region_size == b.region_size && a.state == b.state &&
+         a.protect == b.protect && a.type == b.type;
+}
+
+template <class Space>
+seen_state look(Space& as) {
+  using Arch = typename Space::core_type::arch_type;
+  seen_state s;
+  s.commit = as.commit_charge();
+  std::uint64_t va = Arch::lowest_user_address;
+  while (va <= Arch::highest_user_address) {
+    memory_basic_information mbi{};
+    REQUIRE(as.query(vaddr{va}, mbi) == status::success);
+    if (mbi.state == mem::commit && !(mbi.protect & page::guard) &&
+        mbi.protect != page::noaccess) {
+      for (std::uint64_t p = 0; p < mbi.region_size; p += page_size) {
+        std::array<std::uint8_t, page_size> b{};
+        std::size_t done = 0;
+        REQUIRE(as.read(vaddr{mbi.base_address + p}, b.data(), page_size,
+                        done) == status::success);
+        s.bytes[mbi.base_address + p] = b;
+      }
+    }
+    s.regions.push_back(mbi);
+    if (mbi.region_size == 0) break;
+    va = mbi.base_address + mbi.region_size;
+  }
+  return s;
+}
+
+void require_same(const seen_state& now, const seen_state& want) {
+  REQUIRE(now.regions.size() == want.regions.size());
+  for (std::size_t i = 0; i < want.regions.size(); ++i) {
+    CAPTURE(i);
+    CAPTURE(want.regions[i].base_address);
+    CHECK(same_region(now.regions[i], want.regions[i]));
+  }
+  CHECK(now.commit == want.commit);
+  CHECK(now.bytes.size() == want.bytes.size());
+  for (const auto& [va, b] : want.bytes) {
+    CAPTURE(va);
+    auto it = now.bytes.find(va);
+    REQUIRE(it != now.bytes.end());
+    CHECK(it->second == b);
+  }
+}
+
+/// Two spaces after varied operations: private regions with mixed commit,
+/// protection and guard pages, a MEM_COMMIT reservation partly
+/// decommitted, a split reservation, trimmed pages, a page-file section
+/// mapped in both spaces and a copy-on-write view with a private copy.
+template <class Arch>
+struct varied_system {
+  emu_machine m{2048};
+  emu_space<Arch> a{m.sys};
+  emu_space<Arch> b{m.sys};
+  section_handle h;
+
+  varied_system() {
+    const vaddr p = allocate(a, 32);
+    for (std::uint64_t i = 0; i < 32; i += 3)
+      poke(a, p + i * page_size, static_cast<std::uint32_t>(0x100 + i));
+    vaddr x = p + 4 * page_size;
+    std::uint64_t size = 2 * page_size;
+    std::uint32_t old = 0;
+    REQUIRE(a.protect(x, size, page::readonly | page::guard, old) ==
+            status::success);
+    x = p + 10 * page_size;
+    size = 3 * page_size;
+    REQUIRE(a.free(x, size, mem::decommit) == status::success);
+    x = p + 20 * page_size;
+    size = page_size;
+    REQUIRE(a.protect(x, size, page::noaccess, old) == status::success);
+    REQUIRE(a.trim(p));
+    REQUIRE(a.trim(p + 3 * page_size));
+
+    const vaddr r = allocate(a, 64, mem::reserve);
+    x = r + 4 * page_size;
+    size = 4 * page_size;
+    REQUIRE(a.allocate(x, size, mem::commit, page::execute_readwrite) ==
+            status::success);
+    poke(a, r + 5 * page_size, 0x55);
+
+    const vaddr s = allocate(b, 32);
+    for (std::uint64_t i = 0; i < 32; ++i)
+      poke(b, s + i * page_size, static_cast<std::uint32_t>(0x900 + i));
+    x = s + 8 * page_size;
+    size = 8 * page_size;
+    REQUIRE(b.free(x, size, mem::release) == status::success);  // split
+
+    REQUIRE(create_section(m.sys, h, section_access::all_access, nullptr, 0,
+                           8 * page_size, page::readwrite,
+                           sec::commit) == status::success);
+    vaddr va{0}, vb{0}, cow{0};
+    size = 0;
+    REQUIRE(a.map_view(h, va, size, 0, 0, page::readwrite) == status::success);
+    size = 0;
+    REQUIRE(b.map_view(h, vb, size, 0, 0, page::readwrite) == status::success);
+    size = 0;
+    REQUIRE(b.map_view(h, cow, size, 0, 0, page::writecopy) == status::success);
+    poke(a, va, 1);
+    poke(a, va + 3 * page_size, 3);
+    poke(b, cow + page_size, 2);  // a private copy
+  }
+  ~varied_system() { close_section(m.sys, h); }
+};
+
+template <class Space>
+bool empty_and_sound(Space& s) {
+  return s.vads().size() == 0 && s.commit_charge() == 0 && s.check_invariants();
+}
+
+/// A copy of `file` whose trailer is the checksum of its body (a corrupt
+/// file the checksum does not catch).
+std::vector<std::byte> fix_sum(std::vector<std::byte> file) {
+  if (file.size() < 8) return file;
+  const std::uint64_t h = emu::detail::fnv1a(
+      std::span<const std::byte>(file).first(file.size() - 8));
+  for (int i = 0; i < 8; ++i)
+    file[file.size() - 8 + i] = static_cast<std::byte>(h >> (8 * i));
+  return file;
+}
+
+}  // namespace
+
+TEST_SUITE_BEGIN("emu");
+
+TEST_CASE_TEMPLATE(
+    "saved_system: a loaded system answers every query as before, and "
+    "saves to the same bytes",
+    Arch, arch::x86_32, arch::x86_64) {
+  using space = emu_space<Arch>;
+  varied_system<Arch> w;
+  std::vector<std::byte> file;
+  REQUIRE(emu::save_system<space>({&w.a, &w.b}, file) == status::success);
+
+  emu_machine m2{2048};
+  space a2{m2.sys};
+  space b2{m2.sys};
+  REQUIRE(emu::load_system<space>(file, {&a2, &b2}) == status::success);
+  CHECK(a2.check_invariants());
+  CHECK(b2.check_invariants());
+
+  std::vector<std::byte> again;
+  REQUIRE(emu::save_system<space>({&a2, &b2}, again) == status::success);
+  CHECK(again == file);
+
+  require_same(look(a2), look(w.a));
+  require_same(look(b2), look(w.b));
+  CHECK(a2.check_invariants());
+  CHECK(b2.check_invariants());
+  CHECK(w.a.check_invariants());
+
+  // The section is shared again: a write through one space is seen in
+  // the other.
+  seen_state sa = look(a2);
+  std::uint64_t view_a = 0;
+  for (const auto& r : sa.regions)
+    if (r.type == mem::mapped) view_a = r.base_address;
+  REQUIRE(view_a != 0);
+  poke(a2, vaddr{view_a + 7 * page_size}, 0xABCD);
+  bool seen = false;
+  for (const auto& r : look(b2).regions)
+    if (r.type == mem::mapped && r.protect == page::readwrite &&
+        r.base_address == r.allocation_base && r.region_size == 8 * page_size &&
+        peek(b2, vaddr{r.base_address + 7 * page_size}) == 0xABCD)
+      seen = true;
+  CHECK(seen);
+}
+
+TEST_CASE("saved_system: a file round trip through save_system_file") {
+  using space = emu_space<arch::x86_64>;
+  varied_system<arch::x86_64> w;
+  char path[] = "/tmp/mmkit_saved_XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(emu::save_system_file<space>({&w.a, &w.b}, path) == status::success);
+  emu_machine m2{2048};
+  space a2{m2.sys};
+  space b2{m2.sys};
+  REQUIRE(emu::load_system_file<space>(path, {&a2, &b2}) == status::success);
+  require_same(look(a2), look(w.a));
+  require_same(look(b2), look(w.b));
+  std::remove(path);
+  CHECK(emu::load_system_file<space>(path, {&a2, &b2}) ==
+        status::object_name_not_found);
+  CHECK(emu::save_system_file<space>({&w.a}, "/nonexistent/dir/f") ==
+        status::unsuccessful);
+}
+
+TEST_CASE(
+    "saved_system: wrong arch, version, space count and non-empty "
+    "spaces give a status") {
+  using space64 = emu_space<arch::x86_64>;
+  using space32 = emu_space<arch::x86_32>;
+  varied_system<arch::x86_64> w;
+  std::vector<std::byte> file;
+  REQUIRE(emu::save_system<space64>({&w.a, &w.b}, file) == status::success);
+  emu_machine m2{2048};
+  {
+    space32 a{m2.sys}, b{m2.sys};
+    CHECK(emu::load_system<space32>(file, {&a, &b}) ==
+          status::invalid_image_format);
+    CHECK(empty_and_sound(a));
+    CHECK(empty_and_sound(b));
+  }
+  {
+    space64 a{m2.sys};
+    CHECK(emu::load_system<space64>(file, {&a}) == status::invalid_parameter);
+    CHECK(empty_and_sound(a));
+  }
+  {
+    space64 a{m2.sys}, b{m2.sys};
+    allocate(a, 1);
+    CHECK(emu::load_system<space64>(file, {&a, &b}) ==
+          status::invalid_parameter);
+    CHECK(empty_and_sound(b));
+  }
+  {
+    std::vector<std::byte> v2 = file;
+    v2[8] = std::byte{2};
+    space64 a{m2.sys}, b{m2.sys};
+    CHECK(emu::load_system<space64>(fix_sum(v2), {&a, &b}) ==
+          status::revision_mismatch);
+    std::vector<std::byte> bad = file;
+    bad[0] = std::byte{'X'};
+    CHECK(emu::load_system<space64>(bad, {&a, &b}) ==
+          status::file_corrupt_error);
+    bad = file;
+    bad[bad.size() / 2] ^= std::byte{1};
+    CHECK(emu::load_system<space64>(bad, {&a, &b}) ==
+          status::file_corrupt_error);
+    CHECK(empty_and_sound(a));
+    CHECK(empty_and_sound(b));
+  }
+  // Loaded twice on one system: the second gets its own (unnamed) section.
+  {
+    space64 a{m2.sys}, b{m2.sys}, c{m2.sys}, d{m2.sys};
+    REQUIRE(emu::load_system<space64>(file, {&a, &b}) == status::success);
+    REQUIRE(emu::load_system<space64>(file, {&c, &d}) == status::success);
+    CHECK(a.check_invariants());
+    CHECK(d.check_invariants());
+  }
+}
+
+TEST_CASE(
+    "saved_system: every truncation and many corruptions give a "
+    "status and leave the spaces empty") {
+  using space = emu_space<arch::x86_64>;
+  varied_system<arch::x86_64> w;
+  std::vector<std::byte> file;
+  REQUIRE(emu::save_system<space>({&w.a, &w.b}, file) == status::success);
+  emu_machine m2{2048};
+  space a{m2.sys}, b{m2.sys};
+
+  // Cut: at every length of the structure around the first pages, then a
+  // stride; each with the checksum as it falls and with one made to fit.
+  for (std::size_t n = 0; n < file.size(); n += n < 400 ? 1 : 397 + (n % 7)) {
+    CAPTURE(n);
+    std::vector<std::byte> cut(file.begin(),
+                               file.begin() + static_cast<std::ptrdiff_t>(n));
+    REQUIRE(emu::load_system<space>(cut, {&a, &b}) != status::success);
+    REQUIRE(empty_and_sound(a));
+    REQUIRE(empty_and_sound(b));
+    cut.resize(n + 8);  // a trailer that fits the cut body
+    REQUIRE(emu::load_system<space>(fix_sum(cut), {&a, &b}) != status::success);
+    REQUIRE(empty_and_sound(a));
+    REQUIRE(empty_and_sound(b));
+  }
+
+  // One byte changed: the checksum catches it; with the checksum made to
+  // fit, the loader gives a status or a sound system.
+  for (std::size_t at = 0; at + 8 < file.size();
+       at += at < 400 ? 1 : 797 + (at % 13)) {
+    CAPTURE(at);
+    for (std::uint8_t x : {at % 2 ? std::uint8_t{0x01} : std::uint8_t{0x80},
+                           std::uint8_t{0xFF}}) {
+      std::vector<std::byte> bad = file;
+      bad[at] ^= std::byte{x};
+      REQUIRE(emu::load_system<space>(bad, {&a, &b}) != status::success);
+      REQUIRE(empty_and_sound(a));
+      REQUIRE(empty_and_sound(b));
+      auto a2 = std::make_unique<space>(m2.sys);
+      auto b2 = std::make_unique<space>(m2.sys);
+      if (emu::load_system<space>(fix_sum(bad), {a2.get(), b2.get()}) ==
+          status::success) {
+        REQUIRE(a2->check_invariants());
+        REQUIRE(b2->check_invariants());
+      } else {
+        REQUIRE(empty_and_sound(*a2));
+        REQUIRE(empty_and_sound(*b2));
+      }
+    }
+  }
+}
+
+TEST_SUITE_END();
