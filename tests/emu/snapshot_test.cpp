@@ -273,6 +273,26 @@ TEST_CASE("snapshot: an emulator's cache hears of a restore") {
   CHECK(peek(as, a) == 1);
 }
 
+TEST_CASE("snapshot: a restore never writes a page a fork still shares") {
+  emu_machine m{1024};
+  emu_space<arch::x86_64> parent{m.sys};
+  const vaddr a = allocate(parent, 4);
+  poke(parent, a, 1);
+  poke(parent, a + page_size, 1);
+  const seen_state before = look(parent);
+  emu::snapshot<emu_space<arch::x86_64>> snap;
+  REQUIRE(snap.take({&parent}) == status::success);
+  poke(parent, a, 2);
+  emu_space<arch::x86_64> child{m.sys};
+  REQUIRE(parent.fork_into(child) == status::success);
+  poke(child, a + page_size, 3);
+  REQUIRE(snap.restore() == status::success);
+  require_same(parent, before);
+  CHECK(peek(child, a) == 2);  // the child saw the parent's write
+  CHECK(peek(child, a + page_size) == 3);
+  CHECK(child.check_invariants());
+}
+
 TEST_CASE("snapshot: AWE reservations are refused") {
   emu_machine m{1024};
   emu_space<arch::x86_64> as{m.sys};

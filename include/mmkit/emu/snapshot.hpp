@@ -676,6 +676,13 @@ class snapshot {
     if (st != status::success) return st;
     pv = c.view(v, p);
     MMKIT_ASSERT(pv.resident);
+    if (c.pfns().entry(pv.frame).share_count() > 1) {
+      // A fork's page other spaces map too (region/fork.hpp): this space
+      // takes a copy of its own before its bytes change.
+      st = fault::copy_forked(c, counts, v, p, pv);
+      if (st != status::success) return st;
+      pv = c.view(v, p);
+    }
     c.pfns().set_modified(pv.frame);
     to = c.sys->memory().frame(pv.frame);
     return status::success;
