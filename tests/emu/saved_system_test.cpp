@@ -3,6 +3,7 @@
 // invariant check; a truncated or corrupt file gives a status and leaves
 // the spaces empty.
 #include "emu_machine.hpp"
+#include "seen_state.hpp"
 
 #include <mmkit/emu/saved_system.hpp>
 
@@ -15,66 +16,6 @@
 using namespace emu_test;
 
 namespace {
-
-/// What the NT calls see of a space: every VirtualQuery region of user
-/// space, the bytes of every page a user-mode read may see, the charge.
-struct seen_state {
-  std::vector<memory_basic_information> regions;
-  std::map<std::uint64_t, std::array<std::uint8_t, page_size>> bytes;
-  std::uint64_t commit = 0;
-};
-
-bool same_region(const memory_basic_information& a,
-                 const memory_basic_information& b) {
-  return a.base_address == b.base_address &&
-         a.allocation_base == b.allocation_base &&
-         a.allocation_protect == b.allocation_protect &&
-         a.region_size == b.region_size && a.state == b.state &&
-         a.protect == b.protect && a.type == b.type;
-}
-
-template <class Space>
-seen_state look(Space& as) {
-  using Arch = typename Space::core_type::arch_type;
-  seen_state s;
-  s.commit = as.commit_charge();
-  std::uint64_t va = Arch::lowest_user_address;
-  while (va <= Arch::highest_user_address) {
-    memory_basic_information mbi{};
-    REQUIRE(as.query(vaddr{va}, mbi) == status::success);
-    if (mbi.state == mem::commit && !(mbi.protect & page::guard) &&
-        mbi.protect != page::noaccess) {
-      for (std::uint64_t p = 0; p < mbi.region_size; p += page_size) {
-        std::array<std::uint8_t, page_size> b{};
-        std::size_t done = 0;
-        REQUIRE(as.read(vaddr{mbi.base_address + p}, b.data(), page_size,
-                        done) == status::success);
-        s.bytes[mbi.base_address + p] = b;
-      }
-    }
-    s.regions.push_back(mbi);
-    if (mbi.region_size == 0) break;
-    va = mbi.base_address + mbi.region_size;
-  }
-  return s;
-}
-
-void require_same(const seen_state& now, const seen_state& want) {
-  REQUIRE(now.regions.size() == want.regions.size());
-  for (std::size_t i = 0; i < want.regions.size(); ++i) {
-    CAPTURE(i);
-    CAPTURE(want.regions[i].base_address);
-    CHECK(same_region(now.regions[i], want.regions[i]));
-  }
-  CHECK(now.commit == want.commit);
-  CHECK(now.bytes.size() == want.bytes.size());
-  for (const auto& [va, b] : want.bytes) {
-    CAPTURE(va);
-    auto it = now.bytes.find(va);
-    REQUIRE(it != now.bytes.end());
-    CHECK(it->second == b);
-  }
-}
 
 /// Two spaces after varied operations: private regions with mixed commit,
 /// protection and guard pages, a MEM_COMMIT reservation partly
