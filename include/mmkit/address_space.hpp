@@ -660,6 +660,13 @@ class address_space : private space_link {
   }
   void clear_fault_hook() noexcept { set_fault_hook(emu::fault_hook{}); }
 
+  /// For emu/snapshot.hpp: the reservation `r` went with a restore (made
+  /// again or not): its pages are supplied no more.
+  void emu_reservation_gone(vpn_range r) noexcept {
+    locked_scope guard(*this);
+    callbacks_.released(r);
+  }
+
  private:
   static constexpr std::size_t callback_slots =
       emu::callback_slots_of<Config>::value;

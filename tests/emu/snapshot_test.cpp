@@ -236,6 +236,28 @@ TEST_CASE("snapshot: a restore never writes a page a fork still shares") {
   CHECK(child.check_invariants());
 }
 
+TEST_CASE("snapshot: a page supplier goes with a reservation the restore "
+          "releases") {
+  struct filler {
+    status supply(vaddr, std::byte* page) noexcept {
+      page[0] = std::byte{7};
+      return status::success;
+    }
+  } f;
+  emu_machine m{1024};
+  emu_space<arch::x86_64> as{m.sys};
+  emu::snapshot<emu_space<arch::x86_64>> snap;
+  REQUIRE(snap.take({&as}) == status::success);
+  const vaddr a = allocate(as, 4);
+  REQUIRE(as.set_page_supplier(a, 4 * page_size, f) == status::success);
+  CHECK(peek(as, a) == 7);
+  REQUIRE(snap.restore() == status::success);
+  CHECK(as.check_invariants());
+  memory_basic_information mbi{};
+  REQUIRE(as.query(a, mbi) == status::success);
+  CHECK(mbi.state == mem::free);
+}
+
 TEST_CASE("snapshot: AWE reservations are refused") {
   emu_machine m{1024};
   emu_space<arch::x86_64> as{m.sys};

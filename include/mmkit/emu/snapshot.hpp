@@ -40,7 +40,8 @@
 // the PFN lists, may differ, with the same counts. Not covered: AWE
 // reservations (take() refuses them); device (MMIO) ranges, which have no
 // pages and stay as they are (one made or removed since is a conflict the
-// restore reports); spaces and sections
+// restore reports); page suppliers (a reservation the restore releases
+// and makes again is supplied no more); spaces and sections
 // made after the snapshot (they stay; their views in covered spaces go); a
 // SEC_RESERVE section's pages committed after the snapshot stay committed.
 //
@@ -168,12 +169,15 @@ class snapshot {
     status result = status::success;
     for (auto& p : parts_) {
       MMKIT_ASSERT(p->newer == nullptr);
+      std::vector<vpn_range> gone;
       const status st = p->space->emu_with_core([&](auto& c) {
         listen(c, nullptr);
-        const status s = restore_space(c, *p);
+        const status s = restore_space(c, *p, gone);
         listen(c, p.get());
         return s;
       });
+      // A page supplier goes with its reservation (fault_callbacks.hpp).
+      for (vpn_range r : gone) p->space->emu_reservation_gone(r);
       if (st != status::success && result == status::success) result = st;
     }
     // Section pages written through views that are gone, or were made
@@ -395,7 +399,8 @@ class snapshot {
   // --- restore -----------------------------------------------------------
 
   template <class Core>
-  static status restore_space(Core& c, part& s) noexcept {
+  static status restore_space(Core& c, part& s,
+                              std::vector<vpn_range>& gone) noexcept {
     std::sort(s.touched.begin(), s.touched.end());
     s.touched.erase(std::unique(s.touched.begin(), s.touched.end()),
                     s.touched.end());
@@ -413,7 +418,7 @@ class snapshot {
         s.ranges.push_back(r->range);
     }
     std::vector<vpn_range> redone;
-    status result = restore_layout(c, s, redone);
+    status result = restore_layout(c, s, redone, gone);
     for (vpn p : s.touched) {
       if (std::any_of(redone.begin(), redone.end(),
                       [&](vpn_range r) { return r.contains(p); }))
@@ -461,8 +466,8 @@ class snapshot {
   /// Step 1 of the header comment; `redone` gets the ranges whose pages
   /// were all restored.
   template <class Core>
-  static status restore_layout(Core& c, part& s,
-                               std::vector<vpn_range>& redone) noexcept {
+  static status restore_layout(Core& c, part& s, std::vector<vpn_range>& redone,
+                               std::vector<vpn_range>& gone) noexcept {
     for (vpn_range r : s.ranges) {
       if (std::any_of(redone.begin(), redone.end(), [&](vpn_range d) {
             return d.first <= r.first && r.last <= d.last;
@@ -490,9 +495,10 @@ class snapshot {
            v = c.vads.first_at_or_after(v->end() + 1))
         if (!v->has(vad_flags::physical_mapping)) there.push_back(v);
       for (vad* v : there) {
-        if (v->private_memory())
+        if (v->private_memory()) {
+          gone.push_back(v->range());
           region::release(c, *v, v->range());
-        else
+        } else
           region::unmap_view(c, as_view(*v));
       }
       // What was there comes back.
