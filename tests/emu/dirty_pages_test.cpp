@@ -3,7 +3,11 @@
 // dirty; a reset makes the next write show again.
 #include "emu_machine.hpp"
 
+#include <mmkit/section/backing_store.hpp>
+
 #include <array>
+#include <cstring>
+#include <vector>
 
 using namespace emu_test;
 
@@ -145,6 +149,39 @@ TEST_CASE("dirty_pages: bad ranges and no storage are refused") {
   address_space<arch::x86_64, bare_config> bare{sys};
   CHECK(bare.track_dirty(vaddr{0x10000}, page_size) ==
         status::insufficient_resources);
+}
+
+
+TEST_CASE(
+    "dirty_pages: a reset keeps the write for the pager: a file "
+    "view's page still reaches its file") {
+  emu_machine m{256};
+  std::vector<std::byte> bytes(0x2000, std::byte{0x11});
+  memory_store store(bytes.data(), bytes.size(), bytes.size(), true);
+  file_object file(store);
+  section_handle h;
+  REQUIRE(create_section(m.sys, h, section_access::all_access, nullptr, 0, 0,
+                         page::readwrite, sec::commit,
+                         &file) == status::success);
+  {
+    emu_space<arch::x86_64> as{m.sys};
+    vaddr v{0};
+    std::uint64_t size = 0;
+    REQUIRE(as.map_view(h, v, size, 0, 0, page::readwrite) == status::success);
+    poke(as, v, 0xAABBCCDD);
+    vaddr out[1];
+    std::uint64_t count = 1;
+    REQUIRE(as.query_dirty(v, page_size, out, count, dirty_reset::yes) ==
+            status::success);
+    CHECK(count == 1);
+    // D is clear now; unmapping lets go of the frame, and the last
+    // reference writes the modified page to the file.
+    REQUIRE(as.unmap_view(v) == status::success);
+  }
+  close_section(m.sys, h);
+  std::uint32_t got = 0;
+  std::memcpy(&got, bytes.data(), sizeof got);
+  CHECK(got == 0xAABBCCDD);
 }
 
 TEST_SUITE_END();

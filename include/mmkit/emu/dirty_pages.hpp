@@ -12,10 +12,12 @@
 //
 //   dirty(page) = some tracked record's bit  or  (PTE valid and D set)
 //
-// A reset rewrites a valid dirty PTE with D clear through the PTE writer
-// (the TLB drops the page, and an emulator's change observer hears of
-// rights_reduced, so the next write goes through the walker and sets D
-// again), then clears the records' bits.
+// A reset moves a valid dirty PTE's D into its frame's modified bit (the
+// pager must still write the page) and rewrites the PTE with D clear
+// through the PTE writer (region::clear_dirty_bit: the TLB drops the page,
+// and an emulator's change observer hears of rights_reduced, so the next
+// write goes through the walker and sets D again), then clears the
+// records' bits.
 //
 // Tracking a range (track_dirty) costs one bit per page from the space's
 // WatchAllocator (Config::watch_allocator: the heap when hosted; none by
@@ -135,15 +137,9 @@ void release_dirty_records(Core& c) noexcept {
 /// Effects: page `p` counts as clean from now on.
 template <class Core>
 void reset_dirty_page(Core& c, vpn p) noexcept {
-  using entry_type = typename Core::entry_type;
-  constexpr entry_type valid_dirty = 0x41;  // P and D
-  const entry_type e = c.ptes.read(p);
-  if ((e & valid_dirty) == valid_dirty) {
-    // The observer folds the bit it sees go into the records (and into a
-    // write-watch bitmap, which keeps it); the records' bits go below.
-    [[maybe_unused]] const auto w =
-        c.ptes.write(p, static_cast<entry_type>(e & ~entry_type{0x40}));
-  }
+  // The observer folds the bit it sees go into the records (and into a
+  // write-watch bitmap, which keeps it); the records' bits go below.
+  region::clear_dirty_bit(c, p);
   for (watch_record* r = detail::dirty_head(c); r != nullptr; r = r->next)
     if (r->contains(p)) r->clear(p);
 }

@@ -67,6 +67,7 @@
 #include <mmkit/paging/page_listener.hpp>
 #include <mmkit/region/private_memory.hpp>
 #include <mmkit/region/view.hpp>
+#include <mmkit/region/write_watch.hpp>
 #include <mmkit/section/section_ops.hpp>
 #include <mmkit/vad/vad.hpp>
 
@@ -371,17 +372,11 @@ class snapshot {
 
   // --- D bits ------------------------------------------------------------
 
-  /// Effects: page `p`'s D bit, if its PTE is valid and dirty, goes to its
-  /// frame's modified bit and is cleared: the next write sets it again.
+  /// Effects: page `p`'s D bit goes to its frame's modified bit and is
+  /// cleared: the next write sets it again, and the journal hears of it.
   template <class Core>
   static void clean(Core& c, vpn p) noexcept {
-    using entry_type = typename Core::entry_type;
-    constexpr entry_type valid_dirty = 0x41;  // P and D, every x86 format
-    const entry_type e = c.ptes.read(p);
-    if ((e & valid_dirty) != valid_dirty) return;
-    c.pfns().set_modified(Core::model::codec::page_address(e, 0).frame());
-    [[maybe_unused]] const auto w =
-        c.ptes.write(p, static_cast<entry_type>(e & ~entry_type{0x40}));
+    region::clear_dirty_bit(c, p);
   }
   template <class Core>
   static void clean_all(Core& c) noexcept {

@@ -205,19 +205,28 @@ void for_each_watched(Core& c, const watch_record& rec, vpn_range r,
   });
 }
 
+/// Effects: page `p`'s D bit, if its PTE is valid and dirty, goes to its
+/// frame's modified bit (so the pager still writes the page out: a view's
+/// clean frame would otherwise be dropped) and is cleared through the PTE
+/// writer: the TLB drops the page, so the next write sets D again.
+template <class Core>
+void clear_dirty_bit(Core& c, vpn p) noexcept {
+  using entry_type = typename Core::entry_type;
+  constexpr entry_type valid_dirty = 0x41;  // P and D, every x86 format
+  const entry_type e = c.ptes.read(p);
+  if ((e & valid_dirty) != valid_dirty) return;
+  c.pfns().set_modified(Core::model::codec::page_address(e, 0).frame());
+  [[maybe_unused]] const auto w =
+      c.ptes.write(p, static_cast<entry_type>(e & ~entry_type{0x40}));
+}
+
 /// Effects: page `p` counts as not written from now on.
 template <class Core>
 void watch_reset_page(Core& c, watch_record& rec, vpn p) noexcept {
-  using entry_type = typename Core::entry_type;
   rec.clear(p);
-  const entry_type e = c.ptes.read(p);
-  if ((e & 0x41) == 0x41) {
-    // D clear: the TLB drops the page, so the next write sets D again.
-    c.watches.resetting = true;
-    [[maybe_unused]] const auto w =
-        c.ptes.write(p, static_cast<entry_type>(e & ~entry_type{0x40}));
-    c.watches.resetting = false;
-  }
+  c.watches.resetting = true;
+  clear_dirty_bit(c, p);
+  c.watches.resetting = false;
 }
 
 /// NtGetWriteWatch(flags, base, size, addresses, count, granularity): the
