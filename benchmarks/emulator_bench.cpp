@@ -148,16 +148,7 @@ struct counting_config : hosted_config<> {
 using counting_space = address_space<arch::x86_64, counting_config>;
 
 void BM_host_pointer_cached(benchmark::State& state) {
-  constexpr std::uint64_t frames = 1024;
-  std::vector<pfn_entry> entries(frames);
-  std::vector<std::uint64_t> prototypes(1024);
-  mmkit::system<counting_config> sys{
-      host_memory::create(frames << page_shift).value(),
-      entries.data(),
-      frames,
-      0,
-      prototypes.data(),
-      prototypes.size()};
+  basic_hosted_system<counting_config> sys{std::uint64_t{64} << 20};
   counting_space as{sys};
   vaddr base{0};
   std::uint64_t size = probe_pages * page_size;

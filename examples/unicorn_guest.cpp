@@ -146,16 +146,6 @@ struct guest_config : hosted_config<> {
 };
 using space = address_space<arch::x86_64, guest_config>;
 
-/// 16 MiB of simulated RAM in host memory, for guest_config's spaces
-/// (hosted_system serves hosted_config only, not a config derived from it).
-struct machine {
-  static constexpr std::uint64_t frames = 4096;
-  std::vector<pfn_entry> entries = std::vector<pfn_entry>(frames);
-  mmkit::system<guest_config> sys{
-      host_memory::create(frames << page_shift).value(), entries.data(), frames,
-      0};
-};
-
 // --- the glue ---------------------------------------------------------------
 
 using ull = unsigned long long;  // for printf
@@ -429,9 +419,10 @@ std::uint64_t read_u64(space& as, std::uint64_t va) {
 }  // namespace
 
 int main() {
-  machine m;
+  // 16 MiB of simulated RAM in host memory, for guest_config's spaces.
+  basic_hosted_system<guest_config> sys{std::uint64_t{16} << 20};
   std::vector<vpn_range> stale;
-  space as{m.sys, {}, emu::change_batcher<unicorn_sink>{unicorn_sink{&stale}}};
+  space as{sys, {}, emu::change_batcher<unicorn_sink>{unicorn_sink{&stale}}};
 
   // The code goes in while its page is PAGE_READWRITE, then becomes
   // PAGE_EXECUTE_READ; the stack is 16 committed pages; the working set is

@@ -6,6 +6,10 @@
 #include <mmkit/arch/all.hpp>
 #include <mmkit/core.hpp>
 #include <mmkit/core/lock_policy.hpp>
+#include <mmkit/emu/changes.hpp>
+#include <mmkit/emu/dirty_pages.hpp>
+#include <mmkit/emu/fault_callbacks.hpp>
+#include <mmkit/emu/host_page.hpp>
 #include <mmkit/nt/section.hpp>
 #include <mmkit/nt/types.hpp>
 #include <mmkit/paging/entry.hpp>
@@ -29,6 +33,8 @@
 #include <mmkit/vad/vad_tree.hpp>
 
 #if MMKIT_HOSTED
+#include <mmkit/emu/saved_system.hpp>
+#include <mmkit/emu/snapshot.hpp>
 #include <mmkit/phys/host_memory.hpp>
 #include <mmkit/phys/image_memory.hpp>
 #include <mmkit/region/pool_vad_allocator.hpp>

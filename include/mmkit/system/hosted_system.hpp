@@ -6,6 +6,9 @@
 //   mmkit::hosted_system<> sys{1ull << 30};   // 1 GiB of simulated RAM
 //   mmkit::address_space<mmkit::arch::x86_64, mmkit::hosted_config<>> as{sys};
 //
+// basic_hosted_system<Config> is the same for a configuration derived from
+// hosted_config (one with an observer for an emulator's cache, say).
+//
 // The frame bytes are a host reservation that costs nothing until a frame
 // is touched. The PFN entries (32 bytes per frame, 0.8% of the simulated
 // RAM) are a second one: the database writes no entry when it is built and
@@ -133,9 +136,16 @@ struct hosted_reservations {
 static_assert(std::is_trivially_copyable_v<pfn_entry>);
 }  // namespace detail
 
-template <LockPolicy Lock = no_lock>
-class hosted_system : private detail::hosted_reservations,
-                      public system<hosted_config<Lock>> {
+/// A hosted system of configuration `Config`: hosted_config<Lock>, or a
+/// configuration derived from it (one that adds an observer, say:
+/// `struct my_config : hosted_config<> { using observer = ...; };`).
+/// hosted_system<Lock> is the plain one.
+template <class Config>
+requires std::is_same_v<typename Config::memory, host_memory>
+class basic_hosted_system : private detail::hosted_reservations,
+                            public system<Config> {
+  using Lock = typename Config::lock;
+
  public:
   /// Effects: `physical_bytes` of simulated physical memory (rounded down
   /// to whole frames, reserved on the host but not committed) and an
@@ -144,12 +154,11 @@ class hosted_system : private detail::hosted_reservations,
   /// less than one frame, or the host will not reserve it, the system has
   /// no frames and creation_status() says why (invalid_parameter,
   /// no_memory); its address spaces then fail creation with no_memory.
-  explicit hosted_system(std::uint64_t physical_bytes,
-                         std::uint64_t page_file_bytes = 0) noexcept
+  explicit basic_hosted_system(std::uint64_t physical_bytes,
+                               std::uint64_t page_file_bytes = 0) noexcept
       : detail::hosted_reservations(physical_bytes, page_file_bytes),
-        system<hosted_config<Lock>>(std::move(frame_memory), pfn_entries(),
-                                    frames, 0, prototypes(),
-                                    prototypes_available()) {
+        system<Config>(std::move(frame_memory), pfn_entries(), frames, 0,
+                       prototypes(), prototypes_available()) {
     if (in_memory_page_file.slots() != 0)
       (void)this->add_page_file(in_memory_page_file);
   }
@@ -157,9 +166,9 @@ class hosted_system : private detail::hosted_reservations,
   /// success, or why the simulated RAM could not be reserved.
   status creation_status() const noexcept { return why; }
 
-  hosted_system(const hosted_system&) = delete;
-  hosted_system& operator=(const hosted_system&) = delete;
-  ~hosted_system() { stop_background_pager(); }
+  basic_hosted_system(const basic_hosted_system&) = delete;
+  basic_hosted_system& operator=(const basic_hosted_system&) = delete;
+  ~basic_hosted_system() { stop_background_pager(); }
 
   /// Effects: a host thread runs the pager every `period`: the balance
   /// step (system::balance), then the modified page writer over what is
@@ -217,5 +226,9 @@ class hosted_system : private detail::hosted_reservations,
   bool stop_ = false;
   std::atomic<std::uint64_t> pager_passes_{0};
 };
+
+/// The plain hosted system: hosted_config<Lock>.
+template <LockPolicy Lock = no_lock>
+using hosted_system = basic_hosted_system<hosted_config<Lock>>;
 
 }  // namespace mmkit
