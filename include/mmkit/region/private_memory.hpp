@@ -324,7 +324,7 @@ inline bool is_device_memory(const vad& v) noexcept {
 
 /// The MEMORY_BASIC_INFORMATION of the run of pages from `first` onward
 /// that share state and protection inside `v`. A device range answers as
-/// NT's view of \Device\PhysicalMemory does: one committed, mapped run.
+/// NT's view of the physical memory device does: one committed, mapped run.
 template <class Core>
 memory_basic_information query(Core& c, const vad& v, vpn first) noexcept {
   if (is_device_memory(v)) {
