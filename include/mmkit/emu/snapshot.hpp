@@ -113,6 +113,7 @@ struct vad_record {
 
 /// A snapshot of address spaces of type Space (see the header comment).
 /// Neither copied nor moved: the spaces hold pointers to its parts.
+/// Requires: the spaces outlive it (or its drop()).
 template <class Space>
 class snapshot {
  public:
