@@ -70,11 +70,12 @@ inline void require_same(const seen_state& now, const seen_state& want) {
   }
   CHECK(now.commit == want.commit);
   CHECK(now.bytes.size() == want.bytes.size());
-  for (const auto& [va, b] : want.bytes) {
+  for (const auto& page : want.bytes) {
+    const std::uint64_t va = page.first;  // (clang 14 captures no bindings)
     CAPTURE(va);
     auto it = now.bytes.find(va);
     REQUIRE(it != now.bytes.end());
-    CHECK(it->second == b);
+    CHECK(it->second == page.second);
   }
 }
 
