@@ -151,7 +151,6 @@ TEST_CASE("dirty_pages: bad ranges and no storage are refused") {
         status::insufficient_resources);
 }
 
-
 TEST_CASE(
     "dirty_pages: a reset keeps the write for the pager: a file "
     "view's page still reaches its file") {

@@ -44,7 +44,7 @@ TEST_CASE_TEMPLATE(
   CHECK(snap.bytes_kept() == 64 * page_size);  // look() read them all
 
   poke(as, a, 0xDEAD);
-  poke(as, a + 3 * page_size, 0xBEEF);  // demand-zero then: a fresh frame
+  poke(as, a + 3 * page_size, 0xBEEF);  // zero bytes then
   // A write sets D once: the second write to the page costs the journal
   // nothing.
   poke(as, a + 4, 0xF00D);
@@ -236,8 +236,9 @@ TEST_CASE("snapshot: a restore never writes a page a fork still shares") {
   CHECK(child.check_invariants());
 }
 
-TEST_CASE("snapshot: a page supplier goes with a reservation the restore "
-          "releases") {
+TEST_CASE(
+    "snapshot: a page supplier goes with a reservation the restore "
+    "releases") {
   struct filler {
     status supply(vaddr, std::byte* page) noexcept {
       page[0] = std::byte{7};

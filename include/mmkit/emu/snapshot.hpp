@@ -373,19 +373,17 @@ class snapshot {
 
   // --- D bits ------------------------------------------------------------
 
-  /// Effects: page `p`'s D bit goes to its frame's modified bit and is
-  /// cleared: the next write sets it again, and the journal hears of it.
-  template <class Core>
-  static void clean(Core& c, vpn p) noexcept {
-    region::clear_dirty_bit(c, p);
-  }
+  /// Effects: every valid page's D bit goes to its frame's modified bit
+  /// and is cleared (region::clear_dirty_bit), so the next write to it is
+  /// journalled. Rewriting a valid entry frees no table: the scan's spans
+  /// stay good.
   template <class Core>
   static void clean_all(Core& c) noexcept {
     for (const vad& v : c.vads)
       c.scan(v, v.range(), [&](vpn first, vpn last, const page_view& pv) {
         if (pv.valid)
           for (vpn p = first;; ++p) {
-            clean(c, p);
+            region::clear_dirty_bit(c, p);
             if (p == last) break;
           }
         return true;
@@ -598,7 +596,7 @@ class snapshot {
           st != status::success)
         return st;
     }
-    clean(c, p);
+    region::clear_dirty_bit(c, p);
     return status::success;
   }
 
@@ -644,7 +642,7 @@ class snapshot {
           st != status::success)
         return st;
     }
-    clean(c, p);
+    region::clear_dirty_bit(c, p);
     return status::success;
   }
 
