@@ -12,6 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -151,39 +153,52 @@ TEST_CASE(
   CHECK(sys.start_background_pager(std::chrono::milliseconds{1}) ==
         status::invalid_parameter);
   std::atomic<unsigned> mismatches{0};
+  std::mutex first_lock;
+  std::string first_mismatch;
+  // Counts a miss and keeps the first one's story for the report.
+  const auto miss = [&](const char* what, std::uint64_t tag, std::uint64_t page,
+                        status st, std::uint64_t seen) {
+    if (mismatches++ != 0) return;
+    std::lock_guard<std::mutex> hold{first_lock};
+    first_mismatch = std::string{what} + " tag " + std::to_string(tag) +
+                     " page " + std::to_string(page) + " status " +
+                     std::to_string(static_cast<std::uint32_t>(st)) +
+                     " value " + std::to_string(seen);
+  };
   auto work = [&](locked_space& as, std::uint64_t tag) {
     vaddr base{0};
     std::uint64_t size = 1024 * page_size;
-    if (as.allocate(base, size, mem::reserve | mem::commit, page::readwrite) !=
-        status::success) {
-      ++mismatches;
+    status st =
+        as.allocate(base, size, mem::reserve | mem::commit, page::readwrite);
+    if (st != status::success) {
+      miss("allocate", tag, 0, st, 0);
       return;
     }
     for (unsigned pass = 0; pass < 3; ++pass) {
       for (std::uint64_t i = 0; i < 1024; ++i) {
         const std::uint64_t v = tag ^ (i << 8) ^ pass;
         std::size_t done = 0;
-        if (as.write(base + i * page_size, &v, sizeof v, done) !=
-            status::success)
-          ++mismatches;
+        st = as.write(base + i * page_size, &v, sizeof v, done);
+        if (st != status::success) miss("write", tag, i, st, v);
       }
       for (std::uint64_t i = 0; i < 1024; ++i) {
         std::uint64_t v = 0;
         std::size_t done = 0;
-        if (as.read(base + i * page_size, &v, sizeof v, done) !=
-                status::success ||
-            v != (tag ^ (i << 8) ^ pass))
-          ++mismatches;
+        st = as.read(base + i * page_size, &v, sizeof v, done);
+        if (st != status::success || v != (tag ^ (i << 8) ^ pass))
+          miss("read", tag, i, st, v);
       }
     }
     std::uint64_t zero = 0;
-    if (as.free(base, zero, mem::release) != status::success) ++mismatches;
+    st = as.free(base, zero, mem::release);
+    if (st != status::success) miss("free", tag, 0, st, 0);
   };
   std::thread ta([&] { work(a, 0xA0000000); });
   std::thread tb([&] { work(b, 0xB0000000); });
   ta.join();
   tb.join();
   sys.stop_background_pager();
+  CAPTURE(first_mismatch);
   CHECK(mismatches.load() == 0);
   CHECK(sys.background_pager_passes() > 0);
   CHECK(sys.stats().pagefile_writes > 0);

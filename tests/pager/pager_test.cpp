@@ -208,6 +208,30 @@ TEST_SUITE("pager") {
     CHECK(as.frames_in_use() == 0);
   }
 
+  TEST_CASE("a commit whose page tables find no free frame makes them free") {
+    // Every frame is in use: the commit's page tables must come from the
+    // other space's pages, trimmed and written out, not fail the call.
+    constexpr std::uint64_t ram = 64, pages = 256;
+    machine sys{frames_of(ram), frames_of(2 * pages + 64)};
+    space<arch::x86_64> a{sys};
+    space<arch::x86_64> b{sys};
+    const vaddr in_a = commit(a, pages);
+    std::uint64_t touched = 0;
+    while (touched < pages && sys.pfns().available() != 0) {
+      put(a, in_a + touched * page_size, pattern(touched, 5));
+      ++touched;
+    }
+    REQUIRE(sys.pfns().available() == 0);
+    const vaddr in_b = commit(b, 4);  // its PDPT, PD and PT need frames
+    CHECK(b.table_pages_in_use() > 1);
+    put(b, in_b, pattern(0, 6));
+    CHECK(get(b, in_b) == pattern(0, 6));
+    for (std::uint64_t i = 0; i < touched; ++i)
+      CHECK(get(a, in_a + i * page_size) == pattern(i, 5));
+    CHECK(a.check_invariants());
+    CHECK(b.check_invariants());
+  }
+
   TEST_CASE("the commit limit counts the page file; past it, NT's status") {
     machine sys{frames_of(64), frames_of(64)};
     space<arch::x86_64> as{sys};

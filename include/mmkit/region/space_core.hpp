@@ -164,8 +164,8 @@ struct space_core {
   /// system::charge_commit_locked).
   /// Returns: quota_exceeded (the tables would pass a pool quota),
   /// commitment_limit (nothing charged), or
-  /// insufficient_resources when the frames for those tables are not free
-  /// now (frames marked bad since they were promised).
+  /// insufficient_resources when no frames can be made free for those
+  /// tables (frames marked bad since they were promised).
   status charge(std::uint64_t pages, vpn_range r) noexcept {
     return charge_with_tables(pages, ptes.tables_needed(r));
   }
@@ -175,7 +175,7 @@ struct space_core {
     if (!quota_allows(0, tables)) return status::quota_exceeded;
     if (!sys->charge_commit_locked(pages, tables, frame_end))
       return status::commitment_limit;
-    if (pfns().available_below(frame_end) < tables) {
+    if (tables != 0 && !sys->make_available_locked(tables, frame_end)) {
       sys->return_commit_locked(pages, frame_end);
       return status::insufficient_resources;
     }

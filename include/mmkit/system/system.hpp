@@ -309,6 +309,18 @@ class system {
     if (low) low_charge_ += pages;
     return {};
   }
+  /// Requires: the PFN lock is held. Effects: as allocate_locked does for
+  /// one frame, modified pages are written and working sets trimmed until
+  /// `frames` frames below `end` are available at once (zeroed, free or
+  /// standby), or nothing more can be freed. A page that is merely in use
+  /// or waiting to be written is not a missing frame: only frames gone bad
+  /// since they were promised leave this false. Returns: whether they are.
+  bool make_available_locked(std::uint64_t frames, pfn end) noexcept {
+    for (unsigned round = 0;; ++round) {
+      if (pfns_.available_below(end) >= frames) return true;
+      if (round == max_reclaim_rounds || !reclaim_locked(end)) return false;
+    }
+  }
   /// Requires: the PFN lock is held; `pages` were charged for a space
   /// bounded by `end`.
   void return_commit_locked(std::uint64_t pages, pfn end) noexcept {
