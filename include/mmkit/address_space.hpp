@@ -126,6 +126,12 @@ class address_space : private space_link {
     this->repurpose = &repurpose_pte;
     this->paged_out = &core_type::paged_out;
     this->trim_pages = &trim_for_system;
+    this->try_lock = [](space_link& self) noexcept {
+      return static_cast<address_space&>(self).lock_.try_lock();
+    };
+    this->unlock = [](space_link& self) noexcept {
+      static_cast<address_space&>(self).lock_.unlock();
+    };
     detail::lock_scope guard(sys.pfn_lock());
     // The root table may not take a frame promised to committed pages.
     if (!sys.can_make_root_locked(
@@ -290,9 +296,10 @@ class address_space : private space_link {
                 cpu_mode mode = cpu_mode::user) noexcept {
     if (created_ != status::success) return created_;
     return with_fault_hook(va, kind, mode, [&]() -> status {
-      locked_scope guard(*this);
+      locked_scope guard(*this, access_scope);
       if (core_.ptes.translator().host_pointer(va, kind, mode) != nullptr)
         return status::success;
+      guard.take_pfn_lock();
       return resolve(va, kind, mode);
     });
   }
@@ -409,11 +416,15 @@ class address_space : private space_link {
     detail::lock_scope first_guard(first.lock_);
     detail::lock_scope second_guard(second.lock_);
     detail::lock_scope pfn_guard(core_.sys->pfn_lock());
+    // Both are the caller's: a reclaim inside the fork may trim either
+    // without taking its lock again (locked_scope).
+    holds_pfn_lock = child.holds_pfn_lock = true;
     const fault_counts before = faults_;
     const status s = region::clone_space(core_, child.core_, faults_);
     core_.sys->count_faults_locked(faults_ - before);
     emu_end_of_call();
     child.emu_end_of_call();
+    holds_pfn_lock = child.holds_pfn_lock = false;
     return s;
   }
   // ==== end of fork
@@ -485,10 +496,11 @@ class address_space : private space_link {
                                  cpu_mode mode = cpu_mode::user) noexcept {
     if (created_ != status::success) return created_;
     return with_fault_hook(va, acc, mode, [&]() -> result<host_page> {
-      locked_scope guard(*this);
+      locked_scope guard(*this, access_scope);
       translator_type& x = core_.ptes.translator();
       std::byte* p = x.host_pointer(va, acc, mode);
       if (p == nullptr) [[unlikely]] {
+        guard.take_pfn_lock();
         const status s = resolve(va, acc, mode);
         if (s != status::success) return s;
         p = x.host_pointer(va, acc, mode);
@@ -737,28 +749,65 @@ class address_space : private space_link {
   emu::fault_callbacks<callback_slots> callbacks_;
   // ==== end of fault callbacks
 
-  /// Holds the address space's lock, then the system's PFN lock.
-  /// A call that may change PTEs (the non-const overload) ends with
-  /// emu_end_of_call(), the locks still held.
+  /// locked_scope's tag for a guest access: the space's lock alone.
+  struct access_scope_t {};
+  static constexpr access_scope_t access_scope{};
+
+  /// Holds the address space's lock, then the system's PFN lock; or, for
+  /// a guest access (access_scope), the space's lock alone until the
+  /// access faults (take_pfn_lock). A call that may change PTEs (the
+  /// non-const overload) ends with emu_end_of_call(), the locks still held.
+  ///
+  /// What each lock covers:
+  /// - the space's lock: its VADs, page tables, TLB, working set, observer
+  ///   and counters; every call of the space holds it throughout.
+  /// - the PFN lock: the system (PFN database, commit, page files,
+  ///   sections) and, in every space, the transition PTEs whose frames it
+  ///   may repurpose (pte_writer::rewrite_transition) and the frame count.
+  ///   A call that changes the space holds it throughout; a guest access
+  ///   takes it before resolving a fault, and reads its leaf entries with
+  ///   atomic loads until then (paging/entry.hpp, load_entry).
+  /// While a call of this space holds the PFN lock, holds_pfn_lock says so:
+  /// a reclaim inside the call may trim this space without its lock, and
+  /// other spaces only through try_lock (system.hpp, trim_spaces_locked).
   class locked_scope {
    public:
-    explicit locked_scope(const address_space& as) noexcept
-        : as_(as.lock_), pfn_(as.core_.sys->pfn_lock()) {}
+    explicit locked_scope(const address_space& as) noexcept : as_(as) {
+      as_.lock_.lock();
+      take_pfn_lock();
+    }
     explicit locked_scope(address_space& as) noexcept
         : locked_scope(std::as_const(as)) {
       space_ = &as;
     }
+    /// The space's lock only (a guest access).
+    locked_scope(address_space& as, access_scope_t) noexcept
+        : as_(as), space_(&as) {
+      as_.lock_.lock();
+    }
+    /// Effects: the PFN lock is held too, to the end of the scope.
+    void take_pfn_lock() noexcept {
+      if (pfn_held_) return;
+      as_.core_.sys->pfn_lock().lock();
+      as_.holds_pfn_lock = true;
+      pfn_held_ = true;
+    }
     ~locked_scope() {
       if constexpr (emu::FlushingObserver<observer_type>)
         if (space_ != nullptr) space_->emu_end_of_call();
+      if (pfn_held_) {
+        as_.holds_pfn_lock = false;
+        as_.core_.sys->pfn_lock().unlock();
+      }
+      as_.lock_.unlock();
     }
     locked_scope(const locked_scope&) = delete;
     locked_scope& operator=(const locked_scope&) = delete;
 
    private:
-    detail::lock_scope<lock_type> as_;
-    detail::lock_scope<lock_type> pfn_;
+    const address_space& as_;
     address_space* space_ = nullptr;
+    bool pfn_held_ = false;
   };
   template <class F>
   auto read_locked(F&& f) const noexcept {
@@ -775,12 +824,13 @@ class address_space : private space_link {
       status s = status::success;
       emu::device_span dev{};
       {
-        locked_scope guard(*this);
+        locked_scope guard(*this, access_scope);
         while (true) {
           // The copy goes up to the first byte that faults; the fault is
           // resolved and the copy goes on from there.
           done += emu_copy_runs(va + done, buf + done, n - done, kind);
           if (done == n) return status::success;
+          guard.take_pfn_lock();
           s = resolve(va + done, kind, cpu_mode::user);
           if (s != status::success) break;
         }
@@ -822,13 +872,15 @@ class address_space : private space_link {
   /// space's transition PTE at `pte` names is taken away; the PTE becomes
   /// `original`. The VA comes from the PTE's address: its offset in the
   /// leaf table, then each table's back-link to the entry above it.
+  /// It may run while this space's own thread is in a guest access,
+  /// holding only the space's lock: it touches only the PTE word (see
+  /// pte_writer::rewrite_transition) and the frame count, which that path
+  /// leaves alone.
   static void repurpose_pte(space_link& self, pfn, paddr pte,
                             std::uint64_t original) noexcept {
     auto& as = static_cast<address_space&>(self);
-    as.core_.ptes.write_at(as.core_.page_of_pte(pte), pte,
-                           static_cast<entry_type>(original));
+    as.core_.ptes.rewrite_transition(pte, static_cast<entry_type>(original));
     as.core_.count_frame(-1);
-    as.emu_end_of_call();  // outside this space's own calls
   }
 
   core_type core_;

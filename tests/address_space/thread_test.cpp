@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -66,9 +67,128 @@ void churn(locked_space& as, unsigned id, unsigned rounds,
   }
 }
 
+/// A mutex whose try_lock can be told to fail, as it would while another
+/// thread is in a call of the space: for the system's trims, which take a
+/// space's lock only through try_lock.
+struct refusing_lock {
+  static inline std::atomic<bool> refuse{false};
+  void lock() { m.lock(); }
+  void unlock() { m.unlock(); }
+  bool try_lock() { return !refuse.load() && m.try_lock(); }
+  std::mutex m;
+};
+using refusing_space =
+    address_space<arch::x86_64, hosted_config<refusing_lock>>;
+
 }  // namespace
 
 TEST_SUITE_BEGIN("address_space");
+
+TEST_CASE(
+    "address_space thread: a trim for memory passes by a space in a call of "
+    "its own, and trims the caller's own space") {
+  hosted_system<refusing_lock> sys{64 * page_size, 1024 * page_size};
+  refusing_space a{sys};
+  vaddr base{0};
+  std::uint64_t size = 512 * page_size;
+  REQUIRE(a.allocate(base, size, mem::reserve | mem::commit, page::readwrite) ==
+          status::success);
+  const auto touch = [&](std::uint64_t from, std::uint64_t to) {
+    for (std::uint64_t i = from; i < to; ++i) {
+      std::size_t done = 0;
+      REQUIRE(a.write(base + i * page_size, &i, sizeof i, done) ==
+              status::success);
+    }
+  };
+  touch(0, 40);
+  const std::uint64_t resident = a.working_set_size();
+  REQUIRE(resident == 40);
+  // balance() from outside every space: a's lock looks taken, so a is
+  // passed by and counted.
+  sys.pfns().set_available_thresholds(63, 63);
+  refusing_lock::refuse = true;
+  CHECK(sys.balance() == 0);
+  CHECK(a.working_set_size() == resident);
+  CHECK(sys.stats().trims_passed_by > 0);
+  // A fault of a's own that finds no frame trims a itself, lock or not.
+  touch(40, 512);
+  CHECK(sys.stats().trimmed > 0);
+  refusing_lock::refuse = false;
+  // With the lock free, balance trims a.
+  const std::uint64_t before = sys.stats().trimmed;
+  sys.balance();
+  CHECK(sys.stats().trimmed > before);
+  for (std::uint64_t i = 0; i < 512; ++i) {
+    std::uint64_t v = 0;
+    std::size_t done = 0;
+    REQUIRE(a.read(base + i * page_size, &v, sizeof v, done) ==
+            status::success);
+    CHECK(v == i);
+  }
+  CHECK(a.check_invariants());
+}
+
+TEST_CASE(
+    "address_space thread: guest accesses in four spaces at once, while "
+    "faults repurpose each other's frames and the pager trims") {
+  // 192 frames for 4 x 256 pages: every pass faults, and most faults take
+  // a standby frame of another space, whose thread is walking its tables.
+  hosted_system<mutex_lock> sys{192 * page_size, 2048 * page_size};
+  std::vector<std::unique_ptr<locked_space>> spaces;
+  for (int i = 0; i < 4; ++i)
+    spaces.push_back(std::make_unique<locked_space>(sys));
+  REQUIRE(sys.start_background_pager(std::chrono::milliseconds{1}) ==
+          status::success);
+  std::atomic<unsigned> misses{0};
+  auto work = [&](locked_space& as, std::uint64_t tag) {
+    constexpr std::uint64_t pages = 256;
+    vaddr base{0};
+    std::uint64_t size = pages * page_size;
+    if (as.allocate(base, size, mem::reserve | mem::commit, page::readwrite) !=
+        status::success) {
+      ++misses;
+      return;
+    }
+    for (std::uint64_t pass = 0; pass < 4; ++pass) {
+      for (std::uint64_t i = 0; i < pages; ++i) {
+        // host_page_of for the fault; the pointer itself is not used, as
+        // the background pager may trim the page the moment the call
+        // returns (an emulator hears of that through its observer).
+        const std::uint64_t v = tag ^ (i << 8) ^ pass;
+        if (!as.host_page_of(base + i * page_size, mmkit::access::write))
+          ++misses;
+        std::size_t done = 0;
+        if (as.write(base + i * page_size, &v, sizeof v, done) !=
+            status::success)
+          ++misses;
+      }
+      for (std::uint64_t i = 0; i < pages; ++i) {
+        if (as.access(base + i * page_size + 8, mmkit::access::read) !=
+            status::success)
+          ++misses;
+        std::uint64_t v = 0;
+        std::size_t done = 0;
+        if (as.read(base + i * page_size, &v, sizeof v, done) !=
+                status::success ||
+            v != (tag ^ (i << 8) ^ pass))
+          ++misses;
+      }
+    }
+    std::uint64_t zero = 0;
+    if (as.free(base, zero, mem::release) != status::success) ++misses;
+  };
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] { work(*spaces[i], 0x1000000ull * (i + 1)); });
+  for (auto& t : threads) t.join();
+  sys.stop_background_pager();
+  CHECK(misses.load() == 0);
+  CHECK(sys.stats().repurposed > 0);
+  CHECK(sys.commit_charge() == 0);
+  CHECK(sys.page_files().used() == 0);
+  for (auto& as : spaces) CHECK(as->check_invariants());
+  CHECK(sys.pfns().check_invariants());
+}
 
 TEST_CASE("address_space thread: one address space shared by four threads") {
   hosted_system<mutex_lock> sys{std::uint64_t{64} << 20};

@@ -25,6 +25,10 @@ struct tracking_lock {
   static inline thread_local int held = 0;
   void lock() noexcept { ++held; }
   void unlock() noexcept { --held; }
+  bool try_lock() noexcept {
+    ++held;
+    return true;
+  }
 };
 
 struct cb_config : hosted_config<tracking_lock> {};

@@ -3,11 +3,13 @@
 // makes an address space (and the system's PFN database) safe to use from
 // several threads.
 //
-// An address space takes its lock around every call (allocate, free,
-// protect, query, access, read, write); the system takes its own lock
-// around PFN-database and commit-charge updates, nested inside the address
-// space's lock (never the other way round), so two address spaces on one
-// system can fault at once.
+// An address space takes its own lock around every call. The system's PFN
+// lock (the PFN database, commit charge, page files, sections) is taken
+// inside it, never the other way round: for the whole of a call that
+// changes the space, and only on a fault for the guest's accesses (access,
+// read, write, host_page_of), so accesses in separate address spaces run
+// at once. The system reaches into a space it does not hold (a trim) only
+// through try_lock, and passes that space by when its lock is taken.
 
 #include <mmkit/core/config.hpp>
 
@@ -26,12 +28,16 @@ concept LockPolicy = std::default_initializable<L> && requires(L& l) {
   l.lock();
   /// Requires: the caller holds the lock. Releases it.
   l.unlock();
+  /// Takes the lock if no one holds it, without waiting. Returns: whether
+  /// the caller now holds it.
+  { l.try_lock() } -> std::same_as<bool>;
 };
 
 /// No lock at all: the default, for single-threaded users; compiles away.
 struct no_lock {
   constexpr void lock() noexcept {}
   constexpr void unlock() noexcept {}
+  constexpr bool try_lock() noexcept { return true; }
 };
 static_assert(LockPolicy<no_lock>);
 
@@ -41,6 +47,7 @@ class mutex_lock {
  public:
   void lock() { mutex_.lock(); }
   void unlock() { mutex_.unlock(); }
+  bool try_lock() { return mutex_.try_lock(); }
 
  private:
   std::mutex mutex_;

@@ -93,6 +93,25 @@ constexpr bool has(page_attr a, page_attr f) noexcept {
   return (a & f) == f;
 }
 
+/// A leaf entry that another thread may rewrite while this one reads it:
+/// the system repurposes a standby frame under the PFN lock alone, turning
+/// a transition PTE into its page-file or prototype form while the space's
+/// own thread walks its tables for a guest access (lock_policy.hpp). Such
+/// words are read and written with relaxed atomics, which are plain moves
+/// on x86; nothing else about the entry needs ordering.
+template <std::unsigned_integral W>
+constexpr W load_entry(const W* slot) noexcept {
+  if (std::is_constant_evaluated()) return *slot;
+  return __atomic_load_n(slot, __ATOMIC_RELAXED);
+}
+template <std::unsigned_integral W>
+constexpr void store_entry(W* slot, W value) noexcept {
+  if (std::is_constant_evaluated())
+    *slot = value;
+  else
+    __atomic_store_n(slot, value, __ATOMIC_RELAXED);
+}
+
 /// What a walk found in the entry where it stopped.
 enum class entry_kind : std::uint8_t {
   valid,          // P=1: a page is mapped

@@ -200,6 +200,23 @@ class pte_writer {
     observer_.pte_changed(p, old, value);
   }
 
+  /// Requires: the PFN lock is held; the entry at physical address `pte`
+  /// is a transition PTE and `value` is not present.
+  /// Effects: the entry becomes `value` (its page-file or prototype form),
+  /// as the system repurposes the frame, perhaps from another thread than
+  /// the space's own, which may be walking its tables meanwhile (see
+  /// lock_policy.hpp): one atomic store. No TLB held the entry and the page
+  /// stays absent, so nothing is invalidated and the observer is not told:
+  /// no translation or right changed, and the page's contents are the
+  /// same, in a page file or a section now.
+  void rewrite_transition(paddr pte, entry_type value) noexcept {
+    auto* slot = reinterpret_cast<entry_type*>(
+        xlat_.memory().frame(pte.frame()) + pte.page_offset());
+    MMKIT_ASSERT(!(load_entry(slot) & entry_codec<Arch>::P) &&
+                 !(value & entry_codec<Arch>::P));
+    store_entry(slot, value);
+  }
+
   // --- the translator (guest access, translation) and the observer ---------
 
   translator_type& translator() noexcept { return xlat_; }

@@ -323,7 +323,7 @@ class translator {
   /// anything unusual goes to refill_leaf().
   MMKIT_ALWAYS_INLINE std::byte* refill_from(const structure_entry& c, vaddr va,
                                              unsigned kind) noexcept {
-    const entry_type e = c.table[arch::table_index<Arch>(va, 0)];
+    const entry_type e = load_entry(&c.table[arch::table_index<Arch>(va, 0)]);
     const auto eff = static_cast<entry_type>((e | c.upper_or) & c.upper_and);
     const fast_check& k = checks_[kind];
     if ((eff & k.mask) != k.value) [[unlikely]]
@@ -361,13 +361,14 @@ class translator {
   /// The leaf step from `c` by the walker's own code (A/D updates, faults).
   [[gnu::noinline]] std::byte* refill_leaf(const structure_entry& c, vaddr va,
                                            access acc, cpu_mode mode) noexcept {
-    const entry_type& leaf = c.table[arch::table_index<Arch>(va, 0)];
-    const bool was_clean = !(leaf & codec::D);
+    const entry_type* leaf = &c.table[arch::table_index<Arch>(va, 0)];
+    const bool was_clean = !(load_entry(leaf) & codec::D);
     std::byte* page =
         finish(walk_leaf<Arch>(*memory_, c.table, c.upper_and, c.upper_or, va,
                                acc, mode, update_),
                va, mode);
-    if (listener_ != nullptr && was_clean && (leaf & codec::D)) [[unlikely]]
+    if (listener_ != nullptr && was_clean && (load_entry(leaf) & codec::D))
+        [[unlikely]]
       listener_->page_touched(va.page());
     return page;
   }

@@ -203,9 +203,11 @@ MMKIT_ALWAYS_INLINE constexpr void walk_entry(State& s,
         const W add = s.acc == access::write
                           ? static_cast<W>(codec::A_ | codec::D)
                           : codec::A_;
+        // A valid entry changes only in its own space's calls: `e` is
+        // still what the slot holds.
         if ((e & add) != add) [[unlikely]] {
-          *slot = static_cast<W>(*slot | add);
-          s.out.dirty = (*slot & codec::D) != 0;
+          *slot = static_cast<W>(e | add);
+          s.out.dirty = ((e | add) & codec::D) != 0;
         }
       }
     }
@@ -245,7 +247,7 @@ MMKIT_ALWAYS_INLINE constexpr void walk_level(State& s, std::uint64_t table) {
       return;
     }
     slot = frame + (ea & page_offset_mask) / sizeof(W);
-    e = *slot;
+    e = load_entry(slot);
   } else {
     e = *reinterpret_cast<const W*>(s.memory.read_frame(pfn{ea >> page_shift}) +
                                     (ea & page_offset_mask));
@@ -350,7 +352,7 @@ MMKIT_ALWAYS_INLINE constexpr walk_outcome walk_leaf(
   s.and_bits = upper_and;
   s.or_bits = upper_or;
   typename A::entry_type* slot = leaf_table + arch::table_index<A>(va, 0);
-  detail::walk_entry<A, 0>(s, slot, *slot);
+  detail::walk_entry<A, 0>(s, slot, load_entry(slot));
   return t;
 }
 

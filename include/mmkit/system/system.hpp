@@ -93,6 +93,8 @@ struct pager_stats {
   std::uint64_t repurposed = 0;       ///< standby frames taken for reuse
   std::uint64_t write_failures = 0;   ///< writes refused: no slot, I/O
   std::uint64_t balance_steps = 0;    ///< balance() calls that trimmed
+  /// Spaces a trim for memory passed by, in a call of their own then.
+  std::uint64_t trims_passed_by = 0;
 };
 
 /// What the system knows of one of its address spaces: how to rewrite one
@@ -101,7 +103,10 @@ struct pager_stats {
 struct space_link {
   /// Rewrites the transition PTE at physical address `pte` (of this
   /// space's page tables), which names `frame`, into `original_pte`: the
-  /// frame is being taken away. Called with the PFN lock held.
+  /// frame is being taken away. Called with the PFN lock held, and
+  /// maybe while the space's own thread reads its tables for a guest
+  /// access (see lock_policy.hpp): a transition PTE is in no TLB, and
+  /// the space reads its leaf entries with atomic loads where it does.
   void (*repurpose)(space_link& self, pfn frame, paddr pte,
                     std::uint64_t original_pte) noexcept = nullptr;
   /// The original PTE `original` (a private page's demand-zero form, in
@@ -114,6 +119,16 @@ struct space_link {
   /// Returns: the pages trimmed. Called with the PFN lock held.
   std::uint64_t (*trim_pages)(space_link& self, std::uint64_t pages,
                               std::uint64_t keep) noexcept = nullptr;
+  /// Takes the space's own lock if it is free, and gives it back: how
+  /// the system reaches into a space that is not the caller's (a trim for
+  /// memory). Called with the PFN lock held, so never waiting: a space
+  /// whose lock is taken is in a call of its own, and is passed by.
+  bool (*try_lock)(space_link& self) noexcept = nullptr;
+  void (*unlock)(space_link& self) noexcept = nullptr;
+  /// Set while a call of this space holds the PFN lock: the space is the
+  /// caller's own, which a reclaim inside that call may trim. Read and
+  /// written under the PFN lock only.
+  mutable bool holds_pfn_lock = false;
   /// The space's working-set minimum (balance trims above it first).
   std::uint64_t working_set_minimum = 0;
   space_link* next = nullptr;
@@ -603,8 +618,17 @@ class system {
     const std::uint64_t each = want / space_count_ + 1;
     for (space_link* s = spaces_; s != nullptr && trimmed < want; s = s->next) {
       if (s->trim_pages == nullptr) continue;
+      // A trim rewrites valid PTEs and the space's TLB: the caller's own
+      // space, or one whose lock was free. A space in a call of its own is
+      // passed by (it may be reading its TLB); it is trimmed another time.
+      const bool own = s->holds_pfn_lock;
+      if (!own && !s->try_lock(*s)) {
+        ++stats_.trims_passed_by;
+        continue;
+      }
       trimmed +=
           s->trim_pages(*s, each, above_minimum ? s->working_set_minimum : 0);
+      if (!own) s->unlock(*s);
     }
     return trimmed;
   }
