@@ -126,6 +126,8 @@ class address_space : private space_link {
     this->repurpose = &repurpose_pte;
     this->paged_out = &core_type::paged_out;
     this->trim_pages = &trim_for_system;
+    core_.pfn_flag = &this->holds_pfn_lock;
+    core_.wait_flag = &this->waits_for_pfn_lock;
     this->try_lock = [](space_link& self) noexcept {
       return static_cast<address_space&>(self).lock_.try_lock();
     };
@@ -176,12 +178,30 @@ class address_space : private space_link {
                   std::uint32_t allocation_type, std::uint32_t protect,
                   std::uint64_t zero_bits = 0) noexcept {
     if (created_ != status::success) return created_;
-    locked_scope guard(*this);
-    const status s =
-        nt::allocate(core_, base, size, allocation_type, protect, zero_bits);
-    if (s == status::success && (allocation_type & mem::reserve))
-      emu_layout_changed(base, size);
-    return s;
+    // A commit whose page tables found every frame held by spaces in calls
+    // of their own changed nothing: it is tried again once they may have
+    // ended (crowded_retries).
+    for (unsigned tries = 0;; ++tries) {
+      vaddr b = base;
+      std::uint64_t sz = size;
+      status s;
+      bool crowded = false;
+      {
+        locked_scope guard(*this);
+        s = nt::allocate(core_, b, sz, allocation_type, protect, zero_bits);
+        if (s == status::success && (allocation_type & mem::reserve))
+          emu_layout_changed(b, sz);
+        crowded =
+            s == status::insufficient_resources && core_.sys->crowded_locked();
+      }
+      if (crowded && tries < crowded_retries) {
+        detail::pause_for<lock_type>();
+        continue;
+      }
+      base = b;
+      size = sz;
+      return s;
+    }
   }
   status free(vaddr& base, std::uint64_t& size,
               std::uint32_t free_type) noexcept {
@@ -295,12 +315,11 @@ class address_space : private space_link {
   status access(vaddr va, mmkit::access kind,
                 cpu_mode mode = cpu_mode::user) noexcept {
     if (created_ != status::success) return created_;
-    return with_fault_hook(va, kind, mode, [&]() -> status {
+    return with_fault_hook(va, kind, mode, [&](bool& crowded) -> status {
       locked_scope guard(*this, access_scope);
       if (core_.ptes.translator().host_pointer(va, kind, mode) != nullptr)
         return status::success;
-      guard.take_pfn_lock();
-      return resolve(va, kind, mode);
+      return resolve(va, kind, mode, crowded);
     });
   }
 
@@ -419,9 +438,9 @@ class address_space : private space_link {
     // Both are the caller's: a reclaim inside the fork may trim either
     // without taking its lock again (locked_scope).
     holds_pfn_lock = child.holds_pfn_lock = true;
-    const fault_counts before = faults_;
-    const status s = region::clone_space(core_, child.core_, faults_);
-    core_.sys->count_faults_locked(faults_ - before);
+    const status s = region::clone_space(core_, child.core_, core_.faults);
+    core_.sys->count_faults_locked(core_.faults - core_.faults_counted);
+    core_.faults_counted = core_.faults;
     emu_end_of_call();
     child.emu_end_of_call();
     holds_pfn_lock = child.holds_pfn_lock = false;
@@ -449,7 +468,7 @@ class address_space : private space_link {
   }
   /// How faults were resolved so far (a copy).
   fault_counts faults() const noexcept {
-    return read_locked([&] { return faults_; });
+    return read_locked([&] { return core_.faults; });
   }
   /// The VAD tree, for inspection (a dump, a test). Not locked: no other
   /// thread may change the space while the caller reads it.
@@ -495,19 +514,19 @@ class address_space : private space_link {
   result<host_page> host_page_of(vaddr va, mmkit::access acc,
                                  cpu_mode mode = cpu_mode::user) noexcept {
     if (created_ != status::success) return created_;
-    return with_fault_hook(va, acc, mode, [&]() -> result<host_page> {
-      locked_scope guard(*this, access_scope);
-      translator_type& x = core_.ptes.translator();
-      std::byte* p = x.host_pointer(va, acc, mode);
-      if (p == nullptr) [[unlikely]] {
-        guard.take_pfn_lock();
-        const status s = resolve(va, acc, mode);
-        if (s != status::success) return s;
-        p = x.host_pointer(va, acc, mode);
-        if (p == nullptr) return status::access_violation;
-      }
-      return host_page{p, page_size - va.page_offset(), emu_generation()};
-    });
+    return with_fault_hook(
+        va, acc, mode, [&](bool& crowded) -> result<host_page> {
+          locked_scope guard(*this, access_scope);
+          translator_type& x = core_.ptes.translator();
+          std::byte* p = x.host_pointer(va, acc, mode);
+          if (p == nullptr) [[unlikely]] {
+            const status s = resolve(va, acc, mode, crowded);
+            if (s != status::success) return s;
+            p = x.host_pointer(va, acc, mode);
+            if (p == nullptr) return status::access_violation;
+          }
+          return host_page{p, page_size - va.page_offset(), emu_generation()};
+        });
   }
 
   /// The observer's count of changes that made cached pointers stale (see
@@ -683,19 +702,33 @@ class address_space : private space_link {
   static constexpr std::size_t callback_slots =
       emu::callback_slots_of<Config>::value;
 
-  /// Runs `attempt` (which takes the locks itself) again while it raises
-  /// an access violation the hook asks to retry.
+  /// Runs `attempt(crowded)` (which takes the locks itself) again while
+  /// it raises an access violation the hook asks to retry, or fails for a
+  /// frame only because other spaces were in calls of their own (resolve
+  /// sets `crowded`; see crowded_retries).
   template <class Attempt>
   auto with_fault_hook(vaddr va, mmkit::access kind, cpu_mode mode,
                        Attempt&& attempt) noexcept {
     emu::retry_count tries;
+    unsigned crowded_tries = 0;
     while (true) {
-      auto r = attempt();
+      bool crowded = false;
+      auto r = attempt(crowded);
+      if (crowded && crowded_tries++ < crowded_retries) {
+        detail::pause_for<lock_type>();
+        continue;
+      }
       if (emu::status_of(r) != status::access_violation ||
           !fault_hook_retries(va, kind, mode, tries))
         return r;
     }
   }
+  /// How often a guest access whose fault found no frame, because the
+  /// pages it could take belong to spaces in calls of their own, lets go
+  /// of its locks and tries again before it answers no_memory. Meanwhile
+  /// those calls end (their spaces can be trimmed then) and this space can
+  /// be trimmed by theirs.
+  static constexpr unsigned crowded_retries = 4096;
   /// Requires: the locks are not held. Whether the hook (called with them
   /// released) asks to retry an access that raised a violation at `va`.
   bool fault_hook_retries(vaddr va, mmkit::access kind, cpu_mode mode,
@@ -754,19 +787,22 @@ class address_space : private space_link {
   static constexpr access_scope_t access_scope{};
 
   /// Holds the address space's lock, then the system's PFN lock; or, for
-  /// a guest access (access_scope), the space's lock alone until the
-  /// access faults (take_pfn_lock). A call that may change PTEs (the
-  /// non-const overload) ends with emu_end_of_call(), the locks still held.
+  /// a guest access (access_scope), the space's lock alone, the PFN lock
+  /// taken only for a fault's PFN work (space_core::take_pfn_lock). A call
+  /// that may change PTEs (the non-const overload) ends with
+  /// emu_end_of_call(), the locks still held.
   ///
   /// What each lock covers:
   /// - the space's lock: its VADs, page tables, TLB, working set, observer
   ///   and counters; every call of the space holds it throughout.
   /// - the PFN lock: the system (PFN database, commit, page files,
-  ///   sections) and, in every space, the transition PTEs whose frames it
-  ///   may repurpose (pte_writer::rewrite_transition) and the frame count.
-  ///   A call that changes the space holds it throughout; a guest access
-  ///   takes it before resolving a fault, and reads its leaf entries with
-  ///   atomic loads until then (paging/entry.hpp, load_entry).
+  ///   sections, its fault counts) and, in every space, the transition PTEs
+  ///   whose frames it may repurpose (pte_writer::rewrite_transition) and
+  ///   the frame count. A call that changes the space holds it throughout.
+  ///   A guest access reads its leaf entries with atomic loads
+  ///   (paging/entry.hpp, load_entry) and takes the PFN lock on a fault:
+  ///   for the whole fault, but for a private demand-zero page only from
+  ///   the frame's allocation to its PFN entry (fault::dispatch).
   /// While a call of this space holds the PFN lock, holds_pfn_lock says so:
   /// a reclaim inside the call may trim this space without its lock, and
   /// other spaces only through try_lock (system.hpp, trim_spaces_locked).
@@ -774,7 +810,7 @@ class address_space : private space_link {
    public:
     explicit locked_scope(const address_space& as) noexcept : as_(as) {
       as_.lock_.lock();
-      take_pfn_lock();
+      as_.core_.take_pfn_lock();
     }
     explicit locked_scope(address_space& as) noexcept
         : locked_scope(std::as_const(as)) {
@@ -784,21 +820,20 @@ class address_space : private space_link {
     locked_scope(address_space& as, access_scope_t) noexcept
         : as_(as), space_(&as) {
       as_.lock_.lock();
-    }
-    /// Effects: the PFN lock is held too, to the end of the scope.
-    void take_pfn_lock() noexcept {
-      if (pfn_held_) return;
-      as_.core_.sys->pfn_lock().lock();
-      as_.holds_pfn_lock = true;
-      pfn_held_ = true;
+      as.core_.pfn_lazy = true;
     }
     ~locked_scope() {
       if constexpr (emu::FlushingObserver<observer_type>)
         if (space_ != nullptr) space_->emu_end_of_call();
-      if (pfn_held_) {
-        as_.holds_pfn_lock = false;
-        as_.core_.sys->pfn_lock().unlock();
-      }
+      const auto& core = as_.core_;
+      // The system counts this call's faults as the PFN lock goes; a
+      // guest access that gave it back early and faulted again (an access
+      // violation found after its PTE write) takes it for that alone.
+      if (!core.holds_pfn_lock() && core.faults != core.faults_counted)
+          [[unlikely]]
+        core.take_pfn_lock();
+      if (core.holds_pfn_lock()) core.give_pfn_lock();
+      if (space_ != nullptr) space_->core_.pfn_lazy = false;
       as_.lock_.unlock();
     }
     locked_scope(const locked_scope&) = delete;
@@ -807,7 +842,6 @@ class address_space : private space_link {
    private:
     const address_space& as_;
     address_space* space_ = nullptr;
-    bool pfn_held_ = false;
   };
   template <class F>
   auto read_locked(F&& f) const noexcept {
@@ -820,9 +854,11 @@ class address_space : private space_link {
     done = 0;
     if (created_ != status::success) return created_;
     emu::retry_count tries;
+    unsigned crowded_tries = 0;
     while (true) {
       status s = status::success;
       emu::device_span dev{};
+      bool crowded = false;
       {
         locked_scope guard(*this, access_scope);
         while (true) {
@@ -830,12 +866,15 @@ class address_space : private space_link {
           // resolved and the copy goes on from there.
           done += emu_copy_runs(va + done, buf + done, n - done, kind);
           if (done == n) return status::success;
-          guard.take_pfn_lock();
-          s = resolve(va + done, kind, cpu_mode::user);
+          s = resolve(va + done, kind, cpu_mode::user, crowded);
           if (s != status::success) break;
         }
         if (s == status::invalid_device_request)
           dev = emu::device_at(callbacks_, va + done, n - done);
+      }
+      if (crowded && crowded_tries++ < crowded_retries) {  // with_fault_hook
+        detail::pause_for<lock_type>();
+        continue;
       }
       // A device's bytes and the fault hook, the locks released.
       if (!callbacks_copy_on(s, dev, va + done, buf + done, kind, done, tries))
@@ -846,15 +885,21 @@ class address_space : private space_link {
   /// A fault the TLB and tables refused, resolved (fault/dispatcher.hpp)
   /// and counted here and in the system; a working set past its maximum is
   /// trimmed back.
-  status resolve(vaddr va, mmkit::access kind, cpu_mode mode) noexcept {
-    const fault_counts before = faults_;
+  /// `crowded` is set when it found no frame only because trims passed
+  /// spaces by that were in calls of their own (system::crowded_locked).
+  status resolve(vaddr va, mmkit::access kind, cpu_mode mode,
+                 bool& crowded) noexcept {
     const status s =
-        fault::dispatch(core_, faults_, va, kind, mode,
+        fault::dispatch(core_, core_.faults, va, kind, mode,
                         emu::supplied_fill<callback_slots>{&callbacks_});
-    core_.sys->count_faults_locked(faults_ - before);
-    if (core_.working_set() > core_.ws_maximum)
+    if (s == status::no_memory && core_.holds_pfn_lock() &&
+        core_.sys->crowded_locked())
+      crowded = true;
+    if (core_.working_set() > core_.ws_maximum) {
+      core_.take_pfn_lock();
       region::trim_working_set(core_, core_.working_set() - core_.ws_maximum,
                                core_.ws_maximum);
+    }
     return s;
   }
 
@@ -887,7 +932,6 @@ class address_space : private space_link {
   awe_pages awe_;
   typename system_type::frame_source_type tables_;
   status created_ = status::success;
-  fault_counts faults_;
   [[no_unique_address]] mutable lock_type lock_;
 };
 

@@ -67,6 +67,22 @@ void churn(locked_space& as, unsigned id, unsigned rounds,
   }
 }
 
+/// Misses of a stress test: how many, and the first one's story.
+struct miss_log {
+  std::atomic<unsigned> count{0};
+  std::mutex lock;
+  std::string first;
+  void operator()(const char* what, std::uint64_t tag, std::uint64_t page,
+                  status st, std::uint64_t seen) {
+    if (count++ != 0) return;
+    std::lock_guard<std::mutex> hold{lock};
+    first = std::string{what} + " tag " + std::to_string(tag) + " page " +
+            std::to_string(page) + " status " +
+            std::to_string(static_cast<std::uint32_t>(st)) + " value " +
+            std::to_string(seen);
+  }
+};
+
 /// A mutex whose try_lock can be told to fail, as it would while another
 /// thread is in a call of the space: for the system's trims, which take a
 /// space's lock only through try_lock.
@@ -139,14 +155,15 @@ TEST_CASE(
     spaces.push_back(std::make_unique<locked_space>(sys));
   REQUIRE(sys.start_background_pager(std::chrono::milliseconds{1}) ==
           status::success);
-  std::atomic<unsigned> misses{0};
+  miss_log miss;
   auto work = [&](locked_space& as, std::uint64_t tag) {
     constexpr std::uint64_t pages = 256;
     vaddr base{0};
     std::uint64_t size = pages * page_size;
-    if (as.allocate(base, size, mem::reserve | mem::commit, page::readwrite) !=
-        status::success) {
-      ++misses;
+    status st =
+        as.allocate(base, size, mem::reserve | mem::commit, page::readwrite);
+    if (st != status::success) {
+      miss("allocate", tag, 0, st, 0);
       return;
     }
     for (std::uint64_t pass = 0; pass < 4; ++pass) {
@@ -155,34 +172,33 @@ TEST_CASE(
         // the background pager may trim the page the moment the call
         // returns (an emulator hears of that through its observer).
         const std::uint64_t v = tag ^ (i << 8) ^ pass;
-        if (!as.host_page_of(base + i * page_size, mmkit::access::write))
-          ++misses;
+        auto page = as.host_page_of(base + i * page_size, mmkit::access::write);
+        if (!page) miss("host_page_of", tag, i, page.error(), 0);
         std::size_t done = 0;
-        if (as.write(base + i * page_size, &v, sizeof v, done) !=
-            status::success)
-          ++misses;
+        st = as.write(base + i * page_size, &v, sizeof v, done);
+        if (st != status::success) miss("write", tag, i, st, v);
       }
       for (std::uint64_t i = 0; i < pages; ++i) {
-        if (as.access(base + i * page_size + 8, mmkit::access::read) !=
-            status::success)
-          ++misses;
+        st = as.access(base + i * page_size + 8, mmkit::access::read);
+        if (st != status::success) miss("access", tag, i, st, 0);
         std::uint64_t v = 0;
         std::size_t done = 0;
-        if (as.read(base + i * page_size, &v, sizeof v, done) !=
-                status::success ||
-            v != (tag ^ (i << 8) ^ pass))
-          ++misses;
+        st = as.read(base + i * page_size, &v, sizeof v, done);
+        if (st != status::success || v != (tag ^ (i << 8) ^ pass))
+          miss("read", tag, i, st, v);
       }
     }
     std::uint64_t zero = 0;
-    if (as.free(base, zero, mem::release) != status::success) ++misses;
+    st = as.free(base, zero, mem::release);
+    if (st != status::success) miss("free", tag, 0, st, 0);
   };
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < 4; ++i)
     threads.emplace_back([&, i] { work(*spaces[i], 0x1000000ull * (i + 1)); });
   for (auto& t : threads) t.join();
   sys.stop_background_pager();
-  CHECK(misses.load() == 0);
+  CAPTURE(miss.first);
+  CHECK(miss.count.load() == 0);
   CHECK(sys.stats().repurposed > 0);
   CHECK(sys.commit_charge() == 0);
   CHECK(sys.page_files().used() == 0);

@@ -17,6 +17,7 @@
 
 #if MMKIT_HOSTED
 #include <mutex>
+#include <thread>
 #endif
 
 namespace mmkit {
@@ -48,6 +49,9 @@ class mutex_lock {
   void lock() { mutex_.lock(); }
   void unlock() { mutex_.unlock(); }
   bool try_lock() { return mutex_.try_lock(); }
+  /// Lets other threads run: a caller that let go of its locks because it
+  /// needs what another thread's call holds waits here before retrying.
+  static void pause() noexcept { std::this_thread::yield(); }
 
  private:
   std::mutex mutex_;
@@ -56,6 +60,12 @@ static_assert(LockPolicy<mutex_lock>);
 #endif
 
 namespace detail {
+/// L::pause() where the policy has one (a real lock); else nothing: a
+/// policy without it never has another thread to wait for.
+template <LockPolicy L>
+void pause_for() noexcept {
+  if constexpr (requires { L::pause(); }) L::pause();
+}
 /// A scope that holds a LockPolicy (std::lock_guard without <mutex>).
 template <LockPolicy L>
 class lock_scope {

@@ -45,6 +45,18 @@ constexpr bool allows(mm_protection prot, access acc) noexcept {
                                 : prot.allows_execute(Arch::has_nx);
 }
 
+/// Whether a page of `v` whose PTE is `e` is private and holds no frame
+/// and no record of one (its PTE zero or demand-zero): then only this
+/// space's own thread changes its PTE, which it may read without the PFN
+/// lock.
+template <class Core>
+bool unclaimed_private_page(const vad& v,
+                            typename Core::entry_type e) noexcept {
+  if (!v.private_memory()) return false;
+  const entry_kind k = software_pte<typename Core::entry_type>::classify(e);
+  return k == entry_kind::zero || k == entry_kind::demand_zero;
+}
+
 /// Effects: resolves a fault of an access `acc` in `mode` at `va` (see the
 /// header comment), counting it in `counts`. A demand-zero page's fresh
 /// frame goes through `fill` (handle_demand_zero).
@@ -63,11 +75,25 @@ status dispatch(Core& c, fault_counts& counts, vaddr va, access acc,
     return allows<Arch>(mm_protection{v->protection()}, acc)
                ? status::invalid_device_request
                : violation(counts);
-  const page_view pv = c.view(*v, p);
+  // A guest access comes here with the space's lock alone (see
+  // address_space's locked_scope). A private page that has no frame yet
+  // is the space's own business up to its frame (handle_demand_zero takes
+  // the PFN lock for that); every other page may involve the PFN database,
+  // a section, or a transition PTE the system may rewrite: the PFN lock
+  // first.
+  auto e = c.ptes.read(p);
+  if (!c.holds_pfn_lock() && !unclaimed_private_page<Core>(*v, e)) {
+    c.take_pfn_lock();
+    e = c.ptes.read(p);  // a transition PTE may have been repurposed
+  }
+  const page_view pv = c.view_of(*v, p, e);
   if (!pv.committed) return violation(counts);
   const mm_protection prot = pv.protection;
   if (!allows<Arch>(prot, acc)) return violation(counts);
-  if (prot.is_guard()) return handle_guard(c, counts, *v, p, pv);
+  if (prot.is_guard()) {
+    c.take_pfn_lock();
+    return handle_guard(c, counts, *v, p, pv);
+  }
   status s = status::success;
   switch (pv.pte) {
     case entry_kind::valid:

@@ -18,6 +18,9 @@ struct fault_counts {
   std::uint64_t copy_on_write = 0;       // a private copy was made
   std::uint64_t shared = 0;  // a section page another view brought in
   std::uint64_t hard = 0;    // read from a page file or a mapped file
+
+  friend constexpr bool operator==(const fault_counts&,
+                                   const fault_counts&) = default;
 };
 
 /// Adds `b`'s counts to `a`'s.

@@ -79,6 +79,9 @@ struct zero_fill {
 template <class Core, class Fill = zero_fill>
 status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
                           mm_protection prot, Fill fill = Fill{}) noexcept {
+  // The PFN work (frame, table, PFN entry) under the PFN lock; a guest
+  // access gives it back before the PTE write (space_core::pfn_work_done).
+  c.take_pfn_lock();
   auto& db = c.pfns();
   // The frame first: a failed ensure_leaf leaves no table behind, and the
   // frame can simply go back.
@@ -104,6 +107,7 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
   db.set_pte_link(*frame,
                   pte_link::hardware_pte(c.ptes.table().entry_address(*leaf)),
                   Core::sw::demand_zero(prot.raw()));
+  c.pfn_work_done();
   c.ptes.write_at(p, *leaf, Core::model::valid_entry(*frame, prot));
   return status::success;
 }

@@ -81,7 +81,7 @@ class pte_writer {
   /// The leaf PTE of `p` (zero where no table holds one).
   entry_type read(vpn p) noexcept {
     const auto leaf = mutable_table().find_leaf(p.address());
-    return leaf ? *leaf.entry : entry_type{0};
+    return leaf ? load_entry(leaf.entry) : entry_type{0};
   }
   /// Calls f(span) for the spans of `r` (see paging/leaf_range.hpp); f
   /// only reads.

@@ -19,6 +19,7 @@
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
 #include <mmkit/core/pool_quota.hpp>
+#include <mmkit/fault/fault_counts.hpp>
 #include <mmkit/pager/page_file.hpp>
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/region/page_state.hpp>
@@ -76,6 +77,51 @@ struct space_core {
   std::uint64_t node_count = 0;
   watch_list watches;
   [[no_unique_address]] WatchAlloc watch_alloc;
+
+  // --- the PFN lock of the space's current call ------------------------------
+  // (address_space's locked_scope says which state each lock covers.)
+
+  /// The flag the system reads (space_link::holds_pfn_lock): set while a
+  /// call of this space holds the PFN lock. The address space points it.
+  bool* pfn_flag = nullptr;
+  /// The flag the system reads while the call waits for the PFN lock
+  /// (space_link::waits_for_pfn_lock).
+  bool* wait_flag = nullptr;
+  /// Set for a guest access (access, read, write, host_page_of): a fault
+  /// in it takes the PFN lock only for its PFN work, and a demand-zero
+  /// fault gives it back before the PTE write (pfn_work_done).
+  bool pfn_lazy = false;
+  /// The faults of this space by kind, and the part the system counted.
+  fault_counts faults;
+  mutable fault_counts faults_counted;
+
+  /// Whether the current call holds the PFN lock.
+  bool holds_pfn_lock() const noexcept { return *pfn_flag; }
+  /// Effects: the current call holds the PFN lock (taken if need be).
+  void take_pfn_lock() const noexcept {
+    if (*pfn_flag) return;
+    __atomic_store_n(wait_flag, true, __ATOMIC_RELEASE);
+    sys->pfn_lock().lock();
+    __atomic_store_n(wait_flag, false, __ATOMIC_RELAXED);
+    *pfn_flag = true;
+    sys->begin_call_locked();
+  }
+  /// Requires: the PFN lock is held. Effects: the system counts the faults
+  /// it has not counted yet, and the lock goes.
+  void give_pfn_lock() const noexcept {
+    MMKIT_ASSERT(*pfn_flag);
+    if (faults != faults_counted) {
+      sys->count_faults_locked(faults - faults_counted);
+      faults_counted = faults;
+    }
+    *pfn_flag = false;
+    sys->pfn_lock().unlock();
+  }
+  /// Effects: in a guest access, a fault whose PFN work is done gives the
+  /// PFN lock back; elsewhere the call keeps it to its end.
+  void pfn_work_done() const noexcept {
+    if (pfn_lazy && *pfn_flag) give_pfn_lock();
+  }
 
   /// Whether `n` more VAD nodes and `tables` more page-table pages stay
   /// within this space's quota and the system's.

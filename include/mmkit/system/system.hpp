@@ -129,6 +129,11 @@ struct space_link {
   /// caller's own, which a reclaim inside that call may trim. Read and
   /// written under the PFN lock only.
   mutable bool holds_pfn_lock = false;
+  /// Set while a call of this space waits for the PFN lock (written with
+  /// release, read with acquire): what the call read so far was read
+  /// before it began to wait, and it reads nothing more until the lock is
+  /// its, so the holder may trim the space as if it held its lock.
+  mutable bool waits_for_pfn_lock = false;
   /// The space's working-set minimum (balance trims above it first).
   std::uint64_t working_set_minimum = 0;
   space_link* next = nullptr;
@@ -331,9 +336,13 @@ class system {
   /// or waiting to be written is not a missing frame: only frames gone bad
   /// since they were promised leave this false. Returns: whether they are.
   bool make_available_locked(std::uint64_t frames, pfn end) noexcept {
+    const std::uint64_t passed = stats_.trims_passed_by;
     for (unsigned round = 0;; ++round) {
       if (pfns_.available_below(end) >= frames) return true;
-      if (round == max_reclaim_rounds || !reclaim_locked(end)) return false;
+      if (round == max_reclaim_rounds || !reclaim_locked(end)) {
+        crowded_ = stats_.trims_passed_by != passed;
+        return false;
+      }
     }
   }
   /// Requires: the PFN lock is held; `pages` were charged for a space
@@ -508,12 +517,25 @@ class system {
   /// past its minimum if need be) and written. Returns: the frame, or
   /// no_memory when nothing could be freed.
   result<pfn> allocate_locked(page_need need, pfn end) noexcept {
+    const std::uint64_t passed = stats_.trims_passed_by;
     for (unsigned round = 0;; ++round) {
       auto f = pfns_.allocate(need, 0, end);
-      if (f || round == max_reclaim_rounds) return f;
-      if (!reclaim_locked(end)) return status::no_memory;
+      if (f) return f;
+      if (round == max_reclaim_rounds || !reclaim_locked(end)) {
+        crowded_ = stats_.trims_passed_by != passed;
+        return status::no_memory;
+      }
     }
   }
+  /// Requires: the PFN lock is held since begin_call_locked(). Whether an
+  /// allocate_locked or make_available_locked since failed only as far as
+  /// it knows: trims passed spaces by that were in calls of their own
+  /// (trim_spaces_locked). A guest access or a commit lets go of its locks
+  /// and tries again (address_space), as NT's fault would wait for free
+  /// pages.
+  bool crowded_locked() const noexcept { return crowded_; }
+  /// Requires: the PFN lock was just taken by a space's call.
+  void begin_call_locked() noexcept { crowded_ = false; }
 
   /// Effects: the working-set manager's step, as NT's balance set manager
   /// runs it: when the frames available (zeroed, free, standby) fall below
@@ -619,9 +641,12 @@ class system {
     for (space_link* s = spaces_; s != nullptr && trimmed < want; s = s->next) {
       if (s->trim_pages == nullptr) continue;
       // A trim rewrites valid PTEs and the space's TLB: the caller's own
-      // space, or one whose lock was free. A space in a call of its own is
-      // passed by (it may be reading its TLB); it is trimmed another time.
-      const bool own = s->holds_pfn_lock;
+      // space, one whose call waits for the PFN lock (it touches nothing
+      // until the lock is its), or one whose lock was free. A space in a
+      // call of its own otherwise is passed by (it may be reading its TLB).
+      const bool own =
+          s->holds_pfn_lock ||
+          __atomic_load_n(&s->waits_for_pfn_lock, __ATOMIC_ACQUIRE);
       if (!own && !s->try_lock(*s)) {
         ++stats_.trims_passed_by;
         continue;
@@ -648,6 +673,7 @@ class system {
   }
   static constexpr unsigned max_reclaim_rounds = 64;
 
+  bool crowded_ = false;
   std::uint64_t page_file_pages_ = 0;
   page_file_set page_files_;
   pager_stats stats_;
