@@ -441,6 +441,7 @@ class address_space : private space_link {
     const status s = region::clone_space(core_, child.core_, core_.faults);
     core_.sys->count_faults_locked(core_.faults - core_.faults_counted);
     core_.faults_counted = core_.faults;
+    core_.faults_uncounted = false;
     emu_end_of_call();
     child.emu_end_of_call();
     holds_pfn_lock = child.holds_pfn_lock = false;
@@ -820,7 +821,7 @@ class address_space : private space_link {
     locked_scope(address_space& as, access_scope_t) noexcept
         : as_(as), space_(&as) {
       as_.lock_.lock();
-      as.core_.pfn_lazy = true;
+      if constexpr (core_type::threaded) as.core_.pfn_lazy = true;
     }
     ~locked_scope() {
       if constexpr (emu::FlushingObserver<observer_type>)
@@ -829,11 +830,11 @@ class address_space : private space_link {
       // The system counts this call's faults as the PFN lock goes; a
       // guest access that gave it back early and faulted again (an access
       // violation found after its PTE write) takes it for that alone.
-      if (!core.holds_pfn_lock() && core.faults != core.faults_counted)
-          [[unlikely]]
+      if (!core.holds_pfn_lock() && core.faults_uncounted) [[unlikely]]
         core.take_pfn_lock();
       if (core.holds_pfn_lock()) core.give_pfn_lock();
-      if (space_ != nullptr) space_->core_.pfn_lazy = false;
+      if constexpr (core_type::threaded)
+        if (space_ != nullptr) space_->core_.pfn_lazy = false;
       as_.lock_.unlock();
     }
     locked_scope(const locked_scope&) = delete;
@@ -889,9 +890,14 @@ class address_space : private space_link {
   /// spaces by that were in calls of their own (system::crowded_locked).
   status resolve(vaddr va, mmkit::access kind, cpu_mode mode,
                  bool& crowded) noexcept {
+    core_.faults_uncounted = true;  // counted as the PFN lock goes
     const status s =
         fault::dispatch(core_, core_.faults, va, kind, mode,
                         emu::supplied_fill<callback_slots>{&callbacks_});
+    // A demand-zero fault that gave the PFN lock back had its counts taken
+    // then; a violation found after that is still to count.
+    if (!core_.faults_uncounted && core_.faults != core_.faults_counted)
+      core_.faults_uncounted = true;
     if (s == status::no_memory && core_.holds_pfn_lock() &&
         core_.sys->crowded_locked())
       crowded = true;

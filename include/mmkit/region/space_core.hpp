@@ -18,6 +18,7 @@
 #include <mmkit/arch/paging_arch.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
+#include <mmkit/core/lock_policy.hpp>
 #include <mmkit/core/pool_quota.hpp>
 #include <mmkit/fault/fault_counts.hpp>
 #include <mmkit/pager/page_file.hpp>
@@ -30,6 +31,7 @@
 #include <mmkit/vad/vad_tree.hpp>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace mmkit {
 
@@ -91,36 +93,55 @@ struct space_core {
   /// in it takes the PFN lock only for its PFN work, and a demand-zero
   /// fault gives it back before the PTE write (pfn_work_done).
   bool pfn_lazy = false;
-  /// The faults of this space by kind, and the part the system counted.
+  /// The faults of this space by kind, the part the system counted, and
+  /// whether there is more (set by whoever adds to `faults`).
   fault_counts faults;
   mutable fault_counts faults_counted;
+  mutable bool faults_uncounted = false;
 
-  /// Whether the current call holds the PFN lock.
-  bool holds_pfn_lock() const noexcept { return *pfn_flag; }
+  /// Whether other threads may call at all: with no_lock there are none,
+  /// and the flags only they read are not kept.
+  static constexpr bool threaded =
+      !std::is_same_v<typename System::lock_type, no_lock>;
+
+  /// Whether the current call holds the PFN lock. Without threads, every
+  /// call holds it, as a no_lock costs nothing to hold.
+  bool holds_pfn_lock() const noexcept {
+    if constexpr (threaded)
+      return *pfn_flag;
+    else
+      return true;
+  }
   /// Effects: the current call holds the PFN lock (taken if need be).
   void take_pfn_lock() const noexcept {
-    if (*pfn_flag) return;
-    __atomic_store_n(wait_flag, true, __ATOMIC_RELEASE);
-    sys->pfn_lock().lock();
-    __atomic_store_n(wait_flag, false, __ATOMIC_RELAXED);
-    *pfn_flag = true;
-    sys->begin_call_locked();
+    if constexpr (threaded) {
+      if (*pfn_flag) return;
+      __atomic_store_n(wait_flag, true, __ATOMIC_RELEASE);
+      sys->pfn_lock().lock();
+      __atomic_store_n(wait_flag, false, __ATOMIC_RELAXED);
+      sys->begin_call_locked();
+      *pfn_flag = true;
+    }
   }
   /// Requires: the PFN lock is held. Effects: the system counts the faults
-  /// it has not counted yet, and the lock goes.
+  /// it has not counted yet, and the lock goes (without threads, it stays).
   void give_pfn_lock() const noexcept {
-    MMKIT_ASSERT(*pfn_flag);
-    if (faults != faults_counted) {
+    if (faults_uncounted) {
       sys->count_faults_locked(faults - faults_counted);
       faults_counted = faults;
+      faults_uncounted = false;
     }
-    *pfn_flag = false;
-    sys->pfn_lock().unlock();
+    if constexpr (threaded) {
+      MMKIT_ASSERT(*pfn_flag);
+      *pfn_flag = false;
+      sys->pfn_lock().unlock();
+    }
   }
   /// Effects: in a guest access, a fault whose PFN work is done gives the
   /// PFN lock back; elsewhere the call keeps it to its end.
   void pfn_work_done() const noexcept {
-    if (pfn_lazy && *pfn_flag) give_pfn_lock();
+    if constexpr (threaded)
+      if (pfn_lazy && *pfn_flag) give_pfn_lock();
   }
 
   /// Whether `n` more VAD nodes and `tables` more page-table pages stay
