@@ -200,24 +200,35 @@ BENCHMARK(BM_host_pointer_cached)->Name("BM_host_pointer/mmkit/cached");
 
 constexpr std::uint64_t fault_pages = 2048;
 
-template <class Lock>
-void BM_fault_threads_mmkit(benchmark::State& state) {
-  using locked_space = address_space<arch::x86_64, hosted_config<Lock>>;
-  const auto threads = static_cast<std::size_t>(state.range(0));
-  for (auto _ : state) {
-    state.PauseTiming();
-    hosted_system<Lock> sys{threads * (fault_pages + 64) * page_size};
-    std::vector<std::unique_ptr<locked_space>> spaces;
-    std::vector<vaddr> bases;
+using locked_space = address_space<arch::x86_64, hosted_config<mutex_lock>>;
+
+/// An address space per thread on `sys`, each with `pages` committed at
+/// its base.
+struct thread_spaces {
+  std::vector<std::unique_ptr<locked_space>> spaces;
+  std::vector<vaddr> bases;
+  thread_spaces(hosted_system<mutex_lock>& sys, std::size_t threads,
+                std::uint64_t pages) {
     for (std::size_t t = 0; t < threads; ++t) {
       spaces.push_back(std::make_unique<locked_space>(sys));
       vaddr base{0};
-      std::uint64_t size = fault_pages * page_size;
+      std::uint64_t size = pages * page_size;
       if (spaces.back()->allocate(base, size, mem::reserve | mem::commit,
                                   page::readwrite) != status::success)
         std::abort();
       bases.push_back(base);
     }
+  }
+};
+
+void BM_fault_threads_mmkit(benchmark::State& state) {
+  const auto threads = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    state.PauseTiming();
+    hosted_system<mutex_lock> sys{threads * (fault_pages + 64) * page_size};
+    thread_spaces made{sys, threads, fault_pages};
+    auto& spaces = made.spaces;
+    auto& bases = made.bases;
     state.ResumeTiming();
     std::vector<std::thread> workers;
     for (std::size_t t = 0; t < threads; ++t)
@@ -235,7 +246,7 @@ void BM_fault_threads_mmkit(benchmark::State& state) {
   state.SetItemsProcessed(
       static_cast<std::int64_t>(state.iterations() * threads * fault_pages));
 }
-BENCHMARK(BM_fault_threads_mmkit<mutex_lock>)
+BENCHMARK(BM_fault_threads_mmkit)
     ->Name("BM_fault_threads/mmkit")
     ->Arg(1)
     ->Arg(2)
@@ -286,24 +297,16 @@ constexpr std::uint64_t access_pages = 1024;
 constexpr std::uint64_t access_rounds = 16;
 
 void BM_access_threads_mmkit(benchmark::State& state) {
-  using locked_space = address_space<arch::x86_64, hosted_config<mutex_lock>>;
   const auto threads = static_cast<std::size_t>(state.range(0));
   hosted_system<mutex_lock> sys{threads * (access_pages + 64) * page_size};
-  std::vector<std::unique_ptr<locked_space>> spaces;
-  std::vector<vaddr> bases;
-  for (std::size_t t = 0; t < threads; ++t) {
-    spaces.push_back(std::make_unique<locked_space>(sys));
-    vaddr base{0};
-    std::uint64_t size = access_pages * page_size;
-    if (spaces.back()->allocate(base, size, mem::reserve | mem::commit,
-                                page::readwrite) != status::success)
-      std::abort();
+  thread_spaces made{sys, threads, access_pages};
+  auto& spaces = made.spaces;
+  auto& bases = made.bases;
+  for (std::size_t t = 0; t < threads; ++t)
     for (std::uint64_t p = 0; p < access_pages; ++p)
-      if (spaces.back()->access(base + p * page_size, access::write) !=
+      if (spaces[t]->access(bases[t] + p * page_size, access::write) !=
           status::success)
         std::abort();
-    bases.push_back(base);
-  }
   for (auto _ : state) {
     std::vector<std::thread> workers;
     for (std::size_t t = 0; t < threads; ++t)

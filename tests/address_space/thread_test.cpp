@@ -83,6 +83,57 @@ struct miss_log {
   }
 };
 
+/// One pass of a stress worker over `pages` pages at `base`: page i gets a
+/// word tagged with `tag`, `i` and `pass`, then every word is read back.
+/// With `probe`, host_page_of precedes each write and access() each read
+/// (for their faults: the pointer is not used, as the background pager may
+/// trim the page the moment the call returns).
+void tagged_pass(locked_space& as, vaddr base, std::uint64_t pages,
+                 std::uint64_t tag, std::uint64_t pass, bool probe,
+                 miss_log& miss) {
+  const auto word = [&](std::uint64_t i) { return tag ^ (i << 8) ^ pass; };
+  for (std::uint64_t i = 0; i < pages; ++i) {
+    if (probe) {
+      auto page = as.host_page_of(base + i * page_size, mmkit::access::write);
+      if (!page) miss("host_page_of", tag, i, page.error(), 0);
+    }
+    const std::uint64_t v = word(i);
+    std::size_t done = 0;
+    const status st = as.write(base + i * page_size, &v, sizeof v, done);
+    if (st != status::success) miss("write", tag, i, st, v);
+  }
+  for (std::uint64_t i = 0; i < pages; ++i) {
+    if (probe) {
+      const status st =
+          as.access(base + i * page_size + 8, mmkit::access::read);
+      if (st != status::success) miss("access", tag, i, st, 0);
+    }
+    std::uint64_t v = 0;
+    std::size_t done = 0;
+    const status st = as.read(base + i * page_size, &v, sizeof v, done);
+    if (st != status::success || v != word(i)) miss("read", tag, i, st, v);
+  }
+}
+
+/// A stress worker: commits `pages` pages, makes `passes` tagged passes
+/// over them, releases them.
+void tagged_worker(locked_space& as, std::uint64_t pages, unsigned passes,
+                   std::uint64_t tag, bool probe, miss_log& miss) {
+  vaddr base{0};
+  std::uint64_t size = pages * page_size;
+  status st =
+      as.allocate(base, size, mem::reserve | mem::commit, page::readwrite);
+  if (st != status::success) {
+    miss("allocate", tag, 0, st, 0);
+    return;
+  }
+  for (unsigned pass = 0; pass < passes; ++pass)
+    tagged_pass(as, base, pages, tag, pass, probe, miss);
+  std::uint64_t zero = 0;
+  st = as.free(base, zero, mem::release);
+  if (st != status::success) miss("free", tag, 0, st, 0);
+}
+
 /// A mutex whose try_lock can be told to fail, as it would while another
 /// thread is in a call of the space: for the system's trims, which take a
 /// space's lock only through try_lock.
@@ -156,45 +207,11 @@ TEST_CASE(
   REQUIRE(sys.start_background_pager(std::chrono::milliseconds{1}) ==
           status::success);
   miss_log miss;
-  auto work = [&](locked_space& as, std::uint64_t tag) {
-    constexpr std::uint64_t pages = 256;
-    vaddr base{0};
-    std::uint64_t size = pages * page_size;
-    status st =
-        as.allocate(base, size, mem::reserve | mem::commit, page::readwrite);
-    if (st != status::success) {
-      miss("allocate", tag, 0, st, 0);
-      return;
-    }
-    for (std::uint64_t pass = 0; pass < 4; ++pass) {
-      for (std::uint64_t i = 0; i < pages; ++i) {
-        // host_page_of for the fault; the pointer itself is not used, as
-        // the background pager may trim the page the moment the call
-        // returns (an emulator hears of that through its observer).
-        const std::uint64_t v = tag ^ (i << 8) ^ pass;
-        auto page = as.host_page_of(base + i * page_size, mmkit::access::write);
-        if (!page) miss("host_page_of", tag, i, page.error(), 0);
-        std::size_t done = 0;
-        st = as.write(base + i * page_size, &v, sizeof v, done);
-        if (st != status::success) miss("write", tag, i, st, v);
-      }
-      for (std::uint64_t i = 0; i < pages; ++i) {
-        st = as.access(base + i * page_size + 8, mmkit::access::read);
-        if (st != status::success) miss("access", tag, i, st, 0);
-        std::uint64_t v = 0;
-        std::size_t done = 0;
-        st = as.read(base + i * page_size, &v, sizeof v, done);
-        if (st != status::success || v != (tag ^ (i << 8) ^ pass))
-          miss("read", tag, i, st, v);
-      }
-    }
-    std::uint64_t zero = 0;
-    st = as.free(base, zero, mem::release);
-    if (st != status::success) miss("free", tag, 0, st, 0);
-  };
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < 4; ++i)
-    threads.emplace_back([&, i] { work(*spaces[i], 0x1000000ull * (i + 1)); });
+    threads.emplace_back([&, i] {
+      tagged_worker(*spaces[i], 256, 4, 0x1000000ull * (i + 1), true, miss);
+    });
   for (auto& t : threads) t.join();
   sys.stop_background_pager();
   CAPTURE(miss.first);
@@ -288,54 +305,14 @@ TEST_CASE(
           status::success);
   CHECK(sys.start_background_pager(std::chrono::milliseconds{1}) ==
         status::invalid_parameter);
-  std::atomic<unsigned> mismatches{0};
-  std::mutex first_lock;
-  std::string first_mismatch;
-  // Counts a miss and keeps the first one's story for the report.
-  const auto miss = [&](const char* what, std::uint64_t tag, std::uint64_t page,
-                        status st, std::uint64_t seen) {
-    if (mismatches++ != 0) return;
-    std::lock_guard<std::mutex> hold{first_lock};
-    first_mismatch = std::string{what} + " tag " + std::to_string(tag) +
-                     " page " + std::to_string(page) + " status " +
-                     std::to_string(static_cast<std::uint32_t>(st)) +
-                     " value " + std::to_string(seen);
-  };
-  auto work = [&](locked_space& as, std::uint64_t tag) {
-    vaddr base{0};
-    std::uint64_t size = 1024 * page_size;
-    status st =
-        as.allocate(base, size, mem::reserve | mem::commit, page::readwrite);
-    if (st != status::success) {
-      miss("allocate", tag, 0, st, 0);
-      return;
-    }
-    for (unsigned pass = 0; pass < 3; ++pass) {
-      for (std::uint64_t i = 0; i < 1024; ++i) {
-        const std::uint64_t v = tag ^ (i << 8) ^ pass;
-        std::size_t done = 0;
-        st = as.write(base + i * page_size, &v, sizeof v, done);
-        if (st != status::success) miss("write", tag, i, st, v);
-      }
-      for (std::uint64_t i = 0; i < 1024; ++i) {
-        std::uint64_t v = 0;
-        std::size_t done = 0;
-        st = as.read(base + i * page_size, &v, sizeof v, done);
-        if (st != status::success || v != (tag ^ (i << 8) ^ pass))
-          miss("read", tag, i, st, v);
-      }
-    }
-    std::uint64_t zero = 0;
-    st = as.free(base, zero, mem::release);
-    if (st != status::success) miss("free", tag, 0, st, 0);
-  };
-  std::thread ta([&] { work(a, 0xA0000000); });
-  std::thread tb([&] { work(b, 0xB0000000); });
+  miss_log miss;
+  std::thread ta([&] { tagged_worker(a, 1024, 3, 0xA0000000, false, miss); });
+  std::thread tb([&] { tagged_worker(b, 1024, 3, 0xB0000000, false, miss); });
   ta.join();
   tb.join();
   sys.stop_background_pager();
-  CAPTURE(first_mismatch);
-  CHECK(mismatches.load() == 0);
+  CAPTURE(miss.first);
+  CHECK(miss.count.load() == 0);
   CHECK(sys.background_pager_passes() > 0);
   CHECK(sys.stats().pagefile_writes > 0);
   CHECK(sys.page_files().used() == 0);
