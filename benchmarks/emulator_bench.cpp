@@ -27,6 +27,7 @@
 //       a byte of each of 1,024 resident pages of its own address space,
 //       16 times (more pages than the TLB holds: every access walks).
 //       access() holds only its space's lock when it does not fault.
+//       host_memory: the same reads of a host buffer per thread, the bound.
 //   BM_restore/{mmkit,fork,memcpy}/<dirty pages>
 //       a snapshot fuzzer's reset over 256 MiB committed and touched, after
 //       a run that wrote <dirty pages> pages (16 or 1,024, spread over the
@@ -324,6 +325,34 @@ void BM_access_threads_mmkit(benchmark::State& state) {
 }
 BENCHMARK(BM_access_threads_mmkit)
     ->Name("BM_access_threads/mmkit")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+/// The bound: each thread reads the same bytes of its own host buffer
+/// (what a guest access costs once an emulator holds the host pointer).
+void BM_access_threads_host(benchmark::State& state) {
+  const auto threads = static_cast<std::size_t>(state.range(0));
+  std::vector<std::vector<std::byte>> buffers(
+      threads, std::vector<std::byte>(access_pages * page_size, std::byte{1}));
+  for (auto _ : state) {
+    std::vector<std::thread> workers;
+    for (std::size_t t = 0; t < threads; ++t)
+      workers.emplace_back([&, t] {
+        const volatile std::byte* b = buffers[t].data();
+        for (std::uint64_t r = 0; r < access_rounds; ++r)
+          for (std::uint64_t p = 0; p < access_pages; ++p)
+            (void)b[p * page_size];
+      });
+    for (auto& w : workers) w.join();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(
+      state.iterations() * threads * access_pages * access_rounds));
+}
+BENCHMARK(BM_access_threads_host)
+    ->Name("BM_access_threads/host_memory")
     ->Arg(1)
     ->Arg(2)
     ->Arg(4)

@@ -182,14 +182,6 @@ class pte_writer {
     return table().entry_address(leaf);
   }
 
-  /// Effects: the PTE at physical address `pte` (of this page table, for
-  /// `p`) becomes `value` without a walk: the path the system takes when
-  /// it repurposes a standby frame and rewrites its owner's PTE.
-  void write_at(vpn p, paddr pte, entry_type value) noexcept {
-    auto* slot = reinterpret_cast<entry_type*>(
-        xlat_.memory().frame(pte.frame()) + pte.page_offset());
-    write_at(p, leaf_ref{slot, pte.frame()}, value);
-  }
   /// As write(p, value), through `p`'s leaf entry that the caller holds
   /// (from ensure_leaf, no table freed since): no walk unless the write
   /// empties the table.
