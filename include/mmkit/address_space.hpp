@@ -232,15 +232,17 @@ class address_space : private space_link {
 
   /// NtMapViewOfSection of the section `h` refers to: `base` and
   /// `view_size` are in/out (0: the system chooses; the rest of the
-  /// section).
-  status map_view(const section_handle& h, vaddr& base,
-                  std::uint64_t& view_size, std::uint64_t offset,
-                  std::uint32_t allocation_type, std::uint32_t protect,
-                  std::uint64_t zero_bits = 0) noexcept {
+  /// section). `inherit` (section_inherit::view_share or view_unmap) says
+  /// whether fork_into maps the view in the child too.
+  status map_view(
+      const section_handle& h, vaddr& base, std::uint64_t& view_size,
+      std::uint64_t offset, std::uint32_t allocation_type,
+      std::uint32_t protect, std::uint64_t zero_bits = 0,
+      std::uint32_t inherit = section_inherit::view_share) noexcept {
     if (created_ != status::success) return created_;
     locked_scope guard(*this);
     const status s = nt::map_view(core_, h, base, view_size, offset,
-                                  allocation_type, protect, zero_bits);
+                                  allocation_type, protect, zero_bits, inherit);
     if (s == status::success) emu_layout_changed(base, view_size);
     return s;
   }
@@ -413,8 +415,9 @@ class address_space : private space_link {
   /// address space of this type on the same system, gets this space's
   /// reservations and views, and its private pages copy-on-write: both
   /// spaces map the same frames read-only until one of them writes a page,
-  /// which then gets a copy of its own. Views are inherited (ViewShare),
-  /// AWE regions are not, write-watch regions are with their state reset.
+  /// which then gets a copy of its own. Views mapped ViewShare are
+  /// inherited, those mapped ViewUnmap are not, nor are AWE regions;
+  /// write-watch regions are, with their state reset.
   /// The child is charged this space's commit.
   /// Returns: success; invalid_parameter (`child` is this space, was not
   /// created, is on another system or is not empty: a VAD, commit or

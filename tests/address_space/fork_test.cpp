@@ -455,6 +455,67 @@ TEST_CASE_TEMPLATE(
 }
 
 TEST_CASE_TEMPLATE(
+    "fork: views follow their inheritance: ViewShare is mapped in the "
+    "child, ViewUnmap is not",
+    Arch, arch::x86_32, arch::x86_64) {
+  machine<Arch> m;
+  section_handle h;
+  REQUIRE(create_section(m.sys, h, section_access::all_access, nullptr, 0,
+                         page_size, page::readwrite,
+                         sec::commit) == status::success);
+  vaddr kept{0}, left{0};
+  std::uint64_t size = 0;
+  REQUIRE(m.parent->map_view(h, kept, size, 0, 0, page::readwrite, 0,
+                             section_inherit::view_share) == status::success);
+  size = 0;
+  REQUIRE(m.parent->map_view(h, left, size, 0, 0, page::readwrite, 0,
+                             section_inherit::view_unmap) == status::success);
+  write32(*m.parent, left, 0x5A);
+  REQUIRE(m.parent->fork_into(*m.child) == status::success);
+  CHECK(m.invariants());
+  CHECK(read32(*m.child, kept) == 0x5A);
+  memory_basic_information info;
+  REQUIRE(m.child->query(left, info) == status::success);
+  CHECK(info.state == mem::free);
+  CHECK(m.child->access(left, access::read) == status::access_violation);
+  // The parent's view is untouched.
+  CHECK(read32(*m.parent, left) == 0x5A);
+  m.child.reset();
+  m.parent.reset();
+  close_section(m.sys, h);
+  CHECK(m.sys.sections().live == 0);
+  CHECK(m.sys.pfns().check_invariants());
+}
+
+TEST_CASE_TEMPLATE(
+    "NtMapViewOfSection: an InheritDisposition other than ViewShare or "
+    "ViewUnmap is STATUS_INVALID_PARAMETER_8, and maps nothing",
+    Arch, arch::x86_32, arch::x86_64) {
+  machine<Arch> m;
+  section_handle h;
+  REQUIRE(create_section(m.sys, h, section_access::all_access, nullptr, 0,
+                         page_size, page::readwrite,
+                         sec::commit) == status::success);
+  for (const std::uint32_t inherit : {0u, 3u, 0xFFFFFFFFu}) {
+    vaddr base{0};
+    std::uint64_t size = 0;
+    CHECK(m.parent->map_view(h, base, size, 0, 0, page::readwrite, 0,
+                             inherit) == status::invalid_parameter_8);
+    CHECK(base == vaddr{0});
+    CHECK(size == 0);
+  }
+  // Checked before the protection: both wrong gives _8.
+  vaddr base{0};
+  std::uint64_t size = 0;
+  CHECK(m.parent->map_view(h, base, size, 0, 0, 0, 0, 0) ==
+        status::invalid_parameter_8);
+  CHECK(m.parent->vad_nodes() == 0);
+  m.parent.reset();
+  close_section(m.sys, h);
+  CHECK(m.sys.sections().live == 0);
+}
+
+TEST_CASE_TEMPLATE(
     "fork: a write-watch region is inherited with its state reset, an AWE "
     "region is not",
     Arch, arch::x86_32, arch::x86_64) {

@@ -20,7 +20,8 @@ namespace {
 /// Two spaces after varied operations: private regions with mixed commit,
 /// protection and guard pages, a MEM_COMMIT reservation partly
 /// decommitted, a split reservation, trimmed pages, a page-file section
-/// mapped in both spaces and a copy-on-write view with a private copy.
+/// mapped in both spaces and a copy-on-write view with a private copy
+/// (mapped ViewUnmap: its inheritance is saved too).
 template <class Arch>
 struct varied_system {
   emu_machine m{2048};
@@ -69,7 +70,8 @@ struct varied_system {
     size = 0;
     REQUIRE(b.map_view(h, vb, size, 0, 0, page::readwrite) == status::success);
     size = 0;
-    REQUIRE(b.map_view(h, cow, size, 0, 0, page::writecopy) == status::success);
+    REQUIRE(b.map_view(h, cow, size, 0, 0, page::writecopy, 0,
+                       section_inherit::view_unmap) == status::success);
     poke(a, va, 1);
     poke(a, va + 3 * page_size, 3);
     poke(b, cow + page_size, 2);  // a private copy

@@ -136,7 +136,8 @@ TEST_CASE(
   emu_space<arch::x86_64> b{m.sys};
   vaddr va{0}, vb{0}, cow{0};
   std::uint64_t size = 0;
-  REQUIRE(a.map_view(h, va, size, 0, 0, page::readwrite) == status::success);
+  REQUIRE(a.map_view(h, va, size, 0, 0, page::readwrite, 0,
+                     section_inherit::view_unmap) == status::success);
   size = 0;
   REQUIRE(b.map_view(h, vb, size, 0, 0, page::readwrite) == status::success);
   size = 0;
@@ -169,6 +170,10 @@ TEST_CASE(
   CHECK(peek(a, va) == 1);
   CHECK(peek(b, vb) == 1);
   CHECK(peek(a, va + 5 * page_size) == 0);
+  // The view remade in `a` keeps its inheritance (ViewUnmap).
+  const vad* remade = a.vads().find_containing(va.page());
+  REQUIRE(remade != nullptr);
+  CHECK(remade->has(vad_flags::view_unmap));
   snap.drop();
   close_section(m.sys, h);
 }

@@ -42,7 +42,11 @@ TEST_CASE("vad: descriptor fields round-trip through the flags word") {
   CHECK((~vad_flags::none) ==
         (vad_flags::mem_commit | vad_flags::no_change | vad_flags::large_pages |
          vad_flags::write_watch | vad_flags::physical_mapping |
-         vad_flags::user_physical_pages));
+         vad_flags::user_physical_pages | vad_flags::view_unmap));
+  // The top flag leaves the type below it alone.
+  v.set_flags(vad_flags::view_unmap);
+  CHECK(v.type() == vad_type::image);
+  CHECK(v.flags() == vad_flags::view_unmap);
 }
 
 namespace {

@@ -429,7 +429,10 @@ struct saved_system_io {
           return bad;
       } else if (type == static_cast<std::uint8_t>(vad_type::mapped)) {
         v.type = vad_type::mapped;
-        if (flags != 0 || sec >= sections.size()) return bad;
+        if ((flags & ~std::uint8_t{static_cast<std::uint8_t>(
+                         vad_flags::view_unmap)}) != 0 ||
+            sec >= sections.size())
+          return bad;
         const section_desc& d = sections[sec];
         const std::uint64_t spages = (d.size + page_size - 1) >> page_shift;
         if (first_page >= spages || pages > spages - first_page) return bad;

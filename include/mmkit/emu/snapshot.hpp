@@ -535,6 +535,7 @@ class snapshot {
     }
     vad* now = c.vads.find_containing(v.range.first);
     MMKIT_ASSERT(now != nullptr && now->range() == v.range);
+    if (v.type != vad_type::private_memory) now->set_flags(v.flags);
     if (v.flags == (v.flags | vad_flags::mem_commit)) {
       // Every page committed now: the snapshot's uncommitted ones go.
       for (vpn p = v.range.first;; ++p) {

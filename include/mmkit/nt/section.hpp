@@ -111,13 +111,28 @@ status set_end_of_file(System& sys, file_object& file,
 
 namespace nt {
 
+namespace detail {
+/// Effects: the view just mapped at `at` records ViewUnmap, for a fork
+/// (region/fork.hpp) to leave it out.
+template <class Core>
+void keep_inheritance(Core& c, vaddr at, std::uint32_t inherit) noexcept {
+  if (inherit != section_inherit::view_unmap) return;
+  vad* v = c.vads.find_containing(at.page());
+  MMKIT_ASSERT(v != nullptr && !v->private_memory());
+  v->set_flags(v->flags() | vad_flags::view_unmap);
+}
+}  // namespace detail
+
 /// NtMapViewOfSection(section, process, base, zero_bits, commit_size
-/// (ignored), offset, view_size, inherit (ignored), allocation_type,
-/// protect). `base` and `view_size` are in/out.
+/// (ignored), offset, view_size, inherit, allocation_type, protect).
+/// `base` and `view_size` are in/out.
 ///   base and offset: multiples of 64 KiB (base 0 lets the system choose,
 ///   bottom-up or MEM_TOP_DOWN, below the ZeroBits limit)
 ///   view_size 0: to the end of the section; rounded up to whole pages
-/// Statuses, in the order they are checked: invalid_page_protection,
+///   inherit: section_inherit::view_share (a fork maps the view in the
+///   child too) or view_unmap (it does not); kept in the VAD
+/// Statuses, in the order they are checked: invalid_parameter_8 (inherit
+/// neither ViewShare nor ViewUnmap), invalid_page_protection,
 /// invalid_parameter_9 (allocation type other than MEM_TOP_DOWN,
 /// MEM_RESERVE), invalid_parameter_4 (ZeroBits), invalid_parameter_3
 /// (base or range beyond user space), invalid_parameter_4 (a base the
@@ -138,9 +153,13 @@ template <class Core>
 status map_view(Core& c, const section_handle& h, vaddr& base,
                 std::uint64_t& view_size, std::uint64_t offset,
                 std::uint32_t allocation_type, std::uint32_t protect,
-                std::uint64_t zero_bits) noexcept {
+                std::uint64_t zero_bits,
+                std::uint32_t inherit = section_inherit::view_share) noexcept {
   using Arch = typename Core::arch_type;
   MMKIT_ASSERT(h.object != nullptr);
+  if (inherit != section_inherit::view_share &&
+      inherit != section_inherit::view_unmap)
+    return status::invalid_parameter_8;
   const mm_protection prot = mm_protection::from_win32(protect);
   if (!prot.is_valid()) return status::invalid_page_protection;
   if (allocation_type & ~(mem::top_down | mem::reserve))
@@ -186,6 +205,7 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
     std::uint64_t out_size = 0;
     const status st = region::map_image_view(c, s, at, out_size, limit);
     if (!succeeded(st)) return st;
+    detail::keep_inheritance(c, at, inherit);
     base = at;
     view_size = out_size;
     return st;
@@ -210,6 +230,7 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
                                         : region::placement::bottom_up,
       limit);
   if (st != status::success) return st;
+  detail::keep_inheritance(c, at, inherit);
   base = at;
   view_size = out_size;
   return status::success;

@@ -28,6 +28,13 @@ inline constexpr std::uint32_t image = 0x1000000;  // a Type value
 inline constexpr std::uint32_t large_pages = 0x20000000;
 }  // namespace mem
 
+/// NtMapViewOfSection's InheritDisposition (SECTION_INHERIT): whether a
+/// fork of the space maps the view in the child too.
+namespace section_inherit {
+inline constexpr std::uint32_t view_share = 1;  // the child maps it too
+inline constexpr std::uint32_t view_unmap = 2;  // the child does not
+}  // namespace section_inherit
+
 /// MEMORY_BASIC_INFORMATION, with addresses and sizes widened to 64 bits for
 /// every arch.
 struct memory_basic_information {

@@ -10,8 +10,9 @@
 //                └──── both read-only, a fork's form (page_state.hpp):
 //                      the protection in bits 9..11 of each PTE
 //     transition PTE (NOACCESS, GUARD)     the same PTE, same active frame
-//   view ───────────── copied node ────▶ view of the same section (NT's
-//                                        ViewShare), same address
+//   view (ViewShare) ─ copied node ────▶ view of the same section,
+//                                        same address
+//   view (ViewUnmap)                     not inherited
 //     shared page                          a prototype PTE: the section's
 //                                          frame is shared as any view's
 //     private copy (copy-on-write)         shared as a private page is
@@ -52,8 +53,9 @@
 // page tables) is taken before any PTE changes; a failure gives it back and
 // leaves the child empty and the parent as it was.
 //
-// Views: NtMapViewOfSection's InheritDisposition is not kept (the NT layer
-// ignores it): every view is inherited as ViewShare.
+// Views follow the InheritDisposition NtMapViewOfSection was given
+// (vad_flags::view_unmap records ViewUnmap): ViewShare views are mapped in
+// the child, ViewUnmap views are not, as NT's fork does.
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/status.hpp>
@@ -75,10 +77,12 @@ namespace mmkit::region {
 namespace detail {
 
 /// Whether the child gets `v`: AWE regions stay the parent's (NT does not
-/// fork them), and so do device ranges (emu/fault_callbacks.hpp): their
-/// device is in the parent's callback table.
+/// fork them), and so do views mapped ViewUnmap and device ranges
+/// (emu/fault_callbacks.hpp): their device is in the parent's callback
+/// table.
 inline bool inherited(const vad& v) noexcept {
-  return !is_awe(v) && !v.has(vad_flags::physical_mapping);
+  return !is_awe(v) && !v.has(vad_flags::physical_mapping) &&
+         !v.has(vad_flags::view_unmap);
 }
 
 /// Whether page `pv` of a space has to be faulted in before a fork shares

@@ -19,10 +19,11 @@
 //
 // A lookup reads bytes 8..39 of each node on its path; a free-range search
 // and the tree's fix-up climb read bytes 0..55. The MMVAD_FLAGS word `u_`
-// follows NT's x64 layout in spirit (CommitCharge is 51 bits there too),
-// encoded and decoded over the raw word:
+// follows NT's x64 layout in spirit (CommitCharge is 51 bits there, 50
+// here: the seventh flag, a view's inheritance, which NT keeps in
+// MMVAD_FLAGS2, took a bit), encoded and decoded over the raw word:
 //
-//   63..58 flags (vad_flags)   57..56 type   55..51 protection   50..0 commit
+//   63..57 flags (vad_flags)   56..55 type   54..50 protection   49..0 commit
 //
 // A mapped view also needs its section (NT: ControlArea) and the index of
 // its first prototype PTE. Those 16 bytes will live in a `mapped_vad`
@@ -66,6 +67,7 @@ enum class vad_flags : std::uint8_t {
   write_watch = 1u << 3,          // MEM_WRITE_WATCH
   physical_mapping = 1u << 4,     // maps device memory
   user_physical_pages = 1u << 5,  // AWE (MEM_PHYSICAL)
+  view_unmap = 1u << 6,           // a view a fork leaves out (ViewUnmap)
 };
 
 constexpr vad_flags operator|(vad_flags a, vad_flags b) noexcept {
@@ -77,7 +79,7 @@ constexpr vad_flags operator&(vad_flags a, vad_flags b) noexcept {
                                 static_cast<std::uint8_t>(b));
 }
 constexpr vad_flags operator~(vad_flags a) noexcept {
-  return static_cast<vad_flags>(~static_cast<std::uint8_t>(a) & 0x3Fu);
+  return static_cast<vad_flags>(~static_cast<std::uint8_t>(a) & 0x7Fu);
 }
 
 namespace detail {
@@ -195,12 +197,13 @@ constexpr std::uint32_t max_fit(std::uint32_t a, std::uint32_t b,
 
 /// The MMVAD_FLAGS word, encoded over its raw 64 bits.
 namespace vad_word {
-using commit = bit_field<50, 0>;
-using protection = bit_field<55, 51>;
-using type = bit_field<57, 56>;
-using flags = bit_field<63, 58>;
-/// The largest commit charge a VAD can record (as NT x64: 51 bits).
-inline constexpr std::uint64_t max_commit = (std::uint64_t{1} << 51) - 1;
+using commit = bit_field<49, 0>;
+using protection = bit_field<54, 50>;
+using type = bit_field<56, 55>;
+using flags = bit_field<63, 57>;
+/// The largest commit charge a VAD can record: 50 bits (NT x64 has 51), still
+/// far past the pages of any user space (LA57's has 2^44).
+inline constexpr std::uint64_t max_commit = (std::uint64_t{1} << 50) - 1;
 }  // namespace vad_word
 
 /// One VAD. Derive from it to add fields; see the header comment.
