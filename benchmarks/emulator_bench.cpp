@@ -13,11 +13,13 @@
 //       emulator's own cache of its answers (a direct-mapped array checked
 //       against the change generation, as QEMU checks its TLB); and the
 //       translator's inline TLB path under host_page_of.
-//   BM_fault_threads/{mmkit,host}/<threads>
+//   BM_fault_threads/{mmkit,mmkit_recycled,host}/<threads>
 //       threads against throughput: each thread takes demand-zero faults
 //       on 2,048 pages of its own address space (mmkit: one
 //       hosted_system<mutex_lock>, a space per thread; host: a private
 //       anonymous mapping per thread), timed from start to the last join.
+//       mmkit takes frames known zero; mmkit_recycled frames used and freed
+//       before, which each fault zeroes (outside the PFN lock).
 //       A fault holds the system's PFN lock only for its frame and PFN
 //       entry, but the free list and the PFN entries are shared: the
 //       threads take turns there, and their cache lines move between
@@ -28,6 +30,12 @@
 //       16 times (more pages than the TLB holds: every access walks).
 //       access() holds only its space's lock when it does not fault.
 //       host_memory: the same reads of a host buffer per thread, the bound.
+//   BM_protect_threads/{mmkit,host}/<threads>
+//       threads against throughput for VirtualProtect: each thread flips
+//       16 resident pages of its own space between read-write and
+//       read-only, 256 times, querying after each (mmkit), or mprotects a
+//       mapping of its own (host). A private range of valid pages needs
+//       only its space's lock.
 //   BM_restore/{mmkit,fork,memcpy}/<dirty pages>
 //       a snapshot fuzzer's reset over 256 MiB committed and touched, after
 //       a run that wrote <dirty pages> pages (16 or 1,024, spread over the
@@ -220,35 +228,85 @@ struct thread_spaces {
       bases.push_back(base);
     }
   }
+  /// Effects: every page of every space is faulted in (written).
+  void touch_all(std::uint64_t pages) {
+    for (std::size_t t = 0; t < spaces.size(); ++t)
+      for (std::uint64_t p = 0; p < pages; ++p)
+        if (spaces[t]->access(bases[t] + p * page_size, access::write) !=
+            status::success)
+          std::abort();
+  }
 };
 
+/// Effects: runs f(t) on `threads` threads, t = 0 .. threads - 1, and
+/// joins them.
+template <class F>
+void on_threads(std::size_t threads, F f) {
+  std::vector<std::thread> workers;
+  for (std::size_t t = 0; t < threads; ++t) workers.emplace_back(f, t);
+  for (auto& w : workers) w.join();
+}
+
+/// Recycled: every frame the faults will take was used and freed before
+/// (written, decommitted, committed again), so it is on the free list,
+/// not the zeroed one, and each fault zeroes its frame, outside the PFN
+/// lock (fault/handlers.hpp). Otherwise the system is new and its frames
+/// are known zero.
+template <bool Recycled>
 void BM_fault_threads_mmkit(benchmark::State& state) {
   const auto threads = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
     state.PauseTiming();
-    hosted_system<mutex_lock> sys{threads * (fault_pages + 64) * page_size};
-    thread_spaces made{sys, threads, fault_pages};
-    auto& spaces = made.spaces;
-    auto& bases = made.bases;
-    state.ResumeTiming();
-    std::vector<std::thread> workers;
-    for (std::size_t t = 0; t < threads; ++t)
-      workers.emplace_back([&, t] {
-        for (std::uint64_t p = 0; p < fault_pages; ++p)
-          if (spaces[t]->access(bases[t] + p * page_size, access::write) !=
+    // Made and destroyed outside the timing (a system's destruction gives
+    // its host memory back, at a cost that grows with the pages touched).
+    auto sys = std::make_unique<hosted_system<mutex_lock>>(
+        threads * (fault_pages + 64) * page_size);
+    auto made = std::make_unique<thread_spaces>(*sys, threads, fault_pages);
+    auto& spaces = made->spaces;
+    auto& bases = made->bases;
+    if constexpr (Recycled) {
+      for (std::size_t t = 0; t < threads; ++t) {
+        // A byte written per page: the frames' host pages are resident, so
+        // the timed zeroing pays for no host page fault.
+        for (std::uint64_t p = 0; p < fault_pages; ++p) {
+          const std::uint8_t byte = 1;
+          std::size_t done = 0;
+          if (spaces[t]->write(bases[t] + p * page_size, &byte, 1, done) !=
               status::success)
             std::abort();
-      });
-    for (auto& w : workers) w.join();
+        }
+        vaddr at = bases[t];
+        std::uint64_t size = fault_pages * page_size;
+        if (spaces[t]->free(at, size, mem::decommit) != status::success ||
+            spaces[t]->allocate(at, size, mem::commit, page::readwrite) !=
+                status::success)
+          std::abort();
+      }
+    }
+    state.ResumeTiming();
+    on_threads(threads, [&](std::size_t t) {
+      for (std::uint64_t p = 0; p < fault_pages; ++p)
+        if (spaces[t]->access(bases[t] + p * page_size, access::write) !=
+            status::success)
+          std::abort();
+    });
     state.PauseTiming();
-    spaces.clear();
+    made.reset();
+    sys.reset();
     state.ResumeTiming();
   }
   state.SetItemsProcessed(
       static_cast<std::int64_t>(state.iterations() * threads * fault_pages));
 }
-BENCHMARK(BM_fault_threads_mmkit)
+BENCHMARK_TEMPLATE(BM_fault_threads_mmkit, false)
     ->Name("BM_fault_threads/mmkit")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(BM_fault_threads_mmkit, true)
+    ->Name("BM_fault_threads/mmkit_recycled")
     ->Arg(1)
     ->Arg(2)
     ->Arg(4)
@@ -268,13 +326,10 @@ void BM_fault_threads_host(benchmark::State& state) {
       maps.push_back(static_cast<std::byte*>(m));
     }
     state.ResumeTiming();
-    std::vector<std::thread> workers;
-    for (std::size_t t = 0; t < threads; ++t)
-      workers.emplace_back([&, t] {
-        for (std::uint64_t p = 0; p < fault_pages; ++p)
-          maps[t][p * page_size] = std::byte{1};
-      });
-    for (auto& w : workers) w.join();
+    on_threads(threads, [&](std::size_t t) {
+      for (std::uint64_t p = 0; p < fault_pages; ++p)
+        maps[t][p * page_size] = std::byte{1};
+    });
     state.PauseTiming();
     for (std::byte* m : maps) munmap(m, bytes);
     state.ResumeTiming();
@@ -301,25 +356,17 @@ void BM_access_threads_mmkit(benchmark::State& state) {
   const auto threads = static_cast<std::size_t>(state.range(0));
   hosted_system<mutex_lock> sys{threads * (access_pages + 64) * page_size};
   thread_spaces made{sys, threads, access_pages};
+  made.touch_all(access_pages);
   auto& spaces = made.spaces;
   auto& bases = made.bases;
-  for (std::size_t t = 0; t < threads; ++t)
-    for (std::uint64_t p = 0; p < access_pages; ++p)
-      if (spaces[t]->access(bases[t] + p * page_size, access::write) !=
-          status::success)
-        std::abort();
-  for (auto _ : state) {
-    std::vector<std::thread> workers;
-    for (std::size_t t = 0; t < threads; ++t)
-      workers.emplace_back([&, t] {
-        for (std::uint64_t r = 0; r < access_rounds; ++r)
-          for (std::uint64_t p = 0; p < access_pages; ++p)
-            if (spaces[t]->access(bases[t] + p * page_size, access::read) !=
-                status::success)
-              std::abort();
-      });
-    for (auto& w : workers) w.join();
-  }
+  for (auto _ : state)
+    on_threads(threads, [&](std::size_t t) {
+      for (std::uint64_t r = 0; r < access_rounds; ++r)
+        for (std::uint64_t p = 0; p < access_pages; ++p)
+          if (spaces[t]->access(bases[t] + p * page_size, access::read) !=
+              status::success)
+            std::abort();
+    });
   state.SetItemsProcessed(static_cast<std::int64_t>(
       state.iterations() * threads * access_pages * access_rounds));
 }
@@ -337,22 +384,87 @@ void BM_access_threads_host(benchmark::State& state) {
   const auto threads = static_cast<std::size_t>(state.range(0));
   std::vector<std::vector<std::byte>> buffers(
       threads, std::vector<std::byte>(access_pages * page_size, std::byte{1}));
-  for (auto _ : state) {
-    std::vector<std::thread> workers;
-    for (std::size_t t = 0; t < threads; ++t)
-      workers.emplace_back([&, t] {
-        const volatile std::byte* b = buffers[t].data();
-        for (std::uint64_t r = 0; r < access_rounds; ++r)
-          for (std::uint64_t p = 0; p < access_pages; ++p)
-            (void)b[p * page_size];
-      });
-    for (auto& w : workers) w.join();
-  }
+  for (auto _ : state)
+    on_threads(threads, [&](std::size_t t) {
+      const volatile std::byte* b = buffers[t].data();
+      for (std::uint64_t r = 0; r < access_rounds; ++r)
+        for (std::uint64_t p = 0; p < access_pages; ++p) (void)b[p * page_size];
+    });
   state.SetItemsProcessed(static_cast<std::int64_t>(
       state.iterations() * threads * access_pages * access_rounds));
 }
 BENCHMARK(BM_access_threads_host)
     ->Name("BM_access_threads/host_memory")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+/// Threads against throughput for VirtualProtect: each thread flips 16
+/// resident pages of its own address space between PAGE_READWRITE and
+/// PAGE_READONLY, 256 times (one call per flip), and queries the range
+/// after each. A private range of valid pages needs only its space's lock
+/// (nt::protect_needs_pfn_lock). host: mprotect alone (Linux has no cheap
+/// call that answers as VirtualQuery does), on a mapping per thread.
+constexpr std::uint64_t protect_pages = 16;
+constexpr std::uint64_t protect_rounds = 256;
+
+void BM_protect_threads_mmkit(benchmark::State& state) {
+  const auto threads = static_cast<std::size_t>(state.range(0));
+  hosted_system<mutex_lock> sys{threads * (protect_pages + 64) * page_size};
+  thread_spaces made{sys, threads, protect_pages};
+  made.touch_all(protect_pages);
+  for (auto _ : state)
+    on_threads(threads, [&](std::size_t t) {
+      locked_space& as = *made.spaces[t];
+      for (std::uint64_t r = 0; r < protect_rounds; ++r) {
+        vaddr at = made.bases[t];
+        std::uint64_t size = protect_pages * page_size;
+        std::uint32_t old = 0;
+        if (as.protect(at, size, r % 2 ? page::readwrite : page::readonly,
+                       old) != status::success)
+          std::abort();
+        memory_basic_information info;
+        if (as.query(at, info) != status::success) std::abort();
+        benchmark::DoNotOptimize(info.protect);
+      }
+    });
+  state.SetItemsProcessed(
+      static_cast<std::int64_t>(state.iterations() * threads * protect_rounds));
+}
+BENCHMARK(BM_protect_threads_mmkit)
+    ->Name("BM_protect_threads/mmkit")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+void BM_protect_threads_host(benchmark::State& state) {
+  const auto threads = static_cast<std::size_t>(state.range(0));
+  const std::size_t bytes = protect_pages * page_size;
+  std::vector<std::byte*> maps;
+  for (std::size_t t = 0; t < threads; ++t) {
+    void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) std::abort();
+    std::memset(m, 1, bytes);
+    maps.push_back(static_cast<std::byte*>(m));
+  }
+  for (auto _ : state)
+    on_threads(threads, [&](std::size_t t) {
+      for (std::uint64_t r = 0; r < protect_rounds; ++r)
+        if (mprotect(maps[t], bytes,
+                     r % 2 ? PROT_READ | PROT_WRITE : PROT_READ) != 0)
+          std::abort();
+    });
+  for (std::byte* m : maps) munmap(m, bytes);
+  state.SetItemsProcessed(
+      static_cast<std::int64_t>(state.iterations() * threads * protect_rounds));
+}
+BENCHMARK(BM_protect_threads_host)
+    ->Name("BM_protect_threads/host")
     ->Arg(1)
     ->Arg(2)
     ->Arg(4)

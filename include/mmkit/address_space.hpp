@@ -216,15 +216,26 @@ class address_space : private space_link {
       emu_layout_changed(base, size);
     return s;
   }
+  /// NtProtectVirtualMemory. A private range whose pages are valid,
+  /// demand-zero or in the page file is changed under the space's lock
+  /// alone, so protects of separate spaces run at once; trimmed or
+  /// fork-shared pages and views also take the PFN lock
+  /// (nt::protect_needs_pfn_lock).
   status protect(vaddr& base, std::uint64_t& size, std::uint32_t new_protect,
                  std::uint32_t& old_protect) noexcept {
     if (created_ != status::success) return created_;
-    locked_scope guard(*this);
+    locked_scope guard(*this, own_pages_scope);
+    if (nt::protect_needs_pfn_lock(core_, base, size)) core_.take_pfn_lock();
     return nt::protect(core_, base, size, new_protect, old_protect);
   }
+  /// NtQueryVirtualMemory(MemoryBasicInformation). Free memory and
+  /// private regions are answered under the space's lock alone, so queries
+  /// of separate spaces run at once; views and AWE regions also take the
+  /// PFN lock (nt::query_needs_pfn_lock).
   status query(vaddr address, memory_basic_information& info) noexcept {
     if (created_ != status::success) return created_;
-    locked_scope guard(*this);
+    locked_scope guard(std::as_const(*this), access_scope);
+    if (nt::query_needs_pfn_lock(core_, address)) core_.take_pfn_lock();
     return nt::query(core_, address, info);
   }
 
@@ -789,6 +800,10 @@ class address_space : private space_link {
   /// locked_scope's tag for a guest access: the space's lock alone.
   struct access_scope_t {};
   static constexpr access_scope_t access_scope{};
+  /// locked_scope's tag for a call that changes only what the space's lock
+  /// covers unless it takes the PFN lock itself (protect).
+  struct own_pages_scope_t {};
+  static constexpr own_pages_scope_t own_pages_scope{};
 
   /// Holds the address space's lock, then the system's PFN lock; or, for
   /// a guest access (access_scope), the space's lock alone, the PFN lock
@@ -802,7 +817,12 @@ class address_space : private space_link {
   /// - the PFN lock: the system (PFN database, commit, page files,
   ///   sections, its fault counts) and, in every space, the transition PTEs
   ///   whose frames it may repurpose (pte_writer::rewrite_transition) and
-  ///   the frame count. A call that changes the space holds it throughout.
+  ///   the frame count. A call that changes the space holds it throughout,
+  ///   but for protect and query, which take it only for views, AWE
+  ///   regions and trimmed or fork-shared pages
+  ///   (nt::protect_needs_pfn_lock, nt::query_needs_pfn_lock): a private
+  ///   page's valid, demand-zero or page-file PTE and its frame's PFN
+  ///   entry are the space's alone.
   ///   A guest access reads its leaf entries with atomic loads
   ///   (paging/entry.hpp, load_entry) and takes the PFN lock on a fault:
   ///   for the whole fault, but for a private demand-zero page only from
@@ -825,6 +845,21 @@ class address_space : private space_link {
         : as_(as), space_(&as) {
       as_.lock_.lock();
       if constexpr (core_type::threaded) as.core_.pfn_lazy = true;
+    }
+    /// The space's lock only, for a call that may change PTEs and takes
+    /// the PFN lock itself where it needs it (protect). Without threads
+    /// the PFN lock is held as by every call.
+    locked_scope(address_space& as, own_pages_scope_t) noexcept
+        : as_(as), space_(&as) {
+      as_.lock_.lock();
+      if constexpr (!core_type::threaded) as_.core_.take_pfn_lock();
+    }
+    /// The space's lock only, for a call that changes nothing and takes
+    /// the PFN lock itself where it needs it (query). Without threads the
+    /// PFN lock is held as by every call.
+    locked_scope(const address_space& as, access_scope_t) noexcept : as_(as) {
+      as_.lock_.lock();
+      if constexpr (!core_type::threaded) as_.core_.take_pfn_lock();
     }
     ~locked_scope() {
       if constexpr (emu::FlushingObserver<observer_type>)

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -246,6 +247,45 @@ TEST_CASE_TEMPLATE(
   CHECK(f.release(f.base + 0x1000) == status::free_vm_not_at_base);
   CHECK(f.release(f.base) == status::success);
   CHECK(f.as.table_pages_in_use() == 1);
+}
+
+TEST_CASE_TEMPLATE(
+    "address_space: a demand-zero page on a frame that held bytes reads "
+    "zero, zeroed by its fault; a frame known zero is not zeroed again",
+    Arch, arch::x86_32, arch::x86_64) {
+  using space = address_space<Arch, hosted_config<>>;
+  hosted_system<> sys{std::uint64_t{1} << 20};
+  space as{sys};
+  vaddr base{0};
+  std::uint64_t size = 2 * page_size;
+  REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
+                      page::readwrite) == status::success);
+  // Page 0 takes a frame known zero: nothing to clear.
+  REQUIRE(as.access(base, access::write) == status::success);
+  CHECK(as.faults().demand_zero == 1);
+  CHECK(as.faults().zeroed_on_the_spot == 0);
+  // Every other frame is made to hold bytes and put on the free list, so
+  // page 1's frame must be cleared by its fault.
+  auto& db = sys.pfns();
+  std::vector<pfn> taken;
+  while (auto f = db.allocate(page_need::any)) {
+    std::memset(sys.memory().frame(*f), 0xA5, page_size);
+    taken.push_back(*f);
+  }
+  for (const pfn f : taken) db.release(f, release_to::free_list);
+  REQUIRE(db.count(page_state::zeroed) == 0);
+  REQUIRE(as.access(base + page_size, access::write) == status::success);
+  CHECK(as.faults().demand_zero == 2);
+  CHECK(as.faults().zeroed_on_the_spot == 1);
+  std::array<std::uint8_t, page_size> bytes{};
+  bytes.fill(1);
+  std::size_t done = 0;
+  REQUIRE(as.read(base + page_size, bytes.data(), bytes.size(), done) ==
+          status::success);
+  CHECK(std::all_of(bytes.begin(), bytes.end(),
+                    [](std::uint8_t b) { return b == 0; }));
+  CHECK(as.check_invariants());
+  CHECK(db.check_invariants());
 }
 
 TEST_CASE("address_space: two address spaces on one system are isolated") {

@@ -69,6 +69,15 @@ std::uint32_t protection_at(Space& as, vaddr va) {
   return info.protect;
 }
 
+/// A read-write page-file section of one page, committed.
+inline section_handle one_page_section(hosted_system<>& sys) {
+  section_handle h;
+  REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0,
+                         page_size, page::readwrite,
+                         sec::commit) == status::success);
+  return h;
+}
+
 }  // namespace
 
 TEST_SUITE_BEGIN("fork");
@@ -459,10 +468,7 @@ TEST_CASE_TEMPLATE(
     "child, ViewUnmap is not",
     Arch, arch::x86_32, arch::x86_64) {
   machine<Arch> m;
-  section_handle h;
-  REQUIRE(create_section(m.sys, h, section_access::all_access, nullptr, 0,
-                         page_size, page::readwrite,
-                         sec::commit) == status::success);
+  section_handle h = one_page_section(m.sys);
   vaddr kept{0}, left{0};
   std::uint64_t size = 0;
   REQUIRE(m.parent->map_view(h, kept, size, 0, 0, page::readwrite, 0,
@@ -492,10 +498,7 @@ TEST_CASE_TEMPLATE(
     "ViewUnmap is STATUS_INVALID_PARAMETER_8, and maps nothing",
     Arch, arch::x86_32, arch::x86_64) {
   machine<Arch> m;
-  section_handle h;
-  REQUIRE(create_section(m.sys, h, section_access::all_access, nullptr, 0,
-                         page_size, page::readwrite,
-                         sec::commit) == status::success);
+  section_handle h = one_page_section(m.sys);
   for (const std::uint32_t inherit : {0u, 3u, 0xFFFFFFFFu}) {
     vaddr base{0};
     std::uint64_t size = 0;

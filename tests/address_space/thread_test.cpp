@@ -5,13 +5,16 @@
 // `tsan` preset (its test filter selects this file's cases by name).
 #include <mmkit/address_space.hpp>
 #include <mmkit/arch/x86_64.hpp>
+#include <mmkit/nt/section.hpp>
 #include <mmkit/system/hosted_system.hpp>
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -132,6 +135,25 @@ void tagged_worker(locked_space& as, std::uint64_t pages, unsigned passes,
   std::uint64_t zero = 0;
   st = as.free(base, zero, mem::release);
   if (st != status::success) miss("free", tag, 0, st, 0);
+}
+
+/// Runs side(k, done) for k = 0 and 1 on threads of their own, until
+/// `done`, while a tagged worker in each of `a` and `b` commits 1,024
+/// pages and makes two passes over them (the pressure that makes a
+/// running background pager trim, write and repurpose).
+template <class Side>
+void beside_tagged_workers(locked_space& a, locked_space& b, miss_log& miss,
+                           Side side) {
+  std::atomic<bool> done{false};
+  std::thread sa([&] { side(0u, done); });
+  std::thread sb([&] { side(1u, done); });
+  std::thread ta([&] { tagged_worker(a, 1024, 2, 0xA0000000, false, miss); });
+  std::thread tb([&] { tagged_worker(b, 1024, 2, 0xB0000000, false, miss); });
+  ta.join();
+  tb.join();
+  done.store(true);
+  sa.join();
+  sb.join();
 }
 
 /// A mutex whose try_lock can be told to fail, as it would while another
@@ -319,6 +341,181 @@ TEST_CASE(
   CHECK(sys.commit_charge() == 0);
   CHECK(a.check_invariants());
   CHECK(b.check_invariants());
+}
+
+TEST_CASE(
+    "address_space thread: a query of free or private memory, and a protect "
+    "of private pages not trimmed, need only the space's lock; a view's and "
+    "a trimmed page's wait for the PFN lock") {
+  hosted_system<mutex_lock> sys{std::uint64_t{16} << 20};
+  locked_space as{sys};
+  vaddr priv{0};
+  std::uint64_t size = 4 * page_size;
+  REQUIRE(as.allocate(priv, size, mem::reserve | mem::commit,
+                      page::readwrite) == status::success);
+  REQUIRE(as.access(priv, mmkit::access::write) == status::success);
+  section_handle h;
+  REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0,
+                         page_size, page::readwrite,
+                         sec::commit) == status::success);
+  vaddr view{0};
+  size = 0;
+  REQUIRE(as.map_view(h, view, size, 0, 0, page::readwrite) == status::success);
+  // Another call holds the PFN lock (as a long fault in another space
+  // would) while this thread queries.
+  sys.pfn_lock().lock();
+  const auto query_in_thread = [&](vaddr va) {
+    return std::async(std::launch::async, [&as, va] {
+      memory_basic_information info;
+      return as.query(va, info) == status::success ? info.state : 0u;
+    });
+  };
+  auto free_q = query_in_thread(vaddr{0x40000000});
+  auto priv_q = query_in_thread(priv);
+  CHECK(free_q.wait_for(std::chrono::seconds{10}) == std::future_status::ready);
+  CHECK(priv_q.wait_for(std::chrono::seconds{10}) == std::future_status::ready);
+  auto view_q = query_in_thread(view);
+  CHECK(view_q.wait_for(std::chrono::milliseconds{50}) ==
+        std::future_status::timeout);
+  sys.pfn_lock().unlock();
+  CHECK(free_q.get() == mem::free);
+  CHECK(priv_q.get() == mem::commit);
+  CHECK(view_q.get() == mem::commit);
+
+  // Protect likewise: valid and demand-zero private pages need only the
+  // space's lock; a trimmed page (its frame on a list) and a view wait.
+  const auto protect_in_thread = [&](vaddr va, std::uint32_t prot) {
+    return std::async(std::launch::async, [&as, va, prot] {
+      vaddr b = va;
+      std::uint64_t bytes = 2 * page_size;
+      std::uint32_t old = 0;
+      return as.protect(b, bytes, prot, old) == status::success ? old : 0u;
+    });
+  };
+  sys.pfn_lock().lock();
+  auto own = protect_in_thread(priv, page::readonly);
+  CHECK(own.wait_for(std::chrono::seconds{10}) == std::future_status::ready);
+  sys.pfn_lock().unlock();
+  CHECK(own.get() == page::readwrite);
+  REQUIRE(as.trim(priv));
+  sys.pfn_lock().lock();
+  auto trimmed = protect_in_thread(priv, page::readwrite);
+  CHECK(trimmed.wait_for(std::chrono::milliseconds{50}) ==
+        std::future_status::timeout);
+  sys.pfn_lock().unlock();
+  CHECK(trimmed.get() == page::readonly);
+  memory_basic_information info;
+  REQUIRE(as.query(priv, info) == status::success);
+  CHECK(info.protect == page::readwrite);
+  CHECK(info.region_size == 4 * page_size);
+  REQUIRE(as.unmap_view(view) == status::success);
+  close_section(sys, h);
+}
+
+/// Two spaces on a system of 256 frames, each with a region of 64 pages
+/// committed read-write and written (page i of space k holds word(k, i)),
+/// and the background pager running. Beside the tagged workers' 2 x 1,024
+/// pages, the regions' pages are pushed out: trimmed (transition PTEs) and
+/// repurposed (page-file PTEs, which another space's fault rewrites under
+/// the PFN lock alone).
+struct paged_pair {
+  static constexpr std::uint64_t pages = 64;
+  hosted_system<mutex_lock> sys{256 * page_size, 4096 * page_size};
+  locked_space a{sys};
+  locked_space b{sys};
+  std::array<locked_space*, 2> spaces{&a, &b};
+  std::array<vaddr, 2> region{};
+  miss_log miss;
+
+  static std::uint64_t word(unsigned k, std::uint64_t i) {
+    return 0xF00D0000 + k * 0x1000 + i;
+  }
+  paged_pair() {
+    for (unsigned k = 0; k < 2; ++k) {
+      std::uint64_t size = pages * page_size;
+      REQUIRE(spaces[k]->allocate(region[k], size, mem::reserve | mem::commit,
+                                  page::readwrite) == status::success);
+      for (std::uint64_t i = 0; i < pages; ++i) {
+        const std::uint64_t w = word(k, i);
+        std::size_t done = 0;
+        REQUIRE(spaces[k]->write(region[k] + i * page_size, &w, sizeof w,
+                                 done) == status::success);
+      }
+    }
+    REQUIRE(sys.start_background_pager(std::chrono::milliseconds{1}) ==
+            status::success);
+  }
+  /// Whether page i of space k still holds its word (faulted back in).
+  bool holds_word(unsigned k, std::uint64_t i) {
+    std::uint64_t w = 0;
+    std::size_t done = 0;
+    return spaces[k]->read(region[k] + i * page_size, &w, sizeof w, done) ==
+               status::success &&
+           w == word(k, i);
+  }
+  /// Stops the pager; checks that nothing was missed and all is sound.
+  void finish() {
+    sys.stop_background_pager();
+    CAPTURE(miss.first);
+    CHECK(miss.count.load() == 0);
+    CHECK(sys.stats().pagefile_writes > 0);
+    for (unsigned k = 0; k < 2; ++k)
+      for (std::uint64_t i = 0; i < pages; ++i) CHECK(holds_word(k, i));
+    CHECK(a.check_invariants());
+    CHECK(b.check_invariants());
+    CHECK(sys.pfns().check_invariants());
+  }
+};
+
+TEST_CASE(
+    "address_space thread: queries of private memory, answered without the "
+    "PFN lock, see the same region while the pager trims and faults "
+    "repurpose its pages") {
+  paged_pair w;
+  std::atomic<std::uint64_t> queries{0};
+  beside_tagged_workers(
+      w.a, w.b, w.miss, [&](unsigned k, std::atomic<bool>& done) {
+        while (!done.load()) {
+          memory_basic_information info;
+          const status st = w.spaces[k]->query(w.region[k] + page_size, info);
+          if (st != status::success || info.state != mem::commit ||
+              info.protect != page::readwrite ||
+              info.type != mem::private_memory ||
+              info.allocation_base != w.region[k].raw() ||
+              info.region_size != (paged_pair::pages - 1) * page_size)
+            w.miss("query", k, 1, st, info.region_size);
+          ++queries;
+        }
+      });
+  CHECK(queries.load() > 0);
+  w.finish();
+}
+
+TEST_CASE(
+    "address_space thread: protects flip a region's pages while the pager "
+    "trims them and other spaces' faults repurpose their frames") {
+  paged_pair w;
+  std::atomic<std::uint64_t> flips{0};
+  beside_tagged_workers(
+      w.a, w.b, w.miss, [&](unsigned k, std::atomic<bool>& done) {
+        std::uint32_t now = page::readwrite;
+        while (!done.load()) {
+          const std::uint32_t next =
+              now == page::readwrite ? page::readonly : page::readwrite;
+          vaddr at = w.region[k];
+          std::uint64_t size = paged_pair::pages * page_size;
+          std::uint32_t old = 0;
+          const status st = w.spaces[k]->protect(at, size, next, old);
+          if (st != status::success || old != now)
+            w.miss("protect", k, 0, st, old);
+          now = next;
+          // A read faults a trimmed or paged-out page back in.
+          const std::uint64_t i = flips++ % paged_pair::pages;
+          if (!w.holds_word(k, i)) w.miss("read", k, i, status::success, 0);
+        }
+      });
+  CHECK(flips.load() > 0);
+  w.finish();
 }
 
 TEST_SUITE_END();

@@ -37,6 +37,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace mmkit {
 
@@ -84,12 +85,19 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
   c.take_pfn_lock();
   auto& db = c.pfns();
   // The frame first: a failed ensure_leaf leaves no table behind, and the
-  // frame can simply go back.
-  const bool had_zeroed = db.count(page_state::zeroed) != 0;
-  auto frame = c.sys->allocate_locked(page_need::zeroed, Core::frame_end);
+  // frame can simply go back. A frame that is not zeroed yet is zeroed
+  // here, by this fault: for a plain demand-zero page once the PFN lock may
+  // be gone (the frame is this fault's alone: active, its PTE not yet
+  // written), so that other spaces' faults do not wait on the memset; for
+  // a user pager's page before the pager writes it.
+  constexpr bool plain = std::is_same_v<Fill, zero_fill>;
+  bool must_zero = false;
+  auto frame =
+      c.sys->allocate_zeroed_by_caller_locked(Core::frame_end, must_zero);
   if (!frame) return status::no_memory;
-  if (const status s = fill(p, c.sys->memory().frame(*frame));
-      s != status::success) {
+  std::byte* const bytes = c.sys->memory().frame(*frame);
+  if (!plain && must_zero) __builtin_memset(bytes, 0, page_size);
+  if (const status s = fill(p, bytes); s != status::success) {
     db.release(*frame, release_to::free_list);  // no longer zeroed
     return s;
   }
@@ -102,12 +110,13 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
   }
   counts.table_pages += c.ptes.table().table_pages() - tables_before;
   ++counts.demand_zero;
-  counts.zeroed_on_the_spot += !had_zeroed;
+  counts.zeroed_on_the_spot += must_zero;
   c.count_frame(+1);
   db.set_pte_link(*frame,
                   pte_link::hardware_pte(c.ptes.table().entry_address(*leaf)),
                   Core::sw::demand_zero(prot.raw()));
   c.pfn_work_done();
+  if (plain && must_zero) __builtin_memset(bytes, 0, page_size);
   c.ptes.write_at(p, *leaf, Core::model::valid_entry(*frame, prot));
   return status::success;
 }

@@ -292,6 +292,35 @@ status protect(Core& c, vaddr& base, std::uint64_t& size,
   return status::success;
 }
 
+/// Whether protect(c, base, size, ...) changes state that other spaces'
+/// calls change under the PFN lock, so that its caller must hold that
+/// lock: a view's pages (its section's), and a private page in transition
+/// (trimmed: its frame on a list, which any space's fault may repurpose,
+/// rewriting the PTE) or shared by a fork (its PFN entry is every
+/// sharer's). Every other private page (valid, demand-zero, in the page
+/// file) and its PFN entry are this space's alone; a protect neither makes
+/// nor frees a page table; and bad arguments or refused ranges read only
+/// the VAD tree. Requires: the space's lock. Complexity: one scan of the
+/// range.
+template <class Core>
+bool protect_needs_pfn_lock(Core& c, vaddr base, std::uint64_t size) noexcept {
+  const std::uint64_t b = base.raw();
+  if (b > Core::highest_user_address || size == 0 ||
+      Core::highest_user_address - b + 1 < size)
+    return false;
+  const vpn_range r{vaddr{b}.page(), vaddr{b + size - 1}.page()};
+  const vad* v = reservation_of(c, r);
+  if (v == nullptr || region::is_awe(*v) || region::is_device_memory(*v))
+    return false;
+  if (!v->private_memory()) return true;
+  bool shared = false;
+  c.scan(*v, r, [&](vpn, vpn, const page_view& pv) {
+    shared = pv.pte == entry_kind::transition || pv.forked;
+    return !shared;
+  });
+  return shared;
+}
+
 /// NtQueryVirtualMemory(address, MemoryBasicInformation): the run of
 /// pages from `address`'s page onward that share state and protection,
 /// inside one reservation; for free memory, the free range up to the next
@@ -306,6 +335,21 @@ status query(Core& c, vaddr address, memory_basic_information& info) noexcept {
   info =
       v != nullptr ? region::query(c, *v, first) : region::query_free(c, first);
   return status::success;
+}
+
+/// Whether query(c, address) reads state that other spaces' calls change
+/// under the PFN lock, so that its caller must hold that lock: a view's
+/// (its section's prototype PTEs and frames) or an AWE region's (frames
+/// from an awe_pages set). Free memory reads only the VAD tree, and a
+/// private region its own PTEs (atomically: the PFN lock's holder may
+/// rewrite a transition PTE to a page-file one, with the same protection)
+/// and the PFN entries of its own valid pages (pfn_database::mapped_entry),
+/// which only its own calls change: the space's lock covers them.
+template <class Core>
+bool query_needs_pfn_lock(Core& c, vaddr address) noexcept {
+  if (address.raw() > Core::highest_user_address) return false;
+  const vad* v = c.vads.find_containing(address.page());
+  return v != nullptr && (!v->private_memory() || region::is_awe(*v));
 }
 
 /// NtGetWriteWatch and NtResetWriteWatch: see region/write_watch.hpp.

@@ -287,8 +287,10 @@ class page_table {
   /// a second walk unless the table empties.
   void write_leaf(vaddr va, leaf_ref ref, entry_type value) noexcept {
     MMKIT_ASSERT(ref);
-    const entry_type old = *ref.entry;
-    *ref.entry = value;
+    // Atomic (relaxed) word accesses, as every leaf entry another thread
+    // may write (paging/entry.hpp).
+    const entry_type old = load_entry(ref.entry);
+    store_entry(ref.entry, value);
     if ((old == 0) == (value == 0)) return;
     if (value != 0) {
       ++count(ref.table);
@@ -389,9 +391,9 @@ class page_table {
   }
 
   void store_leaf(path& p, entry_type value) noexcept {
-    entry_type& slot = *p.slot[0];
-    const entry_type old = slot;
-    slot = value;
+    entry_type* const slot = p.slot[0];
+    const entry_type old = load_entry(slot);  // see write_leaf(va, ref, value)
+    store_entry(slot, value);
     if (old == 0 && value != 0) ++count(p.table[0]);
     if (old != 0 && value == 0) --count(p.table[0]);
     if (value == 0) prune(p, 0);

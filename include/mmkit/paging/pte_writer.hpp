@@ -129,7 +129,9 @@ class pte_writer {
         last = detail::span_last<Arch>(p, 1, last);
       }
       for (;; ++p) {
-        const entry_type old = leaf ? *leaf.entry : entry_type{0};
+        // An atomic load: a protect without the PFN lock rewrites PTEs that
+        // its holder rewrote before (rewrite_transition).
+        const entry_type old = leaf ? load_entry(leaf.entry) : entry_type{0};
         const entry_type now = g(p, old);
         if (now != old) {
           if (!leaf) {

@@ -158,18 +158,18 @@ class pfn_database {
   /// and a chunk of fresh frames is materialised.
   result<pfn> allocate(page_need need, std::uint32_t colour_hint = 0,
                        pfn end = any_frame) noexcept {
-    // The common case first: the list the caller prefers has a frame of the
-    // hinted colour in the highest zone it may use.
-    const std::uint32_t c = colour_hint & (colour_count - 1);
-    const page_state first =
-        need == page_need::zeroed ? page_state::zeroed : page_state::free;
-    // Bounds are "any frame" or 4 GiB (the zone split); see the header.
-    MMKIT_ASSERT(end.raw() >= lists_.frame_count() ||
-                 end.raw() == low_zone_frames);
-    const std::uint32_t i = lists_.try_pop_top_active(first, c, end);
-    if (i != pfn_entry::no_frame) [[likely]]
-      return pfn{i};
-    return allocate_slow(need, c, end);
+    return allocate(need, colour_hint, end, nullptr);
+  }
+  /// Effects: as allocate(page_need::zeroed, colour_hint, end), except
+  /// that a frame not zeroed yet (from the free or standby list) is handed
+  /// out as it is, and `must_zero` says so: the caller zeroes it once the
+  /// frame is its alone, after letting go of the PFN lock (a demand-zero
+  /// fault, fault/handlers.hpp), so that other threads do not wait on the
+  /// zeroing.
+  result<pfn> allocate_zeroed_by_caller(std::uint32_t colour_hint, pfn end,
+                                        bool& must_zero) noexcept {
+    must_zero = false;
+    return allocate(page_need::zeroed, colour_hint, end, &must_zero);
   }
 
   /// Effects: as allocate(page_need::zeroed, 0, end), then flags the frame
@@ -566,6 +566,14 @@ class pfn_database {
       return lists_.fresh_entry(i);
     return lists_.entry(i);
   }
+  /// The entry of a frame a valid PTE maps: such a frame was handed out,
+  /// so it is never fresh, and the fresh marks (which other threads'
+  /// allocations move under the PFN lock) are not read. For a call that
+  /// holds only its space's lock and reads its own pages' entries (a
+  /// query of private memory).
+  pfn_entry mapped_entry(pfn frame) const noexcept {
+    return lists_.entry(index(frame));
+  }
   Memory& memory() noexcept { return *memory_; }
   Owner& owner() noexcept { return owner_; }
   const Colouring& colouring() const noexcept { return lists_.colouring(); }
@@ -653,9 +661,28 @@ class pfn_database {
     return lists_.entry(i);
   }
 
+  /// allocate() and allocate_zeroed_by_caller(): with `defer`, a frame
+  /// that needs zeroing is not zeroed here, and *defer says so.
+  result<pfn> allocate(page_need need, std::uint32_t colour_hint, pfn end,
+                       bool* defer) noexcept {
+    // The common case first: the list the caller prefers has a frame of the
+    // hinted colour in the highest zone it may use.
+    const std::uint32_t c = colour_hint & (colour_count - 1);
+    const page_state first =
+        need == page_need::zeroed ? page_state::zeroed : page_state::free;
+    // Bounds are "any frame" or 4 GiB (the zone split); see the header.
+    MMKIT_ASSERT(end.raw() >= lists_.frame_count() ||
+                 end.raw() == low_zone_frames);
+    const std::uint32_t i = lists_.try_pop_top_active(first, c, end);
+    if (i != pfn_entry::no_frame) [[likely]]
+      return pfn{i};
+    return allocate_slow(need, c, end, defer);
+  }
+
   /// allocate() when the preferred list has no frame of colour `c` in the
   /// highest zone `end` allows.
-  result<pfn> allocate_slow(page_need need, std::uint32_t c, pfn end) noexcept {
+  result<pfn> allocate_slow(page_need need, std::uint32_t c, pfn end,
+                            bool* defer) noexcept {
     bool zero = false;
     std::uint32_t i = pfn_entry::no_frame;
     for (int z = static_cast<int>(lists_.top_zone(end)); z >= 0; --z) {
@@ -667,7 +694,10 @@ class pfn_database {
       if (i == pfn_entry::no_frame) return status::no_memory;
       zero = need == page_need::zeroed;
     }
-    if (zero) zero_frame(i);
+    if (defer != nullptr)
+      *defer = zero;
+    else if (zero)
+      zero_frame(i);
     return pfn{i};
   }
 

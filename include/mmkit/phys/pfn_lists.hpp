@@ -196,7 +196,9 @@ class pfn_lists {
   /// Requires: i < frame_count(). Whether frame i is fresh: at or past its
   /// zone's cursor.
   bool is_fresh(std::uint32_t i) const noexcept {
-    return i >= fresh_[zone_of(i)];
+    // An atomic load: a call holding only its space's lock tests the
+    // frames its PTEs map (fresh_ only grows, under the PFN lock).
+    return i >= __atomic_load_n(&fresh_[zone_of(i)], __ATOMIC_RELAXED);
   }
   /// The entry a fresh frame gets when it is materialised.
   pfn_entry fresh_entry(std::uint32_t i) const noexcept {
@@ -590,7 +592,7 @@ class pfn_lists {
       e = fresh_entry(i);
       link_back(fresh_state_, colour_of_entry(e), z, i);
     }
-    fresh_[z] = end;
+    __atomic_store_n(&fresh_[z], end, __ATOMIC_RELAXED);  // see is_fresh
   }
 
   pfn_entry* entries_;

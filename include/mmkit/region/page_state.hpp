@@ -130,8 +130,10 @@ struct page_model {
         pv.protection = protection_in(e);
         return pv;
       }
+      // The frame is this space's alone, so its entry is read as a mapped
+      // frame's (a query holding only the space's lock reads it).
       pv.protection = mm_protection{sw::protection(
-          static_cast<entry_type>(db.entry(pv.frame).original_pte()))};
+          static_cast<entry_type>(db.mapped_entry(pv.frame).original_pte()))};
       return pv;
     }
     const mm_protection prot{sw::protection(e)};

@@ -220,7 +220,9 @@ struct space_core {
       if (!s.present()) return go = f(s.first, s.last, absent);
       const entry_type* e = s.entries;
       for (vpn p = s.first;; ++p, ++e) {
-        if (!(go = f(p, p, view_of(v, p, *e)))) return false;
+        // An atomic load: a query of private memory runs without the PFN
+        // lock, while its holder may rewrite a transition PTE here.
+        if (!(go = f(p, p, view_of(v, p, load_entry(e))))) return false;
         if (p == s.last) return true;
       }
     });

@@ -517,9 +517,23 @@ class system {
   /// past its minimum if need be) and written. Returns: the frame, or
   /// no_memory when nothing could be freed.
   result<pfn> allocate_locked(page_need need, pfn end) noexcept {
+    return allocate_locked(end, [&] { return pfns_.allocate(need, 0, end); });
+  }
+  /// As allocate_locked(page_need::zeroed, end), but a frame that needs
+  /// zeroing is handed out as it is, with `must_zero` set
+  /// (pfn_database::allocate_zeroed_by_caller).
+  result<pfn> allocate_zeroed_by_caller_locked(pfn end,
+                                               bool& must_zero) noexcept {
+    return allocate_locked(end, [&] {
+      return pfns_.allocate_zeroed_by_caller(0, end, must_zero);
+    });
+  }
+  /// allocate_locked's reclaim loop around `take`.
+  template <class Take>
+  result<pfn> allocate_locked(pfn end, Take take) noexcept {
     const std::uint64_t passed = stats_.trims_passed_by;
     for (unsigned round = 0;; ++round) {
-      auto f = pfns_.allocate(need, 0, end);
+      auto f = take();
       if (f) return f;
       if (round == max_reclaim_rounds || !reclaim_locked(end)) {
         crowded_ = stats_.trims_passed_by != passed;
