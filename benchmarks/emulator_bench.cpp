@@ -33,7 +33,7 @@
 //   BM_protect_threads/{mmkit,host}/<threads>
 //       threads against throughput for VirtualProtect: each thread flips
 //       16 resident pages of its own space between read-write and
-//       read-only, 256 times, querying after each (mmkit), or mprotects a
+//       read-only, 4,096 times, querying after each (mmkit), or mprotects a
 //       mapping of its own (host). A private range of valid pages needs
 //       only its space's lock.
 //   BM_restore/{mmkit,fork,memcpy}/<dirty pages>
@@ -403,12 +403,12 @@ BENCHMARK(BM_access_threads_host)
 
 /// Threads against throughput for VirtualProtect: each thread flips 16
 /// resident pages of its own address space between PAGE_READWRITE and
-/// PAGE_READONLY, 256 times (one call per flip), and queries the range
+/// PAGE_READONLY, 4,096 times (one call per flip), and queries the range
 /// after each. A private range of valid pages needs only its space's lock
-/// (nt::protect_needs_pfn_lock). host: mprotect alone (Linux has no cheap
+/// (region::protect). host: mprotect alone (Linux has no cheap
 /// call that answers as VirtualQuery does), on a mapping per thread.
 constexpr std::uint64_t protect_pages = 16;
-constexpr std::uint64_t protect_rounds = 256;
+constexpr std::uint64_t protect_rounds = 4096;
 
 void BM_protect_threads_mmkit(benchmark::State& state) {
   const auto threads = static_cast<std::size_t>(state.range(0));

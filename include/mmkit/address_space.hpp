@@ -219,14 +219,14 @@ class address_space : private space_link {
   /// NtProtectVirtualMemory. A private range whose pages are valid,
   /// demand-zero or in the page file is changed under the space's lock
   /// alone, so protects of separate spaces run at once; trimmed or
-  /// fork-shared pages and views also take the PFN lock
-  /// (nt::protect_needs_pfn_lock).
+  /// fork-shared pages and views also take the PFN lock (nt::protect's
+  /// on_shared).
   status protect(vaddr& base, std::uint64_t& size, std::uint32_t new_protect,
                  std::uint32_t& old_protect) noexcept {
     if (created_ != status::success) return created_;
     locked_scope guard(*this, own_pages_scope);
-    if (nt::protect_needs_pfn_lock(core_, base, size)) core_.take_pfn_lock();
-    return nt::protect(core_, base, size, new_protect, old_protect);
+    return nt::protect(core_, base, size, new_protect, old_protect,
+                       [this] { core_.take_pfn_lock(); });
   }
   /// NtQueryVirtualMemory(MemoryBasicInformation). Free memory and
   /// private regions are answered under the space's lock alone, so queries
@@ -820,7 +820,7 @@ class address_space : private space_link {
   ///   the frame count. A call that changes the space holds it throughout,
   ///   but for protect and query, which take it only for views, AWE
   ///   regions and trimmed or fork-shared pages
-  ///   (nt::protect_needs_pfn_lock, nt::query_needs_pfn_lock): a private
+  ///   (region::protect's on_shared, nt::query_needs_pfn_lock): a private
   ///   page's valid, demand-zero or page-file PTE and its frame's PFN
   ///   entry are the space's alone.
   ///   A guest access reads its leaf entries with atomic loads

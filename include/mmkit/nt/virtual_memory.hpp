@@ -254,9 +254,15 @@ status free(Core& c, vaddr& base, std::uint64_t& size,
 /// Statuses: invalid_page_protection, invalid_parameter_2 (base),
 /// invalid_parameter_3 (size), conflicting_addresses (not in one
 /// reservation), not_committed, insufficient_resources.
-template <class Core>
+/// Locking: `on_shared()` is called before anything changes when the call
+/// changes state other spaces' calls change under the PFN lock: a view's
+/// pages (its section's), a trimmed or fork-shared private page
+/// (region::protect). The address space takes the PFN lock there; refused
+/// calls and other private pages need only the space's lock.
+template <class Core, class OnShared = region::no_shared_pages_hook>
 status protect(Core& c, vaddr& base, std::uint64_t& size,
-               std::uint32_t new_protect, std::uint32_t& old_protect) noexcept {
+               std::uint32_t new_protect, std::uint32_t& old_protect,
+               OnShared on_shared = {}) noexcept {
   const mm_protection prot = mm_protection::from_win32(new_protect);
   if (!prot.is_valid()) return status::invalid_page_protection;
   const std::uint64_t b = base.raw();
@@ -277,12 +283,13 @@ status protect(Core& c, vaddr& base, std::uint64_t& size,
       with_allocation_caching(prot, mm_protection{v->protection()});
   status s = status::success;
   if (!v->private_memory()) {
+    on_shared();
     s = region::protect_view(c, *v, r, want, old);
   } else {
     // Copy-on-write needs a section: the reservation refuses it, after the
     // range itself has been found.
     if (!valid_private_protection(prot)) return status::invalid_page_protection;
-    s = region::protect(c, *v, r, want, old);
+    s = region::protect(c, *v, r, want, old, on_shared);
   }
   if (s == status::not_committed) old_protect = page::noaccess;
   if (s != status::success) return s;
@@ -290,35 +297,6 @@ status protect(Core& c, vaddr& base, std::uint64_t& size,
   base = r.first.address();
   size = r.count() << page_shift;
   return status::success;
-}
-
-/// Whether protect(c, base, size, ...) changes state that other spaces'
-/// calls change under the PFN lock, so that its caller must hold that
-/// lock: a view's pages (its section's), and a private page in transition
-/// (trimmed: its frame on a list, which any space's fault may repurpose,
-/// rewriting the PTE) or shared by a fork (its PFN entry is every
-/// sharer's). Every other private page (valid, demand-zero, in the page
-/// file) and its PFN entry are this space's alone; a protect neither makes
-/// nor frees a page table; and bad arguments or refused ranges read only
-/// the VAD tree. Requires: the space's lock. Complexity: one scan of the
-/// range.
-template <class Core>
-bool protect_needs_pfn_lock(Core& c, vaddr base, std::uint64_t size) noexcept {
-  const std::uint64_t b = base.raw();
-  if (b > Core::highest_user_address || size == 0 ||
-      Core::highest_user_address - b + 1 < size)
-    return false;
-  const vpn_range r{vaddr{b}.page(), vaddr{b + size - 1}.page()};
-  const vad* v = reservation_of(c, r);
-  if (v == nullptr || region::is_awe(*v) || region::is_device_memory(*v))
-    return false;
-  if (!v->private_memory()) return true;
-  bool shared = false;
-  c.scan(*v, r, [&](vpn, vpn, const page_view& pv) {
-    shared = pv.pte == entry_kind::transition || pv.forked;
-    return !shared;
-  });
-  return shared;
 }
 
 /// NtQueryVirtualMemory(address, MemoryBasicInformation): the run of

@@ -289,25 +289,44 @@ status release(Core& c, vad& v, vpn_range r) noexcept {
   return status::success;
 }
 
-/// Effects: every page of `r` (in `v`, all committed) gets `prot`.
+/// What protect() calls before it writes a PTE when the range holds a
+/// page whose frame other spaces' calls change: none needed (a caller that
+/// holds the PFN lock throughout).
+struct no_shared_pages_hook {
+  constexpr void operator()() const noexcept {}
+};
+
+/// Effects: every page of `r` (in `v`, all committed) gets `prot`. When
+/// a page of `r` is in transition (trimmed: its frame on a list, which
+/// any space's fault may repurpose) or shared by a fork, `on_shared()` is
+/// called after the read-only scan and before the first write: the
+/// address space takes the PFN lock there, and holds only its own lock
+/// otherwise (a valid, demand-zero or page-file private page and its PFN
+/// entry are the space's alone; the scan reads PTEs atomically).
 /// `old` receives the first page's protection whether or not the call
 /// succeeds once the pages were read (NT writes it on these failures too).
 /// Returns: not_committed, not_implemented, insufficient_resources.
-template <class Core>
+template <class Core, class OnShared = no_shared_pages_hook>
 status protect(Core& c, vad& v, vpn_range r, mm_protection prot,
-               mm_protection& old) noexcept {
+               mm_protection& old, OnShared on_shared = {}) noexcept {
   bool first = true;
   bool all_committed = true;
   bool supported = true;
+  bool shared = false;
   c.scan(v, r, [&](vpn, vpn, const page_view& pv) {
     if (first) old = pv.committed ? pv.protection : mm_protection{};
     first = false;
     all_committed = pv.committed;
     supported = pv.supported();
+    shared = shared || pv.pte == entry_kind::transition || pv.forked;
     return all_committed && supported;
   });
   if (!all_committed) return status::not_committed;
   if (!supported) return status::not_implemented;
+  // A wait for the PFN lock here may see the space trimmed by its holder:
+  // pages stay committed with the protection the scan read, and the
+  // rewrite below takes each PTE as it then is.
+  if (shared) on_shared();
   // Committed pages have their PTEs, so their tables are there: a protect
   // makes none.
   c.ptes.rewrite(r, [&](vpn, typename Core::entry_type e) {
