@@ -475,7 +475,7 @@ TEST_CASE(
   std::atomic<std::uint64_t> queries{0};
   beside_tagged_workers(
       w.a, w.b, w.miss, [&](unsigned k, std::atomic<bool>& done) {
-        while (!done.load()) {
+        do {  // at least once, however the threads are scheduled
           memory_basic_information info;
           const status st = w.spaces[k]->query(w.region[k] + page_size, info);
           if (st != status::success || info.state != mem::commit ||
@@ -485,7 +485,7 @@ TEST_CASE(
               info.region_size != (paged_pair::pages - 1) * page_size)
             w.miss("query", k, 1, st, info.region_size);
           ++queries;
-        }
+        } while (!done.load());
       });
   CHECK(queries.load() > 0);
   w.finish();
@@ -499,7 +499,7 @@ TEST_CASE(
   beside_tagged_workers(
       w.a, w.b, w.miss, [&](unsigned k, std::atomic<bool>& done) {
         std::uint32_t now = page::readwrite;
-        while (!done.load()) {
+        do {  // at least once, however the threads are scheduled
           const std::uint32_t next =
               now == page::readwrite ? page::readonly : page::readwrite;
           vaddr at = w.region[k];
@@ -512,7 +512,7 @@ TEST_CASE(
           // A read faults a trimmed or paged-out page back in.
           const std::uint64_t i = flips++ % paged_pair::pages;
           if (!w.holds_word(k, i)) w.miss("read", k, i, status::success, 0);
-        }
+        } while (!done.load());
       });
   CHECK(flips.load() > 0);
   w.finish();
