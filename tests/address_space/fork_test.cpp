@@ -495,7 +495,8 @@ TEST_CASE_TEMPLATE(
 
 TEST_CASE_TEMPLATE(
     "NtMapViewOfSection: an InheritDisposition other than ViewShare or "
-    "ViewUnmap is STATUS_INVALID_PARAMETER_8, and maps nothing",
+    "ViewUnmap is STATUS_INVALID_PARAMETER_8, and maps nothing; ZeroBits, "
+    "inheritance, allocation type and protection are checked in that order",
     Arch, arch::x86_32, arch::x86_64) {
   machine<Arch> m;
   section_handle h = one_page_section(m.sys);
@@ -507,11 +508,18 @@ TEST_CASE_TEMPLATE(
     CHECK(base == vaddr{0});
     CHECK(size == 0);
   }
-  // Checked before the protection: both wrong gives _8.
+  // ReactOS's order: ZeroBits (_4), the inheritance (_8), the allocation
+  // type (_9), then the protection.
   vaddr base{0};
   std::uint64_t size = 0;
   CHECK(m.parent->map_view(h, base, size, 0, 0, 0, 0, 0) ==
         status::invalid_parameter_8);
+  CHECK(m.parent->map_view(h, base, size, 0, mem::commit, 0, 0, 0) ==
+        status::invalid_parameter_8);
+  CHECK(m.parent->map_view(h, base, size, 0, mem::commit, 0) ==
+        status::invalid_parameter_9);
+  CHECK(m.parent->map_view(h, base, size, 0, mem::commit, 0, 22, 0) ==
+        status::invalid_parameter_4);
   CHECK(m.parent->vad_nodes() == 0);
   m.parent.reset();
   close_section(m.sys, h);

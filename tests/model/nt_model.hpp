@@ -1664,11 +1664,13 @@ class basic_nt_model {
                      std::uint64_t offset, std::uint32_t type,
                      std::uint32_t protect, std::uint64_t zero_bits = 0,
                      std::uint64_t commit_size = 0) {
-    if (!valid_protect(protect)) return nt_status::invalid_page_protection;
-    if (type & ~(mem::top_down | mem::reserve))
-      return nt_status::invalid_parameter_9;
+    // ReactOS's NtMapViewOfSection checks ZeroBits, the inherit
+    // disposition (not modelled), the allocation type, then the protection.
     const auto zb_limit = zero_bits_limit(zero_bits);
     if (!zb_limit) return nt_status::invalid_parameter_4;
+    if (type & ~(mem::top_down | mem::reserve))
+      return nt_status::invalid_parameter_9;
+    if (!valid_protect(protect)) return nt_status::invalid_page_protection;
     if (!world_->handle_open(handle)) return nt_status::invalid_handle;
     const std::uint64_t base = base_io;
     const std::uint64_t size = size_io;

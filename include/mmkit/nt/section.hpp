@@ -131,10 +131,10 @@ void keep_inheritance(Core& c, vaddr at, std::uint32_t inherit) noexcept {
 ///   view_size 0: to the end of the section; rounded up to whole pages
 ///   inherit: section_inherit::view_share (a fork maps the view in the
 ///   child too) or view_unmap (it does not); kept in the VAD
-/// Statuses, in the order they are checked: invalid_parameter_8 (inherit
-/// neither ViewShare nor ViewUnmap), invalid_page_protection,
-/// invalid_parameter_9 (allocation type other than MEM_TOP_DOWN,
-/// MEM_RESERVE), invalid_parameter_4 (ZeroBits), invalid_parameter_3
+/// Statuses, in the order they are checked: invalid_parameter_4
+/// (ZeroBits), invalid_parameter_8 (inherit neither ViewShare nor
+/// ViewUnmap), invalid_parameter_9 (allocation type other than
+/// MEM_TOP_DOWN, MEM_RESERVE), invalid_page_protection, invalid_parameter_3
 /// (base or range beyond user space), invalid_parameter_4 (a base the
 /// ZeroBits do not allow), access_denied (the handle lacks SECTION_MAP_*
 /// for `protect`), mapped_alignment (base or offset), invalid_parameter_9
@@ -157,16 +157,18 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
                 std::uint32_t inherit = section_inherit::view_share) noexcept {
   using Arch = typename Core::arch_type;
   MMKIT_ASSERT(h.object != nullptr);
-  if (inherit != section_inherit::view_share &&
-      inherit != section_inherit::view_unmap)
-    return status::invalid_parameter_8;
-  const mm_protection prot = mm_protection::from_win32(protect);
-  if (!prot.is_valid()) return status::invalid_page_protection;
-  if (allocation_type & ~(mem::top_down | mem::reserve))
-    return status::invalid_parameter_9;
+  // The order of ReactOS's NtMapViewOfSection: ZeroBits, the inherit
+  // disposition, the allocation type, then the protection.
   std::uint64_t limit = 0;
   if (!zero_bits_limit<Arch>(zero_bits, limit))
     return status::invalid_parameter_4;
+  if (inherit != section_inherit::view_share &&
+      inherit != section_inherit::view_unmap)
+    return status::invalid_parameter_8;
+  if (allocation_type & ~(mem::top_down | mem::reserve))
+    return status::invalid_parameter_9;
+  const mm_protection prot = mm_protection::from_win32(protect);
+  if (!prot.is_valid()) return status::invalid_page_protection;
   const std::uint64_t b = base.raw();
   // The range first (ReactOS's NtMapViewOfSection apitest and
   // ZwMapViewOfSection kmtest): a base past user space or a size that runs
