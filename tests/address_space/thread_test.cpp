@@ -383,7 +383,7 @@ TEST_CASE(
   CHECK(view_q.get() == mem::commit);
 
   // Protect likewise: valid and demand-zero private pages need only the
-  // space's lock; a trimmed page (its frame on a list) and a view wait.
+  // space's lock; a trimmed page (its frame on a list) waits.
   const auto protect_in_thread = [&](vaddr va, std::uint32_t prot) {
     return std::async(std::launch::async, [&as, va, prot] {
       vaddr b = va;
