@@ -231,12 +231,11 @@ class address_space : private space_link {
   /// NtQueryVirtualMemory(MemoryBasicInformation). Free memory and
   /// private regions are answered under the space's lock alone, so queries
   /// of separate spaces run at once; views and AWE regions also take the
-  /// PFN lock (nt::query_needs_pfn_lock).
+  /// PFN lock (nt::query's on_shared).
   status query(vaddr address, memory_basic_information& info) noexcept {
     if (created_ != status::success) return created_;
     locked_scope guard(std::as_const(*this), access_scope);
-    if (nt::query_needs_pfn_lock(core_, address)) core_.take_pfn_lock();
-    return nt::query(core_, address, info);
+    return nt::query(core_, address, info, [this] { core_.take_pfn_lock(); });
   }
 
   // --- sections (nt/section.hpp says what each does) ------------------------
@@ -820,7 +819,7 @@ class address_space : private space_link {
   ///   the frame count. A call that changes the space holds it throughout,
   ///   but for protect and query, which take it only for views, AWE
   ///   regions and trimmed or fork-shared pages
-  ///   (region::protect's on_shared, nt::query_needs_pfn_lock): a private
+  ///   (region::protect's and nt::query's on_shared): a private
   ///   page's valid, demand-zero or page-file PTE and its frame's PFN
   ///   entry are the space's alone.
   ///   A guest access reads its leaf entries with atomic loads

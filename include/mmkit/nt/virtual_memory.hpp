@@ -304,30 +304,28 @@ status protect(Core& c, vaddr& base, std::uint64_t& size,
 /// inside one reservation; for free memory, the free range up to the next
 /// reservation (or the end of user space).
 /// Returns: invalid_parameter for an address beyond user space.
-template <class Core>
-status query(Core& c, vaddr address, memory_basic_information& info) noexcept {
+/// Locking: `on_shared()` is called before the pages are read when they are
+/// a view's (its section's prototype PTEs and frames) or an AWE region's
+/// (frames from an awe_pages set), which other spaces' calls change under
+/// the PFN lock; the address space takes that lock there. Free memory
+/// reads only the VAD tree, and a private region its own PTEs (atomically:
+/// the PFN lock's holder may rewrite a transition PTE to a page-file one,
+/// with the same protection) and the PFN entries of its own valid pages
+/// (pfn_database::mapped_entry), which only its own calls change.
+template <class Core, class OnShared = region::no_shared_pages_hook>
+status query(Core& c, vaddr address, memory_basic_information& info,
+             OnShared on_shared = {}) noexcept {
   if (address.raw() > Core::highest_user_address)
     return status::invalid_parameter;
   const vpn first = address.page();
   const vad* v = c.vads.find_containing(first);
-  info =
-      v != nullptr ? region::query(c, *v, first) : region::query_free(c, first);
+  if (v == nullptr) {
+    info = region::query_free(c, first);
+    return status::success;
+  }
+  if (!v->private_memory() || region::is_awe(*v)) on_shared();
+  info = region::query(c, *v, first);
   return status::success;
-}
-
-/// Whether query(c, address) reads state that other spaces' calls change
-/// under the PFN lock, so that its caller must hold that lock: a view's
-/// (its section's prototype PTEs and frames) or an AWE region's (frames
-/// from an awe_pages set). Free memory reads only the VAD tree, and a
-/// private region its own PTEs (atomically: the PFN lock's holder may
-/// rewrite a transition PTE to a page-file one, with the same protection)
-/// and the PFN entries of its own valid pages (pfn_database::mapped_entry),
-/// which only its own calls change: the space's lock covers them.
-template <class Core>
-bool query_needs_pfn_lock(Core& c, vaddr address) noexcept {
-  if (address.raw() > Core::highest_user_address) return false;
-  const vad* v = c.vads.find_containing(address.page());
-  return v != nullptr && (!v->private_memory() || region::is_awe(*v));
 }
 
 /// NtGetWriteWatch and NtResetWriteWatch: see region/write_watch.hpp.
