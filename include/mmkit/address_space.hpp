@@ -16,10 +16,11 @@
 //                       ├─ VadAlloc         where VAD nodes come from
 //                       └─ system&          PFN database, commit, PFN lock
 //
-// Locking: each call holds the address space's lock and then the system's
-// PFN lock for its whole duration (Config::lock; no_lock by default). The
-// system rewrites one of this space's PTEs when it repurposes a standby
-// frame; it does so holding the PFN lock, which every call here holds too.
+// Locking (Config::lock; no_lock by default): each call holds the address
+// space's lock throughout, and the system's PFN lock for as long as it
+// works on what the system shares: locked_scope, below, says which call
+// holds which. The system rewrites one of this space's transition PTEs
+// when it repurposes a standby frame, holding the PFN lock.
 //
 // Freestanding: nothing here allocates. A kernel gives the VAD nodes (the
 // default allocator of system_config is an array the caller provides) and
@@ -128,6 +129,13 @@ class address_space : private space_link {
     this->trim_pages = &trim_for_system;
     core_.pfn_flag = &this->holds_pfn_lock;
     core_.wait_flag = &this->waits_for_pfn_lock;
+    core_.published_faults = &this->published_faults;
+    // A frame cache where faults would otherwise queue on the PFN lock, for
+    // a space that may use any frame (phys/frame_cache.hpp).
+    if constexpr (core_type::threaded &&
+                  core_type::frame_end.raw() >
+                      system_type::database_type::low_zone_frames)
+      core_.frames = &this->frames;
     this->try_lock = [](space_link& self) noexcept {
       return static_cast<address_space&>(self).lock_.try_lock();
     };
@@ -169,6 +177,8 @@ class address_space : private space_link {
     // Before the observer goes with the writer:
     emu_teardown();
     core_.ptes = writer_type{};  // the root table goes, under the lock
+    core_.sys->drain_frame_cache_locked(this->frames);
+    core_.publish_faults();
     core_.sys->detach_locked(*this);
   }
 
@@ -452,9 +462,7 @@ class address_space : private space_link {
     // without taking its lock again (locked_scope).
     holds_pfn_lock = child.holds_pfn_lock = true;
     const status s = region::clone_space(core_, child.core_, core_.faults);
-    core_.sys->count_faults_locked(core_.faults - core_.faults_counted);
-    core_.faults_counted = core_.faults;
-    core_.faults_uncounted = false;
+    core_.publish_faults();
     emu_end_of_call();
     child.emu_end_of_call();
     holds_pfn_lock = child.holds_pfn_lock = false;
@@ -475,6 +483,11 @@ class address_space : private space_link {
   /// still on a list).
   std::uint64_t frames_in_use() const noexcept {
     return read_locked([&] { return core_.frames_in_use; });
+  }
+  /// Frames this space holds ahead of its demand-zero faults, which no
+  /// page has yet (phys/frame_cache.hpp; always 0 without threads).
+  std::uint64_t cached_frames() const noexcept {
+    return read_locked([&] { return std::uint64_t{this->frames.size()}; });
   }
   /// Page-table pages, the root included.
   std::uint64_t table_pages_in_use() const noexcept {
@@ -811,10 +824,11 @@ class address_space : private space_link {
   /// emu_end_of_call(), the locks still held.
   ///
   /// What each lock covers:
-  /// - the space's lock: its VADs, page tables, TLB, working set, observer
-  ///   and counters; every call of the space holds it throughout.
+  /// - the space's lock: its VADs, page tables, TLB, working set, observer,
+  ///   counters and frame cache (phys/frame_cache.hpp); every call of the
+  ///   space holds it throughout.
   /// - the PFN lock: the system (PFN database, commit, page files,
-  ///   sections, its fault counts) and, in every space, the transition PTEs
+  ///   sections) and, in every space, the transition PTEs
   ///   whose frames it may repurpose (pte_writer::rewrite_transition) and
   ///   the frame count. A call that changes the space holds it throughout,
   ///   but for protect and query, which take it only for views, AWE
@@ -824,8 +838,10 @@ class address_space : private space_link {
   ///   entry are the space's alone.
   ///   A guest access reads its leaf entries with atomic loads
   ///   (paging/entry.hpp, load_entry) and takes the PFN lock on a fault:
-  ///   for the whole fault, but for a private demand-zero page only from
-  ///   the frame's allocation to its PFN entry (fault::dispatch).
+  ///   for the whole fault, but for a private demand-zero page not at all
+  ///   when its frame cache has a frame and its leaf table exists, and
+  ///   otherwise only for the frame's allocation (and the cache's fill)
+  ///   and the table (fault::handle_demand_zero).
   /// While a call of this space holds the PFN lock, holds_pfn_lock says so:
   /// a reclaim inside the call may trim this space without its lock, and
   /// other spaces only through try_lock (system.hpp, trim_spaces_locked).
@@ -864,11 +880,7 @@ class address_space : private space_link {
       if constexpr (emu::FlushingObserver<observer_type>)
         if (space_ != nullptr) space_->emu_end_of_call();
       const auto& core = as_.core_;
-      // The system counts this call's faults as the PFN lock goes; a
-      // guest access that gave it back early and faulted again (an access
-      // violation found after its PTE write) takes it for that alone.
-      if (!core.holds_pfn_lock() && core.faults_uncounted) [[unlikely]]
-        core.take_pfn_lock();
+      if (space_ != nullptr) space_->core_.publish_faults();
       if (core.holds_pfn_lock()) core.give_pfn_lock();
       if constexpr (core_type::threaded)
         if (space_ != nullptr) space_->core_.pfn_lazy = false;
@@ -927,14 +939,9 @@ class address_space : private space_link {
   /// spaces by that were in calls of their own (system::crowded_locked).
   status resolve(vaddr va, mmkit::access kind, cpu_mode mode,
                  bool& crowded) noexcept {
-    core_.faults_uncounted = true;  // counted as the PFN lock goes
     const status s =
         fault::dispatch(core_, core_.faults, va, kind, mode,
                         emu::supplied_fill<callback_slots>{&callbacks_});
-    // A demand-zero fault that gave the PFN lock back had its counts taken
-    // then; a violation found after that is still to count.
-    if (!core_.faults_uncounted && core_.faults != core_.faults_counted)
-      core_.faults_uncounted = true;
     if (s == status::no_memory && core_.holds_pfn_lock() &&
         core_.sys->crowded_locked())
       crowded = true;
@@ -963,12 +970,12 @@ class address_space : private space_link {
   /// It may run while this space's own thread is in a guest access,
   /// holding only the space's lock: it touches only the PTE word (see
   /// pte_writer::rewrite_transition) and the frame count, which that path
-  /// leaves alone.
+  /// changes only atomically (space_core::count_cached_frame).
   static void repurpose_pte(space_link& self, pfn, paddr pte,
                             std::uint64_t original) noexcept {
     auto& as = static_cast<address_space&>(self);
     as.core_.ptes.rewrite_transition(pte, static_cast<entry_type>(original));
-    as.core_.count_frame(-1);
+    as.core_.count_repurposed_frame();
   }
 
   core_type core_;

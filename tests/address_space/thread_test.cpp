@@ -519,3 +519,113 @@ TEST_CASE(
 }
 
 TEST_SUITE_END();
+
+TEST_CASE(
+    "address_space thread: demand-zero faults take frames from the space's "
+    "frame cache without the PFN lock; the fault that finds it empty waits "
+    "for the lock and fills it") {
+  hosted_system<mutex_lock> sys{std::uint64_t{16} << 20};
+  constexpr std::uint64_t cached = frame_cache::capacity;
+  fault_counts before_b{};
+  {
+    locked_space as{sys};
+    vaddr base{0};
+    std::uint64_t size = (cached + 2) * page_size;
+    REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
+                        page::readwrite) == status::success);
+    CHECK(as.cached_frames() == 0);
+    // The first fault makes the leaf table and fills the cache.
+    REQUIRE(as.access(base, mmkit::access::write) == status::success);
+    CHECK(as.cached_frames() == cached);
+    const std::uint64_t frames = as.frames_in_use();
+    const std::uint64_t available = sys.pfns().available();
+
+    // While another call holds the PFN lock, the next `cached` faults
+    // complete: their frames come from the cache.
+    sys.pfn_lock().lock();
+    auto from_cache = std::async(std::launch::async, [&] {
+      for (std::uint64_t i = 1; i <= cached; ++i)
+        if (as.access(base + i * page_size, mmkit::access::write) !=
+            status::success)
+          return false;
+      return true;
+    });
+    CHECK(from_cache.wait_for(std::chrono::seconds{10}) ==
+          std::future_status::ready);
+    // The cache is empty now: the next fault waits for the PFN lock.
+    auto from_lists = std::async(std::launch::async, [&] {
+      return as.access(base + (cached + 1) * page_size, mmkit::access::write);
+    });
+    CHECK(from_lists.wait_for(std::chrono::milliseconds{50}) ==
+          std::future_status::timeout);
+    sys.pfn_lock().unlock();
+    CHECK(from_cache.get());
+    CHECK(from_lists.get() == status::success);
+    // It took its own frame from the lists and filled the cache again.
+    CHECK(as.cached_frames() == cached);
+    CHECK(as.frames_in_use() == frames + cached + 1);
+    CHECK(sys.pfns().available() == available - 1 - cached);
+    // Every page reads zero, and the system counts every fault.
+    for (std::uint64_t i = 0; i < cached + 2; ++i) {
+      std::uint64_t word = 1;
+      std::size_t done = 0;
+      REQUIRE(as.read(base + i * page_size + 64, &word, sizeof word, done) ==
+              status::success);
+      CHECK(word == 0);
+    }
+    CHECK(as.faults().demand_zero == cached + 2);
+    CHECK(sys.faults() == as.faults());
+    before_b = as.faults();
+    CHECK(as.check_invariants());
+  }
+  // The space's cache went back with it, and its counts stay counted.
+  CHECK(sys.pfns().count(page_state::active) == 0);
+  CHECK(sys.faults() == before_b);
+  CHECK(sys.pfns().check_invariants());
+}
+
+TEST_CASE(
+    "address_space thread: a space's cached frames go to another space's "
+    "committed pages when memory runs short") {
+  // 256 frames and no page file: space b commits every page the commit
+  // limit allows, which it can touch only with the frames in a's cache.
+  hosted_system<mutex_lock> sys{256 * page_size};
+  locked_space a{sys};
+  locked_space b{sys};
+  vaddr base_a{0};
+  std::uint64_t size = page_size;
+  REQUIRE(a.allocate(base_a, size, mem::reserve | mem::commit,
+                     page::readwrite) == status::success);
+  REQUIRE(a.access(base_a, mmkit::access::write) == status::success);
+  REQUIRE(a.cached_frames() == frame_cache::capacity);
+
+  vaddr base_b{0};
+  size = 256 * page_size;
+  REQUIRE(b.allocate(base_b, size, mem::reserve, page::readwrite) ==
+          status::success);
+  std::uint64_t committed = 0;
+  for (; committed < 256; ++committed) {
+    vaddr at = base_b + committed * page_size;
+    std::uint64_t one = page_size;
+    if (b.allocate(at, one, mem::commit, page::readwrite) != status::success)
+      break;
+  }
+  REQUIRE(committed > 128);
+  // More pages committed than the lists hold: a's cache must give back.
+  CHECK(committed + 1 > sys.pfns().available());
+  // Touched from another thread, as an emulator's vCPU would.
+  std::atomic<std::uint64_t> touched{0};
+  std::thread t([&] {
+    for (std::uint64_t i = 0; i < committed; ++i)
+      if (b.access(base_b + i * page_size, mmkit::access::write) ==
+          status::success)
+        ++touched;
+  });
+  t.join();
+  CHECK(touched.load() == committed);
+  CHECK(a.cached_frames() == 0);
+  CHECK(b.faults().demand_zero == committed);
+  CHECK(a.check_invariants());
+  CHECK(b.check_invariants());
+  CHECK(sys.pfns().check_invariants());
+}

@@ -49,6 +49,31 @@ TEST_CASE_TEMPLATE("pfn_database: starts with every frame free or zeroed", C,
   CHECK(zero.db.check_invariants(content_check::yes));
 }
 
+TEST_CASE(
+    "pfn_database: a frame allocated and never mapped goes back unused: "
+    "zeroed to the front of the zeroed list, else to the free list") {
+  pfn_fixture<> fx(4, initial_contents::zero);
+  const result<pfn> a = fx.db.allocate(page_need::zeroed);
+  const result<pfn> b = fx.db.allocate(page_need::zeroed);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(fx.db.count(page_state::active) == 2);
+  fx.db.release_unused(*a, true);
+  CHECK(fx.db.count(page_state::zeroed) == 3);
+  CHECK(fx.db.entry(*a).state() == page_state::zeroed);
+  CHECK(fx.db.entry(*a).share_count() == 0);
+  CHECK(fx.db.entry(*a).reference_count() == 0);
+  // Unknown bytes (a cached frame from the free list) go to free.
+  fx.db.release_unused(*b, false);
+  CHECK(fx.db.count(page_state::free) == 1);
+  CHECK(fx.db.entry(*b).state() == page_state::free);
+  CHECK(fx.db.check_invariants());
+  // The zeroed frame went to the front: it is the next handed out.
+  const result<pfn> again = fx.db.allocate(page_need::zeroed);
+  REQUIRE(again.ok());
+  CHECK(*again == *a);
+}
+
 TEST_CASE("pfn_database: allocate any takes free, then zeroed, then standby") {
   pfn_fixture<> fx(4);
   CHECK(fx.db.zero_free_pages(2) == 2);

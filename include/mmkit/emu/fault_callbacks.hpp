@@ -372,6 +372,9 @@ constexpr status status_of(const result<T>& r) noexcept {
 template <std::size_t Slots>
 struct supplied_fill {
   const fault_callbacks<Slots>* table = nullptr;
+  bool supplies(vpn p) const noexcept {
+    return table->supplier_of(p) != nullptr;
+  }
   status operator()(vpn p, std::byte* page) const noexcept {
     const page_supplier* s = table->supplier_of(p);
     return s == nullptr ? status::success

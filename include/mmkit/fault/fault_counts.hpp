@@ -1,6 +1,12 @@
 #pragma once
 // fault_counts: how faults were resolved, counted by kind, per address
 // space and (summed) per system.
+//
+// A space counts its faults under its own lock and publishes the counts as
+// each call ends (publish_counts); the system sums what its spaces
+// published (read_published) under the PFN lock, which a space's fault
+// need not take: the published copy is written and read with relaxed
+// atomic accesses, plain moves on x86.
 
 #include <cstdint>
 
@@ -51,6 +57,35 @@ constexpr fault_counts operator-(fault_counts a,
   a.shared -= b.shared;
   a.hard -= b.hard;
   return a;
+}
+
+/// The counts' fields, for the two calls below.
+inline constexpr std::uint64_t fault_counts::*fault_count_fields[] = {
+    &fault_counts::demand_zero, &fault_counts::zeroed_on_the_spot,
+    &fault_counts::soft,        &fault_counts::guard_page,
+    &fault_counts::access_violation, &fault_counts::table_pages,
+    &fault_counts::copy_on_write,    &fault_counts::shared,
+    &fault_counts::hard};
+static_assert(sizeof(fault_count_fields) / sizeof(fault_count_fields[0]) *
+                  sizeof(std::uint64_t) ==
+              sizeof(fault_counts));
+
+/// Effects: `published` becomes `counts`, field by field, with relaxed
+/// atomic stores (its one writer: the space's call ending). A field that
+/// is the same already is not written.
+inline void publish_counts(fault_counts& published,
+                           const fault_counts& counts) noexcept {
+  for (auto field : fault_count_fields)
+    if (published.*field != counts.*field)
+      __atomic_store_n(&(published.*field), counts.*field, __ATOMIC_RELAXED);
+}
+
+/// `published` read with relaxed atomic loads (by any thread).
+inline fault_counts read_published(const fault_counts& published) noexcept {
+  fault_counts c;
+  for (auto field : fault_count_fields)
+    c.*field = __atomic_load_n(&(published.*field), __ATOMIC_RELAXED);
+  return c;
 }
 
 }  // namespace mmkit

@@ -66,22 +66,57 @@ status handle_guard(Core& c, fault_counts& counts, const vad& v, vpn p,
   return status::guard_page_violation;
 }
 
-/// The fill of a demand-zero page: none, the frame stays zeroed.
+/// The fill of a demand-zero page: none, the frame stays zeroed. A Fill
+/// says which pages it supplies (a user pager's, emu/fault_callbacks.hpp)
+/// and writes them; the others stay zero.
 struct zero_fill {
+  constexpr bool supplies(vpn) const noexcept { return false; }
   constexpr status operator()(vpn, std::byte*) const noexcept {
     return status::success;
   }
 };
 
+/// handle_demand_zero's end: `frame`, the fault's alone (its PFN entry
+/// written under the PFN lock or the space's lock, as the frame came),
+/// names the PTE at `leaf`, is zeroed when `must_zero` says it is not yet,
+/// and becomes `p`'s valid page.
+template <class Core, class Leaf>
+void map_zero_page(Core& c, fault_counts& counts, vpn p, mm_protection prot,
+                   pfn frame, bool must_zero, Leaf leaf) noexcept {
+  ++counts.demand_zero;
+  c.pfns().set_pte_link(
+      frame, pte_link::hardware_pte(c.ptes.table().entry_address(leaf)),
+      Core::sw::demand_zero(prot.raw()));
+  if (must_zero) __builtin_memset(c.sys->memory().frame(frame), 0, page_size);
+  c.ptes.write_at(p, leaf, Core::model::valid_entry(frame, prot));
+}
+
 /// A zeroed frame for page `p`, valid with `prot`. `fill(p, bytes)` may
 /// write the frame's contents first (a user pager, emu/fault_callbacks.hpp);
 /// when it fails, the frame goes back, nothing else changed, and its status
 /// is the fault's.
+///
+/// A plain demand-zero page (none that `fill` supplies) whose leaf table
+/// exists takes its frame from the space's frame cache when it has one
+/// (phys/frame_cache.hpp): no PFN lock at all. Otherwise the PFN work
+/// (frame, table) is done under the PFN lock, and a plain page's fault
+/// that finds the cache empty fills it.
 template <class Core, class Fill = zero_fill>
 status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
                           mm_protection prot, Fill fill = Fill{}) noexcept {
-  // The PFN work (frame, table, PFN entry) under the PFN lock; a guest
-  // access gives it back before the PTE write (space_core::pfn_work_done).
+  const bool plain = !fill.supplies(p);
+  if (plain && c.frames != nullptr && !c.frames->empty()) {
+    if (const auto leaf = c.ptes.find_leaf(p)) {
+      bool must_zero = false;
+      const pfn frame = c.frames->pop(must_zero);
+      c.count_cached_frame();
+      counts.zeroed_on_the_spot += must_zero;
+      map_zero_page(c, counts, p, prot, frame, must_zero, leaf);
+      return status::success;
+    }
+  }
+  // A guest access gives the PFN lock back before the PTE write
+  // (space_core::pfn_work_done).
   c.take_pfn_lock();
   auto& db = c.pfns();
   // The frame first: a failed ensure_leaf leaves no table behind, and the
@@ -90,34 +125,42 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
   // be gone (the frame is this fault's alone: active, its PTE not yet
   // written), so that other spaces' faults do not wait on the memset; for
   // a user pager's page before the pager writes it.
-  constexpr bool plain = std::is_same_v<Fill, zero_fill>;
   bool must_zero = false;
-  auto frame =
-      c.sys->allocate_zeroed_by_caller_locked(Core::frame_end, must_zero);
+  bool cached = false;
+  result<pfn> frame = status::no_memory;
+  if (plain && c.frames != nullptr && !c.frames->empty()) {
+    frame = c.frames->pop(must_zero);  // the table is missing
+    cached = true;
+  } else {
+    frame = c.sys->allocate_zeroed_by_caller_locked(Core::frame_end, must_zero);
+  }
   if (!frame) return status::no_memory;
+  const auto give_back = [&] {
+    if (cached)
+      db.release_unused(*frame, !must_zero);
+    else
+      db.release(*frame, release_to::free_list);  // no longer zeroed
+  };
   std::byte* const bytes = c.sys->memory().frame(*frame);
   if (!plain && must_zero) __builtin_memset(bytes, 0, page_size);
   if (const status s = fill(p, bytes); s != status::success) {
-    db.release(*frame, release_to::free_list);  // no longer zeroed
+    give_back();
     return s;
   }
   const std::uint64_t tables_before = c.ptes.table().table_pages();
   // One walk: the leaf entry found here is the one written below.
   const auto leaf = c.ptes.ensure_leaf(p);
   if (!leaf) {
-    db.release(*frame, release_to::free_list);
+    give_back();
     return status::no_memory;
   }
   counts.table_pages += c.ptes.table().table_pages() - tables_before;
-  ++counts.demand_zero;
   counts.zeroed_on_the_spot += must_zero;
   c.count_frame(+1);
-  db.set_pte_link(*frame,
-                  pte_link::hardware_pte(c.ptes.table().entry_address(*leaf)),
-                  Core::sw::demand_zero(prot.raw()));
+  if (plain && c.frames != nullptr && c.frames->empty())
+    c.sys->fill_frame_cache_locked(*c.frames, Core::frame_end);
   c.pfn_work_done();
-  if (plain && must_zero) __builtin_memset(bytes, 0, page_size);
-  c.ptes.write_at(p, *leaf, Core::model::valid_entry(*frame, prot));
+  map_zero_page(c, counts, p, prot, *frame, plain && must_zero, *leaf);
   return status::success;
 }
 

@@ -177,6 +177,10 @@ class pte_writer {
   result<leaf_ref> ensure_leaf(vpn p) noexcept {
     return mutable_table().ensure_leaf(p.address());
   }
+  /// `p`'s leaf entry, or null when a table on the way is missing.
+  leaf_ref find_leaf(vpn p) noexcept {
+    return mutable_table().find_leaf(p.address());
+  }
   /// The physical address of `p`'s PTE, whose leaf table exists.
   paddr entry_address(vpn p) noexcept {
     const auto leaf = mutable_table().find_leaf(p.address());

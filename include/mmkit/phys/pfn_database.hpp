@@ -313,6 +313,31 @@ class pfn_database {
     return drop_last_share(index(frame), e, to);
   }
 
+  /// Requires: `frame` came from allocate() and was never mapped (a
+  /// space's frame cache, phys/frame_cache.hpp): active, share and
+  /// reference count 1, no back-link. Effects: it goes back to the front
+  /// of the zeroed list when `zeroed` (its bytes are as allocate() left
+  /// them, zero), else as release(frame, release_to::free_list).
+  /// Complexity: O(1).
+  void release_unused(pfn frame, bool zeroed) noexcept {
+    pfn_entry& e = checked_entry(frame);
+    MMKIT_ASSERT(e.state() == page_state::active && !e.page_table());
+    MMKIT_ASSERT(e.share_count() == 1 && e.reference_count() == 1);
+    MMKIT_ASSERT(e.link().kind == pte_kind::none);
+    const std::uint32_t i = index(frame);
+    if (!zeroed || e.bad_pending()) {
+      drop_last_share(i, e, release_to::free_list);
+      return;
+    }
+    MMKIT_ASSERT(frame_is_zero(i));
+    e.set_share_count(0);
+    e.set_reference_count(0);
+    e.set_modified(false);
+    lists_.move_state(i, e, page_state::active, page_state::free);
+    lists_.move_state(i, e, page_state::free, page_state::zeroed);
+    lists_.push_front(page_state::zeroed, lists_.colour_of_entry(e), i);
+  }
+
   /// Requires: `frame` is active or in transition. Effects: one more
   /// reason to keep the frame (I/O on it). Complexity: O(1).
   void add_reference(pfn frame) noexcept {

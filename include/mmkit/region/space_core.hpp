@@ -22,6 +22,7 @@
 #include <mmkit/core/pool_quota.hpp>
 #include <mmkit/fault/fault_counts.hpp>
 #include <mmkit/pager/page_file.hpp>
+#include <mmkit/phys/frame_cache.hpp>
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/region/page_state.hpp>
 #include <mmkit/region/vad_allocator.hpp>
@@ -93,11 +94,15 @@ struct space_core {
   /// in it takes the PFN lock only for its PFN work, and a demand-zero
   /// fault gives it back before the PTE write (pfn_work_done).
   bool pfn_lazy = false;
-  /// The faults of this space by kind, the part the system counted, and
-  /// whether there is more (set by whoever adds to `faults`).
+  /// The faults of this space by kind, and where the system reads them
+  /// (space_link::published_faults; publish_faults).
   fault_counts faults;
-  mutable fault_counts faults_counted;
-  mutable bool faults_uncounted = false;
+  fault_counts* published_faults = nullptr;
+  /// The frames this space holds ahead of its demand-zero faults
+  /// (phys/frame_cache.hpp), or null: without threads, and for a space
+  /// whose frames must lie below 4 GiB, every fault takes its frame from
+  /// the lists.
+  frame_cache* frames = nullptr;
 
   /// Whether other threads may call at all: with no_lock there are none,
   /// and the flags only they read are not kept.
@@ -123,19 +128,19 @@ struct space_core {
       *pfn_flag = true;
     }
   }
-  /// Requires: the PFN lock is held. Effects: the system counts the faults
-  /// it has not counted yet, and the lock goes (without threads, it stays).
+  /// Requires: the PFN lock is held. Effects: it goes (without threads,
+  /// it stays).
   void give_pfn_lock() const noexcept {
-    if (faults_uncounted) {
-      sys->count_faults_locked(faults - faults_counted);
-      faults_counted = faults;
-      faults_uncounted = false;
-    }
     if constexpr (threaded) {
       MMKIT_ASSERT(*pfn_flag);
       *pfn_flag = false;
       sys->pfn_lock().unlock();
     }
+  }
+  /// Effects: the system sees this space's fault counts as they are (the
+  /// end of each call).
+  void publish_faults() noexcept {
+    if (published_faults != nullptr) publish_counts(*published_faults, faults);
   }
   /// Effects: in a guest access, a fault whose PFN work is done gives the
   /// PFN lock back; elsewhere the call keeps it to its end.
@@ -276,6 +281,25 @@ struct space_core {
     return vaddr{va}.page();
   }
 
+  /// Effects: a page of this space got a frame from its frame cache: as
+  /// count_frame(+1), without the PFN lock (the cache's spaces are not
+  /// bounded below 4 GiB, so the system's low-memory count is not theirs).
+  /// The add is atomic: the system may repurpose one of this space's
+  /// standby frames meanwhile (count_repurposed_frame).
+  void count_cached_frame() noexcept {
+    __atomic_fetch_add(&frames_in_use, 1, __ATOMIC_RELAXED);
+  }
+  /// Effects: the system took away the frame of one of this space's
+  /// transition PTEs, holding the PFN lock but maybe not this space's lock:
+  /// as count_frame(-1), the frame count lowered atomically (against
+  /// count_cached_frame).
+  void count_repurposed_frame() noexcept {
+    if constexpr (threaded)
+      __atomic_fetch_sub(&frames_in_use, 1, __ATOMIC_RELAXED);
+    else
+      --frames_in_use;
+    sys->note_resident_locked(-1, frame_end);
+  }
   /// Effects: a page of this space got a frame (+1) or gave one back (-1).
   void count_frame(int delta) noexcept {
     frames_in_use += static_cast<std::uint64_t>(delta);

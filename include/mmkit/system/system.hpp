@@ -42,6 +42,7 @@
 #include <mmkit/core/result.hpp>
 #include <mmkit/fault/fault_counts.hpp>
 #include <mmkit/pager/page_file.hpp>
+#include <mmkit/phys/frame_cache.hpp>
 #include <mmkit/phys/pfn_database.hpp>
 #include <mmkit/phys/physical_memory.hpp>
 #include <mmkit/region/vad_allocator.hpp>
@@ -136,6 +137,13 @@ struct space_link {
   mutable bool waits_for_pfn_lock = false;
   /// The space's working-set minimum (balance trims above it first).
   std::uint64_t working_set_minimum = 0;
+  /// The frames the space holds ahead of its demand-zero faults (used in a
+  /// threaded system only; phys/frame_cache.hpp). Under the space's lock,
+  /// and filled and drained by the system under the PFN lock too.
+  frame_cache frames;
+  /// The space's fault counts as of its last call's end, which the system
+  /// sums (publish_counts, read_published).
+  fault_counts published_faults;
   space_link* next = nullptr;
   space_link* prev = nullptr;
 };
@@ -453,6 +461,8 @@ class system {
     if (space.next != nullptr) space.next->prev = space.prev;
     space.next = space.prev = nullptr;
     --space_count_;
+    MMKIT_ASSERT(space.frames.empty());
+    retired_faults_ += space.published_faults;
   }
   /// The address spaces created on this system and not yet destroyed.
   std::uint64_t space_count() const noexcept {
@@ -478,12 +488,59 @@ class system {
     return stats_;
   }
   pager_stats& stats_locked() noexcept { return stats_; }
-  /// Faults of every address space on this system so far, by kind.
+  /// Faults of every address space on this system so far, by kind: those
+  /// of spaces gone, and those of each space's calls that have returned
+  /// (a space publishes its counts as each call ends).
   fault_counts faults() const noexcept {
     detail::lock_scope guard(lock_);
-    return faults_;
+    fault_counts sum = retired_faults_;
+    for (const space_link* s = spaces_; s != nullptr; s = s->next)
+      sum += read_published(s->published_faults);
+    return sum;
   }
-  void count_faults_locked(const fault_counts& c) noexcept { faults_ += c; }
+
+  // --- the spaces' frame caches (phys/frame_cache.hpp) ----------------------
+
+  /// Requires: the PFN lock is held; `cache` is a space's, bounded by `end`
+  /// (above 4 GiB: the low-memory promise counts no cached frame), and is
+  /// empty. Effects: fills it from the zeroed and free lists (frames
+  /// that need zeroing marked so), unless that would take the lists below
+  /// the pager's low threshold (balance): a cache never takes a frame
+  /// that memory pressure or a standby page needs.
+  /// Returns: the frames taken.
+  unsigned fill_frame_cache_locked(frame_cache& cache, pfn end) noexcept {
+    MMKIT_ASSERT(cache.empty() && !is_low(end));
+    const std::uint64_t low = low_threshold_locked();
+    const std::uint64_t listed =
+        pfns_.count(page_state::zeroed) + pfns_.count(page_state::free);
+    if (listed < low + frame_cache::capacity) return 0;
+    // Pushed from the last taken down, so the cache hands them out in the
+    // order the lists gave them (ascending, for fresh frames).
+    pfn taken[frame_cache::capacity];
+    bool zero[frame_cache::capacity];
+    for (unsigned i = 0; i < frame_cache::capacity; ++i) {
+      bool must_zero = false;
+      const auto f = pfns_.allocate_zeroed_by_caller(0, end, must_zero);
+      MMKIT_ASSERT(f);  // the lists hold more than capacity frames
+      taken[i] = *f;
+      zero[i] = must_zero;
+    }
+    for (unsigned i = frame_cache::capacity; i-- > 0;)
+      cache.push(taken[i], zero[i]);
+    return frame_cache::capacity;
+  }
+  /// Requires: the PFN lock is held, and the lock of the space that holds
+  /// `cache` (or it is the caller's own: see trim_spaces_locked). Effects:
+  /// every cached frame goes back to the lists. Returns: how many.
+  unsigned drain_frame_cache_locked(frame_cache& cache) noexcept {
+    const unsigned n = cache.size();
+    while (!cache.empty()) {
+      bool must_zero = false;
+      const pfn f = cache.pop(must_zero);
+      pfns_.release_unused(f, !must_zero);
+    }
+    return n;
+  }
 
   /// The modified page writer's step: up to `n` of the oldest modified
   /// pages are written (a private page, or a page-file section's, to a
@@ -561,8 +618,7 @@ class system {
   std::uint64_t balance() noexcept {
     detail::lock_scope guard(lock_);
     const std::uint64_t frames = pfns_.frame_count();
-    const std::uint64_t low =
-        pfns_.low_threshold() != 0 ? pfns_.low_threshold() : frames / 16;
+    const std::uint64_t low = low_threshold_locked();
     const std::uint64_t high = pfns_.high_threshold() > low
                                    ? pfns_.high_threshold()
                                    : low + frames / 32 + 1;
@@ -672,11 +728,41 @@ class system {
     return trimmed;
   }
 
+  /// The available frames below which balance() trims.
+  std::uint64_t low_threshold_locked() const noexcept {
+    return pfns_.low_threshold() != 0 ? pfns_.low_threshold()
+                                      : pfns_.frame_count() / 16;
+  }
+
+  /// Drains the frame cache of every space whose lock it may take (as
+  /// trim_spaces_locked). Returns: the frames that went back.
+  std::uint64_t drain_spaces_locked() noexcept {
+    std::uint64_t drained = 0;
+    for (space_link* s = spaces_; s != nullptr; s = s->next) {
+      if (s->try_lock == nullptr) continue;
+      // The count is read without the space's lock: a fault of that space
+      // only lowers it, and a fill takes the PFN lock, which is held here.
+      if (s->frames.size() == 0) continue;
+      const bool own =
+          s->holds_pfn_lock ||
+          __atomic_load_n(&s->waits_for_pfn_lock, __ATOMIC_ACQUIRE);
+      if (!own && !s->try_lock(*s)) {
+        ++stats_.trims_passed_by;
+        continue;
+      }
+      drained += drain_frame_cache_locked(s->frames);
+      if (!own) s->unlock(*s);
+    }
+    return drained;
+  }
+
   /// One round of making a frame below `end` available: write modified
   /// pages; if none could be, trim working sets and write. Returns:
   /// whether anything was freed.
   bool reclaim_locked(pfn end) noexcept {
     constexpr std::uint64_t batch = 64;
+    // The spaces' frame caches first: they hold no page.
+    if (drain_spaces_locked() != 0) return true;
     if (write_modified_locked(batch) != 0) return true;
     std::uint64_t t = trim_spaces_locked(batch, false);
     // Section pages no view maps hold frames too.
@@ -691,7 +777,7 @@ class system {
   std::uint64_t page_file_pages_ = 0;
   page_file_set page_files_;
   pager_stats stats_;
-  fault_counts faults_;
+  fault_counts retired_faults_;  // of the spaces gone
   std::uint64_t commit_limit_ = 0;
   bool limit_set_ = false;
   std::uint64_t commit_charge_ = 0;
