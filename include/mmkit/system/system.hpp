@@ -503,31 +503,33 @@ class system {
 
   /// Requires: the PFN lock is held; `cache` is a space's, bounded by `end`
   /// (above 4 GiB: the low-memory promise counts no cached frame), and is
-  /// empty. Effects: fills it from the zeroed and free lists (frames
-  /// that need zeroing marked so), unless that would take the lists below
-  /// the pager's low threshold (balance): a cache never takes a frame
-  /// that memory pressure or a standby page needs.
+  /// empty. Effects: fills it from the zeroed and free lists (frames that
+  /// need zeroing marked so), as far as the lists hold frames above the
+  /// pager's low threshold (balance): a cache never takes a frame that
+  /// memory pressure or a standby page needs.
   /// Returns: the frames taken.
   unsigned fill_frame_cache_locked(frame_cache& cache, pfn end) noexcept {
     MMKIT_ASSERT(cache.empty() && !is_low(end));
     const std::uint64_t low = low_threshold_locked();
     const std::uint64_t listed =
         pfns_.count(page_state::zeroed) + pfns_.count(page_state::free);
-    if (listed < low + frame_cache::capacity) return 0;
+    if (listed <= low) return 0;
+    const unsigned n = listed - low < frame_cache::capacity
+                           ? static_cast<unsigned>(listed - low)
+                           : frame_cache::capacity;
     // Pushed from the last taken down, so the cache hands them out in the
     // order the lists gave them (ascending, for fresh frames).
     pfn taken[frame_cache::capacity];
     bool zero[frame_cache::capacity];
-    for (unsigned i = 0; i < frame_cache::capacity; ++i) {
+    for (unsigned i = 0; i < n; ++i) {
       bool must_zero = false;
       const auto f = pfns_.allocate_zeroed_by_caller(0, end, must_zero);
-      MMKIT_ASSERT(f);  // the lists hold more than capacity frames
+      MMKIT_ASSERT(f);  // the lists hold more than n frames
       taken[i] = *f;
       zero[i] = must_zero;
     }
-    for (unsigned i = frame_cache::capacity; i-- > 0;)
-      cache.push(taken[i], zero[i]);
-    return frame_cache::capacity;
+    for (unsigned i = n; i-- > 0;) cache.push(taken[i], zero[i]);
+    return n;
   }
   /// Requires: the PFN lock is held, and the lock of the space that holds
   /// `cache` (or it is the caller's own: see trim_spaces_locked). Effects:
