@@ -6,9 +6,10 @@
 // An address space takes its own lock around every call. The system's PFN
 // lock (the PFN database, commit charge, page files, sections) is taken
 // inside it, never the other way round: for the whole of a call that
-// changes or queries the space, and only for a fault's PFN work in the
-// guest's accesses (access, read, write, host_page_of), so accesses in
-// separate address spaces run at once. The system reaches into a space
+// changes the space (but for protect), and in the guest's accesses
+// (access, read, write, host_page_of) only for a fault's PFN work, which a
+// demand-zero fault served from its space's frame cache does not need, so
+// accesses and their faults in separate address spaces run at once. The system reaches into a space
 // whose lock it does not hold (a trim) only through try_lock, or while
 // that space's call waits for the PFN lock, and otherwise passes the space
 // by. address_space.hpp (locked_scope) says what each lock covers.
