@@ -131,11 +131,10 @@ class address_space : private space_link {
     core_.wait_flag = &this->waits_for_pfn_lock;
     core_.published_faults = &this->published_faults;
     // A frame cache where faults would otherwise queue on the PFN lock, for
-    // a space that may use any frame (phys/frame_cache.hpp).
-    if constexpr (core_type::threaded &&
-                  core_type::frame_end.raw() >
-                      system_type::database_type::low_zone_frames)
-      core_.frames = &this->frames;
+    // a space that may use any frame the machine has (phys/frame_cache.hpp).
+    this->low_bound = sys.bound_low(core_type::frame_end);
+    if constexpr (core_type::threaded)
+      if (!this->low_bound) core_.frames = &this->frames;
     this->try_lock = [](space_link& self) noexcept {
       return static_cast<address_space&>(self).lock_.try_lock();
     };

@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -37,15 +38,17 @@ struct tenant {
   virtual bool read_back(std::vector<std::uint64_t>& frames) = 0;
   virtual bool invariants() = 0;
   virtual std::uint64_t frame_bound() const = 0;
+  /// Frames the space holds ahead of its faults (with threads).
+  virtual std::uint64_t cached() const = 0;
   std::uint64_t touched = 0;
 };
 
-template <class Arch>
+template <class Arch, class Lock = no_lock>
 struct tenant_of final : tenant {
-  using space = address_space<Arch, hosted_config<>>;
+  using space = address_space<Arch, hosted_config<Lock>>;
   static constexpr std::uint64_t pages = 4096;
 
-  tenant_of(hosted_system<>& sys, std::uint64_t id) : as(sys), id(id) {
+  tenant_of(hosted_system<Lock>& sys, std::uint64_t id) : as(sys), id(id) {
     REQUIRE(as.creation_status() == status::success);
     std::uint64_t size = pages << page_shift;
     REQUIRE(as.allocate(base, size, mem::reserve, page::readwrite) ==
@@ -80,6 +83,7 @@ struct tenant_of final : tenant {
   std::uint64_t frame_bound() const override {
     return arch::frame_phys_limit<Arch>() >> page_shift;
   }
+  std::uint64_t cached() const override { return as.cached_frames(); }
 
   space as;
   std::uint64_t id;
@@ -90,15 +94,19 @@ struct tenant_of final : tenant {
 
 TEST_SUITE_BEGIN("system");
 
-TEST_CASE(
+TEST_CASE_TEMPLATE(
     "isolation: x86_32 and 64-bit spaces filling an 8 GiB machine never "
-    "share a frame, and no committed page fails its first touch") {
+    "share a frame, and no committed page fails its first touch",
+    Lock, no_lock, mutex_lock) {
   // 8 GiB of RAM. Most frames are marked bad so that the fill touches few
   // host pages; what stays usable are frames just above 0, just above
   // 4 GiB (their low 20 bits alias the first group) and just below 8 GiB.
   constexpr std::uint64_t four_gib = std::uint64_t{1} << 20;  // in frames
-  hosted_system<> sys{std::uint64_t{8} << 30};
+  hosted_system<Lock> sys{std::uint64_t{8} << 30};
   auto& db = sys.pfns();
+  // With threads, a low threshold of one frame would let the 64-bit
+  // spaces' frame caches fill while the machine fills up.
+  db.set_available_thresholds(1, 2);
   REQUIRE(db.frame_count() == 2 * four_gib);
   const auto usable = [&](std::uint64_t f) {
     return (f >= 1 && f < 1025) || (f >= four_gib + 1 && f < four_gib + 1025) ||
@@ -109,20 +117,22 @@ TEST_CASE(
   REQUIRE(db.available() == 3 * 1024);
 
   std::vector<std::unique_ptr<tenant>> spaces;
-  spaces.push_back(std::make_unique<tenant_of<arch::x86_32>>(sys, 0));
-  spaces.push_back(std::make_unique<tenant_of<arch::x86_64>>(sys, 1));
-  spaces.push_back(std::make_unique<tenant_of<arch::x86_32>>(sys, 2));
-  spaces.push_back(std::make_unique<tenant_of<arch::x86_pae>>(sys, 3));
-  spaces.push_back(std::make_unique<tenant_of<arch::x86_la57>>(sys, 4));
-  spaces.push_back(std::make_unique<tenant_of<arch::x86_32>>(sys, 5));
+  spaces.push_back(std::make_unique<tenant_of<arch::x86_32, Lock>>(sys, 0));
+  spaces.push_back(std::make_unique<tenant_of<arch::x86_64, Lock>>(sys, 1));
+  spaces.push_back(std::make_unique<tenant_of<arch::x86_32, Lock>>(sys, 2));
+  spaces.push_back(std::make_unique<tenant_of<arch::x86_pae, Lock>>(sys, 3));
+  spaces.push_back(std::make_unique<tenant_of<arch::x86_la57, Lock>>(sys, 4));
+  spaces.push_back(std::make_unique<tenant_of<arch::x86_32, Lock>>(sys, 5));
 
   // Round robin until no space can commit another page: memory is full.
   std::vector<bool> full(spaces.size(), false);
+  std::uint64_t most_cached = 0;
   for (bool progress = true; progress;) {
     progress = false;
     for (std::size_t i = 0; i < spaces.size(); ++i) {
       if (full[i]) continue;
       const status s = spaces[i]->commit_and_touch_next();
+      most_cached = std::max(most_cached, spaces[i]->cached());
       if (s == status::success) {
         progress = true;
       } else {
@@ -134,11 +144,17 @@ TEST_CASE(
   // Every space got pages, the 32-bit ones from low memory only, and what
   // is left is less than a page and the tables to map it.
   for (auto& s : spaces) CHECK(s->touched > 0);
+  // No frame cache fills while a space is bound to the low zone (here,
+  // from the start): idle cached frames could push the 64-bit spaces'
+  // pages onto the low frames the 32-bit ones are owed.
+  CHECK(most_cached == 0);
   CHECK(db.available() < 8);
 
   std::set<std::uint64_t> owned;
   std::uint64_t pages = 0;
+  std::uint64_t cached = 0;
   for (auto& s : spaces) {
+    cached += s->cached();
     std::vector<std::uint64_t> frames;
     CHECK(s->read_back(frames));
     for (std::uint64_t f : frames) {
@@ -149,8 +165,9 @@ TEST_CASE(
     pages += frames.size();
     CHECK(s->invariants());
   }
-  // Data pages and page tables account for every frame handed out.
-  CHECK(pages + db.page_table_count() + db.available() == 3 * 1024);
+  // Data pages, page tables and (with threads) the frames the spaces'
+  // caches hold account for every frame handed out.
+  CHECK(pages + db.page_table_count() + db.available() + cached == 3 * 1024);
   CHECK(db.check_invariants());
 }
 

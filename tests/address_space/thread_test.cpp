@@ -4,6 +4,7 @@
 // out under two writers. Run under ThreadSanitizer by the
 // `tsan` preset (its test filter selects this file's cases by name).
 #include <mmkit/address_space.hpp>
+#include <mmkit/arch/x86_32.hpp>
 #include <mmkit/arch/x86_64.hpp>
 #include <mmkit/nt/section.hpp>
 #include <mmkit/system/hosted_system.hpp>
@@ -520,15 +521,16 @@ TEST_CASE(
 
 TEST_SUITE_END();
 
-TEST_CASE(
+TEST_CASE_TEMPLATE(
     "address_space thread: demand-zero faults take frames from the space's "
     "frame cache without the PFN lock; the fault that finds it empty waits "
-    "for the lock and fills it") {
+    "for the lock and fills it",
+    Arch, arch::x86_32, arch::x86_64) {
   hosted_system<mutex_lock> sys{std::uint64_t{16} << 20};
   constexpr std::uint64_t cached = frame_cache::capacity;
   fault_counts before_b{};
   {
-    locked_space as{sys};
+    address_space<Arch, hosted_config<mutex_lock>> as{sys};
     vaddr base{0};
     std::uint64_t size = (cached + 2) * page_size;
     REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
@@ -628,4 +630,45 @@ TEST_CASE(
   CHECK(a.check_invariants());
   CHECK(b.check_invariants());
   CHECK(sys.pfns().check_invariants());
+}
+
+TEST_CASE(
+    "address_space thread: while an x86_32 space is bound to the low zone "
+    "of a machine with more than 4 GiB, frame caches go home and stay "
+    "empty") {
+  hosted_system<mutex_lock> sys{std::uint64_t{8} << 30};
+  locked_space wide{sys};
+  vaddr base{0};
+  std::uint64_t size = 256 * page_size;
+  REQUIRE(wide.allocate(base, size, mem::reserve | mem::commit,
+                        page::readwrite) == status::success);
+  std::uint64_t next = 0;
+  const auto touch = [&](std::uint64_t n) {
+    for (std::uint64_t end = next + n; next < end; ++next)
+      REQUIRE(wide.access(base + next * page_size, mmkit::access::write) ==
+              status::success);
+  };
+  touch(1);
+  CHECK(wide.cached_frames() == frame_cache::capacity);
+  {
+    address_space<arch::x86_32, hosted_config<mutex_lock>> narrow{sys};
+    REQUIRE(narrow.creation_status() == status::success);
+    CHECK(wide.cached_frames() == 0);
+    CHECK(narrow.cached_frames() == 0);
+    touch(frame_cache::capacity + 8);
+    CHECK(wide.cached_frames() == 0);
+    vaddr low{0};
+    std::uint64_t low_size = 16 * page_size;
+    REQUIRE(narrow.allocate(low, low_size, mem::reserve | mem::commit,
+                            page::readwrite) == status::success);
+    for (std::uint64_t i = 0; i < 16; ++i)
+      REQUIRE(narrow.access(low + i * page_size, mmkit::access::write) ==
+              status::success);
+    CHECK(narrow.cached_frames() == 0);
+    CHECK(narrow.check_invariants());
+  }
+  // Gone: the next fault that finds the cache empty fills it again.
+  touch(1);
+  CHECK(wide.cached_frames() == frame_cache::capacity);
+  CHECK(wide.check_invariants());
 }

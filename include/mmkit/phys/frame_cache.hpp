@@ -21,6 +21,13 @@
 //     threshold (system::fill_frame_cache_locked); a drain when memory runs
 //     short, from a space whose lock it may take (system::reclaim_locked),
 //     and when the space goes.
+//   - A space bound to the low zone (an x86_32 space on a machine with
+//     frames above 4 GiB) has no cache, and while one exists no cache is
+//     filled: other spaces take low frames only once the high ones are
+//     all in use, which is what keeps the low frames promised to it, and
+//     idle cached frames would break that. Its creation drains the caches
+//     of the spaces whose locks are free; a busy space's cache empties as
+//     that space faults.
 //   - Cached frames are no page's: they are in no space's frames_in_use and
 //     on no list (address_space::cached_frames() counts a space's). A frame that was not
 //     zeroed yet (from the free list) is zeroed by the fault that maps it.

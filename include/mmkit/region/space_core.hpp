@@ -100,8 +100,9 @@ struct space_core {
   fault_counts* published_faults = nullptr;
   /// The frames this space holds ahead of its demand-zero faults
   /// (phys/frame_cache.hpp), or null: without threads, and for a space
-  /// whose frames must lie below 4 GiB, every fault takes its frame from
-  /// the lists.
+  /// bound to the low zone (an x86_32 space on a machine with frames above
+  /// 4 GiB: system::bound_low), every fault takes its frame from the
+  /// lists.
   frame_cache* frames = nullptr;
 
   /// Whether other threads may call at all: with no_lock there are none,
@@ -282,8 +283,8 @@ struct space_core {
   }
 
   /// Effects: a page of this space got a frame from its frame cache: as
-  /// count_frame(+1), without the PFN lock (the cache's spaces are not
-  /// bounded below 4 GiB, so the system's low-memory count is not theirs).
+  /// count_frame(+1), without the PFN lock (a space with a cache is not
+  /// bound to the low zone, so the system's low-memory count is not its).
   /// The add is atomic: the system may repurpose one of this space's
   /// standby frames meanwhile (count_repurposed_frame).
   void count_cached_frame() noexcept {

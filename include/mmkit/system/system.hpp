@@ -137,6 +137,9 @@ struct space_link {
   mutable bool waits_for_pfn_lock = false;
   /// The space's working-set minimum (balance trims above it first).
   std::uint64_t working_set_minimum = 0;
+  /// Whether the space is bound to the low zone (system::bound_low): set
+  /// before it is attached.
+  bool low_bound = false;
   /// The frames the space holds ahead of its demand-zero faults (used in a
   /// threaded system only; phys/frame_cache.hpp). Under the space's lock,
   /// and filled and drained by the system under the PFN lock too.
@@ -403,6 +406,11 @@ class system {
     return uncharged_;
   }
 
+  /// Whether a space whose frames must lie below `end` is bound to the
+  /// low zone: `end` is 4 GiB and the machine has frames above it. Such a
+  /// space's pages count in the low-memory promise (low_reserve()).
+  bool bound_low(pfn end) const noexcept { return is_low(end); }
+
   /// Frames below 4 GiB that spaces which can use no others are owed: the
   /// pages they have committed and not yet touched. A space that may use
   /// any frame leaves them alone (its frames come from above 4 GiB, or from
@@ -451,6 +459,10 @@ class system {
     if (spaces_ != nullptr) spaces_->prev = &space;
     spaces_ = &space;
     ++space_count_;
+    // Frames idle in caches could push other spaces' pages onto the low
+    // frames this space will be owed: caches go home and stay empty while
+    // it lives (fill_frame_cache_locked).
+    if (space.low_bound && low_spaces_++ == 0) drain_spaces_locked();
   }
   /// Requires: the PFN lock is held; `space` was attached. Complexity: O(1).
   void detach_locked(space_link& space) noexcept {
@@ -463,6 +475,7 @@ class system {
     --space_count_;
     MMKIT_ASSERT(space.frames.empty());
     retired_faults_ += space.published_faults;
+    if (space.low_bound) --low_spaces_;
   }
   /// The address spaces created on this system and not yet destroyed.
   std::uint64_t space_count() const noexcept {
@@ -502,14 +515,18 @@ class system {
   // --- the spaces' frame caches (phys/frame_cache.hpp) ----------------------
 
   /// Requires: the PFN lock is held; `cache` is a space's, bounded by `end`
-  /// (above 4 GiB: the low-memory promise counts no cached frame), and is
-  /// empty. Effects: fills it from the zeroed and free lists (frames that
-  /// need zeroing marked so), as far as the lists hold frames above the
-  /// pager's low threshold (balance): a cache never takes a frame that
-  /// memory pressure or a standby page needs.
+  /// but not bound to the low zone (bound_low), and is empty.
+  /// Effects: fills it from the zeroed and free lists (frames that need
+  /// zeroing marked so), as far as the lists hold frames above the pager's
+  /// low threshold (balance): a cache never takes a frame that memory
+  /// pressure or a standby page needs. While a space bound to the low zone
+  /// exists, nothing: the low-memory promise holds because other spaces
+  /// take low frames only once the high ones are all in use, which idle
+  /// cached frames would break.
   /// Returns: the frames taken.
   unsigned fill_frame_cache_locked(frame_cache& cache, pfn end) noexcept {
     MMKIT_ASSERT(cache.empty() && !is_low(end));
+    if (low_spaces_ != 0) return 0;
     const std::uint64_t low = low_threshold_locked();
     const std::uint64_t listed =
         pfns_.count(page_state::zeroed) + pfns_.count(page_state::free);
@@ -790,6 +807,7 @@ class system {
   std::uint64_t vad_nodes_ = 0;
   space_link* spaces_ = nullptr;
   std::uint64_t space_count_ = 0;
+  std::uint64_t low_spaces_ = 0;  // spaces bound to the low zone
   [[no_unique_address]] mutable lock_type lock_;
 };
 
