@@ -264,8 +264,7 @@ void BM_fault_threads_mmkit(benchmark::State& state) {
     // faults do on a machine that is not short of memory. Recycled: 64
     // frames spare a thread, so that nearly every frame a fault takes is
     // a recycled one (zeroed frames go first).
-    const std::uint64_t frames =
-        Recycled ? fault_pages + 64 : 2 * fault_pages;
+    const std::uint64_t frames = Recycled ? fault_pages + 64 : 2 * fault_pages;
     auto sys = std::make_unique<hosted_system<mutex_lock>>(threads * frames *
                                                            page_size);
     auto made = std::make_unique<thread_spaces>(*sys, threads, fault_pages);

@@ -9,10 +9,11 @@
 // changes the space (but for protect), and in the guest's accesses
 // (access, read, write, host_page_of) only for a fault's PFN work, which a
 // demand-zero fault served from its space's frame cache does not need, so
-// accesses and their faults in separate address spaces run at once. The system reaches into a space
-// whose lock it does not hold (a trim) only through try_lock, or while
-// that space's call waits for the PFN lock, and otherwise passes the space
-// by. address_space.hpp (locked_scope) says what each lock covers.
+// accesses and their faults in separate address spaces run at once. The system
+// reaches into a space whose lock it does not hold (a trim) only through
+// try_lock, or while that space's call waits for the PFN lock, and otherwise
+// passes the space by. address_space.hpp (locked_scope) says what each lock
+// covers.
 
 #include <mmkit/core/config.hpp>
 
@@ -61,11 +62,17 @@ class mutex_lock {
     }
     mutex_.lock();
   }
-  void unlock() { mutex_.unlock(); }
-  bool try_lock() { return mutex_.try_lock(); }
+  void unlock() {
+    mutex_.unlock();
+  }
+  bool try_lock() {
+    return mutex_.try_lock();
+  }
   /// Lets other threads run: a caller that let go of its locks because it
   /// needs what another thread's call holds waits here before retrying.
-  static void pause() noexcept { std::this_thread::yield(); }
+  static void pause() noexcept {
+    std::this_thread::yield();
+  }
 
  private:
   static constexpr unsigned spins = 128;

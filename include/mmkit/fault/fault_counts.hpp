@@ -61,10 +61,14 @@ constexpr fault_counts operator-(fault_counts a,
 
 /// The counts' fields, for the two calls below.
 inline constexpr std::uint64_t fault_counts::*fault_count_fields[] = {
-    &fault_counts::demand_zero, &fault_counts::zeroed_on_the_spot,
-    &fault_counts::soft,        &fault_counts::guard_page,
-    &fault_counts::access_violation, &fault_counts::table_pages,
-    &fault_counts::copy_on_write,    &fault_counts::shared,
+    &fault_counts::demand_zero,
+    &fault_counts::zeroed_on_the_spot,
+    &fault_counts::soft,
+    &fault_counts::guard_page,
+    &fault_counts::access_violation,
+    &fault_counts::table_pages,
+    &fault_counts::copy_on_write,
+    &fault_counts::shared,
     &fault_counts::hard};
 static_assert(sizeof(fault_count_fields) / sizeof(fault_count_fields[0]) *
                   sizeof(std::uint64_t) ==

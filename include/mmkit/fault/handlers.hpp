@@ -76,10 +76,11 @@ struct zero_fill {
   }
 };
 
-/// handle_demand_zero's end: `frame`, the fault's alone (its PFN entry
-/// written under the PFN lock or the space's lock, as the frame came),
-/// names the PTE at `leaf`, is zeroed when `must_zero` says it is not yet,
-/// and becomes `p`'s valid page.
+/// handle_demand_zero's end: `frame`, the fault's alone (active, and no
+/// PTE names it yet, so no other call reads its PFN entry: the entry is
+/// written under the space's lock, the PFN lock held or not), names the
+/// PTE at `leaf`, is zeroed when `must_zero` says it is not yet, and
+/// becomes `p`'s valid page.
 template <class Core, class Leaf>
 void map_zero_page(Core& c, fault_counts& counts, vpn p, mm_protection prot,
                    pfn frame, bool must_zero, Leaf leaf) noexcept {

@@ -29,8 +29,9 @@
 //     of the spaces whose locks are free; a busy space's cache empties as
 //     that space faults.
 //   - Cached frames are no page's: they are in no space's frames_in_use and
-//     on no list (address_space::cached_frames() counts a space's). A frame that was not
-//     zeroed yet (from the free list) is zeroed by the fault that maps it.
+//     on no list (address_space::cached_frames() counts a space's). A frame
+//     that was not zeroed yet (from the free list) is zeroed by the fault that
+//     maps it.
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>

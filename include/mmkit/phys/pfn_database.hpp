@@ -644,6 +644,8 @@ class pfn_database {
   /// well linked both ways and holds only frames of its state (and colour),
   /// every count is right, off-list frames have the counts their state
   /// needs, and (with content_check::yes) every zeroed frame reads as zeros.
+  /// Requires (with threads): no demand-zero fault runs, as a fault writes
+  /// its new frame's entry under its space's lock alone (fault/handlers.hpp).
   /// Complexity: O(frames) (O(frames * page_size) with content_check::yes).
   bool check_invariants(
       content_check contents = content_check::no) const noexcept {

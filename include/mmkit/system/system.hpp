@@ -729,22 +729,32 @@ class system {
     const std::uint64_t each = want / space_count_ + 1;
     for (space_link* s = spaces_; s != nullptr && trimmed < want; s = s->next) {
       if (s->trim_pages == nullptr) continue;
-      // A trim rewrites valid PTEs and the space's TLB: the caller's own
-      // space, one whose call waits for the PFN lock (it touches nothing
-      // until the lock is its), or one whose lock was free. A space in a
-      // call of its own otherwise is passed by (it may be reading its TLB).
-      const bool own =
-          s->holds_pfn_lock ||
-          __atomic_load_n(&s->waits_for_pfn_lock, __ATOMIC_ACQUIRE);
-      if (!own && !s->try_lock(*s)) {
-        ++stats_.trims_passed_by;
-        continue;
-      }
-      trimmed +=
-          s->trim_pages(*s, each, above_minimum ? s->working_set_minimum : 0);
-      if (!own) s->unlock(*s);
+      with_space_locked(*s, [&] {
+        trimmed +=
+            s->trim_pages(*s, each, above_minimum ? s->working_set_minimum : 0);
+      });
     }
     return trimmed;
+  }
+
+  /// Runs f() on space `s` from outside its own calls, if it may: a trim
+  /// or a drain rewrites what the space's lock covers (PTEs, TLB, frame
+  /// cache), so only in the caller's own space, one whose call waits for
+  /// the PFN lock (it touches nothing until the lock is its), or one whose
+  /// lock was free. A space in a call of its own otherwise is passed by
+  /// (it may be reading its TLB or taking a cached frame), and counted so.
+  /// Returns: whether f ran.
+  template <class F>
+  bool with_space_locked(space_link& s, F&& f) noexcept {
+    const bool own = s.holds_pfn_lock ||
+                     __atomic_load_n(&s.waits_for_pfn_lock, __ATOMIC_ACQUIRE);
+    if (!own && !s.try_lock(s)) {
+      ++stats_.trims_passed_by;
+      return false;
+    }
+    f();
+    if (!own) s.unlock(s);
+    return true;
   }
 
   /// The available frames below which balance() trims.
@@ -753,24 +763,16 @@ class system {
                                       : pfns_.frame_count() / 16;
   }
 
-  /// Drains the frame cache of every space whose lock it may take (as
-  /// trim_spaces_locked). Returns: the frames that went back.
+  /// Drains the frame cache of every space it may reach (with_space_locked).
+  /// Returns: the frames that went back.
   std::uint64_t drain_spaces_locked() noexcept {
     std::uint64_t drained = 0;
     for (space_link* s = spaces_; s != nullptr; s = s->next) {
-      if (s->try_lock == nullptr) continue;
       // The count is read without the space's lock: a fault of that space
       // only lowers it, and a fill takes the PFN lock, which is held here.
-      if (s->frames.size() == 0) continue;
-      const bool own =
-          s->holds_pfn_lock ||
-          __atomic_load_n(&s->waits_for_pfn_lock, __ATOMIC_ACQUIRE);
-      if (!own && !s->try_lock(*s)) {
-        ++stats_.trims_passed_by;
-        continue;
-      }
-      drained += drain_frame_cache_locked(s->frames);
-      if (!own) s->unlock(*s);
+      if (s->try_lock == nullptr || s->frames.size() == 0) continue;
+      with_space_locked(
+          *s, [&] { drained += drain_frame_cache_locked(s->frames); });
     }
     return drained;
   }
