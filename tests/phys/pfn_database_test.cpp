@@ -1,5 +1,7 @@
 #include "pfn_test_support.hpp"
 
+#include <mmkit/phys/frame_cache.hpp>
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -47,6 +49,30 @@ TEST_CASE_TEMPLATE("pfn_database: starts with every frame free or zeroed", C,
   CHECK(zero.db.count(page_state::zeroed) == 16);
   CHECK(zero.db.count(page_state::free) == 0);
   CHECK(zero.db.check_invariants(content_check::yes));
+}
+
+TEST_CASE(
+    "frame_cache: frames come back last in, first out, each with "
+    "its mark of whether it must be zeroed") {
+  frame_cache cache;
+  CHECK(cache.empty());
+  for (std::uint32_t i = 0; i < frame_cache::capacity; ++i)
+    cache.push(pfn{100 + i}, i % 3 == 0);
+  CHECK(cache.full());
+  CHECK(cache.size() == frame_cache::capacity);
+  for (std::uint32_t i = frame_cache::capacity; i-- > 0;) {
+    bool zero = false;
+    CHECK(cache.pop(zero) == pfn{100 + i});
+    CHECK(zero == (i % 3 == 0));
+  }
+  CHECK(cache.empty());
+  // A slot's old mark does not stick to the next frame put there.
+  cache.push(pfn{7}, true);
+  bool zero = false;
+  (void)cache.pop(zero);
+  cache.push(pfn{8}, false);
+  CHECK(cache.pop(zero) == pfn{8});
+  CHECK_FALSE(zero);
 }
 
 TEST_CASE(
