@@ -672,3 +672,42 @@ TEST_CASE(
   CHECK(wide.cached_frames() == frame_cache::capacity);
   CHECK(wide.check_invariants());
 }
+
+TEST_CASE(
+    "address_space thread: frames marked bad while faults map them from "
+    "the frame cache keep the mark, and go bad when released") {
+  hosted_system<mutex_lock> sys{std::uint64_t{16} << 20};
+  constexpr std::uint64_t pages = 512;
+  constexpr std::uint64_t marked_below = 1024;  // every 8th frame below
+  {
+    locked_space as{sys};
+    vaddr base{0};
+    std::uint64_t size = pages * page_size;
+    REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
+                        page::readwrite) == status::success);
+    std::atomic<bool> done{false};
+    std::thread marker([&] {
+      do {  // at least once, however the threads are scheduled
+        for (std::uint64_t f = 0; f < marked_below; f += 8) {
+          sys.pfn_lock().lock();
+          sys.pfns().mark_bad(pfn{f});
+          sys.pfn_lock().unlock();
+        }
+      } while (!done.load());
+    });
+    std::uint64_t failed = 0;
+    for (std::uint64_t i = 0; i < pages; ++i)
+      failed += as.access(base + i * page_size, mmkit::access::write) !=
+                status::success;
+    done = true;
+    marker.join();
+    CHECK(failed == 0);
+    CHECK(as.check_invariants());
+  }
+  // Every frame marked went bad once the space let it go: none lost its
+  // mark to a fault's write of its entry.
+  for (std::uint64_t f = 0; f < marked_below; f += 8)
+    CHECK(sys.pfns().entry(pfn{f}).state() == page_state::bad);
+  CHECK(sys.pfns().count(page_state::bad) == marked_below / 8);
+  CHECK(sys.pfns().check_invariants());
+}

@@ -76,6 +76,24 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "pfn_database: a frame held for a page gets its link without the flags "
+    "word being written, so a bad mark set meanwhile stays") {
+  pfn_fixture<> fx(4, initial_contents::zero);
+  const result<pfn> f = fx.db.allocate(page_need::zeroed);
+  REQUIRE(f.ok());
+  fx.db.hold_for_page(*f);
+  CHECK(fx.db.entry(*f).link() == pte_link::hardware_pte(paddr{0}));
+  fx.db.mark_bad(*f);  // active: the mark waits for the frame's release
+  fx.db.set_cached_link(*f, pte_link::hardware_pte(paddr{0x7008}), 0x4A0);
+  CHECK(fx.db.entry(*f).link() == pte_link::hardware_pte(paddr{0x7008}));
+  CHECK(fx.db.entry(*f).original_pte() == 0x4A0);
+  CHECK(fx.db.entry(*f).bad_pending());
+  CHECK(fx.db.entry(*f).state() == page_state::active);
+  CHECK(fx.db.release(*f, release_to::free_list) == page_state::bad);
+  CHECK(fx.db.check_invariants());
+}
+
+TEST_CASE(
     "pfn_database: a frame allocated and never mapped goes back unused: "
     "zeroed to the front of the zeroed list, else to the free list") {
   pfn_fixture<> fx(4, initial_contents::zero);

@@ -76,18 +76,13 @@ struct zero_fill {
   }
 };
 
-/// handle_demand_zero's end: `frame`, the fault's alone (active, and no
-/// PTE names it yet, so no other call reads its PFN entry: the entry is
-/// written under the space's lock, the PFN lock held or not), names the
-/// PTE at `leaf`, is zeroed when `must_zero` says it is not yet, and
-/// becomes `p`'s valid page.
+/// handle_demand_zero's end: `frame`, the fault's alone, whose PFN entry
+/// names the PTE at `leaf` already, is zeroed when `must_zero` says it is
+/// not yet, and becomes `p`'s valid page.
 template <class Core, class Leaf>
 void map_zero_page(Core& c, fault_counts& counts, vpn p, mm_protection prot,
                    pfn frame, bool must_zero, Leaf leaf) noexcept {
   ++counts.demand_zero;
-  c.pfns().set_pte_link(
-      frame, pte_link::hardware_pte(c.ptes.table().entry_address(leaf)),
-      Core::sw::demand_zero(prot.raw()));
   if (must_zero) __builtin_memset(c.sys->memory().frame(frame), 0, page_size);
   c.ptes.write_at(p, leaf, Core::model::valid_entry(frame, prot));
 }
@@ -110,6 +105,11 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
     if (const auto leaf = c.ptes.find_leaf(p)) {
       bool must_zero = false;
       const pfn frame = c.frames->pop(must_zero);
+      // No PFN lock: the entry's link and original PTE only, not its flags
+      // (pfn_database::set_cached_link).
+      c.pfns().set_cached_link(
+          frame, pte_link::hardware_pte(c.ptes.table().entry_address(leaf)),
+          Core::sw::demand_zero(prot.raw()));
       c.count_cached_frame();
       counts.zeroed_on_the_spot += must_zero;
       map_zero_page(c, counts, p, prot, frame, must_zero, leaf);
@@ -158,6 +158,9 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
   counts.table_pages += c.ptes.table().table_pages() - tables_before;
   counts.zeroed_on_the_spot += must_zero;
   c.count_frame(+1);
+  db.set_pte_link(*frame,
+                  pte_link::hardware_pte(c.ptes.table().entry_address(*leaf)),
+                  Core::sw::demand_zero(prot.raw()));
   if (plain && c.frames != nullptr && c.frames->empty())
     c.sys->fill_frame_cache_locked(*c.frames, Core::frame_end);
   c.pfn_work_done();

@@ -12,10 +12,12 @@
 // the PFN lock each time (its lists are per node and colour).
 //
 // Who owns what:
-//   - A cached frame is active (share and reference count 1, no back-link),
-//     as pfn_database::allocate leaves it, and belongs to its space: the
-//     space's lock covers the cache and the frame's PFN entry until a fault
-//     maps the frame (and writes the entry's back-link under that lock).
+//   - A cached frame is active (share and reference count 1), with a
+//     hardware back-link to nothing (pfn_database::hold_for_page), and
+//     belongs to its space: the space's lock covers the cache, and the
+//     fault that maps the frame writes its entry's link and original PTE
+//     under that lock alone (set_cached_link). The entry's flags word
+//     stays the PFN lock's: mark_bad may set a flag in it meanwhile.
 //   - The system fills a cache and drains it under the PFN lock: a fill
 //     only from the zeroed and free lists, never past the pager's low
 //     threshold (system::fill_frame_cache_locked); a drain when memory runs

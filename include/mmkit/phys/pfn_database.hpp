@@ -313,17 +313,38 @@ class pfn_database {
     return drop_last_share(index(frame), e, to);
   }
 
+  // --- a space's frame cache (phys/frame_cache.hpp) -------------------------
+
+  /// Requires: `frame` came from allocate() and no PTE names it.
+  /// Effects: it is held for a private page not yet known: its back-link
+  /// is a hardware link to nothing (physical address 0), which
+  /// set_cached_link() later points at the page's PTE without the PFN lock.
+  void hold_for_page(pfn frame) noexcept {
+    pfn_entry& e = checked_entry(frame);
+    MMKIT_ASSERT(e.state() == page_state::active && !e.page_table());
+    e.set_link(pte_link::hardware_pte(paddr{0}));
+  }
+  /// Requires: `frame` went through hold_for_page() and is the caller's
+  /// alone (its space's lock held; the PFN lock need not be). Effects: as
+  /// set_pte_link(frame, link, original_pte) for a hardware `link`, leaving
+  /// the entry's flags word alone, which a call holding the PFN lock may be
+  /// changing meanwhile (mark_bad). Complexity: O(1).
+  void set_cached_link(pfn frame, pte_link link,
+                       std::uint64_t original_pte) noexcept {
+    pfn_entry& e = lists_.entry(index(frame));
+    e.set_hardware_link_value(link);
+    e.set_original_pte(original_pte);
+  }
   /// Requires: `frame` came from allocate() and was never mapped (a
-  /// space's frame cache, phys/frame_cache.hpp): active, share and
-  /// reference count 1, no back-link. Effects: it goes back to the front
-  /// of the zeroed list when `zeroed` (its bytes are as allocate() left
-  /// them, zero), else as release(frame, release_to::free_list).
-  /// Complexity: O(1).
+  /// frame cache's, perhaps through hold_for_page()): active, share and
+  /// reference count 1. Effects: it goes back to the front of the zeroed
+  /// list when `zeroed` (its bytes are as allocate() left them, zero),
+  /// else as release(frame, release_to::free_list). Complexity: O(1).
   void release_unused(pfn frame, bool zeroed) noexcept {
     pfn_entry& e = checked_entry(frame);
     MMKIT_ASSERT(e.state() == page_state::active && !e.page_table());
     MMKIT_ASSERT(e.share_count() == 1 && e.reference_count() == 1);
-    MMKIT_ASSERT(e.link().kind == pte_kind::none);
+    e.set_link({});
     const std::uint32_t i = index(frame);
     if (!zeroed || e.bad_pending()) {
       drop_last_share(i, e, release_to::free_list);
@@ -644,8 +665,9 @@ class pfn_database {
   /// well linked both ways and holds only frames of its state (and colour),
   /// every count is right, off-list frames have the counts their state
   /// needs, and (with content_check::yes) every zeroed frame reads as zeros.
-  /// Requires (with threads): no demand-zero fault runs, as a fault writes
-  /// its new frame's entry under its space's lock alone (fault/handlers.hpp).
+  /// Requires (with threads): no demand-zero fault runs, as a fault that
+  /// takes a frame from its space's frame cache writes the frame's link
+  /// and original PTE under its space's lock alone (set_cached_link).
   /// Complexity: O(frames) (O(frames * page_size) with content_check::yes).
   bool check_invariants(
       content_check contents = content_check::no) const noexcept {

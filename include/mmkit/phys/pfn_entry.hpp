@@ -240,6 +240,15 @@ class pfn_entry {
     flags_ =
         pfn_fields::prototype::set(flags_, link.kind == pte_kind::prototype);
   }
+  /// Requires: the entry holds a hardware link already, and `link` is a
+  /// hardware link. Effects: as set_link(link), writing the link's value
+  /// alone: the flags word is not touched (a caller without the PFN lock,
+  /// whose write must not undo a flag set under it: frame_cache.hpp).
+  constexpr void set_hardware_link_value(pte_link link) noexcept {
+    MMKIT_ASSERT(link.kind == pte_kind::hardware &&
+                 link.value <= pte_link::max_value);
+    link_ = pfn_fields::link_value::set(link_, link.value);
+  }
   constexpr void set_original_pte(std::uint64_t pte) noexcept {
     original_pte_ = pte;
   }

@@ -542,6 +542,7 @@ class system {
       bool must_zero = false;
       const auto f = pfns_.allocate_zeroed_by_caller(0, end, must_zero);
       MMKIT_ASSERT(f);  // the lists hold more than n frames
+      pfns_.hold_for_page(*f);
       taken[i] = *f;
       zero[i] = must_zero;
     }
