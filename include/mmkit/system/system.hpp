@@ -549,8 +549,8 @@ class system {
     for (unsigned i = n; i-- > 0;) cache.push(taken[i], zero[i]);
     return n;
   }
-  /// Requires: the PFN lock is held, and the lock of the space that holds
-  /// `cache` (or it is the caller's own: see trim_spaces_locked). Effects:
+  /// Requires: the PFN lock is held, and the space that holds `cache` is
+  /// the caller's or may be reached from outside (with_space_locked). Effects:
   /// every cached frame goes back to the lists. Returns: how many.
   unsigned drain_frame_cache_locked(frame_cache& cache) noexcept {
     const unsigned n = cache.size();
