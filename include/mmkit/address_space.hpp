@@ -177,7 +177,6 @@ class address_space : private space_link {
     emu_teardown();
     core_.ptes = writer_type{};  // the root table goes, under the lock
     core_.sys->drain_frame_cache_locked(this->frames);
-    core_.publish_faults();
     core_.sys->detach_locked(*this);
   }
 
@@ -879,7 +878,6 @@ class address_space : private space_link {
       if constexpr (emu::FlushingObserver<observer_type>)
         if (space_ != nullptr) space_->emu_end_of_call();
       const auto& core = as_.core_;
-      if (space_ != nullptr) space_->core_.publish_faults();
       if (core.holds_pfn_lock()) core.give_pfn_lock();
       if constexpr (core_type::threaded)
         if (space_ != nullptr) space_->core_.pfn_lazy = false;
@@ -941,6 +939,7 @@ class address_space : private space_link {
     const status s =
         fault::dispatch(core_, core_.faults, va, kind, mode,
                         emu::supplied_fill<callback_slots>{&callbacks_});
+    core_.publish_faults();  // only faults add to the counts (and fork)
     if (s == status::no_memory && core_.holds_pfn_lock() &&
         core_.sys->crowded_locked())
       crowded = true;

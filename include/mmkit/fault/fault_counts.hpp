@@ -2,8 +2,8 @@
 // fault_counts: how faults were resolved, counted by kind, per address
 // space and (summed) per system.
 //
-// A space counts its faults under its own lock and publishes the counts as
-// each call ends (publish_counts); the system sums what its spaces
+// A space counts its faults under its own lock and publishes the counts
+// after each fault (publish_counts); the system sums what its spaces
 // published (read_published) under the PFN lock, which a space's fault
 // need not take: the published copy is written and read with relaxed
 // atomic accesses, plain moves on x86.
@@ -75,7 +75,7 @@ static_assert(sizeof(fault_count_fields) / sizeof(fault_count_fields[0]) *
               sizeof(fault_counts));
 
 /// Effects: `published` becomes `counts`, field by field, with relaxed
-/// atomic stores (its one writer: the space's call ending). A field that
+/// atomic stores (its one writer: the space, after a fault). A field that
 /// is the same already is not written.
 inline void publish_counts(fault_counts& published,
                            const fault_counts& counts) noexcept {

@@ -138,8 +138,8 @@ struct space_core {
       sys->pfn_lock().unlock();
     }
   }
-  /// Effects: the system sees this space's fault counts as they are (the
-  /// end of each call).
+  /// Effects: the system sees this space's fault counts as they are (after
+  /// each fault and each fork, the only calls that add to them).
   void publish_faults() noexcept {
     if (published_faults != nullptr) publish_counts(*published_faults, faults);
   }

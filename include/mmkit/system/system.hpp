@@ -144,7 +144,7 @@ struct space_link {
   /// threaded system only; phys/frame_cache.hpp). Under the space's lock,
   /// and filled and drained by the system under the PFN lock too.
   frame_cache frames;
-  /// The space's fault counts as of its last call's end, which the system
+  /// The space's fault counts as of its last fault, which the system
   /// sums (publish_counts, read_published).
   fault_counts published_faults;
   space_link* next = nullptr;
@@ -503,7 +503,7 @@ class system {
   pager_stats& stats_locked() noexcept { return stats_; }
   /// Faults of every address space on this system so far, by kind: those
   /// of spaces gone, and those of each space's calls that have returned
-  /// (a space publishes its counts as each call ends).
+  /// (a space publishes its counts after each fault).
   fault_counts faults() const noexcept {
     detail::lock_scope guard(lock_);
     fault_counts sum = retired_faults_;
