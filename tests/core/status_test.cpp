@@ -45,6 +45,7 @@ TEST_CASE("status: values are the NTSTATUS codes") {
        "STATUS_INVALID_DEVICE_REQUEST"},
       {status::revision_mismatch, 0xC0000059, "STATUS_REVISION_MISMATCH"},
       {status::file_corrupt_error, 0xC0000102, "STATUS_FILE_CORRUPT_ERROR"},
+      {status::file_invalid, 0xC0000098, "STATUS_FILE_INVALID"},
       {status::info_length_mismatch, 0xC0000004, "STATUS_INFO_LENGTH_MISMATCH"},
       {status::insufficient_resources, 0xC000009A,
        "STATUS_INSUFFICIENT_RESOURCES"},

@@ -3,12 +3,14 @@
 // invariant check; a truncated or corrupt file gives a status and leaves
 // the spaces empty.
 #include "emu_machine.hpp"
+#include "test_files.hpp"
 #include "seen_state.hpp"
 
 #include <mmkit/emu/saved_system.hpp>
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <vector>
@@ -82,6 +84,97 @@ struct varied_system {
 template <class Space>
 bool empty_and_sound(Space& s) {
   return s.vads().size() == 0 && s.commit_charge() == 0 && s.check_invariants();
+}
+
+/// Two x64 spaces over files: a data file (64 pages) mapped read-write in
+/// both, with one page written and left dirty, one written and flushed,
+/// and one only read; a DLL mapped at its preferred base in one space
+/// (a .data page written: a private copy) and elsewhere in the other (its
+/// fixed-up pages: private copies made at map time); a SEC_RESERVE
+/// page-file section with three pages committed through a view.
+struct file_system {
+  using space = emu_space<arch::x86_64>;
+  static constexpr std::uint64_t data_pages = 64;
+  emu_machine m{4096};
+  test_file data{pattern(data_pages * page_size + 100, 9), true};
+  test_file dll{small_dll(), false};
+  space a{m.sys};
+  space b{m.sys};
+  section_handle hd, hi, hr;
+  vaddr da{0}, db{0}, ia{0}, ib{0}, ra{0};
+
+  file_system() {
+    REQUIRE(create_section(m.sys, hd, section_access::all_access, "data", 0,
+                           0, page::readwrite, sec::commit,
+                           &data.file) == status::success);
+    REQUIRE(create_section(m.sys, hi, section_access::all_access, nullptr, 0,
+                           0, page::execute_writecopy, sec::image,
+                           &dll.file) == status::success);
+    REQUIRE(create_section(m.sys, hr, section_access::all_access, nullptr, 0,
+                           16 * page_size, page::readwrite,
+                           sec::reserve) == status::success);
+    std::uint64_t size = 0;
+    REQUIRE(a.map_view(hd, da, size, 0, 0, page::readwrite) ==
+            status::success);
+    size = 0;
+    REQUIRE(b.map_view(hd, db, size, 0, 0, page::readonly) ==
+            status::success);
+    size = 0;
+    REQUIRE(a.map_view(hi, ia, size, 0, 0, page::readwrite) ==
+            status::success);
+    REQUIRE(ia.raw() == 0x180000000);
+    ib = vaddr{0x7FF000000000};
+    size = 0;
+    REQUIRE(b.map_view(hi, ib, size, 0, 0, page::readwrite) ==
+            status::image_not_at_base);
+    size = 0;
+    REQUIRE(a.map_view(hr, ra, size, 0, 0, page::readwrite) ==
+            status::success);
+    for (std::uint64_t pg : {2, 3, 9}) {
+      vaddr at = ra + pg * page_size;
+      size = page_size;
+      REQUIRE(a.allocate(at, size, mem::commit, page::readwrite) ==
+              status::success);
+    }
+    poke(a, ra + 2 * page_size, 0x2222);
+    poke(a, ra + 9 * page_size, 0x9999);
+
+    poke(a, da + page_size, 0x1111);       // dirty
+    poke(a, da + 3 * page_size, 0x3333);   // written, then flushed
+    vaddr f = da + 3 * page_size;
+    size = page_size;
+    REQUIRE(a.flush(f, size) == status::success);
+    (void)peek(b, db + 5 * page_size);     // read only
+    poke(a, ia + 0x3000, 0xDA7A);          // .data: a private copy
+  }
+  ~file_system() {
+    close_section(m.sys, hd);
+    close_section(m.sys, hi);
+    close_section(m.sys, hr);
+  }
+};
+
+/// `file` as version 1 wrote it: no file count in the header, no file
+/// fields in the section records (every section a page-file one).
+std::vector<std::byte> as_version_1(const std::vector<std::byte>& file) {
+  auto u32 = [&](std::size_t at) {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i)
+      v |= std::uint32_t{static_cast<std::uint8_t>(file[at + i])} << (8 * i);
+    return v;
+  };
+  std::vector<std::byte> out(file.begin(), file.begin() + 28);
+  out[8] = std::byte{1};
+  std::size_t at = 32;  // past the file count
+  for (std::uint32_t i = 0, n = u32(20); i < n; ++i) {
+    const std::size_t len = 8 + 3 * 4 + u32(at + 16);
+    out.insert(out.end(), file.begin() + static_cast<std::ptrdiff_t>(at),
+               file.begin() + static_cast<std::ptrdiff_t>(at + len));
+    at += len + 4 + 8;  // past the file fields
+  }
+  out.insert(out.end(), file.begin() + static_cast<std::ptrdiff_t>(at),
+             file.end());
+  return out;
 }
 
 /// A copy of `file` whose trailer is the checksum of its body (a corrupt
@@ -191,10 +284,13 @@ TEST_CASE(
     CHECK(empty_and_sound(b));
   }
   {
-    std::vector<std::byte> v2 = file;
-    v2[8] = std::byte{2};
+    std::vector<std::byte> v3 = file;
+    v3[8] = std::byte{3};
     space64 a{m2.sys}, b{m2.sys};
-    CHECK(emu::load_system<space64>(fix_sum(v2), {&a, &b}) ==
+    CHECK(emu::load_system<space64>(fix_sum(v3), {&a, &b}) ==
+          status::revision_mismatch);
+    v3[8] = std::byte{0};
+    CHECK(emu::load_system<space64>(fix_sum(v3), {&a, &b}) ==
           status::revision_mismatch);
     std::vector<std::byte> bad = file;
     bad[0] = std::byte{'X'};
@@ -214,6 +310,105 @@ TEST_CASE(
     REQUIRE(emu::load_system<space64>(file, {&c, &d}) == status::success);
     CHECK(a.check_invariants());
     CHECK(d.check_invariants());
+  }
+}
+
+TEST_CASE("saved_system: a version 1 file (no files) still loads") {
+  using space = emu_space<arch::x86_64>;
+  varied_system<arch::x86_64> w;
+  std::vector<std::byte> file;
+  REQUIRE(emu::save_system<space>({&w.a, &w.b}, file) == status::success);
+  const std::vector<std::byte> v1 = fix_sum(as_version_1(file));
+  REQUIRE(v1.size() == file.size() - 4 - 12);  // one section
+  emu_machine m2{2048};
+  space a2{m2.sys}, b2{m2.sys};
+  REQUIRE(emu::load_system<space>(v1, {&a2, &b2}) == status::success);
+  // Saved again, it is version 2 and the bytes of the first save.
+  std::vector<std::byte> again;
+  REQUIRE(emu::save_system<space>({&a2, &b2}, again) == status::success);
+  CHECK(again == file);
+  require_same(look(a2), look(w.a));
+  require_same(look(b2), look(w.b));
+  CHECK(a2.check_invariants());
+}
+
+TEST_CASE(
+    "saved_system: data file, image and SEC_RESERVE sections load back "
+    "over their files, whose bytes the saved system does not hold") {
+  using space = file_system::space;
+  file_system w;
+  const seen_state want_a = look(w.a);
+  const seen_state want_b = look(w.b);
+  std::vector<std::byte> file;
+  CHECK(emu::save_system<space>({&w.a, &w.b}, file, {&w.data.file}) ==
+        status::not_supported);  // the DLL's file is not listed
+  REQUIRE(emu::save_system<space>({&w.a, &w.b}, file,
+                                  {&w.data.file, &w.dll.file}) ==
+          status::success);
+  // Bytes travel for eight pages: the dirty data page, the DLL's written
+  // .data page and the three pages fixed up in b's copy, and the
+  // SEC_RESERVE section's three committed pages (a page-file section's
+  // bytes are nowhere else). Not for the data file's 64 pages, of which the
+  // flushed and the read ones are resident, nor for the DLL's clean pages.
+  CHECK(file.size() > 8 * page_size);
+  CHECK(file.size() < 9 * page_size);
+
+  // Another host: the same files (as they are now), opened again.
+  test_file data2{w.data.bytes, true};
+  test_file dll2{w.dll.bytes, false};
+  emu_machine m2{4096};
+  {
+    space a2{m2.sys}, b2{m2.sys};
+    REQUIRE(emu::load_system<space>(file, {&a2, &b2},
+                                    {&data2.file, &dll2.file}) ==
+            status::success);
+    CHECK(a2.check_invariants());
+    CHECK(b2.check_invariants());
+    require_same(look(a2), want_a);
+    require_same(look(b2), want_b);
+    // The data section is shared again, and over the file: b sees a's
+    // write, and a flush writes it to data2.
+    poke(a2, w.da + 7 * page_size, 0x7777);
+    CHECK(peek(b2, w.db + 7 * page_size) == 0x7777);
+    vaddr f{w.da.raw()};
+    std::uint64_t size = 0;
+    REQUIRE(a2.flush(f, size) == status::success);
+    std::uint32_t in_file = 0;
+    std::memcpy(&in_file, data2.bytes.data() + page_size, 4);
+    CHECK(in_file == 0x1111);  // the dirty page, saved, loaded, flushed
+    std::memcpy(&in_file, data2.bytes.data() + 7 * page_size, 4);
+    CHECK(in_file == 0x7777);
+    // The SEC_RESERVE section: pages 2, 3 and 9 committed, no other.
+    memory_basic_information mbi{};
+    REQUIRE(a2.query(w.ra + 3 * page_size, mbi) == status::success);
+    CHECK(mbi.state == mem::commit);
+    REQUIRE(a2.query(w.ra + 4 * page_size, mbi) == status::success);
+    CHECK(mbi.state == mem::reserve);
+  }
+  // Files that are not the saved ones: a status, and nothing left behind.
+  {
+    space a2{m2.sys}, b2{m2.sys};
+    CHECK(emu::load_system<space>(file, {&a2, &b2}, {&data2.file}) ==
+          status::invalid_parameter);
+    CHECK(emu::load_system<space>(file, {&a2, &b2}) ==
+          status::invalid_parameter);
+    test_file shorter{std::vector<std::byte>(page_size), true};
+    CHECK(emu::load_system<space>(file, {&a2, &b2},
+                                  {&shorter.file, &dll2.file}) ==
+          status::file_invalid);
+    // The DLL where the data file goes: its size gives it away.
+    CHECK(emu::load_system<space>(file, {&a2, &b2},
+                                  {&dll2.file, &data2.file}) ==
+          status::file_invalid);
+    // An image of the same size whose headers say something else.
+    test_file other{w.dll.bytes, false};
+    other.bytes[0] = std::byte{'X'};  // not MZ
+    CHECK(emu::load_system<space>(file, {&a2, &b2},
+                                  {&data2.file, &other.file}) ==
+          status::invalid_image_not_mz);
+    CHECK(empty_and_sound(a2));
+    CHECK(empty_and_sound(b2));
+    CHECK(data2.file.mapped_views() == 0);
   }
 }
 

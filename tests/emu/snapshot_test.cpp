@@ -3,6 +3,7 @@
 // what changed.
 #include "emu_machine.hpp"
 #include "seen_state.hpp"
+#include "test_files.hpp"
 
 #include <mmkit/emu/snapshot.hpp>
 
@@ -262,6 +263,37 @@ TEST_CASE(
   memory_basic_information mbi{};
   REQUIRE(as.query(a, mbi) == status::success);
   CHECK(mbi.state == mem::free);
+}
+
+TEST_CASE(
+    "snapshot: an image view unmapped since comes back with its pages' "
+    "protections: relocated WRITECOPY, written READWRITE") {
+  emu_machine m{1024};
+  test_file dll{small_dll(), false};
+  emu_space<arch::x86_64> as{m.sys};
+  section_handle h;
+  REQUIRE(create_section(m.sys, h, section_access::all_access, nullptr, 0, 0,
+                         page::execute_writecopy, sec::image,
+                         &dll.file) == status::success);
+  vaddr base{0x7FF000000000};
+  std::uint64_t size = 0;
+  REQUIRE(as.map_view(h, base, size, 0, 0, page::readwrite) ==
+          status::image_not_at_base);
+  poke(as, base + 0x3100, 0xDA7A);  // .data's relocated page, written
+  const seen_state want = look(as);
+  memory_basic_information mbi{};
+  REQUIRE(as.query(base + 0x4000, mbi) == status::success);
+  CHECK(mbi.protect == page::writecopy);  // .data's second page, relocated
+  REQUIRE(as.query(base + 0x1000, mbi) == status::success);
+  CHECK(mbi.protect == page::execute_read);  // .text, relocated
+
+  emu::snapshot<emu_space<arch::x86_64>> snap;
+  REQUIRE(snap.take({&as}) == status::success);
+  REQUIRE(as.unmap_view(base) == status::success);
+  REQUIRE(snap.restore() == status::success);
+  require_same(as, want);
+  snap.drop();
+  close_section(m.sys, h);
 }
 
 TEST_CASE("snapshot: AWE reservations are refused") {

@@ -69,6 +69,7 @@ enum class status : std::uint32_t {
   invalid_device_request = 0xC0000010,    // STATUS_INVALID_DEVICE_REQUEST
   revision_mismatch = 0xC0000059,         // STATUS_REVISION_MISMATCH
   file_corrupt_error = 0xC0000102,        // STATUS_FILE_CORRUPT_ERROR
+  file_invalid = 0xC0000098,              // STATUS_FILE_INVALID
 };
 
 /// NT_SUCCESS: success and informational codes (severity 0 or 1).
@@ -149,6 +150,7 @@ constexpr const char* to_string(status s) noexcept {
     MMKIT_STATUS_NAME(invalid_device_request, "STATUS_INVALID_DEVICE_REQUEST")
     MMKIT_STATUS_NAME(revision_mismatch, "STATUS_REVISION_MISMATCH")
     MMKIT_STATUS_NAME(file_corrupt_error, "STATUS_FILE_CORRUPT_ERROR")
+    MMKIT_STATUS_NAME(file_invalid, "STATUS_FILE_INVALID")
 #undef MMKIT_STATUS_NAME
   }
   return "STATUS_<unknown>";

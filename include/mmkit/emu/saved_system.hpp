@@ -4,9 +4,14 @@
 // same page size (the format fixes its byte order: little endian).
 //
 //   std::vector<std::byte> file;
-//   emu::save_system({&a, &b}, file);            // or save_system_file
+//   emu::save_system({&a, &b}, file, {&dll});   // or save_system_file
 //   ...
-//   emu::load_system<space>(file, {&a2, &b2});   // fresh spaces, one system
+//   emu::load_system<space>(file, {&a2, &b2}, {&dll2});  // fresh spaces
+//
+// The files the spaces' file-backed and image sections map are the
+// caller's (section/section.hpp, file_object): a save names each by its
+// place in the list the caller gives, and a load takes the same files,
+// opened again, in the same order (on another host: the same files there).
 //
 // What is saved is what emu::snapshot captures (emu/snapshot.hpp): per
 // space every VAD (range, type, protection, flags, commit charge; a view's
@@ -17,14 +22,16 @@
 // same VirtualQuery answers, bytes and commit charges; which frames hold
 // the pages, and the PFN lists, may differ.
 //
-// The format (version 1). Every field is little endian and written byte by
+// The format (version 2). Every field is little endian and written byte by
 // byte, never as a C++ object, so no pointer, padding or host order gets in;
-// sections and views refer to each other by index.
+// sections and views refer to each other by index, sections to files by
+// their place in the caller's list.
 //
-//   header   "MMKITSAV"  u32 version (1)  u32 0x0A0B0C0D (order check)
-//            u32 page size (4096)  u32 sections  u32 spaces
+//   header   "MMKITSAV"  u32 version (2)  u32 0x0A0B0C0D (order check)
+//            u32 page size (4096)  u32 sections  u32 spaces  u32 files
 //   section  u64 size  u32 page protection (PAGE_*)  u32 SEC_* attributes
 //            u32 name length (<= 127)  the name's bytes (no terminator)
+//            u32 file (0xFFFFFFFF: the page file)  u64 the file's size
 //   space    u32 paging levels  u32 PTE bytes  u32 VA bits   u64 VADs
 //     VAD    u64 first page  u64 last page  u8 type  u8 protection (MM_*)
 //            u8 flags  u64 commit charge  u32 section (0xFFFFFFFF: none)
@@ -33,13 +40,26 @@
 //            2: a view's private copy)  [4096 bytes]
 //   trailer  u64 FNV-1a 64 of every byte before it
 //
-// Sections saved: each page-file-backed SEC_COMMIT section a view maps.
-// Their bytes travel in the views' page records (a shared page's record
-// holds the section page's bytes), so a section page no saved view maps
-// comes back zero. Not saved (save answers not_supported): file-backed and
-// image sections, SEC_RESERVE sections, device (MMIO) ranges, AWE
-// reservations. A loaded section has no handle: it lives while its views
-// do (a name it had stays its name).
+// Version 1 (what earlier releases wrote) is version 2 without the files:
+// no header count, no section fields, page-file sections only. It loads.
+//
+// Sections saved: each section a view maps.
+//   - A page-file section's bytes travel in the views' page records (a
+//     shared page's record holds the section page's bytes), so a section
+//     page no saved view maps comes back zero. A SEC_RESERVE section's
+//     pages the records name are committed again; one no saved view maps
+//     comes back uncommitted.
+//   - A data file or image section is made again over its file (checked:
+//     the file's size as saved, the section's size and kind as saved). A
+//     shared page's record holds bytes only where the file lacks them: its
+//     frame modified, or dirty in the view. Every other page comes from the
+//     file again, so a saved system is small next to the files it maps. A
+//     view's private copies (written copy-on-write pages, an image's
+//     relocated pages) keep their bytes, as a private page does.
+// Not saved (save answers not_supported): device (MMIO) ranges, AWE
+// reservations, and sections over files the caller did not list. A loaded
+// section has no handle: it lives while its views do (a name it had stays
+// its name).
 //
 // Loading reads the whole input and checks every count, index, range and
 // protection before it makes anything; what it then makes and cannot
@@ -70,13 +90,20 @@ namespace mmkit::emu {
 /// The format's constants (see the header comment).
 namespace saved_format {
 inline constexpr char magic[8] = {'M', 'M', 'K', 'I', 'T', 'S', 'A', 'V'};
-inline constexpr std::uint32_t version = 1;
+inline constexpr std::uint32_t version = 2;
+/// The oldest version load_system reads.
+inline constexpr std::uint32_t oldest_version = 1;
 inline constexpr std::uint32_t order_check = 0x0A0B0C0D;
 inline constexpr std::uint32_t no_section = 0xFFFFFFFF;
+inline constexpr std::uint32_t no_file = 0xFFFFFFFF;
 inline constexpr std::uint8_t has_bytes = 1;
 inline constexpr std::uint8_t private_copy = 2;
+/// The header and a section record of version 1; version 2 adds the files
+/// (header) and the file fields (section).
 inline constexpr std::size_t header_bytes = 8 + 5 * 4;
 inline constexpr std::size_t section_bytes = 8 + 3 * 4;
+inline constexpr std::size_t header_files_bytes = 4;
+inline constexpr std::size_t section_file_bytes = 4 + 8;
 inline constexpr std::size_t space_bytes = 3 * 4 + 8;
 inline constexpr std::size_t vad_bytes = 8 + 8 + 3 + 8 + 4 + 8 + 8;
 inline constexpr std::size_t page_bytes = 8 + 2;
@@ -171,12 +198,15 @@ struct saved_system_io {
     std::uint32_t protection = 0;
     std::uint32_t attributes = 0;
     char name[section_object::max_name + 1] = {};
+    std::uint32_t file = saved_format::no_file;  ///< in the caller's list
+    std::uint64_t file_size = 0;                 ///< the file's, at the save
   };
+  using file_list = std::initializer_list<file_object*>;
 
   // --- save --------------------------------------------------------------
 
   static status save(std::initializer_list<Space*> spaces,
-                     std::vector<std::byte>& out) {
+                     std::vector<std::byte>& out, file_list files) {
     std::vector<std::unique_ptr<part>> parts;
     status st = status::success;
     for (Space* s : spaces) {
@@ -187,6 +217,7 @@ struct saved_system_io {
       parts.push_back(std::make_unique<part>());
       part& p = *parts.back();
       p.space = s;
+      p.saved = true;
       st = s->emu_with_core([&](auto& c) -> status {
         for (const vad& v : c.vads)
           if (v.has(vad_flags::physical_mapping)) return status::not_supported;
@@ -200,8 +231,7 @@ struct saved_system_io {
         for (const vad_record& v : p->vads) {
           if (v.section == nullptr) continue;
           const section_object& s = *v.section;
-          if (s.file_backed() || s.is_image() ||
-              (s.attributes() & sec::reserve) != 0) {
+          if (s.file_backed() && file_index(files, s.file()) == f_no_file) {
             st = status::not_supported;
             break;
           }
@@ -209,7 +239,7 @@ struct saved_system_io {
               sections.end())
             sections.push_back(v.section);
         }
-    if (st == status::success) write(parts, sections, out);
+    if (st == status::success) write(parts, sections, files, out);
     // The capture's handles go.
     for (auto& p : parts)
       for (vad_record& v : p->vads)
@@ -219,9 +249,22 @@ struct saved_system_io {
     return st;
   }
 
+  static constexpr std::uint32_t f_no_file = saved_format::no_file;
+
+  /// `f`'s place in `files`, or no_file.
+  static std::uint32_t file_index(file_list files,
+                                  const file_object* f) noexcept {
+    std::uint32_t i = 0;
+    for (const file_object* x : files) {
+      if (x == f) return i;
+      ++i;
+    }
+    return f_no_file;
+  }
+
   static void write(const std::vector<std::unique_ptr<part>>& parts,
                     const std::vector<section_object*>& sections,
-                    std::vector<std::byte>& out) {
+                    file_list files, std::vector<std::byte>& out) {
     namespace f = saved_format;
     out.clear();
     saved_writer w{out};
@@ -231,6 +274,7 @@ struct saved_system_io {
     w.u32(static_cast<std::uint32_t>(page_size));
     w.u32(static_cast<std::uint32_t>(sections.size()));
     w.u32(static_cast<std::uint32_t>(parts.size()));
+    w.u32(static_cast<std::uint32_t>(files.size()));
     for (const section_object* s : sections) {
       w.u64(s->size());
       w.u32(mm_protection{s->protection().base()}.to_win32());
@@ -238,6 +282,8 @@ struct saved_system_io {
       const std::size_t n = std::strlen(s->name());
       w.u32(static_cast<std::uint32_t>(n));
       w.raw(s->name(), n);
+      w.u32(s->file_backed() ? file_index(files, s->file()) : f::no_file);
+      w.u64(s->file_backed() ? s->file()->store().size() : 0);
     }
     for (const auto& p : parts) {
       w.u32(arch_levels);
@@ -275,7 +321,7 @@ struct saved_system_io {
   // --- load --------------------------------------------------------------
 
   static status load(std::span<const std::byte> in,
-                     std::initializer_list<Space*> spaces) {
+                     std::initializer_list<Space*> spaces, file_list files) {
     namespace f = saved_format;
     if (spaces.size() == 0) return status::invalid_parameter;
     system_type& sys = (*spaces.begin())->owner();
@@ -294,41 +340,31 @@ struct saved_system_io {
     std::uint64_t sum = 0;
     tail.u64(sum);
     saved_reader r{body, sizeof f::magic};
-    std::uint32_t version = 0, order = 0, psize = 0, nsections = 0, nspaces = 0;
+    std::uint32_t version = 0, order = 0, psize = 0, nsections = 0, nspaces = 0,
+                  nfiles = 0;
     r.u32(version);
-    if (version != f::version) return status::revision_mismatch;
+    if (version < f::oldest_version || version > f::version)
+      return status::revision_mismatch;
     if (sum != fnv1a(body)) return status::file_corrupt_error;
     r.u32(order);
     r.u32(psize);
     r.u32(nsections);
     r.u32(nspaces);
+    if (version >= 2 && !r.u32(nfiles)) return status::file_corrupt_error;
     if (order != f::order_check || psize != page_size)
       return status::file_corrupt_error;
-    if (nspaces != spaces.size()) return status::invalid_parameter;
+    if (nspaces != spaces.size() || nfiles != files.size())
+      return status::invalid_parameter;
 
     // Everything parsed and checked before anything is made.
-    if (nsections > r.left() / f::section_bytes)
-      return status::file_corrupt_error;
+    const std::size_t section_min =
+        f::section_bytes + (version >= 2 ? f::section_file_bytes : 0);
+    if (nsections > r.left() / section_min) return status::file_corrupt_error;
     std::vector<section_desc> sections(nsections);
-    for (section_desc& d : sections) {
-      std::uint32_t len = 0;
-      r.u64(d.size);
-      r.u32(d.protection);
-      r.u32(d.attributes);
-      if (!r.u32(len) || len > section_object::max_name)
-        return status::file_corrupt_error;
-      const std::byte* name = r.take(len);
-      if (name == nullptr) return status::file_corrupt_error;
-      std::memcpy(d.name, name, len);
-      if (std::memchr(d.name, 0, len) != nullptr)
-        return status::file_corrupt_error;
-      const mm_protection p = mm_protection::from_win32(d.protection);
-      if (d.size == 0 || d.size > (std::uint64_t{1} << 48) || !p.is_valid() ||
-          p.modifiers() != 0 || p.base() == 0 ||
-          (d.attributes & (sec::commit | sec::reserve | sec::image |
-                           sec::file)) != sec::commit)
-        return status::file_corrupt_error;
-    }
+    for (section_desc& d : sections)
+      if (const status st = parse_section(r, version, files, d);
+          st != status::success)
+        return st;
     std::vector<std::unique_ptr<part>> parts;
     std::vector<std::vector<std::uint32_t>> indexes;  // a view's section
     for (std::uint32_t i = 0; i < nspaces; ++i) {
@@ -349,22 +385,14 @@ struct saved_system_io {
     // Made: the sections, then each space's VADs and pages.
     std::vector<section_handle> handles(sections.size());
     status st = status::success;
-    for (std::size_t i = 0; i < sections.size() && st == status::success; ++i) {
-      const section_desc& d = sections[i];
-      st = create_section(sys, handles[i], section_access::all_access,
-                          d.name[0] != 0 ? d.name : nullptr, 0, d.size,
-                          d.protection, d.attributes);
-      if (st == status::object_name_exists) {
-        // Opened, not made: someone else's section.
-        close_section(sys, handles[i]);
-        st = status::object_name_collision;
-      }
-    }
+    for (std::size_t i = 0; i < sections.size() && st == status::success; ++i)
+      st = make_section(sys, sections[i], files, handles[i]);
     auto it = spaces.begin();
     for (std::size_t i = 0; i < parts.size() && st == status::success;
          ++i, ++it) {
       part& p = *parts[i];
       p.space = *it;
+      p.saved = true;
       for (std::size_t k = 0; k < p.vads.size(); ++k)
         if (indexes[i][k] != f::no_section)
           p.vads[k].section = handles[indexes[i][k]].object;
@@ -379,6 +407,72 @@ struct saved_system_io {
       for (Space* s : spaces) s->emu_with_core([](auto& c) { clear(c); });
     for (section_handle& h : handles)
       if (h) close_section(sys, h);
+    return st;
+  }
+
+  /// One section record of a file of `version`, checked against the files
+  /// the caller gave.
+  static status parse_section(saved_reader& r, std::uint32_t version,
+                              file_list files, section_desc& d) {
+    namespace f = saved_format;
+    constexpr auto bad = status::file_corrupt_error;
+    std::uint32_t len = 0;
+    r.u64(d.size);
+    r.u32(d.protection);
+    r.u32(d.attributes);
+    if (!r.u32(len) || len > section_object::max_name) return bad;
+    const std::byte* name = r.take(len);
+    if (name == nullptr) return bad;
+    std::memcpy(d.name, name, len);
+    if (std::memchr(d.name, 0, len) != nullptr) return bad;
+    if (version >= 2) {
+      r.u32(d.file);
+      if (!r.u64(d.file_size)) return bad;
+    }
+    const mm_protection p = mm_protection::from_win32(d.protection);
+    if (d.size == 0 || d.size > (std::uint64_t{1} << 48) || !p.is_valid() ||
+        p.modifiers() != 0 || p.base() == 0)
+      return bad;
+    const std::uint32_t kind =
+        d.attributes & (sec::commit | sec::reserve | sec::image | sec::file);
+    if (d.file == f::no_file) {
+      // The page file: SEC_COMMIT, or SEC_RESERVE (version 2).
+      if (d.file_size != 0 ||
+          (kind != sec::commit && (version < 2 || kind != sec::reserve)))
+        return bad;
+      return status::success;
+    }
+    // A file: the caller's, of the size it had.
+    if (d.file >= files.size()) return bad;
+    const bool image = (kind & sec::image) != 0;
+    if (image ? d.attributes != sec::image
+              : (kind & ~sec::file) != sec::commit &&
+                    (kind & ~sec::file) != sec::reserve)
+      return bad;
+    if (files.begin()[d.file]->store().size() != d.file_size)
+      return status::file_invalid;
+    return status::success;
+  }
+
+  /// Effects: the section `d` describes is made again in `out`.
+  /// Returns: success, object_name_collision (its name is someone else's
+  /// section), file_invalid (over its file it is not what was saved), or
+  /// create_section's status.
+  static status make_section(system_type& sys, const section_desc& d,
+                             file_list files, section_handle& out) {
+    file_object* file =
+        d.file == saved_format::no_file ? nullptr : files.begin()[d.file];
+    const bool image = (d.attributes & sec::image) != 0;
+    status st = create_section(sys, out, section_access::all_access,
+                               d.name[0] != 0 ? d.name : nullptr, 0,
+                               image ? 0 : d.size, d.protection, d.attributes,
+                               file);
+    if (st == status::object_name_exists)
+      st = status::object_name_collision;  // opened, not made: another's
+    else if (st == status::success &&
+             (out.object->size() != d.size || out.object->is_image() != image))
+      st = status::file_invalid;  // the file's headers changed
+    if (st != status::success && out) close_section(sys, out);
     return st;
   }
 
@@ -427,13 +521,17 @@ struct saved_system_io {
                 0 ||
             sec != f::no_section || first_page != 0)
           return bad;
-      } else if (type == static_cast<std::uint8_t>(vad_type::mapped)) {
-        v.type = vad_type::mapped;
+      } else if (type == static_cast<std::uint8_t>(vad_type::mapped) ||
+                 type == static_cast<std::uint8_t>(vad_type::image)) {
+        v.type = static_cast<vad_type>(type);
         if ((flags & ~std::uint8_t{static_cast<std::uint8_t>(
                          vad_flags::view_unmap)}) != 0 ||
             sec >= sections.size())
           return bad;
         const section_desc& d = sections[sec];
+        // An image's view maps an image section, a data view any other.
+        if ((v.type == vad_type::image) != ((d.attributes & sec::image) != 0))
+          return bad;
         const std::uint64_t spages = (d.size + page_size - 1) >> page_shift;
         if (first_page >= spages || pages > spages - first_page) return bad;
         if (!region::view_protection_allowed(
@@ -512,26 +610,29 @@ struct saved_system_io {
 }  // namespace detail
 
 /// Effects: `spaces` (all on one system) are written to `out` (replacing
-/// what it held) in the format of the header comment. The spaces are as
-/// they were, but for section pages read in to be saved.
+/// what it held) in the format of the header comment; a file section
+/// names its file by its place in `files`. The spaces are as they were,
+/// but for page-file section pages read in to be saved.
 /// Returns: invalid_parameter (spaces on two systems), not_supported (a
-/// file-backed, image or SEC_RESERVE section's view, a device range, an
-/// AWE reservation), no_memory or in_page_error (a page could not be read
-/// in); then `out` is unspecified.
+/// view of a file not in `files`, a device range, an AWE reservation),
+/// no_memory or in_page_error (a page could not be read in); then `out`
+/// is unspecified.
 template <class Space>
 status save_system(std::initializer_list<Space*> spaces,
-                   std::vector<std::byte>& out) {
-  return detail::saved_system_io<Space>::save(spaces, out);
+                   std::vector<std::byte>& out,
+                   std::initializer_list<file_object*> files = {}) {
+  return detail::saved_system_io<Space>::save(spaces, out, files);
 }
 
 /// Effects: save_system, written to the file at `path` (replaced).
 /// Returns: save_system's statuses, or unsuccessful (the file could not be
 /// written).
 template <class Space>
-status save_system_file(std::initializer_list<Space*> spaces,
-                        const char* path) {
+status save_system_file(std::initializer_list<Space*> spaces, const char* path,
+                        std::initializer_list<file_object*> files = {}) {
   std::vector<std::byte> bytes;
-  if (const status st = save_system(spaces, bytes); st != status::success)
+  if (const status st = save_system(spaces, bytes, files);
+      st != status::success)
     return st;
   std::FILE* f = std::fopen(path, "wb");
   if (f == nullptr) return status::unsuccessful;
@@ -541,26 +642,30 @@ status save_system_file(std::initializer_list<Space*> spaces,
 
 /// Effects: the spaces saved in `in` are rebuilt in `spaces`: fresh, empty
 /// spaces of one system, as many as were saved, in the same order; the
-/// sections are created on that system.
+/// sections are created on that system, a file section over the file at
+/// its place in `files` (the files the save was given, opened again).
 /// Returns: invalid_parameter (a space not empty, spaces on two systems,
-/// another number of spaces), file_corrupt_error (bad magic or checksum,
-/// a truncated input, contents that do not hold together),
-/// revision_mismatch (another format version), invalid_image_format (a
-/// space saved from another arch), or what rebuilding met
-/// (commitment_limit, no_memory, quota_exceeded, object_name_collision,
-/// ...). On any failure the spaces are empty and no section is left.
+/// another number of spaces or of files), file_corrupt_error (bad magic
+/// or checksum, a truncated input, contents that do not hold together),
+/// revision_mismatch (a format version this code does not read),
+/// invalid_image_format (a space saved from another arch), file_invalid
+/// (a file whose size, or whose image, is not what was saved), or what
+/// rebuilding met (commitment_limit, no_memory, quota_exceeded,
+/// object_name_collision, a file's read error, ...). On any failure the
+/// spaces are empty and no section is left.
 template <class Space>
 status load_system(std::span<const std::byte> in,
-                   std::initializer_list<Space*> spaces) {
-  return detail::saved_system_io<Space>::load(in, spaces);
+                   std::initializer_list<Space*> spaces,
+                   std::initializer_list<file_object*> files = {}) {
+  return detail::saved_system_io<Space>::load(in, spaces, files);
 }
 
 /// Effects: load_system of the file at `path`.
 /// Returns: load_system's statuses, or object_name_not_found (no such
 /// file), unsuccessful (it could not be read).
 template <class Space>
-status load_system_file(const char* path,
-                        std::initializer_list<Space*> spaces) {
+status load_system_file(const char* path, std::initializer_list<Space*> spaces,
+                        std::initializer_list<file_object*> files = {}) {
   std::FILE* f = std::fopen(path, "rb");
   if (f == nullptr) return status::object_name_not_found;
   std::vector<std::byte> bytes;
@@ -570,7 +675,7 @@ status load_system_file(const char* path,
   const bool ok = std::ferror(f) == 0;
   std::fclose(f);
   if (!ok) return status::unsuccessful;
-  return load_system(std::span<const std::byte>(bytes), spaces);
+  return load_system(std::span<const std::byte>(bytes), spaces, files);
 }
 
 }  // namespace mmkit::emu

@@ -252,6 +252,10 @@ class snapshot {
     part* older = nullptr;  // the snapshot below, listening before
     part* newer = nullptr;
     bool listening = false;
+    /// A saved system's part: a file section's page the file still holds
+    /// is captured without bytes, and a SEC_RESERVE section's page the
+    /// records name is committed again when the view is remade.
+    bool saved = false;
 
     void page_touched(vpn p) noexcept override {
       touched.push_back(p);
@@ -343,6 +347,11 @@ class snapshot {
     r.protection = pv.protection;
     r.private_copy =
         !v.private_memory() && !pv.shared && pv.pte != entry_kind::prototype;
+    if (out.saved && !v.private_memory() && !r.private_copy &&
+        as_view(v).section->file_backed() && !file_lacks(c, p, pv)) {
+      out.pages.push_back(r);  // its bytes are the file's
+      return status::success;
+    }
     const std::byte* from = nullptr;
     std::byte slot_bytes[page_size];
     if (pv.resident) {
@@ -369,6 +378,24 @@ class snapshot {
     }
     out.pages.push_back(r);
     return status::success;
+  }
+
+  /// Whether the section page `p` of a file-backed view shows (`pv`) holds
+  /// bytes its file does not: the page is resident and its frame modified,
+  /// or this view's PTE is dirty (D not yet folded into the frame). A
+  /// page not resident is the file's, or comes back from it.
+  template <class Core>
+  static bool file_lacks(Core& c, vpn p, const page_view& pv) noexcept {
+    pfn frame = pv.frame;
+    if (!pv.resident) {
+      if (pv.pte != entry_kind::prototype) return false;
+      const std::uint64_t word = c.sys->sections().pool[pv.proto];
+      if (!proto::is_resident(word)) return false;
+      frame = proto::frame_of(word);
+    }
+    constexpr typename Core::entry_type valid_dirty = 0x41;  // P and D
+    return c.pfns().entry(frame).modified() ||
+           (pv.valid && (c.ptes.read(p) & valid_dirty) == valid_dirty);
   }
 
   // --- D bits ------------------------------------------------------------
@@ -608,17 +635,21 @@ class snapshot {
     if (r == nullptr) return status::success;  // uncommitted then: still so
     const vpn_range one{p, p};
     page_view pv = c.view(v, p);
-    if (!pv.committed) return status::success;  // not ours to commit
+    if (!pv.committed) {
+      // A snapshot leaves a SEC_RESERVE section's commits to the section;
+      // a saved system's load commits the pages its records name.
+      if (!s.saved) return status::success;
+      if (const status st = region::commit_view(c, v, one, r->protection);
+          st != status::success)
+        return st;
+      pv = c.view(v, p);
+    }
     if (r->private_copy && pv.pte == entry_kind::prototype) {
-      // A remade view: the copy is made again.
-      typename ops::page_source how{};
-      const auto source =
-          ops::page_in(*c.sys, as_view(v).section->pages(), pv.proto, how);
-      if (!source) return source.error();
-      const auto copy = fault::frame_for_copy(c, *source);
-      if (!copy) return status::no_memory;
-      fault_counts counts;
-      fault::copy_page(c, counts, p, *source, pv.protection, *copy);
+      // A remade view: the copy is made again, with the section page's
+      // protection (a relocated image page's copy is still WRITECOPY; a
+      // written one's protection is set below, as any page's).
+      status why = status::success;
+      if (region::make_private(c, v, p, why) == nullptr) return why;
       pv = c.view(v, p);
     }
     if (r->has_bytes) {
