@@ -449,6 +449,8 @@ struct saved_system_io {
               : (kind & ~sec::file) != sec::commit &&
                     (kind & ~sec::file) != sec::reserve)
       return bad;
+    // A data section never outgrows its file (a larger one grew it).
+    if (!image && d.size > d.file_size) return bad;
     if (files.begin()[d.file]->store().size() != d.file_size)
       return status::file_invalid;
     return status::success;
