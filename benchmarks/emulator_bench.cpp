@@ -36,6 +36,12 @@
 //       read-only, 4,096 times, querying after each (mmkit), or mprotects a
 //       mapping of its own (host). A private range of valid pages needs
 //       only its space's lock.
+//   BM_commit_threads/{mmkit,host}/<threads>
+//       threads against throughput for VirtualAlloc: each thread, in its
+//       own space, reserves and commits 1 MiB and releases it, 1,024
+//       times, touching no page (mmkit), or mmaps and munmaps 1 MiB
+//       (host). A commit of pages that hold no frame writes its PTEs
+//       without the PFN lock; the release holds it.
 //   BM_restore/{mmkit,fork,memcpy}/<dirty pages>
 //       a snapshot fuzzer's reset over 256 MiB committed and touched, after
 //       a run that wrote <dirty pages> pages (16 or 1,024, spread over the
@@ -212,7 +218,7 @@ constexpr std::uint64_t fault_pages = 2048;
 using locked_space = address_space<arch::x86_64, hosted_config<mutex_lock>>;
 
 /// An address space per thread on `sys`, each with `pages` committed at
-/// its base.
+/// its base (0: nothing allocated).
 struct thread_spaces {
   std::vector<std::unique_ptr<locked_space>> spaces;
   std::vector<vaddr> bases;
@@ -222,7 +228,8 @@ struct thread_spaces {
       spaces.push_back(std::make_unique<locked_space>(sys));
       vaddr base{0};
       std::uint64_t size = pages * page_size;
-      if (spaces.back()->allocate(base, size, mem::reserve | mem::commit,
+      if (pages != 0 &&
+          spaces.back()->allocate(base, size, mem::reserve | mem::commit,
                                   page::readwrite) != status::success)
         std::abort();
       bases.push_back(base);
@@ -471,6 +478,61 @@ void BM_protect_threads_host(benchmark::State& state) {
 }
 BENCHMARK(BM_protect_threads_host)
     ->Name("BM_protect_threads/host")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+/// BM_commit_threads: 1 MiB reserved and committed, then released.
+constexpr std::uint64_t commit_pages = 256;
+constexpr std::uint64_t commit_rounds = 1024;
+
+void BM_commit_threads_mmkit(benchmark::State& state) {
+  const auto threads = static_cast<std::size_t>(state.range(0));
+  hosted_system<mutex_lock> sys{threads * (commit_pages + 64) * page_size};
+  thread_spaces made{sys, threads, 0};
+  for (auto _ : state)
+    on_threads(threads, [&](std::size_t t) {
+      locked_space& as = *made.spaces[t];
+      for (std::uint64_t r = 0; r < commit_rounds; ++r) {
+        vaddr at{0};
+        std::uint64_t size = commit_pages * page_size;
+        if (as.allocate(at, size, mem::reserve | mem::commit,
+                        page::readwrite) != status::success)
+          std::abort();
+        size = 0;
+        if (as.free(at, size, mem::release) != status::success) std::abort();
+      }
+    });
+  state.SetItemsProcessed(
+      static_cast<std::int64_t>(state.iterations() * threads * commit_rounds));
+}
+BENCHMARK(BM_commit_threads_mmkit)
+    ->Name("BM_commit_threads/mmkit")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+void BM_commit_threads_host(benchmark::State& state) {
+  const auto threads = static_cast<std::size_t>(state.range(0));
+  const std::size_t bytes = commit_pages * page_size;
+  for (auto _ : state)
+    on_threads(threads, [&](std::size_t) {
+      for (std::uint64_t r = 0; r < commit_rounds; ++r) {
+        void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) std::abort();
+        munmap(m, bytes);
+      }
+    });
+  state.SetItemsProcessed(
+      static_cast<std::int64_t>(state.iterations() * threads * commit_rounds));
+}
+BENCHMARK(BM_commit_threads_host)
+    ->Name("BM_commit_threads/host")
     ->Arg(1)
     ->Arg(2)
     ->Arg(4)

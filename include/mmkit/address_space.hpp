@@ -195,12 +195,12 @@ class address_space : private space_link {
       status s;
       bool crowded = false;
       {
-        locked_scope guard(*this);
+        locked_scope guard(*this, own_pages_scope);
         s = nt::allocate(core_, b, sz, allocation_type, protect, zero_bits);
         if (s == status::success && (allocation_type & mem::reserve))
           emu_layout_changed(b, sz);
-        crowded =
-            s == status::insufficient_resources && core_.sys->crowded_locked();
+        crowded = s == status::insufficient_resources &&
+                  core_.holds_pfn_lock() && core_.sys->crowded_locked();
       }
       if (crowded && tries < crowded_retries) {
         detail::pause_for<lock_type>();
@@ -214,7 +214,7 @@ class address_space : private space_link {
   status free(vaddr& base, std::uint64_t& size,
               std::uint32_t free_type) noexcept {
     if (created_ != status::success) return created_;
-    locked_scope guard(*this);
+    locked_scope guard(*this, own_pages_scope);
     // Released pages are supplied no more (fault callbacks block).
     if (!callbacks_can_free_locked(base, size, free_type))
       return status::insufficient_resources;
@@ -811,7 +811,7 @@ class address_space : private space_link {
   struct access_scope_t {};
   static constexpr access_scope_t access_scope{};
   /// locked_scope's tag for a call that changes only what the space's lock
-  /// covers unless it takes the PFN lock itself (protect).
+  /// covers unless it takes the PFN lock itself (allocate, free, protect).
   struct own_pages_scope_t {};
   static constexpr own_pages_scope_t own_pages_scope{};
 
@@ -833,7 +833,13 @@ class address_space : private space_link {
   ///   regions and trimmed or fork-shared pages
   ///   (region::protect's and nt::query's on_shared): a private
   ///   page's valid, demand-zero or page-file PTE and its frame's PFN
-  ///   entry are the space's alone.
+  ///   entry are the space's alone; and for allocate and free, which
+  ///   take it once their arguments are checked and, when the pages they
+  ///   commit or decommit hold no frame (nor a page-file slot), give it
+  ///   back while they write those PTEs: a commit makes its tables first
+  ///   (region::pfn_work_done_before_writes), a decommit keeps the tables
+  ///   it empties and takes the lock again to free them
+  ///   (region::uncommit).
   ///   A guest access reads its leaf entries with atomic loads
   ///   (paging/entry.hpp, load_entry) and takes the PFN lock on a fault:
   ///   for the whole fault, but for a private demand-zero page not at all
@@ -860,12 +866,16 @@ class address_space : private space_link {
       if constexpr (core_type::threaded) as.core_.pfn_lazy = true;
     }
     /// The space's lock only, for a call that may change PTEs and takes
-    /// the PFN lock itself where it needs it (protect). Without threads
-    /// the PFN lock is held as by every call.
+    /// the PFN lock itself where it needs it (allocate, free, protect), and may
+    /// give it back once its PFN work is done (space_core::pfn_work_done).
+    /// Without threads the PFN lock is held as by every call.
     locked_scope(address_space& as, own_pages_scope_t) noexcept
         : as_(as), space_(&as) {
       as_.lock_.lock();
-      if constexpr (!core_type::threaded) as_.core_.take_pfn_lock();
+      if constexpr (!core_type::threaded)
+        as_.core_.take_pfn_lock();
+      else
+        as.core_.pfn_lazy = true;
     }
     /// The space's lock only, for a call that changes nothing and takes
     /// the PFN lock itself where it needs it (query). Without threads the

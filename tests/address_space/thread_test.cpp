@@ -521,6 +521,97 @@ TEST_CASE(
 
 TEST_SUITE_END();
 
+/// A PTE observer that asks, at a space's first PTE write of each call
+/// after arm(), whether another thread could take the PFN lock then: a
+/// helper thread tries it (the writing thread itself may not).
+struct pfn_lock_probe {
+  mutex_lock* pfn_lock = nullptr;
+  bool armed = false;
+  int free_at_write = -1;  // -1: no write since arm()
+  void arm() {
+    armed = true;
+    free_at_write = -1;
+  }
+  template <class Entry>
+  void pte_changed(vpn, Entry, Entry) noexcept {
+    if (!armed) return;
+    armed = false;
+    bool got = false;
+    std::thread([&] {
+      got = pfn_lock->try_lock();
+      if (got) pfn_lock->unlock();
+    }).join();
+    free_at_write = got;
+  }
+};
+struct probe_config : hosted_config<mutex_lock> {
+  using observer = pfn_lock_probe;
+};
+
+TEST_CASE(
+    "address_space thread: a commit or decommit of pages that hold no frame "
+    "writes its PTEs without the PFN lock; one over a resident page holds "
+    "it") {
+  basic_hosted_system<probe_config> sys{std::uint64_t{16} << 20};
+  address_space<arch::x86_64, probe_config> as{sys};
+  as.observer().pfn_lock = &sys.pfn_lock();
+  const std::uint64_t tables_at_start = as.table_pages_in_use();
+  // Returns whether another thread could take the PFN lock at the call's
+  // first PTE write (-1: no write).
+  auto allocate = [&](vaddr& at, std::uint64_t pages, std::uint32_t type,
+                      std::uint32_t prot = page::readwrite) {
+    std::uint64_t size = pages * page_size;
+    as.observer().arm();
+    REQUIRE(as.allocate(at, size, type, prot) == status::success);
+    return as.observer().free_at_write;
+  };
+  auto free = [&](vaddr at, std::uint64_t pages, std::uint32_t type) {
+    std::uint64_t size = pages * page_size;
+    as.observer().arm();
+    REQUIRE(as.free(at, size, type) == status::success);
+    return as.observer().free_at_write;
+  };
+  // MEM_RESERVE | MEM_COMMIT of 3 MiB: its two leaf tables are made under
+  // the lock, its 768 PTEs written without it.
+  vaddr base{0};
+  CHECK(allocate(base, 768, mem::reserve | mem::commit) == 1);
+  CHECK(as.table_pages_in_use() > tables_at_start);
+  // Its release clears them without it, and the tables go once the
+  // release has it again.
+  CHECK(free(base, 0, mem::release) == 1);
+  CHECK(as.table_pages_in_use() == tables_at_start);
+  CHECK(as.commit_charge() == 0);
+  // MEM_COMMIT in a reservation: fresh pages, then fresh and committed
+  // untouched ones.
+  vaddr r{0};
+  CHECK(allocate(r, 1024, mem::reserve) == -1);  // no PTE written
+  vaddr at = r + 8 * page_size;
+  CHECK(allocate(at, 8, mem::commit) == 1);
+  at = r;
+  CHECK(allocate(at, 600, mem::commit) == 1);
+  // A page that holds a frame: a commit over it (a new protection) and a
+  // decommit of it hold the lock to their end.
+  REQUIRE(as.access(r + 4 * page_size, mmkit::access::write) ==
+          status::success);
+  at = r;
+  CHECK(allocate(at, 16, mem::commit, page::readonly) == 0);
+  CHECK(free(r, 16, mem::decommit) == 0);
+  // Untouched pages: a decommit clears them without it.
+  CHECK(free(r + 100 * page_size, 100, mem::decommit) == 1);
+  CHECK(as.commit_charge() == 600 - 16 - 100);
+  CHECK(sys.pfns().check_invariants());
+  CHECK(as.check_invariants());
+  // The pages left read and write as committed memory does.
+  REQUIRE(as.access(r + 500 * page_size, mmkit::access::write) ==
+          status::success);
+  REQUIRE(as.access(r + 150 * page_size, mmkit::access::read) ==
+          status::access_violation);
+  CHECK(free(r, 0, mem::release) == 0);  // page 500 holds a frame
+  CHECK(as.table_pages_in_use() == tables_at_start);
+  CHECK(as.commit_charge() == 0);
+  CHECK(as.check_invariants());
+}
+
 TEST_CASE_TEMPLATE(
     "address_space thread: demand-zero faults take frames from the space's "
     "frame cache without the PFN lock; the fault that finds it empty waits "

@@ -122,6 +122,45 @@ TEST_CASE_TEMPLATE(
   CHECK(f.w.table().check_invariants());
 }
 
+TEST_CASE_TEMPLATE(
+    "pte_writer: ensure_tables makes every leaf table a range lacks; "
+    "rewrite_keeping_tables leaves emptied tables for free_empty_tables",
+    A, arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
+  writer_fixture<A> f;
+  using entry_type = typename A::entry_type;
+  constexpr std::uint64_t leaf_pages = A::level[1].span() >> page_shift;
+  const vpn first{vaddr{0x40000000}.page().raw() + leaf_pages / 2};
+  const vpn_range r{first, first + (2 * leaf_pages)};
+  REQUIRE(f.w.ensure_tables(r).ok());
+  CHECK(f.w.tables_needed(r) == 0);
+  CHECK(f.w.table().table_pages() == 1 + (A::levels - 2) + 3);
+  CHECK(f.w.table().check_invariants());  // empty leaf tables are allowed
+  CHECK(f.log.empty());
+  f.w.rewrite(r, [&](vpn, entry_type) {
+    return writer_fixture<A>::sw::demand_zero(mm::readwrite);
+  });
+  CHECK(f.w.table().table_pages() == 1 + (A::levels - 2) + 3);
+  // Cleared, keeping the tables: all three stay, empty, and the entries
+  // read zero.
+  f.w.rewrite_keeping_tables(
+      r, [&](vpn, entry_type) { return entry_type{0}; },
+      [](vpn, vpn) { return true; });
+  CHECK(f.log.size() == 2 * r.count());
+  CHECK(f.w.table().table_pages() == 1 + (A::levels - 2) + 3);
+  CHECK(f.w.read(first + leaf_pages) == 0);
+  CHECK(f.w.table().check_invariants());
+  // A write after it frees as before: the middle table is kept by one
+  // entry, the others go with every level between them and the root.
+  REQUIRE(f.w.write(first + leaf_pages, f.valid(7)).ok());
+  f.w.free_empty_tables(r);
+  CHECK(f.w.table().table_pages() == 1 + (A::levels - 2) + 1);
+  REQUIRE(f.w.write(first + leaf_pages, 0).ok());
+  CHECK(f.w.table().table_pages() == 1);
+  f.w.free_empty_tables(r);  // nothing left to free
+  CHECK(f.w.table().table_pages() == 1);
+  CHECK(f.w.table().check_invariants());
+}
+
 TEST_CASE(
     "leaf range: a walk over a fresh 64 TiB range meets a handful of "
     "spans") {

@@ -151,6 +151,10 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
   if (size == 0 || Core::highest_user_address - b + 1 < size)
     return status::invalid_parameter_4;
 
+  // The checks read only the space's VADs; what follows charges commit and
+  // takes nodes and frames (region::commit may let go of the PFN lock
+  // again before its PTE writes).
+  c.take_pfn_lock();
   if ((allocation_type & mem::reserve) || (b == 0 && !reset)) {
     const status s = region::reserve(
         c, base, size, allocation_type & mem::commit,
@@ -235,6 +239,9 @@ status free(Core& c, vaddr& base, std::uint64_t& size,
     if (free_type == mem::decommit) return status::memory_not_allocated;
     if (r != v->range()) return status::free_vm_not_at_base;
   }
+  // As allocate: the checks read only the space's VADs (region::uncommit
+  // may let go of the PFN lock while it clears PTEs).
+  c.take_pfn_lock();
   const status s = free_type == mem::release ? region::release(c, *v, r)
                                              : region::decommit(c, *v, r);
   if (s != status::success) return s;

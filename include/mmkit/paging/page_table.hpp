@@ -296,11 +296,23 @@ class page_table {
       ++count(ref.table);
       return;
     }
-    if (--count(ref.table) != 0) return;
+    if (--count(ref.table) != 0 || keep_empty_) return;
     path p;
     [[maybe_unused]] const status s = descend(va, 0, p, create_tables::no);
     MMKIT_ASSERT(s == status::success && p.table[0] == ref.table);
     prune(p, 0);
+  }
+
+  /// Effects: while `keep` is true, a write of zero that empties a leaf
+  /// table leaves it in place, empty, for free_if_empty to free later (a
+  /// caller that clears entries while it may not give frames back).
+  void keep_empty_tables(bool keep) noexcept { keep_empty_ = keep; }
+  /// Effects: the leaf table of `va`, if there and empty, is freed, with
+  /// every ancestor it leaves empty in turn (as a write emptying it would).
+  void free_if_empty(vaddr va) noexcept {
+    path p;
+    if (descend(va, 0, p, create_tables::no) != status::success) return;
+    if (count(p.table[0]) == 0) prune(p, 0);
   }
 
   // --- checking ------------------------------------------------------------
@@ -396,7 +408,7 @@ class page_table {
     store_entry(slot, value);
     if (old == 0 && value != 0) ++count(p.table[0]);
     if (old != 0 && value == 0) --count(p.table[0]);
-    if (value == 0) prune(p, 0);
+    if (value == 0 && !keep_empty_) prune(p, 0);
   }
 
   /// Frees the tables at levels >= `from` of path `p` (never the root) that
@@ -491,6 +503,7 @@ class page_table {
   Source* source_ = nullptr;
   pfn root_{};
   std::uint64_t table_pages_ = 0;
+  bool keep_empty_ = false;  // keep_empty_tables
 };
 
 }  // namespace mmkit

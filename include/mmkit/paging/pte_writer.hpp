@@ -154,6 +154,29 @@ class pte_writer {
   void rewrite(vpn_range r, G&& g) noexcept {
     rewrite(r, static_cast<G&&>(g), [](vpn, vpn) { return false; });
   }
+  /// As rewrite(r, g, skip), but a table the writes empty stays, empty,
+  /// until free_empty_tables: a decommit clears its PTEs while it may not
+  /// give frames back (it does not hold the PFN lock), then frees the
+  /// tables once it does.
+  template <class G, class Skip>
+  void rewrite_keeping_tables(vpn_range r, G&& g, Skip&& skip) noexcept {
+    mutable_table().keep_empty_tables(true);
+    rewrite(r, static_cast<G&&>(g), static_cast<Skip&&>(skip));
+    mutable_table().keep_empty_tables(false);
+  }
+  /// Effects: every empty leaf table of `r` is freed, with the ancestors
+  /// it leaves empty (what writes of zero over `r` would have freed).
+  /// Complexity: O(leaf tables and missing subtrees of r).
+  void free_empty_tables(vpn_range r) noexcept {
+    for (vpn p = r.first;;) {
+      const auto probe = mutable_table().probe_leaf(p.address());
+      if (probe.leaf) xlat_.free_if_empty(p.address());
+      const vpn last = detail::span_last<Arch>(
+          p, probe.leaf ? 1 : probe.gap_level, r.last);
+      if (last == r.last) return;
+      p = last + 1;
+    }
+  }
 
   /// Effects: none. Returns: how many table frames writing non-zero
   /// entries over all of `r` might need (a missing leaf table may need a
@@ -176,6 +199,21 @@ class pte_writer {
   /// Effects: makes the leaf table of `p` (a write to it then cannot fail).
   result<leaf_ref> ensure_leaf(vpn p) noexcept {
     return mutable_table().ensure_leaf(p.address());
+  }
+  /// Effects: makes every leaf table `r` lacks, with its upper levels, so
+  /// that no write over `r` needs a frame (a commit makes them while it
+  /// holds the PFN lock, and writes its PTEs after letting go of it).
+  /// Returns: the frame source's status when a table cannot be made (the
+  /// tables made before stay, empty).
+  /// Complexity: O(leaf tables of r).
+  result<void> ensure_tables(vpn_range r) noexcept {
+    for (vpn p = r.first;;) {
+      if (!mutable_table().probe_leaf(p.address()).leaf)
+        if (auto made = ensure_leaf(p); !made) return made.error();
+      const vpn last = detail::span_last<Arch>(p, 1, r.last);
+      if (last == r.last) return {};
+      p = last + 1;
+    }
   }
   /// `p`'s leaf entry, or null when a table on the way is missing.
   leaf_ref find_leaf(vpn p) noexcept {

@@ -199,6 +199,14 @@ class translator {
     return table_.table_pages() >= tables;
   }
 
+  /// As page_table::free_if_empty, then forgets the cached upper levels of
+  /// every table freed.
+  void free_if_empty(vaddr va) noexcept {
+    const std::uint64_t tables = table_.table_pages();
+    table_.free_if_empty(va);
+    forget_freed_tables(va, 0, tables);
+  }
+
   /// Effects: drops the page of `va` from the TLB (both modes) and the
   /// paging-structure cache entry of its region (INVLPG).
   void invalidate(vaddr va) noexcept {

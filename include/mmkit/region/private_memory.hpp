@@ -80,6 +80,22 @@ status reserve(Core& c, vaddr& base, std::uint64_t& size, bool commit_now,
 /// Effects: reserve()'s reservation at the free slot `where` (from the VAD
 /// tree's insert_check or find_free_slot), as it is: no rounding. `base`
 /// and `size` become the reservation. Returns: as reserve().
+/// Requires: the PFN lock is held; `r`'s pages hold no frame (so none of
+/// its PTEs is a transition PTE the system may rewrite, and writing them
+/// touches no PFN entry but their tables' use counts, which are the
+/// space's). Effects: in a call that takes the PFN lock only for its PFN
+/// work (space_core::pfn_work_done), the tables `r` lacks are made and
+/// the PFN lock goes, so that the PTE writes of a large commit keep no
+/// other space waiting; elsewhere nothing.
+template <class Core>
+void pfn_work_done_before_writes(Core& c, vpn_range r) noexcept {
+  if (!c.pfn_lock_goes_early()) return;
+  // The tables were charged and their frames made available (charge).
+  [[maybe_unused]] const auto made = c.ptes.ensure_tables(r);
+  MMKIT_ASSERT(made.ok());
+  c.pfn_work_done();
+}
+
 template <class Core>
 status reserve_at(Core& c, const vad_tree<vad>::insert_commit_data& where,
                   bool commit_now, mm_protection prot, bool write_watch,
@@ -110,6 +126,7 @@ status reserve_at(Core& c, const vad_tree<vad>::insert_commit_data& where,
   v->set_commit_charge(commit_now ? r.count() : 0);
   c.vads.insert_commit(*v, where);
   if (commit_now) {
+    pfn_work_done_before_writes(c, r);
     // Every committed page gets its PTE (page_state.hpp says why).
     const auto pte = Core::model::absent_entry(prot);
     c.ptes.rewrite(r, [&](vpn, typename Core::entry_type) { return pte; });
@@ -137,19 +154,24 @@ typename Core::entry_type reprotected(Core& c, const vad& v,
 }
 
 /// Whether every page of `r` (in `v`) is one this layer may change.
-/// Counts the pages that are not committed into `fresh` when given.
+/// Counts the pages that are not committed into `fresh`, and those a frame
+/// holds into `resident`, when given.
 template <class Core>
 bool all_supported(Core& c, const vad& v, vpn_range r,
-                   std::uint64_t* fresh = nullptr) noexcept {
+                   std::uint64_t* fresh = nullptr,
+                   std::uint64_t* resident = nullptr) noexcept {
   bool ok = true;
   c.scan(v, r, [&](vpn first, vpn last, const page_view& pv) {
     if (!pv.supported()) return ok = false;
     if (fresh != nullptr && !pv.committed)
       *fresh += last.raw() - first.raw() + 1;
+    if (resident != nullptr && pv.resident)
+      *resident += last.raw() - first.raw() + 1;
     return true;
   });
   return ok;
 }
+
 
 /// Effects: MEM_COMMIT of the pages of `r` (in one reservation `v`) with
 /// `prot`; committed pages charge nothing more and take the protection.
@@ -158,9 +180,12 @@ bool all_supported(Core& c, const vad& v, vpn_range r,
 template <class Core>
 status commit(Core& c, vad& v, vpn_range r, mm_protection prot) noexcept {
   using model = typename Core::model;
-  std::uint64_t fresh = 0;
-  if (!all_supported(c, v, r, &fresh)) return status::not_implemented;
+  std::uint64_t fresh = 0, resident = 0;
+  if (!all_supported(c, v, r, &fresh, &resident))
+    return status::not_implemented;
   if (const status s = c.charge(fresh, r); s != status::success) return s;
+  // A resident page's PTE and PFN entry change under the PFN lock.
+  if (resident == 0) pfn_work_done_before_writes(c, r);
   c.ptes.rewrite(r, [&](vpn, typename Core::entry_type old) {
     const page_view pv = model::view(v, old, c.pfns());
     if (!pv.committed) return model::absent_entry(prot);
@@ -203,6 +228,33 @@ std::uint64_t uncommit(Core& c, vad& v, vpn_range r) noexcept {
   using model = typename Core::model;
   using entry_type = typename Core::entry_type;
   std::uint64_t committed = 0;
+  if (c.pfn_lock_goes_early()) {
+    // A call that takes the PFN lock only for its PFN work (allocate,
+    // free): when no page of `r` holds a frame or a page-file slot, the
+    // commit goes back under the lock, the PTEs are cleared without it
+    // (no transition PTE among them for the system to rewrite; the emptied
+    // tables kept), and the lock is taken again, the space consistent,
+    // to free the tables.
+    bool frameless = true;
+    c.scan(v, r, [&](vpn first, vpn last, const page_view& pv) {
+      if (pv.resident || pv.pte == entry_kind::page_file)
+        return frameless = false;
+      if (pv.committed) committed += last.raw() - first.raw() + 1;
+      return true;
+    });
+    if (frameless) {
+      c.uncharge(committed);
+      v.set_commit_charge(v.commit_charge() - committed);
+      c.pfn_work_done();
+      c.ptes.rewrite_keeping_tables(
+          r, [](vpn, entry_type) { return entry_type{0}; },
+          [](vpn, vpn) { return true; });
+      c.take_pfn_lock();
+      c.ptes.free_empty_tables(r);
+      return committed;
+    }
+    committed = 0;
+  }
   c.ptes.rewrite(
       r,
       [&](vpn, entry_type old) {

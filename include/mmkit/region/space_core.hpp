@@ -90,9 +90,10 @@ struct space_core {
   /// The flag the system reads while the call waits for the PFN lock
   /// (space_link::waits_for_pfn_lock).
   bool* wait_flag = nullptr;
-  /// Set for a guest access (access, read, write, host_page_of): a fault
-  /// in it takes the PFN lock only for its PFN work, and a demand-zero
-  /// fault gives it back before the PTE write (pfn_work_done).
+  /// Set for a guest access (access, read, write, host_page_of) and for
+  /// allocate and protect: the call takes the PFN lock only for its PFN
+  /// work, and a demand-zero fault, or a commit of pages that hold no
+  /// frame, gives it back before its PTE writes (pfn_work_done).
   bool pfn_lazy = false;
   /// The faults of this space by kind, and where the system reads them
   /// (space_link::published_faults; publish_faults).
@@ -143,11 +144,19 @@ struct space_core {
   void publish_faults() noexcept {
     if (published_faults != nullptr) publish_counts(*published_faults, faults);
   }
-  /// Effects: in a guest access, a fault whose PFN work is done gives the
-  /// PFN lock back; elsewhere the call keeps it to its end.
+  /// Effects: in a call that takes the PFN lock only for its PFN work (a
+  /// guest access, allocate), work whose PFN part is done gives the PFN
+  /// lock back; elsewhere the call keeps it to its end.
   void pfn_work_done() const noexcept {
     if constexpr (threaded)
       if (pfn_lazy && *pfn_flag) give_pfn_lock();
+  }
+  /// Whether pfn_work_done() would give the PFN lock back now.
+  bool pfn_lock_goes_early() const noexcept {
+    if constexpr (threaded)
+      return pfn_lazy && *pfn_flag;
+    else
+      return false;
   }
 
   /// Whether `n` more VAD nodes and `tables` more page-table pages stay
