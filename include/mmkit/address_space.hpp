@@ -258,7 +258,7 @@ class address_space : private space_link {
       std::uint32_t protect, std::uint64_t zero_bits = 0,
       std::uint32_t inherit = section_inherit::view_share) noexcept {
     if (created_ != status::success) return created_;
-    locked_scope guard(*this);
+    locked_scope guard(*this, own_pages_scope);
     const status s = nt::map_view(core_, h, base, view_size, offset,
                                   allocation_type, protect, zero_bits, inherit);
     if (s == status::success) emu_layout_changed(base, view_size);
@@ -811,7 +811,8 @@ class address_space : private space_link {
   struct access_scope_t {};
   static constexpr access_scope_t access_scope{};
   /// locked_scope's tag for a call that changes only what the space's lock
-  /// covers unless it takes the PFN lock itself (allocate, free, protect).
+  /// covers unless it takes the PFN lock itself (allocate, free, map_view,
+  /// protect).
   struct own_pages_scope_t {};
   static constexpr own_pages_scope_t own_pages_scope{};
 
@@ -833,10 +834,11 @@ class address_space : private space_link {
   ///   regions and trimmed or fork-shared pages
   ///   (region::protect's and nt::query's on_shared): a private
   ///   page's valid, demand-zero or page-file PTE and its frame's PFN
-  ///   entry are the space's alone; and for allocate and free, which
-  ///   take it once their arguments are checked and, when the pages they
-  ///   commit or decommit hold no frame (nor a page-file slot), give it
-  ///   back while they write those PTEs: a commit makes its tables first
+  ///   entry are the space's alone; and for allocate, free and map_view,
+  ///   which take it once their arguments are checked (map_view: at
+  ///   once) and, when the pages they commit, decommit or map hold no
+  ///   frame (nor a page-file slot), give it back while they write those
+  ///   PTEs: a commit or a new view makes its tables first
   ///   (region::pfn_work_done_before_writes), a decommit keeps the tables
   ///   it empties and takes the lock again to free them
   ///   (region::uncommit).
@@ -866,7 +868,8 @@ class address_space : private space_link {
       if constexpr (core_type::threaded) as.core_.pfn_lazy = true;
     }
     /// The space's lock only, for a call that may change PTEs and takes
-    /// the PFN lock itself where it needs it (allocate, free, protect), and may
+    /// the PFN lock itself where it needs it (allocate, free, map_view,
+    /// protect), and may
     /// give it back once its PFN work is done (space_core::pfn_work_done).
     /// Without threads the PFN lock is held as by every call.
     locked_scope(address_space& as, own_pages_scope_t) noexcept

@@ -3,6 +3,8 @@
 // spaces fault at once on one system, and the background pager pages
 // out under two writers. Run under ThreadSanitizer by the
 // `tsan` preset (its test filter selects this file's cases by name).
+#include "image/pe_builder.hpp"
+
 #include <mmkit/address_space.hpp>
 #include <mmkit/arch/x86_32.hpp>
 #include <mmkit/arch/x86_64.hpp>
@@ -15,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -521,6 +524,20 @@ TEST_CASE(
 
 TEST_SUITE_END();
 
+/// A PE32+ DLL of one code page with a DIR64 fixup in it.
+pe_test::bytes tiny_dll() {
+  pe_test::image_spec s;
+  s.pe32_plus = true;
+  s.dll = true;
+  s.image_base = 0x180000000;
+  pe_test::bytes text(0x200);
+  for (std::size_t i = 0; i < text.size(); ++i)
+    text[i] = static_cast<std::byte>(i * 11 + 5);
+  s.sections = {{".text", pe_test::text_flags, text, 0}};
+  s.relocations = {{0x1010, pe_test::rel_dir64}};
+  return pe_test::build(s).data;
+}
+
 /// A PTE observer that asks, at a space's first PTE write of each call
 /// after arm(), whether another thread could take the PFN lock then: a
 /// helper thread tries it (the writing thread itself may not).
@@ -549,9 +566,9 @@ struct probe_config : hosted_config<mutex_lock> {
 };
 
 TEST_CASE(
-    "address_space thread: a commit or decommit of pages that hold no frame "
-    "writes its PTEs without the PFN lock; one over a resident page holds "
-    "it") {
+    "address_space thread: a commit, decommit or map of pages that hold no "
+    "frame writes its PTEs without the PFN lock; one over a resident page "
+    "holds it") {
   basic_hosted_system<probe_config> sys{std::uint64_t{16} << 20};
   address_space<arch::x86_64, probe_config> as{sys};
   as.observer().pfn_lock = &sys.pfn_lock();
@@ -609,6 +626,49 @@ TEST_CASE(
   CHECK(free(r, 0, mem::release) == 0);  // page 500 holds a frame
   CHECK(as.table_pages_in_use() == tables_at_start);
   CHECK(as.commit_charge() == 0);
+  CHECK(as.check_invariants());
+
+  // A view's PTEs are new: written without it too.
+  section_handle h;
+  REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0,
+                         768 * page_size, page::readwrite,
+                         sec::commit) == status::success);
+  vaddr view{0};
+  std::uint64_t size = 0;
+  as.observer().arm();
+  REQUIRE(as.map_view(h, view, size, 0, 0, page::readwrite) ==
+          status::success);
+  CHECK(as.observer().free_at_write == 1);
+  REQUIRE(as.access(view + 700 * page_size, mmkit::access::write) ==
+          status::success);
+  REQUIRE(as.unmap_view(view) == status::success);
+  close_section(sys, h);
+
+  // An image away from its base: the view's PTEs without it, then the
+  // relocation with it again.
+  const pe_test::bytes dll = tiny_dll();
+  memory_store store(const_cast<std::byte*>(dll.data()), dll.size(),
+                     dll.size(), false);
+  file_object file(store);
+  REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0, 0,
+                         page::execute_writecopy, sec::image,
+                         &file) == status::success);
+  view = vaddr{0x7FF000000000};
+  size = 0;
+  as.observer().arm();
+  REQUIRE(as.map_view(h, view, size, 0, 0, page::readwrite) ==
+          status::image_not_at_base);
+  CHECK(as.observer().free_at_write == 1);
+  const pe_test::bytes want = pe_test::expected_image(dll, view.raw());
+  std::uint64_t fixed = 0, expected = 0;
+  std::size_t done = 0;
+  REQUIRE(as.read(view + 0x1010, &fixed, sizeof fixed, done) ==
+          status::success);
+  std::memcpy(&expected, want.data() + 0x1010, sizeof expected);
+  CHECK(fixed == expected);
+  CHECK(as.check_invariants());
+  REQUIRE(as.unmap_view(view) == status::success);
+  close_section(sys, h);
   CHECK(as.check_invariants());
 }
 

@@ -157,6 +157,9 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
                 std::uint32_t inherit = section_inherit::view_share) noexcept {
   using Arch = typename Core::arch_type;
   MMKIT_ASSERT(h.object != nullptr);
+  // The section is the PFN lock's (region::map_view may let go of it for
+  // the view's PTE writes).
+  c.take_pfn_lock();
   // The order of ReactOS's NtMapViewOfSection: ZeroBits, the inherit
   // disposition, the allocation type, then the protection.
   std::uint64_t limit = 0;

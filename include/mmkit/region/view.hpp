@@ -139,6 +139,8 @@ status map_view(Core& c, section_object& s, std::uint64_t first,
   v->first_proto = proto;
   c.vads.insert_commit(*v, where);
   section_ops<typename Core::system_type>::add_view(s, *v);
+  // The view's PTEs are new: no frame yet, no other call's to rewrite.
+  pfn_work_done_before_writes(c, r);
   c.ptes.rewrite(r, [&](vpn p, typename Core::entry_type) {
     return Core::model::view_prototype_entry(v->proto_of(p), mm_protection{});
   });
@@ -341,6 +343,9 @@ status map_image_view(Core& c, section_object& s, vaddr& base,
                   limit, vad_type::image, seg.pages);
   }
   if (st != status::success) return st;
+  // map_view may have let go of the PFN lock for its PTE writes; the
+  // relocation (or the unmap) works on the section's pages again.
+  c.take_pfn_lock();
   if (at.raw() == info.image_base) {
     base = at;
     return status::success;
