@@ -249,6 +249,87 @@ TEST_CASE(
   CHECK(sys.pfns().check_invariants());
 }
 
+TEST_CASE(
+    "address_space thread: commits, decommits, releases and views in four "
+    "spaces at once, while faults repurpose each other's frames and the "
+    "pager trims") {
+  // 256 frames for 4 x 96 pages touched: the untouched halves are committed,
+  // decommitted and released without the PFN lock while other spaces'
+  // faults take this space's standby frames.
+  hosted_system<mutex_lock> sys{256 * page_size, 2048 * page_size};
+  section_handle h;
+  REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0,
+                         64 * page_size, page::readwrite,
+                         sec::commit) == status::success);
+  std::vector<std::unique_ptr<locked_space>> spaces;
+  for (int i = 0; i < 4; ++i)
+    spaces.push_back(std::make_unique<locked_space>(sys));
+  REQUIRE(sys.start_background_pager(std::chrono::milliseconds{1}) ==
+          status::success);
+  std::atomic<unsigned> failures{0};
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      locked_space& as = *spaces[i];
+      for (std::uint64_t round = 0; round < 100; ++round) {
+        vaddr base{0};
+        std::uint64_t size = 192 * page_size;
+        if (as.allocate(base, size, mem::reserve | mem::commit,
+                        page::readwrite) != status::success) {
+          ++failures;
+          continue;
+        }
+        // Even pages written with a tag, odd pages left untouched.
+        const std::uint64_t tag = (std::uint64_t{i} << 48) | (round << 32);
+        for (std::uint64_t p = 0; p < 192; p += 2) {
+          const std::uint64_t v = tag | p;
+          std::size_t done = 0;
+          if (as.write(base + p * page_size, &v, sizeof v, done) !=
+              status::success)
+            ++failures;
+        }
+        // The untouched top third goes and comes back; a view comes and
+        // goes beside it.
+        vaddr top = base + 128 * page_size;
+        std::uint64_t top_size = 64 * page_size;
+        if (as.free(top, top_size, mem::decommit) != status::success)
+          ++failures;
+        top = base + 129 * page_size;
+        top_size = page_size;
+        if (as.allocate(top, top_size, mem::commit, page::readwrite) !=
+            status::success)
+          ++failures;
+        vaddr view{0};
+        std::uint64_t view_size = 0;
+        if (as.map_view(h, view, view_size, 0, 0, page::readwrite) !=
+                status::success ||
+            as.unmap_view(view) != status::success)
+          ++failures;
+        for (std::uint64_t p = 0; p < 128; p += 2) {
+          std::uint64_t v = 0;
+          std::size_t done = 0;
+          if (as.read(base + p * page_size, &v, sizeof v, done) !=
+                  status::success ||
+              v != (tag | p))
+            ++failures;
+        }
+        std::uint64_t zero = 0;
+        if (as.free(base, zero, mem::release) != status::success) ++failures;
+      }
+    });
+  for (auto& t : threads) t.join();
+  sys.stop_background_pager();
+  close_section(sys, h);
+  CHECK(failures.load() == 0);
+  CHECK(sys.stats().repurposed > 0);
+  CHECK(sys.commit_charge() == 0);
+  for (auto& as : spaces) {
+    CHECK(as->check_invariants());
+    CHECK(as->table_pages_in_use() == 1);
+  }
+  CHECK(sys.pfns().check_invariants());
+}
+
 TEST_CASE("address_space thread: one address space shared by four threads") {
   hosted_system<mutex_lock> sys{std::uint64_t{64} << 20};
   locked_space as{sys};
