@@ -267,7 +267,7 @@ class address_space : private space_link {
   /// NtUnmapViewOfSection: the view holding `base` goes.
   status unmap_view(vaddr base) noexcept {
     if (created_ != status::success) return created_;
-    locked_scope guard(*this);
+    locked_scope guard(*this, own_pages_scope);
     const mapped_vad* v = nt::view_at(core_, base);
     const vpn_range r = v != nullptr ? v->range() : vpn_range{};
     const status s = nt::unmap_view(core_, base);
@@ -812,7 +812,7 @@ class address_space : private space_link {
   static constexpr access_scope_t access_scope{};
   /// locked_scope's tag for a call that changes only what the space's lock
   /// covers unless it takes the PFN lock itself (allocate, free, map_view,
-  /// protect).
+  /// unmap_view, protect).
   struct own_pages_scope_t {};
   static constexpr own_pages_scope_t own_pages_scope{};
 
@@ -834,14 +834,14 @@ class address_space : private space_link {
   ///   regions and trimmed or fork-shared pages
   ///   (region::protect's and nt::query's on_shared): a private
   ///   page's valid, demand-zero or page-file PTE and its frame's PFN
-  ///   entry are the space's alone; and for allocate, free and map_view,
-  ///   which take it once their arguments are checked (map_view: at
-  ///   once) and, when the pages they commit, decommit or map hold no
-  ///   frame (nor a page-file slot), give it back while they write those
-  ///   PTEs: a commit or a new view makes its tables first
-  ///   (region::pfn_work_done_before_writes), a decommit keeps the tables
-  ///   it empties and takes the lock again to free them
-  ///   (region::uncommit).
+  ///   entry are the space's alone; and for allocate, free, map_view and
+  ///   unmap_view, which take it once their arguments are checked and,
+  ///   when the pages they commit, decommit, map or unmap hold no frame
+  ///   (nor a page-file slot), give it back while they write those PTEs:
+  ///   a commit or a new view makes its tables first
+  ///   (region::pfn_work_done_before_writes), a decommit or an unmap
+  ///   keeps the tables it empties and takes the lock again to free them
+  ///   (region::clear_without_pfn_lock).
   ///   A guest access reads its leaf entries with atomic loads
   ///   (paging/entry.hpp, load_entry) and takes the PFN lock on a fault:
   ///   for the whole fault, but for a private demand-zero page not at all
@@ -869,7 +869,7 @@ class address_space : private space_link {
     }
     /// The space's lock only, for a call that may change PTEs and takes
     /// the PFN lock itself where it needs it (allocate, free, map_view,
-    /// protect), and may
+    /// unmap_view, protect), and may
     /// give it back once its PFN work is done (space_core::pfn_work_done).
     /// Without threads the PFN lock is held as by every call.
     locked_scope(address_space& as, own_pages_scope_t) noexcept

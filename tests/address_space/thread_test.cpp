@@ -647,9 +647,9 @@ struct probe_config : hosted_config<mutex_lock> {
 };
 
 TEST_CASE(
-    "address_space thread: a commit, decommit or map of pages that hold no "
-    "frame writes its PTEs without the PFN lock; one over a resident page "
-    "holds it") {
+    "address_space thread: a commit, decommit, map or unmap of pages that "
+    "hold no frame writes its PTEs without the PFN lock; one over a "
+    "resident page holds it") {
   basic_hosted_system<probe_config> sys{std::uint64_t{16} << 20};
   address_space<arch::x86_64, probe_config> as{sys};
   as.observer().pfn_lock = &sys.pfn_lock();
@@ -720,9 +720,22 @@ TEST_CASE(
   REQUIRE(as.map_view(h, view, size, 0, 0, page::readwrite) ==
           status::success);
   CHECK(as.observer().free_at_write == 1);
+  // Unmapped untouched: cleared without it, the tables freed with it.
+  as.observer().arm();
+  REQUIRE(as.unmap_view(view) == status::success);
+  CHECK(as.observer().free_at_write == 1);
+  CHECK(as.table_pages_in_use() == tables_at_start);
+  // A view that maps a frame holds it to the end of its unmap.
+  view = vaddr{0};
+  size = 0;
+  REQUIRE(as.map_view(h, view, size, 0, 0, page::readwrite) ==
+          status::success);
   REQUIRE(as.access(view + 700 * page_size, mmkit::access::write) ==
           status::success);
+  as.observer().arm();
   REQUIRE(as.unmap_view(view) == status::success);
+  CHECK(as.observer().free_at_write == 0);
+  CHECK(as.table_pages_in_use() == tables_at_start);
   close_section(sys, h);
 
   // An image away from its base: the view's PTEs without it, then the

@@ -255,6 +255,9 @@ template <class Core>
 status unmap_view(Core& c, vaddr base) noexcept {
   mapped_vad* v = view_at(c, base);
   if (v == nullptr) return status::not_mapped_view;
+  // The section is the PFN lock's (region::unmap_view may let go of it
+  // while it clears a view that maps no frame).
+  c.take_pfn_lock();
   region::unmap_view(c, *v);
   return status::success;
 }

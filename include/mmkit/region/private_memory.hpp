@@ -96,6 +96,23 @@ void pfn_work_done_before_writes(Core& c, vpn_range r) noexcept {
   c.pfn_work_done();
 }
 
+/// Requires: the PFN lock is held, in a call that takes it only for its
+/// PFN work (space_core::pfn_lock_goes_early); no PTE of `r` holds a frame
+/// or a page-file slot (none is one the system may rewrite).
+/// Effects: the PTEs of `r` are cleared without the PFN lock, the tables
+/// they empty kept; then the lock is taken again, the space consistent
+/// (its VADs as they were, the PTEs zero), and those tables freed.
+template <class Core>
+void clear_without_pfn_lock(Core& c, vpn_range r) noexcept {
+  using entry_type = typename Core::entry_type;
+  c.pfn_work_done();
+  c.ptes.rewrite_keeping_tables(
+      r, [](vpn, entry_type) { return entry_type{0}; },
+      [](vpn, vpn) { return true; });
+  c.take_pfn_lock();
+  c.ptes.free_empty_tables(r);
+}
+
 template <class Core>
 status reserve_at(Core& c, const vad_tree<vad>::insert_commit_data& where,
                   bool commit_now, mm_protection prot, bool write_watch,
@@ -229,12 +246,10 @@ std::uint64_t uncommit(Core& c, vad& v, vpn_range r) noexcept {
   using entry_type = typename Core::entry_type;
   std::uint64_t committed = 0;
   if (c.pfn_lock_goes_early()) {
-    // A call that takes the PFN lock only for its PFN work (allocate,
-    // free): when no page of `r` holds a frame or a page-file slot, the
-    // commit goes back under the lock, the PTEs are cleared without it
-    // (no transition PTE among them for the system to rewrite; the emptied
-    // tables kept), and the lock is taken again, the space consistent,
-    // to free the tables.
+    // A call that takes the PFN lock only for its PFN work (free): when
+    // no page of `r` holds a frame or a page-file slot, the commit goes
+    // back under the lock and the PTEs are cleared without it
+    // (clear_without_pfn_lock).
     bool frameless = true;
     c.scan(v, r, [&](vpn first, vpn last, const page_view& pv) {
       if (pv.resident || pv.pte == entry_kind::page_file)
@@ -245,12 +260,7 @@ std::uint64_t uncommit(Core& c, vad& v, vpn_range r) noexcept {
     if (frameless) {
       c.uncharge(committed);
       v.set_commit_charge(v.commit_charge() - committed);
-      c.pfn_work_done();
-      c.ptes.rewrite_keeping_tables(
-          r, [](vpn, entry_type) { return entry_type{0}; },
-          [](vpn, vpn) { return true; });
-      c.take_pfn_lock();
-      c.ptes.free_empty_tables(r);
+      clear_without_pfn_lock(c, r);
       return committed;
     }
     committed = 0;

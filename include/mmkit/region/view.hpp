@@ -149,6 +149,26 @@ status map_view(Core& c, section_object& s, std::uint64_t first,
   return status::success;
 }
 
+/// Whether no PTE of the view pages `r` maps a frame or names a page-file
+/// slot: each is zero or in prototype form (the section's page, not
+/// mapped here).
+template <class Core>
+bool maps_no_frame(Core& c, vpn_range r) noexcept {
+  using sw = typename Core::sw;
+  bool none = true;
+  c.ptes.for_each_span(r, [&](const auto& s) {
+    if (!s.present()) return true;
+    const auto* e = s.entries;
+    for (vpn p = s.first;; ++p, ++e) {
+      const entry_kind k = sw::classify(load_entry(e));
+      if (k != entry_kind::zero && k != entry_kind::prototype)
+        return none = false;
+      if (p == s.last) return true;
+    }
+  });
+  return none;
+}
+
 /// Effects: a valid shared PTE `e` lets go of its frame: a write it
 /// recorded (D bit) marks the frame modified first.
 template <class Core>
@@ -164,19 +184,24 @@ void unshare(Core& c, typename Core::entry_type e, pfn frame) noexcept {
 template <class Core>
 void unmap_view(Core& c, mapped_vad& v) noexcept {
   using entry_type = typename Core::entry_type;
-  c.ptes.rewrite(
-      v.range(),
-      [&](vpn p, entry_type e) {
-        const page_view pv = c.view_of(v, p, e);
-        if (pv.valid && pv.shared)
-          unshare(c, e, pv.frame);
-        else if (pv.resident)
-          c.free_frame(pv.frame);
-        else if (pv.pte == entry_kind::page_file)
-          c.free_slot(e);
-        return entry_type{0};
-      },
-      [](vpn, vpn) { return true; });
+  if (c.pfn_lock_goes_early() && maps_no_frame(c, v.range())) {
+    // Only prototype-form PTEs: cleared without the PFN lock.
+    clear_without_pfn_lock(c, v.range());
+  } else {
+    c.ptes.rewrite(
+        v.range(),
+        [&](vpn p, entry_type e) {
+          const page_view pv = c.view_of(v, p, e);
+          if (pv.valid && pv.shared)
+            unshare(c, e, pv.frame);
+          else if (pv.resident)
+            c.free_frame(pv.frame);
+          else if (pv.pte == entry_kind::page_file)
+            c.free_slot(e);
+          return entry_type{0};
+        },
+        [](vpn, vpn) { return true; });
+  }
   if (v.commit_charge() != 0) c.uncharge(v.commit_charge());
   c.vads.erase(v);
   section_ops<typename Core::system_type>::remove_view(*c.sys, v);
