@@ -717,8 +717,7 @@ TEST_CASE(
   vaddr view{0};
   std::uint64_t size = 0;
   as.observer().arm();
-  REQUIRE(as.map_view(h, view, size, 0, 0, page::readwrite) ==
-          status::success);
+  REQUIRE(as.map_view(h, view, size, 0, 0, page::readwrite) == status::success);
   CHECK(as.observer().free_at_write == 1);
   // Unmapped untouched: cleared without it, the tables freed with it.
   as.observer().arm();
@@ -728,8 +727,7 @@ TEST_CASE(
   // A view that maps a frame holds it to the end of its unmap.
   view = vaddr{0};
   size = 0;
-  REQUIRE(as.map_view(h, view, size, 0, 0, page::readwrite) ==
-          status::success);
+  REQUIRE(as.map_view(h, view, size, 0, 0, page::readwrite) == status::success);
   REQUIRE(as.access(view + 700 * page_size, mmkit::access::write) ==
           status::success);
   as.observer().arm();
@@ -741,8 +739,8 @@ TEST_CASE(
   // An image away from its base: the view's PTEs without it, then the
   // relocation with it again.
   const pe_test::bytes dll = tiny_dll();
-  memory_store store(const_cast<std::byte*>(dll.data()), dll.size(),
-                     dll.size(), false);
+  memory_store store(const_cast<std::byte*>(dll.data()), dll.size(), dll.size(),
+                     false);
   file_object file(store);
   REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0, 0,
                          page::execute_writecopy, sec::image,

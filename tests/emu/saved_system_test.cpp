@@ -3,8 +3,8 @@
 // invariant check; a truncated or corrupt file gives a status and leaves
 // the spaces empty.
 #include "emu_machine.hpp"
-#include "test_files.hpp"
 #include "seen_state.hpp"
+#include "test_files.hpp"
 
 #include <mmkit/emu/saved_system.hpp>
 
@@ -104,32 +104,28 @@ struct file_system {
   vaddr da{0}, db{0}, ia{0}, ib{0}, ra{0};
 
   file_system() {
-    REQUIRE(create_section(m.sys, hd, section_access::all_access, "data", 0,
-                           0, page::readwrite, sec::commit,
+    REQUIRE(create_section(m.sys, hd, section_access::all_access, "data", 0, 0,
+                           page::readwrite, sec::commit,
                            &data.file) == status::success);
-    REQUIRE(create_section(m.sys, hi, section_access::all_access, nullptr, 0,
-                           0, page::execute_writecopy, sec::image,
+    REQUIRE(create_section(m.sys, hi, section_access::all_access, nullptr, 0, 0,
+                           page::execute_writecopy, sec::image,
                            &dll.file) == status::success);
     REQUIRE(create_section(m.sys, hr, section_access::all_access, nullptr, 0,
                            16 * page_size, page::readwrite,
                            sec::reserve) == status::success);
     std::uint64_t size = 0;
-    REQUIRE(a.map_view(hd, da, size, 0, 0, page::readwrite) ==
-            status::success);
+    REQUIRE(a.map_view(hd, da, size, 0, 0, page::readwrite) == status::success);
     size = 0;
-    REQUIRE(b.map_view(hd, db, size, 0, 0, page::readonly) ==
-            status::success);
+    REQUIRE(b.map_view(hd, db, size, 0, 0, page::readonly) == status::success);
     size = 0;
-    REQUIRE(a.map_view(hi, ia, size, 0, 0, page::readwrite) ==
-            status::success);
+    REQUIRE(a.map_view(hi, ia, size, 0, 0, page::readwrite) == status::success);
     REQUIRE(ia.raw() == 0x180000000);
     ib = vaddr{0x7FF000000000};
     size = 0;
     REQUIRE(b.map_view(hi, ib, size, 0, 0, page::readwrite) ==
             status::image_not_at_base);
     size = 0;
-    REQUIRE(a.map_view(hr, ra, size, 0, 0, page::readwrite) ==
-            status::success);
+    REQUIRE(a.map_view(hr, ra, size, 0, 0, page::readwrite) == status::success);
     for (std::uint64_t pg : {2, 3, 9}) {
       vaddr at = ra + pg * page_size;
       size = page_size;
@@ -139,13 +135,13 @@ struct file_system {
     poke(a, ra + 2 * page_size, 0x2222);
     poke(a, ra + 9 * page_size, 0x9999);
 
-    poke(a, da + page_size, 0x1111);       // dirty
-    poke(a, da + 3 * page_size, 0x3333);   // written, then flushed
+    poke(a, da + page_size, 0x1111);      // dirty
+    poke(a, da + 3 * page_size, 0x3333);  // written, then flushed
     vaddr f = da + 3 * page_size;
     size = page_size;
     REQUIRE(a.flush(f, size) == status::success);
-    (void)peek(b, db + 5 * page_size);     // read only
-    poke(a, ia + 0x3000, 0xDA7A);          // .data: a private copy
+    (void)peek(b, db + 5 * page_size);  // read only
+    poke(a, ia + 0x3000, 0xDA7A);       // .data: a private copy
   }
   ~file_system() {
     close_section(m.sys, hd);
@@ -359,9 +355,9 @@ TEST_CASE(
   emu_machine m2{4096};
   {
     space a2{m2.sys}, b2{m2.sys};
-    REQUIRE(emu::load_system<space>(file, {&a2, &b2},
-                                    {&data2.file, &dll2.file}) ==
-            status::success);
+    REQUIRE(
+        emu::load_system<space>(file, {&a2, &b2}, {&data2.file, &dll2.file}) ==
+        status::success);
     CHECK(a2.check_invariants());
     CHECK(b2.check_invariants());
     require_same(look(a2), want_a);
@@ -397,15 +393,15 @@ TEST_CASE(
                                   {&shorter.file, &dll2.file}) ==
           status::file_invalid);
     // The DLL where the data file goes: its size gives it away.
-    CHECK(emu::load_system<space>(file, {&a2, &b2},
-                                  {&dll2.file, &data2.file}) ==
-          status::file_invalid);
+    CHECK(
+        emu::load_system<space>(file, {&a2, &b2}, {&dll2.file, &data2.file}) ==
+        status::file_invalid);
     // An image of the same size whose headers say something else.
     test_file other{w.dll.bytes, false};
     other.bytes[0] = std::byte{'X'};  // not MZ
-    CHECK(emu::load_system<space>(file, {&a2, &b2},
-                                  {&data2.file, &other.file}) ==
-          status::invalid_image_not_mz);
+    CHECK(
+        emu::load_system<space>(file, {&a2, &b2}, {&data2.file, &other.file}) ==
+        status::invalid_image_not_mz);
     CHECK(empty_and_sound(a2));
     CHECK(empty_and_sound(b2));
     CHECK(data2.file.mapped_views() == 0);

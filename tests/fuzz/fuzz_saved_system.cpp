@@ -67,8 +67,8 @@ struct files {
   static constexpr std::size_t data_bytes = 8 * mmkit::page_size + 2048;
   std::vector<std::byte> pristine = pattern(data_bytes);
   std::vector<std::byte> data_bytes_now = pristine;
-  mmkit::memory_store data_store{data_bytes_now.data(), data_bytes,
-                                 data_bytes, true};
+  mmkit::memory_store data_store{data_bytes_now.data(), data_bytes, data_bytes,
+                                 true};
   mmkit::file_object data{data_store};
   std::vector<std::byte> dll_bytes = dll();
   mmkit::memory_store dll_store{dll_bytes.data(), dll_bytes.size(),

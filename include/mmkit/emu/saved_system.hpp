@@ -465,10 +465,9 @@ struct saved_system_io {
     file_object* file =
         d.file == saved_format::no_file ? nullptr : files.begin()[d.file];
     const bool image = (d.attributes & sec::image) != 0;
-    status st = create_section(sys, out, section_access::all_access,
-                               d.name[0] != 0 ? d.name : nullptr, 0,
-                               image ? 0 : d.size, d.protection, d.attributes,
-                               file);
+    status st = create_section(
+        sys, out, section_access::all_access, d.name[0] != 0 ? d.name : nullptr,
+        0, image ? 0 : d.size, d.protection, d.attributes, file);
     if (st == status::object_name_exists)
       st = status::object_name_collision;  // opened, not made: another's
     else if (st == status::success &&

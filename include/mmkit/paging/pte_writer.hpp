@@ -171,8 +171,8 @@ class pte_writer {
     for (vpn p = r.first;;) {
       const auto probe = mutable_table().probe_leaf(p.address());
       if (probe.leaf) xlat_.free_if_empty(p.address());
-      const vpn last = detail::span_last<Arch>(
-          p, probe.leaf ? 1 : probe.gap_level, r.last);
+      const vpn last =
+          detail::span_last<Arch>(p, probe.leaf ? 1 : probe.gap_level, r.last);
       if (last == r.last) return;
       p = last + 1;
     }

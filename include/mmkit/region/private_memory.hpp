@@ -189,7 +189,6 @@ bool all_supported(Core& c, const vad& v, vpn_range r,
   return ok;
 }
 
-
 /// Effects: MEM_COMMIT of the pages of `r` (in one reservation `v`) with
 /// `prot`; committed pages charge nothing more and take the protection.
 /// Returns: not_implemented (a page-file or prototype page in the range),
