@@ -77,9 +77,6 @@ status reserve(Core& c, vaddr& base, std::uint64_t& size, bool commit_now,
   return reserve_at(c, where, commit_now, prot, write_watch, base, size);
 }
 
-/// Effects: reserve()'s reservation at the free slot `where` (from the VAD
-/// tree's insert_check or find_free_slot), as it is: no rounding. `base`
-/// and `size` become the reservation. Returns: as reserve().
 /// Requires: the PFN lock is held; `r`'s pages hold no frame (so none of
 /// its PTEs is a transition PTE the system may rewrite, and writing them
 /// touches no PFN entry but their tables' use counts, which are the
@@ -113,6 +110,9 @@ void clear_without_pfn_lock(Core& c, vpn_range r) noexcept {
   c.ptes.free_empty_tables(r);
 }
 
+/// Effects: reserve()'s reservation at the free slot `where` (from the VAD
+/// tree's insert_check or find_free_slot), as it is: no rounding. `base`
+/// and `size` become the reservation. Returns: as reserve().
 template <class Core>
 status reserve_at(Core& c, const vad_tree<vad>::insert_commit_data& where,
                   bool commit_now, mm_protection prot, bool write_watch,

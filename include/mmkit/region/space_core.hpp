@@ -91,9 +91,10 @@ struct space_core {
   /// (space_link::waits_for_pfn_lock).
   bool* wait_flag = nullptr;
   /// Set for a guest access (access, read, write, host_page_of) and for
-  /// allocate and protect: the call takes the PFN lock only for its PFN
-  /// work, and a demand-zero fault, or a commit of pages that hold no
-  /// frame, gives it back before its PTE writes (pfn_work_done).
+  /// allocate, free, map_view, unmap_view and protect: the call takes the
+  /// PFN lock only for its PFN work, and a demand-zero fault, or a commit,
+  /// decommit, map or unmap of pages that hold no frame, gives it back
+  /// before its PTE writes (pfn_work_done).
   bool pfn_lazy = false;
   /// The faults of this space by kind, and where the system reads them
   /// (space_link::published_faults; publish_faults).
@@ -145,8 +146,9 @@ struct space_core {
     if (published_faults != nullptr) publish_counts(*published_faults, faults);
   }
   /// Effects: in a call that takes the PFN lock only for its PFN work (a
-  /// guest access, allocate), work whose PFN part is done gives the PFN
-  /// lock back; elsewhere the call keeps it to its end.
+  /// guest access, allocate, free, map_view, unmap_view), work whose PFN
+  /// part is done gives the PFN lock back; elsewhere the call keeps it to
+  /// its end.
   void pfn_work_done() const noexcept {
     if constexpr (threaded)
       if (pfn_lazy && *pfn_flag) give_pfn_lock();
