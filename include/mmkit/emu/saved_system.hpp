@@ -98,11 +98,10 @@ inline constexpr std::uint32_t no_section = 0xFFFFFFFF;
 inline constexpr std::uint32_t no_file = 0xFFFFFFFF;
 inline constexpr std::uint8_t has_bytes = 1;
 inline constexpr std::uint8_t private_copy = 2;
-/// The header and a section record of version 1; version 2 adds the files
-/// (header) and the file fields (section).
+/// The header and a section record of version 1 (the least a file holds);
+/// version 2 adds the file count (header) and the file fields (section).
 inline constexpr std::size_t header_bytes = 8 + 5 * 4;
 inline constexpr std::size_t section_bytes = 8 + 3 * 4;
-inline constexpr std::size_t header_files_bytes = 4;
 inline constexpr std::size_t section_file_bytes = 4 + 8;
 inline constexpr std::size_t space_bytes = 3 * 4 + 8;
 inline constexpr std::size_t vad_bytes = 8 + 8 + 3 + 8 + 4 + 8 + 8;
