@@ -58,8 +58,8 @@
 //     relocated pages) keep their bytes, as a private page does.
 // Not saved (save answers not_supported): device (MMIO) ranges, AWE
 // reservations, and sections over files the caller did not list. A loaded
-// section has no handle: it lives while its views do (a name it had stays
-// its name).
+// section has no handle, and so no name (a name goes with a section's last
+// handle, as in NT): it lives while its views do.
 //
 // Loading reads the whole input and checks every count, index, range and
 // protection before it makes anything; what it then makes and cannot
