@@ -253,17 +253,30 @@ TEST_CASE(
     "address_space thread: commits, decommits, releases and views in four "
     "spaces at once, while faults repurpose each other's frames and the "
     "pager trims") {
-  // 256 frames for 4 x 96 pages touched: the untouched halves are committed,
-  // decommitted and released without the PFN lock while other spaces'
-  // faults take this space's standby frames.
+  // 256 frames, and each space keeps 96 pages of its own written before
+  // the threads start: memory is full, so the rounds' faults take other
+  // spaces' standby frames (however the threads overlap), while the
+  // untouched halves are committed, decommitted and released without the
+  // PFN lock.
   hosted_system<mutex_lock> sys{256 * page_size, 2048 * page_size};
   section_handle h;
   REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0,
                          64 * page_size, page::readwrite,
                          sec::commit) == status::success);
   std::vector<std::unique_ptr<locked_space>> spaces;
-  for (int i = 0; i < 4; ++i)
+  std::vector<vaddr> kept;
+  for (int i = 0; i < 4; ++i) {
     spaces.push_back(std::make_unique<locked_space>(sys));
+    vaddr at{0};
+    std::uint64_t size = 96 * page_size;
+    REQUIRE(spaces.back()->allocate(at, size, mem::reserve | mem::commit,
+                                    page::readwrite) == status::success);
+    for (std::uint64_t p = 0; p < 96; ++p)
+      REQUIRE(spaces.back()->access(at + p * page_size,
+                                    mmkit::access::write) == status::success);
+    kept.push_back(at);
+  }
+  const std::uint64_t repurposed_before = sys.stats().repurposed;
   REQUIRE(sys.start_background_pager(std::chrono::milliseconds{1}) ==
           status::success);
   std::atomic<unsigned> failures{0};
@@ -319,9 +332,13 @@ TEST_CASE(
     });
   for (auto& t : threads) t.join();
   sys.stop_background_pager();
+  CHECK(sys.stats().repurposed > repurposed_before);
+  for (std::size_t i = 0; i < spaces.size(); ++i) {
+    std::uint64_t zero = 0;
+    CHECK(spaces[i]->free(kept[i], zero, mem::release) == status::success);
+  }
   close_section(sys, h);
   CHECK(failures.load() == 0);
-  CHECK(sys.stats().repurposed > 0);
   CHECK(sys.commit_charge() == 0);
   for (auto& as : spaces) {
     CHECK(as->check_invariants());
