@@ -272,8 +272,8 @@ TEST_CASE(
     REQUIRE(spaces.back()->allocate(at, size, mem::reserve | mem::commit,
                                     page::readwrite) == status::success);
     for (std::uint64_t p = 0; p < 96; ++p)
-      REQUIRE(spaces.back()->access(at + p * page_size,
-                                    mmkit::access::write) == status::success);
+      REQUIRE(spaces.back()->access(at + p * page_size, mmkit::access::write) ==
+              status::success);
     kept.push_back(at);
   }
   const std::uint64_t repurposed_before = sys.stats().repurposed;
