@@ -230,7 +230,8 @@ struct saved_system_io {
         for (const vad_record& v : p->vads) {
           if (v.section == nullptr) continue;
           const section_object& s = *v.section;
-          if (s.file_backed() && file_index(files, s.file()) == f_no_file) {
+          if (s.file_backed() &&
+              file_index(files, s.file()) == saved_format::no_file) {
             st = status::not_supported;
             break;
           }
@@ -248,8 +249,6 @@ struct saved_system_io {
     return st;
   }
 
-  static constexpr std::uint32_t f_no_file = saved_format::no_file;
-
   /// `f`'s place in `files`, or no_file.
   static std::uint32_t file_index(file_list files,
                                   const file_object* f) noexcept {
@@ -258,7 +257,7 @@ struct saved_system_io {
       if (x == f) return i;
       ++i;
     }
-    return f_no_file;
+    return saved_format::no_file;
   }
 
   static void write(const std::vector<std::unique_ptr<part>>& parts,

@@ -637,8 +637,11 @@ class snapshot {
     page_view pv = c.view(v, p);
     if (!pv.committed) {
       // A snapshot leaves a SEC_RESERVE section's commits to the section;
-      // a saved system's load commits the pages its records name.
-      if (!s.saved) return status::success;
+      // a saved system's load commits the pages its records name, in a
+      // page-file section only (a file or image section's uncommitted page,
+      // an image's padding, stays so: the load's check of the rebuilt
+      // pages then refuses the file).
+      if (!s.saved || as_view(v).section->file_backed()) return status::success;
       if (const status st = region::commit_view(c, v, one, r->protection);
           st != status::success)
         return st;
