@@ -17,9 +17,10 @@
 //                       └─ system&          PFN database, commit, PFN lock
 //
 // Locking (Config::lock; no_lock by default): each call holds the address
-// space's lock throughout, and the system's PFN lock for as long as it
-// works on what the system shares: locked_scope, below, says which call
-// holds which. The system rewrites one of this space's transition PTEs
+// space's lock throughout, the system's section lock when it maps, unmaps
+// or otherwise reaches a section object, and the system's PFN lock for as
+// long as it works on frames and commit: locked_scope, below, says which
+// call holds which. The system rewrites one of this space's transition PTEs
 // when it repurposes a standby frame, holding the PFN lock.
 //
 // Freestanding: nothing here allocates. A kernel gives the VAD nodes (the
@@ -259,6 +260,7 @@ class address_space : private space_link {
       std::uint32_t inherit = section_inherit::view_share) noexcept {
     if (created_ != status::success) return created_;
     locked_scope guard(*this, own_pages_scope);
+    section_scope sections(*this);
     const status s = nt::map_view(core_, h, base, view_size, offset,
                                   allocation_type, protect, zero_bits, inherit);
     if (s == status::success) emu_layout_changed(base, view_size);
@@ -268,6 +270,7 @@ class address_space : private space_link {
   status unmap_view(vaddr base) noexcept {
     if (created_ != status::success) return created_;
     locked_scope guard(*this, own_pages_scope);
+    section_scope sections(*this);
     const mapped_vad* v = nt::view_at(core_, base);
     const vpn_range r = v != nullptr ? v->range() : vpn_range{};
     const status s = nt::unmap_view(core_, base);
@@ -450,11 +453,13 @@ class address_space : private space_link {
         child.core_.sys != core_.sys)
       return status::invalid_parameter;
     // Both spaces' locks, lower address first (two forks between the same
-    // spaces cannot deadlock), then the PFN lock.
+    // spaces cannot deadlock), then the section lock (views are mapped
+    // again in the child) and the PFN lock.
     address_space& first = this < &child ? *this : child;
     address_space& second = this < &child ? child : *this;
     detail::lock_scope first_guard(first.lock_);
     detail::lock_scope second_guard(second.lock_);
+    detail::lock_scope section_guard(core_.sys->section_lock());
     detail::lock_scope pfn_guard(core_.sys->pfn_lock());
     // Both are the caller's: a reclaim inside the fork may trim either
     // without taking its lock again (locked_scope).
@@ -816,7 +821,8 @@ class address_space : private space_link {
   struct own_pages_scope_t {};
   static constexpr own_pages_scope_t own_pages_scope{};
 
-  /// Holds the address space's lock, then the system's PFN lock; or, for
+  /// Holds the address space's lock, then the system's section lock and
+  /// its PFN lock; or, for
   /// a guest access (access_scope), the space's lock alone, the PFN lock
   /// taken only for a fault's PFN work (space_core::take_pfn_lock). A call
   /// that may change PTEs (the non-const overload) ends with
@@ -826,9 +832,14 @@ class address_space : private space_link {
   /// - the space's lock: its VADs, page tables, TLB, working set, observer,
   ///   counters and frame cache (phys/frame_cache.hpp); every call of the
   ///   space holds it throughout.
-  /// - the PFN lock: the system (PFN database, commit, page files,
-  ///   sections) and, in every space, the transition PTEs
-  ///   whose frames it may repurpose (pte_writer::rewrite_transition) and
+  /// - the section lock: the section objects (section/section_ops.hpp):
+  ///   held by map_view, unmap_view and every call of the full scope (the
+  ///   destructor unmaps views, a fork maps them, a snapshot keeps
+  ///   sections alive), taken after the space's lock and before the PFN
+  ///   lock.
+  /// - the PFN lock: the system (PFN database, commit, page files, the
+  ///   sections' prototype PTEs and stores) and, in every space, the transition
+  ///   PTEs whose frames it may repurpose (pte_writer::rewrite_transition) and
   ///   the frame count. A call that changes the space holds it throughout,
   ///   but for protect and query, which take it only for views, AWE
   ///   regions and trimmed or fork-shared pages
@@ -853,8 +864,10 @@ class address_space : private space_link {
   /// other spaces only through try_lock (system.hpp, trim_spaces_locked).
   class locked_scope {
    public:
-    explicit locked_scope(const address_space& as) noexcept : as_(as) {
+    explicit locked_scope(const address_space& as) noexcept
+        : as_(as), sections_(true) {
       as_.lock_.lock();
+      as_.core_.sys->section_lock().lock();
       as_.core_.take_pfn_lock();
     }
     explicit locked_scope(address_space& as) noexcept
@@ -892,6 +905,7 @@ class address_space : private space_link {
         if (space_ != nullptr) space_->emu_end_of_call();
       const auto& core = as_.core_;
       if (core.holds_pfn_lock()) core.give_pfn_lock();
+      if (sections_) core.sys->section_lock().unlock();
       if constexpr (core_type::threaded)
         if (space_ != nullptr) space_->core_.pfn_lazy = false;
       as_.lock_.unlock();
@@ -902,6 +916,28 @@ class address_space : private space_link {
    private:
     const address_space& as_;
     address_space* space_ = nullptr;
+    bool sections_ = false;  // the full scope holds the section lock
+  };
+  /// The section lock, inside an own_pages_scope (map_view, unmap_view):
+  /// taken after the space's lock and before any PFN lock the call takes.
+  /// Requires: the call holds no PFN lock yet.
+  class section_scope {
+   public:
+    explicit section_scope(address_space& as) noexcept : as_(as) {
+      MMKIT_ASSERT(!core_type::threaded || !as_.core_.holds_pfn_lock());
+      as_.core_.sys->section_lock().lock();
+    }
+    /// The PFN lock the call took goes first, so that the locks go in the
+    /// reverse of their order.
+    ~section_scope() {
+      if (as_.core_.holds_pfn_lock()) as_.core_.give_pfn_lock();
+      as_.core_.sys->section_lock().unlock();
+    }
+    section_scope(const section_scope&) = delete;
+    section_scope& operator=(const section_scope&) = delete;
+
+   private:
+    address_space& as_;
   };
   template <class F>
   auto read_locked(F&& f) const noexcept {

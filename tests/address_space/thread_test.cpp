@@ -971,3 +971,271 @@ TEST_CASE(
   CHECK(sys.pfns().count(page_state::bad) == marked_below / 8);
   CHECK(sys.pfns().check_invariants());
 }
+
+/// Whether `f`, run on another thread while this thread holds `lock`,
+/// finishes: it is given ten seconds, far more than it needs, and a call
+/// that waits for `lock` never finishes (the lock is then let go, so the
+/// call completes and the thread joins).
+template <class Lock, class F>
+bool finishes_while_held(Lock& lock, F f) {
+  lock.lock();
+  std::promise<void> finished;
+  std::future<void> done = finished.get_future();
+  std::thread t([&] {
+    f();
+    finished.set_value();
+  });
+  const bool ok =
+      done.wait_for(std::chrono::seconds{10}) == std::future_status::ready;
+  lock.unlock();
+  t.join();
+  return ok;
+}
+
+TEST_CASE(
+    "address_space thread: sections have a lock of their own: faults and "
+    "private memory calls run while it is held, and section handles open "
+    "and close while the PFN lock is held") {
+  hosted_system<mutex_lock> sys{std::uint64_t{16} << 20};
+  locked_space as{sys};
+  section_handle h;
+  REQUIRE(create_section(sys, h, section_access::all_access, "shared pages", 0,
+                         16 * page_size, page::readwrite,
+                         sec::commit) == status::success);
+  vaddr view{0};
+  std::uint64_t view_size = 0;
+  REQUIRE(as.map_view(h, view, view_size, 0, 0, page::readwrite) ==
+          status::success);
+  std::vector<std::byte> file_bytes(8 * page_size, std::byte{0x5A});
+  memory_store store(file_bytes.data(), file_bytes.size(), file_bytes.size());
+  file_object file(store);
+  section_handle data;
+  REQUIRE(create_section(sys, data, section_access::all_access, nullptr, 0, 0,
+                         page::readwrite, sec::commit,
+                         &file) == status::success);
+
+  // The section lock held: a view page and private pages fault in, and
+  // private memory is committed, protected, queried and released.
+  unsigned failures = 0;
+  CHECK(finishes_while_held(sys.section_lock(), [&] {
+    std::uint64_t v = 0x1234;
+    std::size_t done = 0;
+    failures +=
+        as.write(view + 3 * page_size, &v, sizeof v, done) != status::success;
+    vaddr base{0};
+    std::uint64_t size = 8 * page_size;
+    failures += as.allocate(base, size, mem::reserve | mem::commit,
+                            page::readwrite) != status::success;
+    failures += as.write(base, &v, sizeof v, done) != status::success;
+    std::uint32_t old = 0;
+    vaddr pb = view;
+    std::uint64_t ps = page_size;
+    failures += as.protect(pb, ps, page::readonly, old) != status::success;
+    memory_basic_information info;
+    failures +=
+        as.query(view, info) != status::success || info.type != mem::mapped;
+    std::uint64_t zero = 0;
+    failures += as.free(base, zero, mem::release) != status::success;
+  }));
+  CHECK(failures == 0);
+
+  // The PFN lock held: a named section is opened, opened again through
+  // OBJ_OPENIF, a second data section made over a file already in use,
+  // and the handles closed (none of them the last reference to pages).
+  CHECK(finishes_while_held(sys.pfn_lock(), [&] {
+    section_handle again;
+    failures += open_section(sys, again, section_access::map_read,
+                             "shared pages") != status::success;
+    section_handle openif;
+    failures +=
+        create_section(sys, openif, section_access::all_access, "shared pages",
+                       obj::openif, 16 * page_size, page::readwrite,
+                       sec::commit) != status::object_name_exists;
+    section_handle second;
+    failures += create_section(sys, second, section_access::map_read, nullptr,
+                               0, 4 * page_size, page::readonly, sec::commit,
+                               &file) != status::success;
+    if (again) close_section(sys, again);
+    if (openif) close_section(sys, openif);
+    if (second) close_section(sys, second);
+    // The view keeps the section: its last handle goes without the PFN
+    // lock too.
+    close_section(sys, h);
+  }));
+  CHECK(failures == 0);
+  CHECK(sys.sections().live == 2);
+
+  std::uint64_t v = 0;
+  std::size_t done = 0;
+  REQUIRE(as.read(view + 3 * page_size, &v, sizeof v, done) == status::success);
+  CHECK(v == 0x1234);
+  REQUIRE(as.unmap_view(view) == status::success);  // the section goes
+  CHECK(sys.sections().live == 1);
+  close_section(sys, data);
+  CHECK(sys.sections().live == 0);
+  CHECK(sys.commit_charge() == 0);
+  CHECK(as.check_invariants());
+  CHECK(sys.pfns().check_invariants());
+}
+
+TEST_CASE(
+    "address_space thread: sections created, opened, mapped, written, "
+    "unmapped and closed from four spaces at once, over the page file, a "
+    "shared data file and a shared image, while the pager trims") {
+  // 256 frames for 4 spaces: the pager trims and writes as they go.
+  hosted_system<mutex_lock> sys{256 * page_size, 2048 * page_size};
+  constexpr std::uint64_t file_pages = 16;
+  std::vector<std::byte> file_bytes(file_pages * page_size);
+  memory_store store(file_bytes.data(), file_bytes.size(), file_bytes.size());
+  file_object data_file(store);
+  const pe_test::bytes dll = tiny_dll();
+  memory_store dll_store(const_cast<std::byte*>(dll.data()), dll.size(),
+                         dll.size(), false);
+  file_object dll_file(dll_store);
+  section_handle shared;
+  REQUIRE(create_section(sys, shared, section_access::all_access, "shared", 0,
+                         4 * page_size, page::readwrite,
+                         sec::commit) == status::success);
+  REQUIRE(sys.start_background_pager(std::chrono::milliseconds{1}) ==
+          status::success);
+  std::vector<std::unique_ptr<locked_space>> spaces;
+  for (int i = 0; i < 4; ++i)
+    spaces.push_back(std::make_unique<locked_space>(sys));
+  miss_log miss;
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      locked_space& as = *spaces[i];
+      const std::string own = "own " + std::to_string(i);
+      std::size_t done = 0;
+      for (std::uint64_t round = 0; round < 40; ++round) {
+        const std::uint64_t tag = (std::uint64_t{i} << 48) | (round << 32);
+        // A named page-file section of its own: written through one view,
+        // opened by name and read through another.
+        section_handle mine;
+        status st =
+            create_section(sys, mine, section_access::all_access, own.c_str(),
+                           0, 32 * page_size, page::readwrite, sec::reserve);
+        if (st != status::success) {
+          miss("create", tag, 0, st, 0);
+          continue;
+        }
+        vaddr a{0};
+        std::uint64_t size = 0;
+        st = as.map_view(mine, a, size, 0, 0, page::readwrite);
+        if (st != status::success) miss("map", tag, 0, st, 0);
+        std::uint64_t commit_size = 8 * page_size;
+        vaddr c = a;
+        if (st == status::success &&
+            (st = as.allocate(c, commit_size, mem::commit, page::readwrite)) !=
+                status::success)
+          miss("commit view", tag, 0, st, 0);
+        for (std::uint64_t p = 0; p < 8 && st == status::success; ++p) {
+          const std::uint64_t v = tag | p;
+          if (as.write(a + p * page_size, &v, sizeof v, done) !=
+              status::success)
+            miss("write own", tag, p, st, 0);
+        }
+        section_handle again;
+        st = open_section(sys, again, section_access::map_read, own.c_str());
+        if (st != status::success) miss("open", tag, 0, st, 0);
+        close_section(sys, mine);  // the view and `again` keep it
+        vaddr b{0};
+        size = 0;
+        if (again && (st = as.map_view(again, b, size, 0, 0, page::readonly)) ==
+                         status::success) {
+          for (std::uint64_t p = 0; p < 8; ++p) {
+            std::uint64_t v = 0;
+            if (as.read(b + p * page_size, &v, sizeof v, done) !=
+                    status::success ||
+                v != (tag | p))
+              miss("read own", tag, p, status::success, v);
+          }
+          as.unmap_view(b);
+        }
+        if (a.raw() != 0) as.unmap_view(a);
+        if (again) close_section(sys, again);  // the section goes
+
+        // The shared section: each space its own page.
+        section_handle s;
+        if ((st = open_section(sys, s, section_access::all_access, "shared")) !=
+            status::success)
+          miss("open shared", tag, 0, st, 0);
+        vaddr sv{0};
+        size = 0;
+        if (s && (st = as.map_view(s, sv, size, 0, 0, page::readwrite)) ==
+                     status::success) {
+          const std::uint64_t v = tag;
+          std::uint64_t back = 0;
+          if (as.write(sv + i * page_size, &v, sizeof v, done) !=
+                  status::success ||
+              as.read(sv + i * page_size, &back, sizeof back, done) !=
+                  status::success ||
+              back != tag)
+            miss("shared page", tag, i, status::success, back);
+          as.unmap_view(sv);
+        }
+        if (s) close_section(sys, s);
+
+        // The data file: a section over it in each space now and then
+        // (the last close writes the file and lets its segment go); each
+        // space finds its page as it last wrote it.
+        section_handle d;
+        if ((st = create_section(sys, d, section_access::all_access, nullptr, 0,
+                                 0, page::readwrite, sec::commit,
+                                 &data_file)) != status::success)
+          miss("create data", tag, 0, st, 0);
+        vaddr dv{0};
+        size = 0;
+        if (d && (st = as.map_view(d, dv, size, 0, 0, page::readwrite)) ==
+                     status::success) {
+          std::uint64_t before = 0;
+          const vaddr at = dv + (4 + i) * page_size;
+          if (as.read(at, &before, sizeof before, done) != status::success ||
+              (round != 0 && before != (tag - (std::uint64_t{1} << 32))))
+            miss("data page", tag, i, status::success, before);
+          if (as.write(at, &tag, sizeof tag, done) != status::success)
+            miss("write data", tag, i, status::success, 0);
+          as.unmap_view(dv);
+        }
+        if (d) close_section(sys, d);
+
+        // The image: one segment for every space's section over it.
+        section_handle img;
+        if ((st = create_section(sys, img, section_access::all_access, nullptr,
+                                 0, 0, page::execute_writecopy, sec::image,
+                                 &dll_file)) != status::success)
+          miss("create image", tag, 0, st, 0);
+        vaddr iv{0};
+        size = 0;
+        if (img) {
+          st = as.map_view(img, iv, size, 0, 0, page::readwrite);
+          if (st != status::success && st != status::image_not_at_base)
+            miss("map image", tag, 0, st, 0);
+          else {
+            std::uint8_t first = 0;
+            if (as.read(iv, &first, 1, done) != status::success || first != 'M')
+              miss("image header", tag, 0, status::success, first);
+            as.unmap_view(iv);
+          }
+          close_section(sys, img);
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  sys.stop_background_pager();
+  INFO(miss.first);
+  CHECK(miss.count.load() == 0);
+  // The file holds each space's last write.
+  for (std::uint64_t i = 0; i < 4; ++i) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, file_bytes.data() + (4 + i) * page_size, sizeof v);
+    CHECK(v == ((i << 48) | (std::uint64_t{39} << 32)));
+  }
+  close_section(sys, shared);
+  CHECK(sys.sections().live == 0);
+  CHECK(sys.sections().pool.in_use() == 0);
+  CHECK(sys.commit_charge() == 0);
+  for (auto& as : spaces) CHECK(as->check_invariants());
+  CHECK(sys.pfns().check_invariants());
+}

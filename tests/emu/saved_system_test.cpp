@@ -257,13 +257,13 @@ TEST_CASE(
     CHECK(empty_and_sound(b));
   }
   {
-    std::vector<std::byte> v3 = file;
-    v3[8] = std::byte{3};
+    std::vector<std::byte> other = file;
+    other[8] = std::byte{emu::saved_format::version + 1};
     space64 a{m2.sys}, b{m2.sys};
-    CHECK(emu::load_system<space64>(fix_sum(v3), {&a, &b}) ==
+    CHECK(emu::load_system<space64>(fix_sum(other), {&a, &b}) ==
           status::revision_mismatch);
-    v3[8] = std::byte{0};
-    CHECK(emu::load_system<space64>(fix_sum(v3), {&a, &b}) ==
+    other[8] = std::byte{0};
+    CHECK(emu::load_system<space64>(fix_sum(other), {&a, &b}) ==
           status::revision_mismatch);
     std::vector<std::byte> bad = file;
     bad[0] = std::byte{'X'};
@@ -287,8 +287,44 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "saved_system: a version 2 file (no handle count, no section page "
+    "records) still loads") {
+  // A version 3 file of two spaces and one unnamed page-file section, made
+  // version 2 by taking out what version 3 added: the header's handle
+  // count and the section's page record count (both 0 here).
+  using space = emu_space<arch::x86_64>;
+  varied_system<arch::x86_64> w;
+  std::vector<std::byte> file;
+  REQUIRE(emu::save_system<space>({&w.a, &w.b}, file) == status::success);
+  const auto u32_at = [&](std::size_t at) {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i)
+      v |= std::uint32_t{static_cast<std::uint8_t>(file[at + i])} << (8 * i);
+    return v;
+  };
+  REQUIRE(u32_at(20) == 1);  // one section
+  REQUIRE(u32_at(32) == 0);  // no handles
+  constexpr std::size_t header = 36;
+  // The section: size, protection, attributes, name length (0), file,
+  // file size, then its page count.
+  REQUIRE(u32_at(header + 16) == 0);
+  const std::size_t count_at = header + 8 + 4 + 4 + 4 + 4 + 8;
+  std::vector<std::byte> v2(file.begin(), file.begin() + 32);
+  v2[8] = std::byte{2};
+  v2.insert(v2.end(), file.begin() + header, file.begin() + count_at);
+  v2.insert(v2.end(), file.begin() + count_at + 8, file.end());
+  emu_machine m2{2048};
+  space a{m2.sys}, b{m2.sys};
+  REQUIRE(emu::load_system<space>(fix_sum(v2), {&a, &b}) == status::success);
+  require_same(look(a), look(w.a));
+  require_same(look(b), look(w.b));
+  CHECK(a.check_invariants());
+  CHECK(b.check_invariants());
+}
+
+TEST_CASE(
     "saved_system: a version 1 file (written by that version) still loads, "
-    "and saved again as version 2 loads to the same state") {
+    "and saved again in the current version loads to the same state") {
   // Two x86_64 spaces of private memory and a named page-file section
   // mapped by a view and by a copy-on-write view with a private copy.
   using space = emu_space<arch::x86_64>;
@@ -310,7 +346,7 @@ TEST_CASE(
   CHECK(b1.check_invariants());
   std::vector<std::byte> v2;
   REQUIRE(emu::save_system<space>({&a1, &b1}, v2) == status::success);
-  CHECK(v2[8] == std::byte{2});
+  CHECK(v2[8] == std::byte{emu::saved_format::version});
   emu_machine m2{2048};
   space a2{m2.sys}, b2{m2.sys};
   REQUIRE(emu::load_system<space>(v2, {&a2, &b2}) == status::success);
@@ -401,12 +437,170 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "saved_system: the sections the caller's handles keep are saved whole, "
+    "views or none, and a load gives back a handle for each, with its "
+    "access, and the name it keeps") {
+  using space = emu_space<arch::x86_64>;
+  emu_machine m{4096};
+  test_file data{pattern(8 * page_size, 5), true};
+  test_file dll{small_dll(), false};
+  space a{m.sys};
+  // A named page-file section: pages 0 and 2 written through a view since
+  // unmapped, page 5 through a view still mapped.
+  section_handle shm, shm_read, rsv, dat, img;
+  REQUIRE(create_section(m.sys, shm, section_access::all_access, "guest shm", 0,
+                         8 * page_size, page::readwrite,
+                         sec::commit) == status::success);
+  REQUIRE(open_section(m.sys, shm_read, section_access::map_read,
+                       "guest shm") == status::success);
+  vaddr v1{0}, v2{0};
+  std::uint64_t size = 0;
+  REQUIRE(a.map_view(shm, v1, size, 0, 0, page::readwrite) == status::success);
+  poke(a, v1, 0x1000);
+  poke(a, v1 + 2 * page_size, 0x1002);
+  REQUIRE(a.unmap_view(v1) == status::success);
+  size = 0;
+  REQUIRE(a.map_view(shm, v2, size, 0, 0, page::readwrite) == status::success);
+  poke(a, v2 + 5 * page_size, 0x1005);
+  // SEC_RESERVE: pages 3 and 4 committed through a view since unmapped,
+  // page 3 written.
+  REQUIRE(create_section(m.sys, rsv, section_access::all_access, nullptr, 0,
+                         16 * page_size, page::readwrite,
+                         sec::reserve) == status::success);
+  vaddr r{0};
+  size = 0;
+  REQUIRE(a.map_view(rsv, r, size, 0, 0, page::readwrite) == status::success);
+  vaddr at = r + 3 * page_size;
+  size = 2 * page_size;
+  REQUIRE(a.allocate(at, size, mem::commit, page::readwrite) ==
+          status::success);
+  poke(a, r + 3 * page_size, 0x2003);
+  REQUIRE(a.unmap_view(r) == status::success);
+  // A data file's page written through a view since unmapped (its frame
+  // modified: the file lacks it), and an image no view maps.
+  REQUIRE(create_section(m.sys, dat, section_access::all_access, nullptr, 0, 0,
+                         page::readwrite, sec::commit,
+                         &data.file) == status::success);
+  vaddr d{0};
+  size = 0;
+  REQUIRE(a.map_view(dat, d, size, 0, 0, page::readwrite) == status::success);
+  poke(a, d + page_size, 0x3001);
+  REQUIRE(a.unmap_view(d) == status::success);
+  REQUIRE(create_section(m.sys, img, section_access::all_access, nullptr, 0, 0,
+                         page::execute_writecopy, sec::image,
+                         &dll.file) == status::success);
+
+  const std::array<section_handle, 5> held{shm, rsv, dat, img, shm_read};
+  std::vector<std::byte> file;
+  REQUIRE(emu::save_system<space>({&a}, file, {&data.file, &dll.file}, held) ==
+          status::success);
+  // Page 5 travels once, with the section: the view's record has no bytes.
+  // The bytes: shm's three pages, rsv's page 3, dat's page 1 (unless the
+  // modified page writer wrote it to the file already).
+  CHECK(file.size() < 6 * page_size);
+  CHECK(file.size() > 4 * page_size);
+
+  // Loaded over copies of the files (as written now) on a new system.
+  emu_machine m2{4096};
+  test_file data2{data.bytes, true};
+  test_file dll2{dll.bytes, false};
+  space a2{m2.sys};
+  std::vector<section_handle> back;
+  REQUIRE(emu::load_system<space>(file, {&a2}, {&data2.file, &dll2.file},
+                                  &back) == status::success);
+  CHECK(a2.check_invariants());
+  CHECK(m2.sys.commit_charge() == m.sys.commit_charge());
+  REQUIRE(back.size() == 5);
+  CHECK(back[0].object == back[4].object);
+  CHECK(back[0].access == section_access::all_access);
+  CHECK(back[4].access == section_access::map_read);
+  CHECK(back[0].object->handles() == 2);
+  CHECK(back[0].object->views() == 1);  // the view at v2
+  CHECK(back[2].object->file() == &data2.file);
+  CHECK(back[3].object->is_image());
+  // The name is back with the handles.
+  section_handle named;
+  REQUIRE(open_section(m2.sys, named, section_access::map_read, "guest shm") ==
+          status::success);
+  CHECK(named.object == back[0].object);
+  close_section(m2.sys, named);
+
+  CHECK(peek(a2, v2 + 5 * page_size) == 0x1005);
+  vaddr w{0};
+  size = 0;
+  REQUIRE(a2.map_view(back[4], w, size, 0, 0, page::readonly) ==
+          status::success);
+  CHECK(peek(a2, w) == 0x1000);
+  CHECK(peek(a2, w + page_size) == 0);
+  CHECK(peek(a2, w + 2 * page_size) == 0x1002);
+  CHECK(peek(a2, w + 5 * page_size) == 0x1005);
+  REQUIRE(a2.unmap_view(w) == status::success);
+
+  w = vaddr{0};
+  size = 0;
+  REQUIRE(a2.map_view(back[1], w, size, 0, 0, page::readwrite) ==
+          status::success);
+  memory_basic_information info;
+  REQUIRE(a2.query(w, info) == status::success);
+  CHECK(info.state == mem::reserve);
+  CHECK(info.region_size == 3 * page_size);
+  REQUIRE(a2.query(w + 3 * page_size, info) == status::success);
+  CHECK(info.state == mem::commit);
+  CHECK(info.region_size == 2 * page_size);
+  CHECK(peek(a2, w + 3 * page_size) == 0x2003);
+  CHECK(peek(a2, w + 4 * page_size) == 0);
+  REQUIRE(a2.unmap_view(w) == status::success);
+
+  w = vaddr{0};
+  size = 0;
+  REQUIRE(a2.map_view(back[2], w, size, 0, 0, page::readonly) ==
+          status::success);
+  CHECK(peek(a2, w + page_size) == 0x3001);
+  REQUIRE(a2.unmap_view(w) == status::success);
+  w = vaddr{0};
+  size = 0;
+  REQUIRE(a2.map_view(back[3], w, size, 0, 0, page::readonly) ==
+          status::success);
+  CHECK((peek(a2, w) & 0xFFFF) == 0x5A4D);  // "MZ"
+  REQUIRE(a2.unmap_view(w) == status::success);
+
+  // The handles go; the section the view maps stays, without its name.
+  for (section_handle& h : back) close_section(m2.sys, h);
+  CHECK(m2.sys.sections().live == 1);
+  section_handle gone;
+  CHECK(open_section(m2.sys, gone, section_access::map_read, "guest shm") ==
+        status::object_name_not_found);
+  CHECK(a2.check_invariants());
+
+  // Loaded without asking for handles: only the mapped section stays.
+  emu_machine m3{4096};
+  test_file data3{data.bytes, true};
+  space a3{m3.sys};
+  REQUIRE(emu::load_system<space>(file, {&a3}, {&data3.file, &dll2.file}) ==
+          status::success);
+  CHECK(m3.sys.sections().live == 1);
+  CHECK(peek(a3, v2 + 5 * page_size) == 0x1005);
+  CHECK(a3.check_invariants());
+
+  // A null handle is refused.
+  const std::array<section_handle, 1> null_handle{};
+  CHECK(emu::save_system<space>({&a}, file, {&data.file, &dll.file},
+                                null_handle) == status::invalid_parameter);
+
+  for (section_handle* h : {&shm, &shm_read, &rsv, &dat, &img})
+    close_section(m.sys, *h);
+}
+
+TEST_CASE(
     "saved_system: every truncation and many corruptions give a "
     "status and leave the spaces empty") {
   using space = emu_space<arch::x86_64>;
   varied_system<arch::x86_64> w;
   std::vector<std::byte> file;
-  REQUIRE(emu::save_system<space>({&w.a, &w.b}, file) == status::success);
+  // The section saved whole too, for its handle.
+  const std::array<section_handle, 1> held{w.h};
+  REQUIRE(emu::save_system<space>({&w.a, &w.b}, file, {}, held) ==
+          status::success);
   emu_machine m2{2048};
   space a{m2.sys}, b{m2.sys};
 
@@ -439,11 +633,14 @@ TEST_CASE(
       REQUIRE(empty_and_sound(b));
       auto a2 = std::make_unique<space>(m2.sys);
       auto b2 = std::make_unique<space>(m2.sys);
-      if (emu::load_system<space>(fix_sum(bad), {a2.get(), b2.get()}) ==
-          status::success) {
+      std::vector<section_handle> back;
+      if (emu::load_system<space>(fix_sum(bad), {a2.get(), b2.get()}, {},
+                                  &back) == status::success) {
         REQUIRE(a2->check_invariants());
         REQUIRE(b2->check_invariants());
+        for (section_handle& h : back) close_section(m2.sys, h);
       } else {
+        REQUIRE(back.empty());
         REQUIRE(empty_and_sound(*a2));
         REQUIRE(empty_and_sound(*b2));
       }

@@ -2,11 +2,12 @@
 // the input is a saved file. Its trailer is first set to the checksum of
 // the rest, so mutations reach the parser and the rebuild rather than
 // stopping at the checksum (a test covers the checksum itself). It is
-// loaded into two fresh x86_64 spaces of a small system. The target
-// aborts (a crash to libFuzzer) when
+// loaded into two fresh x86_64 spaces of a small system, asking for the
+// handles it saved. The target aborts (a crash to libFuzzer) when
 //   - the load answers success and a space fails its invariant check, or
-//   - the load answers a failure and a space is not empty, or fails its
-//     invariant check;
+//   - the load answers a failure and a space is not empty, fails its
+//     invariant check, or a handle came back, or
+//   - a section outlives the spaces and the handles the load gave;
 // an assert or a sanitizer report inside the loader is a finding too.
 //
 // The same file builds without libFuzzer into fuzz_saved_system_plain
@@ -15,7 +16,8 @@
 // tests/fuzz/corpus_saved_system (small files save_system wrote: two
 // x86_64 spaces of private memory; a named section shared by a view and
 // a copy-on-write view with a private copy; views of the target's two
-// files, below, with a dirty data page and a written image page).
+// files, below, with a dirty data page and a written image page; sections
+// kept by handles alone, saved whole).
 //
 // The target's files: a data file of 8 pages and a half, and a small DLL
 // (tests/image/pe_builder.hpp). A load gets as many of them as the
@@ -118,28 +120,38 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   }
   static files f;
   std::copy(f.pristine.begin(), f.pristine.end(), f.data_bytes_now.begin());
-  space a{m.sys};
-  space b{m.sys};
-  mmkit::status st;
-  switch (files_asked(file)) {
-    case 0: st = mmkit::emu::load_system<space>(file, {&a, &b}); break;
-    case 1:
-      st = mmkit::emu::load_system<space>(file, {&a, &b}, {&f.data});
-      break;
-    default:
-      st = mmkit::emu::load_system<space>(file, {&a, &b}, {&f.data, &f.image});
-      break;
+  {
+    space a{m.sys};
+    space b{m.sys};
+    std::vector<mmkit::section_handle> handles;
+    mmkit::status st;
+    switch (files_asked(file)) {
+      case 0:
+        st = mmkit::emu::load_system<space>(file, {&a, &b}, {}, &handles);
+        break;
+      case 1:
+        st =
+            mmkit::emu::load_system<space>(file, {&a, &b}, {&f.data}, &handles);
+        break;
+      default:
+        st = mmkit::emu::load_system<space>(file, {&a, &b}, {&f.data, &f.image},
+                                            &handles);
+        break;
+    }
+    const auto code = static_cast<std::uint32_t>(st);
+    if (st == mmkit::status::success) {
+      if (!a.check_invariants() || !b.check_invariants())
+        fail("a loaded system fails its invariant check", code);
+    } else {
+      if (a.vads().size() != 0 || b.vads().size() != 0 ||
+          a.commit_charge() != 0 || b.commit_charge() != 0 || !handles.empty())
+        fail("a failed load left something in the spaces", code);
+      if (!a.check_invariants() || !b.check_invariants())
+        fail("a failed load broke an invariant", code);
+    }
+    for (mmkit::section_handle& h : handles) mmkit::close_section(m.sys, h);
   }
-  const auto code = static_cast<std::uint32_t>(st);
-  if (st == mmkit::status::success) {
-    if (!a.check_invariants() || !b.check_invariants())
-      fail("a loaded system fails its invariant check", code);
-  } else {
-    if (a.vads().size() != 0 || b.vads().size() != 0 ||
-        a.commit_charge() != 0 || b.commit_charge() != 0)
-      fail("a failed load left something in the spaces", code);
-    if (!a.check_invariants() || !b.check_invariants())
-      fail("a failed load broke an invariant", code);
-  }
+  if (m.sys.sections().live != 0 || m.sys.commit_charge() != 0)
+    fail("a section outlived its views and handles", 0);
   return 0;
 }

@@ -3,17 +3,19 @@
 // makes an address space (and the system's PFN database) safe to use from
 // several threads.
 //
-// An address space takes its own lock around every call. The system's PFN
-// lock (the PFN database, commit charge, page files, sections) is taken
-// inside it, never the other way round: for the whole of a call that
-// changes the space (but for protect), and in the guest's accesses
-// (access, read, write, host_page_of) only for a fault's PFN work, which a
-// demand-zero fault served from its space's frame cache does not need, so
-// accesses and their faults in separate address spaces run at once. The system
-// reaches into a space whose lock it does not hold (a trim) only through
-// try_lock, or while that space's call waits for the PFN lock, and otherwise
-// passes the space by. address_space.hpp (locked_scope) says what each lock
-// covers.
+// An address space takes its own lock around every call. The system's
+// section lock (section objects: names, handles, views) and then its PFN
+// lock (the PFN database, commit charge, page files, prototype PTEs) are
+// taken inside it, never the other way round. The PFN lock is held for the
+// whole of a call that changes the space (but allocate, free, map_view,
+// unmap_view and protect take it only for their PFN work), and in the
+// guest's accesses (access, read, write, host_page_of) only for a fault's
+// PFN work, which a demand-zero fault served from its space's frame cache
+// does not need, so accesses and their faults in separate address spaces
+// run at once. The system reaches into a space whose lock it does not hold
+// (a trim) only through try_lock, or while that space's call waits for the
+// PFN lock, and otherwise passes the space by. address_space.hpp
+// (locked_scope) says what each lock covers.
 
 #include <mmkit/core/config.hpp>
 

@@ -4,9 +4,18 @@
 // same page size (the format fixes its byte order: little endian).
 //
 //   std::vector<std::byte> file;
-//   emu::save_system({&a, &b}, file, {&dll});   // or save_system_file
+//   emu::save_system({&a, &b}, file, {&dll}, handles);  // or _file
 //   ...
-//   emu::load_system<space>(file, {&a2, &b2}, {&dll2});  // fresh spaces
+//   std::vector<section_handle> back;
+//   emu::load_system<space>(file, {&a2, &b2}, {&dll2}, &back);  // fresh
+//
+// Section handles: an emulator's guest holds handles to sections, some of
+// which no view maps (written through a view since unmapped, or never
+// mapped). The caller lists the handles it holds (`handles`); each is
+// saved with the section it refers to, whole, and a load gives one handle
+// back for each, in the same order, with the same access (`back`; the
+// caller closes them). A named section keeps its name while a handle
+// does.
 //
 // The files the spaces' file-backed and image sections map are the
 // caller's (section/section.hpp, file_object): a save names each by its
@@ -22,16 +31,20 @@
 // same VirtualQuery answers, bytes and commit charges; which frames hold
 // the pages, and the PFN lists, may differ.
 //
-// The format (version 2). Every field is little endian and written byte by
+// The format (version 3). Every field is little endian and written byte by
 // byte, never as a C++ object, so no pointer, padding or host order gets in;
 // sections and views refer to each other by index, sections to files by
 // their place in the caller's list.
 //
-//   header   "MMKITSAV"  u32 version (2)  u32 0x0A0B0C0D (order check)
+//   header   "MMKITSAV"  u32 version (3)  u32 0x0A0B0C0D (order check)
 //            u32 page size (4096)  u32 sections  u32 spaces  u32 files
+//            u32 handles
 //   section  u64 size  u32 page protection (PAGE_*)  u32 SEC_* attributes
 //            u32 name length (<= 127)  the name's bytes (no terminator)
 //            u32 file (0xFFFFFFFF: the page file)  u64 the file's size
+//            u64 page records
+//     page   u64 page of the section  u8 bits (1: bytes follow)  [4096]
+//   handle   u32 section  u32 access (SECTION_*)
 //   space    u32 paging levels  u32 PTE bytes  u32 VA bits   u64 VADs
 //     VAD    u64 first page  u64 last page  u8 type  u8 protection (MM_*)
 //            u8 flags  u64 commit charge  u32 section (0xFFFFFFFF: none)
@@ -40,10 +53,18 @@
 //            2: a view's private copy)  [4096 bytes]
 //   trailer  u64 FNV-1a 64 of every byte before it
 //
-// Version 1 (what earlier releases wrote) is version 2 without the files:
-// no header count, no section fields, page-file sections only. It loads.
+// Version 2 is version 3 without handles: no header count, no handle
+// records, no section page records. Version 1 is version 2 without the
+// files: no header count, no section file fields, page-file sections only.
+// Both load.
 //
-// Sections saved: each section a view maps.
+// Sections saved: each section a view maps, and each a listed handle
+// refers to.
+//   - A section a handle keeps is saved whole, in its own page records: a
+//     page-file section's every committed page (with its bytes once it was
+//     touched), a file section's pages whose frames are modified (the file
+//     lacks them). A view's shared page of such a page-file section then
+//     carries no bytes of its own.
 //   - A page-file section's bytes travel in the views' page records (a
 //     shared page's record holds the section page's bytes), so a section
 //     page no saved view maps comes back zero. A SEC_RESERVE section's
@@ -58,8 +79,8 @@
 //     relocated pages) keep their bytes, as a private page does.
 // Not saved (save answers not_supported): device (MMIO) ranges, AWE
 // reservations, and sections over files the caller did not list. A loaded
-// section has no handle, and so no name (a name goes with a section's last
-// handle, as in NT): it lives while its views do.
+// section no listed handle kept has no handle, and so no name (a name goes
+// with a section's last handle, as in NT): it lives while its views do.
 //
 // Loading reads the whole input and checks every count, index, range and
 // protection before it makes anything; what it then makes and cannot
@@ -90,7 +111,7 @@ namespace mmkit::emu {
 /// The format's constants (see the header comment).
 namespace saved_format {
 inline constexpr char magic[8] = {'M', 'M', 'K', 'I', 'T', 'S', 'A', 'V'};
-inline constexpr std::uint32_t version = 2;
+inline constexpr std::uint32_t version = 3;
 /// The oldest version load_system reads.
 inline constexpr std::uint32_t oldest_version = 1;
 inline constexpr std::uint32_t order_check = 0x0A0B0C0D;
@@ -99,10 +120,15 @@ inline constexpr std::uint32_t no_file = 0xFFFFFFFF;
 inline constexpr std::uint8_t has_bytes = 1;
 inline constexpr std::uint8_t private_copy = 2;
 /// The header and a section record of version 1 (the least a file holds);
-/// version 2 adds the file count (header) and the file fields (section).
+/// version 2 adds the file count (header) and the file fields (section),
+/// version 3 the handle count (header), the page record count (section),
+/// the section page records and the handle records.
 inline constexpr std::size_t header_bytes = 8 + 5 * 4;
 inline constexpr std::size_t section_bytes = 8 + 3 * 4;
 inline constexpr std::size_t section_file_bytes = 4 + 8;
+inline constexpr std::size_t section_pages_bytes = 8;
+inline constexpr std::size_t section_page_bytes = 8 + 1;
+inline constexpr std::size_t handle_bytes = 4 + 4;
 inline constexpr std::size_t space_bytes = 3 * 4 + 8;
 inline constexpr std::size_t vad_bytes = 8 + 8 + 3 + 8 + 4 + 8 + 8;
 inline constexpr std::size_t page_bytes = 8 + 2;
@@ -201,13 +227,51 @@ struct saved_system_io {
     std::uint64_t file_size = 0;                 ///< the file's, at the save
   };
   using file_list = std::initializer_list<file_object*>;
+  using handle_list = std::span<const section_handle>;
+
+  /// The page records of the sections saved whole (version 3): each
+  /// section's run of records, and the bytes they carry.
+  struct section_pages {
+    struct record {
+      std::uint64_t page = 0;  ///< of the section
+      bool has_bytes = false;
+      std::size_t bytes = 0;  ///< in pages, into `bytes`
+    };
+    std::vector<record> records;
+    std::vector<std::pair<std::size_t, std::size_t>> runs;  // per section
+    std::vector<std::byte> bytes;
+    const std::byte* bytes_of(const record& r) const noexcept {
+      return bytes.data() + r.bytes * page_size;
+    }
+    void add(std::uint64_t page, const std::byte* from) {
+      record r{page, from != nullptr, bytes.size() / page_size};
+      if (from != nullptr) bytes.insert(bytes.end(), from, from + page_size);
+      records.push_back(r);
+    }
+  };
+  /// A handle the file records: its section, by index, and its access.
+  struct handle_record {
+    std::uint32_t section = 0;
+    std::uint32_t access = 0;
+  };
 
   // --- save --------------------------------------------------------------
 
   static status save(std::initializer_list<Space*> spaces,
-                     std::vector<std::byte>& out, file_list files) {
+                     std::vector<std::byte>& out, file_list files,
+                     handle_list handles) {
     std::vector<std::unique_ptr<part>> parts;
     status st = status::success;
+    // The sections the caller's handles keep, each once.
+    std::vector<section_object*> held;
+    for (const section_handle& h : handles) {
+      if (!h) return status::invalid_parameter;
+      if (std::find(held.begin(), held.end(), h.object) == held.end())
+        held.push_back(h.object);
+    }
+    std::vector<const section_object*> whole;
+    for (section_object* s : held)
+      if (!s->file_backed()) whole.push_back(s);
     for (Space* s : spaces) {
       if (&s->owner() != &(*spaces.begin())->owner()) {
         st = status::invalid_parameter;
@@ -217,6 +281,7 @@ struct saved_system_io {
       part& p = *parts.back();
       p.space = s;
       p.saved = true;
+      p.whole = whole;
       st = s->emu_with_core([&](auto& c) -> status {
         for (const vad& v : c.vads)
           if (v.has(vad_flags::physical_mapping)) return status::not_supported;
@@ -225,21 +290,27 @@ struct saved_system_io {
       if (st != status::success) break;
     }
     std::vector<section_object*> sections;
+    const auto add_section = [&](section_object* s) {
+      if (s->file_backed() &&
+          file_index(files, s->file()) == saved_format::no_file)
+        st = status::not_supported;
+      else if (std::find(sections.begin(), sections.end(), s) == sections.end())
+        sections.push_back(s);
+    };
     if (st == status::success)
       for (auto& p : parts)
-        for (const vad_record& v : p->vads) {
-          if (v.section == nullptr) continue;
-          const section_object& s = *v.section;
-          if (s.file_backed() &&
-              file_index(files, s.file()) == saved_format::no_file) {
-            st = status::not_supported;
-            break;
-          }
-          if (std::find(sections.begin(), sections.end(), v.section) ==
-              sections.end())
-            sections.push_back(v.section);
-        }
-    if (st == status::success) write(parts, sections, files, out);
+        for (const vad_record& v : p->vads)
+          if (v.section != nullptr && st == status::success)
+            add_section(v.section);
+    for (section_object* s : held)
+      if (st == status::success) add_section(s);
+    section_pages pages;
+    if (st == status::success)
+      st = (*spaces.begin())->emu_with_core([&](auto& c) {
+        return capture_sections(c, sections, held, pages);
+      });
+    if (st == status::success)
+      write(parts, sections, pages, handles, files, out);
     // The capture's handles go.
     for (auto& p : parts)
       for (vad_record& v : p->vads)
@@ -260,8 +331,51 @@ struct saved_system_io {
     return saved_format::no_file;
   }
 
+  /// Effects: `pages` gets each held section's page records (the header
+  /// comment says which pages), and an empty run for every other section.
+  /// A page-file page not resident is read in. Returns: no_memory or
+  /// in_page_error (a page could not be read in).
+  template <class Core>
+  static status capture_sections(Core& c,
+                                 const std::vector<section_object*>& sections,
+                                 const std::vector<section_object*>& held,
+                                 section_pages& pages) {
+    const auto& pool = c.sys->sections().pool;
+    for (section_object* s : sections) {
+      const std::size_t first = pages.records.size();
+      if (std::find(held.begin(), held.end(), s) != held.end()) {
+        segment& seg = s->pages();
+        const std::uint64_t n =
+            s->is_image() ? seg.pages : ops::pages_of(s->size());
+        for (std::uint64_t i = 0; i < n; ++i) {
+          const std::uint64_t word = pool[seg.proto + i];
+          if (!proto::is_committed(word)) continue;
+          if (s->file_backed()) {
+            // Only what the file lacks: a modified frame's bytes.
+            if (proto::is_resident(word) &&
+                c.pfns().entry(proto::frame_of(word)).modified())
+              pages.add(i, c.sys->memory().frame(proto::frame_of(word)));
+            continue;
+          }
+          if (!proto::is_resident(word) && !proto::is_paged_out(word)) {
+            // Never touched: a SEC_RESERVE section's commit is recorded.
+            if (s->attributes() & sec::reserve) pages.add(i, nullptr);
+            continue;
+          }
+          typename ops::page_source how{};
+          const auto f = ops::page_in(*c.sys, seg, seg.proto + i, how);
+          if (!f) return f.error();
+          pages.add(i, c.sys->memory().frame(*f));
+        }
+      }
+      pages.runs.emplace_back(first, pages.records.size());
+    }
+    return status::success;
+  }
+
   static void write(const std::vector<std::unique_ptr<part>>& parts,
                     const std::vector<section_object*>& sections,
+                    const section_pages& pages, handle_list handles,
                     file_list files, std::vector<std::byte>& out) {
     namespace f = saved_format;
     out.clear();
@@ -273,7 +387,13 @@ struct saved_system_io {
     w.u32(static_cast<std::uint32_t>(sections.size()));
     w.u32(static_cast<std::uint32_t>(parts.size()));
     w.u32(static_cast<std::uint32_t>(files.size()));
-    for (const section_object* s : sections) {
+    w.u32(static_cast<std::uint32_t>(handles.size()));
+    const auto index_of = [&](const section_object* s) {
+      return static_cast<std::uint32_t>(
+          std::find(sections.begin(), sections.end(), s) - sections.begin());
+    };
+    for (std::size_t k = 0; k < sections.size(); ++k) {
+      const section_object* s = sections[k];
       w.u64(s->size());
       w.u32(mm_protection{s->protection().base()}.to_win32());
       w.u32(s->attributes());
@@ -282,6 +402,18 @@ struct saved_system_io {
       w.raw(s->name(), n);
       w.u32(s->file_backed() ? file_index(files, s->file()) : f::no_file);
       w.u64(s->file_backed() ? s->file()->store().size() : 0);
+      const auto [first, end] = pages.runs[k];
+      w.u64(end - first);
+      for (std::size_t i = first; i < end; ++i) {
+        const auto& r = pages.records[i];
+        w.u64(r.page);
+        w.u8(r.has_bytes ? f::has_bytes : 0);
+        if (r.has_bytes) w.raw(pages.bytes_of(r), page_size);
+      }
+    }
+    for (const section_handle& h : handles) {
+      w.u32(index_of(h.object));
+      w.u32(h.access);
     }
     for (const auto& p : parts) {
       w.u32(arch_levels);
@@ -295,11 +427,7 @@ struct saved_system_io {
         w.u8(v.protection.raw());
         w.u8(static_cast<std::uint8_t>(v.flags));
         w.u64(v.commit_charge);
-        w.u32(v.section == nullptr
-                  ? f::no_section
-                  : static_cast<std::uint32_t>(
-                        std::find(sections.begin(), sections.end(), v.section) -
-                        sections.begin()));
+        w.u32(v.section == nullptr ? f::no_section : index_of(v.section));
         w.u64(v.first_page);
         w.u64(v.end_record - v.first_record);
         for (std::size_t i = v.first_record; i < v.end_record; ++i) {
@@ -319,7 +447,8 @@ struct saved_system_io {
   // --- load --------------------------------------------------------------
 
   static status load(std::span<const std::byte> in,
-                     std::initializer_list<Space*> spaces, file_list files) {
+                     std::initializer_list<Space*> spaces, file_list files,
+                     std::vector<section_handle>* handles_out) {
     namespace f = saved_format;
     if (spaces.size() == 0) return status::invalid_parameter;
     system_type& sys = (*spaces.begin())->owner();
@@ -339,7 +468,7 @@ struct saved_system_io {
     tail.u64(sum);
     saved_reader r{body, sizeof f::magic};
     std::uint32_t version = 0, order = 0, psize = 0, nsections = 0, nspaces = 0,
-                  nfiles = 0;
+                  nfiles = 0, nhandles = 0;
     r.u32(version);
     if (version < f::oldest_version || version > f::version)
       return status::revision_mismatch;
@@ -349,20 +478,39 @@ struct saved_system_io {
     r.u32(nsections);
     r.u32(nspaces);
     if (version >= 2 && !r.u32(nfiles)) return status::file_corrupt_error;
+    if (version >= 3 && !r.u32(nhandles)) return status::file_corrupt_error;
     if (order != f::order_check || psize != page_size)
       return status::file_corrupt_error;
     if (nspaces != spaces.size() || nfiles != files.size())
       return status::invalid_parameter;
 
     // Everything parsed and checked before anything is made.
-    const std::size_t section_min =
-        f::section_bytes + (version >= 2 ? f::section_file_bytes : 0);
+    const std::size_t section_min = f::section_bytes +
+                                    (version >= 2 ? f::section_file_bytes : 0) +
+                                    (version >= 3 ? f::section_pages_bytes : 0);
     if (nsections > r.left() / section_min) return status::file_corrupt_error;
     std::vector<section_desc> sections(nsections);
-    for (section_desc& d : sections)
+    section_pages spages;
+    for (section_desc& d : sections) {
       if (const status st = parse_section(r, version, files, d);
           st != status::success)
         return st;
+      const std::size_t first = spages.records.size();
+      if (version >= 3)
+        if (const status st = parse_section_pages(r, d, spages);
+            st != status::success)
+          return st;
+      spages.runs.emplace_back(first, spages.records.size());
+    }
+    if (nhandles > r.left() / f::handle_bytes)
+      return status::file_corrupt_error;
+    std::vector<handle_record> saved_handles(nhandles);
+    for (handle_record& h : saved_handles) {
+      r.u32(h.section);
+      if (!r.u32(h.access) || h.section >= nsections ||
+          (h.access & ~section_access::all_access) != 0)
+        return status::file_corrupt_error;
+    }
     std::vector<std::unique_ptr<part>> parts;
     std::vector<std::vector<std::uint32_t>> indexes;  // a view's section
     for (std::uint32_t i = 0; i < nspaces; ++i) {
@@ -385,6 +533,10 @@ struct saved_system_io {
     status st = status::success;
     for (std::size_t i = 0; i < sections.size() && st == status::success; ++i)
       st = make_section(sys, sections[i], files, handles[i]);
+    if (st == status::success && !spages.records.empty())
+      st = (*spaces.begin())->emu_with_core([&](auto& c) {
+        return restore_sections(c, handles, spages);
+      });
     auto it = spaces.begin();
     for (std::size_t i = 0; i < parts.size() && st == status::success;
          ++i, ++it) {
@@ -403,6 +555,16 @@ struct saved_system_io {
     }
     if (st != status::success)
       for (Space* s : spaces) s->emu_with_core([](auto& c) { clear(c); });
+    else if (handles_out != nullptr) {
+      // The caller's handles, before the loader's own go.
+      handles_out->clear();
+      mmkit::detail::lock_scope guard(sys.section_lock());
+      for (const handle_record& h : saved_handles) {
+        section_object& s = *handles[h.section].object;
+        ops::add_handle(s);
+        handles_out->push_back({&s, h.access});
+      }
+    }
     for (section_handle& h : handles)
       if (h) close_section(sys, h);
     return st;
@@ -451,6 +613,70 @@ struct saved_system_io {
     if (!image && d.size > d.file_size) return bad;
     if (files.begin()[d.file]->store().size() != d.file_size)
       return status::file_invalid;
+    return status::success;
+  }
+
+  /// The page records of section `d` (version 3), checked: pages of the
+  /// section in order, bytes for every record but a SEC_RESERVE page-file
+  /// section's untouched commit.
+  static status parse_section_pages(saved_reader& r, const section_desc& d,
+                                    section_pages& out) {
+    namespace f = saved_format;
+    constexpr auto bad = status::file_corrupt_error;
+    std::uint64_t n = 0;
+    if (!r.u64(n) || n > r.left() / f::section_page_bytes) return bad;
+    const std::uint64_t pages = (d.size + page_size - 1) >> page_shift;
+    const bool may_lack_bytes =
+        d.file == f::no_file && (d.attributes & sec::reserve) != 0;
+    std::uint64_t next = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::uint64_t page = 0;
+      std::uint8_t bits = 0;
+      r.u64(page);
+      if (!r.u8(bits)) return bad;
+      if (page < next || page >= pages ||
+          (bits != f::has_bytes && (bits != 0 || !may_lack_bytes)))
+        return bad;
+      next = page + 1;
+      const std::byte* b = nullptr;
+      if (bits == f::has_bytes && (b = r.take(page_size)) == nullptr)
+        return bad;
+      out.add(page, b);
+    }
+    return status::success;
+  }
+
+  /// Effects: the sections saved whole (made in `made`) get their pages
+  /// back: a SEC_RESERVE section's commits, and the recorded bytes (the
+  /// frame marked modified: the file or the page file lacks them).
+  /// Returns: file_corrupt_error (a record names a page its section does
+  /// not commit: an image's padding), commitment_limit, no_memory,
+  /// in_page_error.
+  template <class Core>
+  static status restore_sections(Core& c,
+                                 const std::vector<section_handle>& made,
+                                 const section_pages& pages) {
+    auto& pool = c.sys->sections().pool;
+    for (std::size_t k = 0; k < made.size(); ++k) {
+      segment& seg = made[k].object->pages();
+      const auto [first, end] = pages.runs[k];
+      for (std::size_t i = first; i < end; ++i) {
+        const auto& r = pages.records[i];
+        const std::uint64_t index = seg.proto + r.page;
+        if (!seg.file_backed())
+          if (const status st = ops::commit_pages(*c.sys, seg, index, 1);
+              st != status::success)
+            return st;
+        if (!proto::is_committed(pool[index]))
+          return status::file_corrupt_error;
+        if (!r.has_bytes) continue;
+        typename ops::page_source how{};
+        const auto f = ops::page_in(*c.sys, seg, index, how);
+        if (!f) return f.error();
+        c.pfns().set_modified(*f);
+        std::memcpy(c.sys->memory().frame(*f), pages.bytes_of(r), page_size);
+      }
+    }
     return status::success;
   }
 
@@ -610,17 +836,21 @@ struct saved_system_io {
 
 /// Effects: `spaces` (all on one system) are written to `out` (replacing
 /// what it held) in the format of the header comment; a file section
-/// names its file by its place in `files`. The spaces are as they were,
-/// but for page-file section pages read in to be saved.
-/// Returns: invalid_parameter (spaces on two systems), not_supported (a
+/// names its file by its place in `files`; each of `handles` (the
+/// caller's open section handles on that system) is saved with its
+/// section, whole. The spaces are as they were, but for page-file section
+/// pages read in to be saved.
+/// Returns: invalid_parameter (spaces on two systems, a null handle),
+/// not_supported (a
 /// view of a file not in `files`, a device range, an AWE reservation),
 /// no_memory or in_page_error (a page could not be read in); then `out`
 /// is unspecified.
 template <class Space>
 status save_system(std::initializer_list<Space*> spaces,
                    std::vector<std::byte>& out,
-                   std::initializer_list<file_object*> files = {}) {
-  return detail::saved_system_io<Space>::save(spaces, out, files);
+                   std::initializer_list<file_object*> files = {},
+                   std::span<const section_handle> handles = {}) {
+  return detail::saved_system_io<Space>::save(spaces, out, files, handles);
 }
 
 /// Effects: save_system, written to the file at `path` (replaced).
@@ -628,9 +858,10 @@ status save_system(std::initializer_list<Space*> spaces,
 /// written).
 template <class Space>
 status save_system_file(std::initializer_list<Space*> spaces, const char* path,
-                        std::initializer_list<file_object*> files = {}) {
+                        std::initializer_list<file_object*> files = {},
+                        std::span<const section_handle> handles = {}) {
   std::vector<std::byte> bytes;
-  if (const status st = save_system(spaces, bytes, files);
+  if (const status st = save_system(spaces, bytes, files, handles);
       st != status::success)
     return st;
   std::FILE* f = std::fopen(path, "wb");
@@ -643,6 +874,9 @@ status save_system_file(std::initializer_list<Space*> spaces, const char* path,
 /// spaces of one system, as many as were saved, in the same order; the
 /// sections are created on that system, a file section over the file at
 /// its place in `files` (the files the save was given, opened again).
+/// When `handles` is not null, it gets a handle for each handle saved, in
+/// the save's order, with its access (the caller closes them); otherwise
+/// a section no view maps goes at the end of the load.
 /// Returns: invalid_parameter (a space not empty, spaces on two systems,
 /// another number of spaces or of files), file_corrupt_error (bad magic
 /// or checksum, a truncated input, contents that do not hold together),
@@ -655,8 +889,9 @@ status save_system_file(std::initializer_list<Space*> spaces, const char* path,
 template <class Space>
 status load_system(std::span<const std::byte> in,
                    std::initializer_list<Space*> spaces,
-                   std::initializer_list<file_object*> files = {}) {
-  return detail::saved_system_io<Space>::load(in, spaces, files);
+                   std::initializer_list<file_object*> files = {},
+                   std::vector<section_handle>* handles = nullptr) {
+  return detail::saved_system_io<Space>::load(in, spaces, files, handles);
 }
 
 /// Effects: load_system of the file at `path`.
@@ -664,7 +899,8 @@ status load_system(std::span<const std::byte> in,
 /// file), unsuccessful (it could not be read).
 template <class Space>
 status load_system_file(const char* path, std::initializer_list<Space*> spaces,
-                        std::initializer_list<file_object*> files = {}) {
+                        std::initializer_list<file_object*> files = {},
+                        std::vector<section_handle>* handles = nullptr) {
   std::FILE* f = std::fopen(path, "rb");
   if (f == nullptr) return status::object_name_not_found;
   std::vector<std::byte> bytes;
@@ -674,7 +910,7 @@ status load_system_file(const char* path, std::initializer_list<Space*> spaces,
   const bool ok = std::ferror(f) == 0;
   std::fclose(f);
   if (!ok) return status::unsuccessful;
-  return load_system(std::span<const std::byte>(bytes), spaces, files);
+  return load_system(std::span<const std::byte>(bytes), spaces, files, handles);
 }
 
 }  // namespace mmkit::emu

@@ -256,6 +256,10 @@ class snapshot {
     /// is captured without bytes, and a SEC_RESERVE section's page the
     /// records name is committed again when the view is remade.
     bool saved = false;
+    /// A saved system's page-file sections whose pages are saved with the
+    /// section (a handle the caller lists keeps them): a view's shared page
+    /// of one is captured without bytes.
+    std::vector<const section_object*> whole;
 
     void page_touched(vpn p) noexcept override {
       touched.push_back(p);
@@ -347,10 +351,13 @@ class snapshot {
     r.protection = pv.protection;
     r.private_copy =
         !v.private_memory() && !pv.shared && pv.pte != entry_kind::prototype;
-    if (out.saved && !v.private_memory() && !r.private_copy &&
-        as_view(v).section->file_backed() && !file_lacks(c, p, pv)) {
-      out.pages.push_back(r);  // its bytes are the file's
-      return status::success;
+    if (out.saved && !v.private_memory() && !r.private_copy) {
+      const section_object* s = as_view(v).section;
+      if ((s->file_backed() && !file_lacks(c, p, pv)) ||
+          std::find(out.whole.begin(), out.whole.end(), s) != out.whole.end()) {
+        out.pages.push_back(r);  // its bytes are the file's, or the section's
+        return status::success;
+      }
     }
     const std::byte* from = nullptr;
     std::byte slot_bytes[page_size];

@@ -6,8 +6,10 @@
 // section/section_ops.hpp's (the objects) and region/view.hpp's (the
 // views).
 //
-// The calls on a system take its PFN lock themselves; the view calls run
-// inside address_space, which holds both locks.
+// The calls on a system take its section lock themselves, and its PFN lock
+// where they touch frames, commit or a store (section/section_ops.hpp says
+// which); the view calls run inside address_space, which holds the space's
+// lock and the section lock, and take the PFN lock here.
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/lock_policy.hpp>
@@ -73,7 +75,7 @@ status create_section(System& sys, section_handle& out,
   // An image needs its file (NT: no file handle for SEC_IMAGE).
   if (image && file == nullptr) return status::invalid_file_for_section;
   if (file == nullptr && maximum_size == 0) return status::invalid_parameter_4;
-  detail::lock_scope guard(sys.pfn_lock());
+  detail::lock_scope guard(sys.section_lock());
   return section_ops<System>::create(sys, out, desired_access, name,
                                      object_flags, maximum_size, prot,
                                      attributes, file);
@@ -84,7 +86,7 @@ status create_section(System& sys, section_handle& out,
 template <class System>
 status open_section(System& sys, section_handle& out,
                     std::uint32_t desired_access, const char* name) noexcept {
-  detail::lock_scope guard(sys.pfn_lock());
+  detail::lock_scope guard(sys.section_lock());
   return section_ops<System>::open(sys, out, desired_access, name);
 }
 
@@ -94,8 +96,14 @@ status open_section(System& sys, section_handle& out,
 template <class System>
 void close_section(System& sys, section_handle& h) noexcept {
   MMKIT_ASSERT(h.object != nullptr);
-  detail::lock_scope guard(sys.pfn_lock());
-  section_ops<System>::close(sys, *h.object);
+  using ops = section_ops<System>;
+  detail::lock_scope guard(sys.section_lock());
+  if (ops::close_frees_frames(*h.object)) {
+    detail::lock_scope pfn_guard(sys.pfn_lock());
+    ops::close(sys, *h.object);
+  } else {
+    ops::close(sys, *h.object);
+  }
   h = {};
 }
 
@@ -105,7 +113,8 @@ void close_section(System& sys, section_handle& h) noexcept {
 template <class System>
 status set_end_of_file(System& sys, file_object& file,
                        std::uint64_t size) noexcept {
-  detail::lock_scope guard(sys.pfn_lock());
+  detail::lock_scope guard(sys.section_lock());
+  detail::lock_scope pfn_guard(sys.pfn_lock());
   return section_ops<System>::set_end_of_file(sys, file, size);
 }
 
@@ -157,8 +166,9 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
                 std::uint32_t inherit = section_inherit::view_share) noexcept {
   using Arch = typename Core::arch_type;
   MMKIT_ASSERT(h.object != nullptr);
-  // The section is the PFN lock's (region::map_view may let go of it for
-  // the view's PTE writes).
+  // The section's view list is the section lock's, which the caller
+  // holds; its prototypes, the quota and the commit charge are the PFN
+  // lock's (region::map_view may let go of it for the view's PTE writes).
   c.take_pfn_lock();
   // The order of ReactOS's NtMapViewOfSection: ZeroBits, the inherit
   // disposition, the allocation type, then the protection.
@@ -255,8 +265,9 @@ template <class Core>
 status unmap_view(Core& c, vaddr base) noexcept {
   mapped_vad* v = view_at(c, base);
   if (v == nullptr) return status::not_mapped_view;
-  // The section is the PFN lock's (region::unmap_view may let go of it
-  // while it clears a view that maps no frame).
+  // The caller holds the section lock; the frames are the PFN lock's
+  // (region::unmap_view may let go of it while it clears a view that maps
+  // no frame, and takes it back before the section may go).
   c.take_pfn_lock();
   region::unmap_view(c, *v);
   return status::success;

@@ -448,24 +448,11 @@ status commit_view(Core& c, vad& v, vpn_range r, mm_protection prot) noexcept {
   const mm_protection bound{v.protection()};
   if (!view_protection_allowed(bound, view_page_protection(bound, prot, true)))
     return status::section_protection;
-  segment& seg = as_view(v).section->pages();
-  auto& pool = c.sys->sections().pool;
   const mapped_vad& mv = as_view(v);
-  std::uint64_t fresh = 0;
-  for (vpn p = r.first;; ++p) {
-    fresh += !proto::is_committed(pool[mv.proto_of(p)]);
-    if (p == r.last) break;
-  }
-  if (fresh != 0) {
-    if (!c.sys->charge_commit_locked(fresh, 0, ops::frame_end))
-      return status::commitment_limit;
-    for (vpn p = r.first;; ++p) {
-      std::uint64_t& pp = pool[mv.proto_of(p)];
-      if (!proto::is_committed(pp)) pp = proto::committed;
-      if (p == r.last) break;
-    }
-    seg.committed += fresh;
-  }
+  if (const status st = ops::commit_pages(*c.sys, mv.section->pages(),
+                                          mv.proto_of(r.first), r.count());
+      st != status::success)
+    return st;
   mm_protection old{};
   const status s = protect_view(c, v, r, prot, old);
   // Every page is committed now and `prot` fits: only the copy-on-write

@@ -1,7 +1,6 @@
 #pragma once
 // What happens to sections and their pages, as functions over a system
-// (every one with the system's PFN lock held; the NT layer,
-// nt/section.hpp, checks the arguments first):
+// (the NT layer, nt/section.hpp, checks the arguments first):
 //
 //   create / open / close      section objects, their names and handles
 //   add_view / remove_view     a view's reference (the last reference
@@ -14,6 +13,20 @@
 //                              end-of-file
 //   set_end_of_file            truncate or extend a file, refused below a
 //                              mapped view
+//
+// Locks (system.hpp: the section lock before the PFN lock):
+//   section lock   the section objects: names, handles, view counts and
+//                  lists, a segment's users and size, which segments exist,
+//                  and the prototype pool's free runs
+//   PFN lock       the prototype PTEs in use, frames, commit, the list of
+//                  segments the pager walks, and the stores (a store is
+//                  read and written under it alone, so it need not be
+//                  thread-safe)
+// create, open, add_handle and add_view want the section lock alone, and
+// create takes the PFN lock itself for its charge and to add its segment;
+// close, remove_view and set_end_of_file want both (they may free frames:
+// close_frees_frames says when a close will); page_in, write_page and the
+// pager's side want the PFN lock alone.
 //
 // Section frames come from below 4 GiB, so that every arch's PTEs can name
 // them (a section may be mapped by an x86_32 and an x64 space at once).
@@ -37,6 +50,7 @@
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
+#include <mmkit/core/lock_policy.hpp>
 #include <mmkit/core/protection.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/core/status.hpp>
@@ -96,6 +110,8 @@ struct section_ops {
     if (attrs & sec::image) return create_image(sys, out, access, name, file);
     bool extend = false;
     if (file != nullptr) {
+      // The store's size changes under both locks: the section lock is
+      // enough to read it.
       const store_ref& store = file->store();
       const std::uint64_t file_size = store.size();
       if (size == 0) {
@@ -121,53 +137,67 @@ struct section_ops {
     // The commit limit before the prototypes (ReactOS NtMapViewOfSection
     // apitest: 512 GB of SEC_COMMIT is STATUS_COMMITMENT_LIMIT, 8 TB of
     // SEC_RESERVE STATUS_INSUFFICIENT_RESOURCES).
-    if (charge && pages > sys.commit_limit_locked())
-      return status::commitment_limit;
+    if (charge && pages > sys.commit_limit()) return status::commitment_limit;
     const bool needs_run = page_file || !shared->in_use() || grow;
     if (needs_run && pages > table.pool.capacity() - table.pool.in_use())
       return status::insufficient_resources;
     section_object* s = table.objects.allocate();
     if (s == nullptr) return status::insufficient_resources;
-    if (charge && !sys.charge_commit_locked(pages, 0, frame_end)) {
-      table.objects.deallocate(s);
-      return status::commitment_limit;
+    if (charge) {
+      detail::lock_scope pfn_guard(sys.pfn_lock());
+      if (!sys.charge_commit_locked(pages, 0, frame_end)) {
+        table.objects.deallocate(s);
+        return status::commitment_limit;
+      }
     }
+    const auto undo_charge = [&] {
+      if (!charge) return;
+      detail::lock_scope pfn_guard(sys.pfn_lock());
+      sys.return_commit_locked(pages, frame_end);
+    };
     segment& seg = page_file ? s->own_ : file->data;
     const bool new_run = page_file || !seg.in_use() || grow;
     std::uint64_t run = prototype_pool::none;
     if (new_run) {
       auto r = table.pool.allocate(pages);
       if (!r) {
-        if (charge) sys.return_commit_locked(pages, frame_end);
+        undo_charge();
         table.objects.deallocate(s);
         return r.error();
       }
       run = *r;
-    }
-    if (extend) {
-      if (const status st = file->store().set_size(size);
-          st != status::success) {
-        if (new_run) table.pool.free(run, pages);
-        if (charge) sys.return_commit_locked(pages, frame_end);
-        table.objects.deallocate(s);
-        return st;
-      }
-    }
-    // Nothing fails from here on.
-    if (new_run) {
-      const bool commit_all = !page_file || charge;
-      if (grow)
-        move_run(sys, seg, run, pages);
-      else {
-        seg.proto = run;
-        seg.pages = pages;
-        table.add_segment(seg);
-      }
-      if (commit_all)
+      // The run is no segment's yet: nothing else reads it.
+      if (!grow && (!page_file || charge))
         for (std::uint64_t i = 0; i < pages; ++i)
-          if (!proto::is_committed(table.pool[run + i]))
-            table.pool[run + i] = proto::committed;
-      if (charge) seg.committed = pages;
+          table.pool[run + i] = proto::committed;
+    }
+    if (extend || new_run) {
+      // The store and the segments the pager walks are the PFN lock's.
+      detail::lock_scope pfn_guard(sys.pfn_lock());
+      if (extend) {
+        if (const status st = file->store().set_size(size);
+            st != status::success) {
+          if (new_run) table.pool.free(run, pages);
+          if (charge) sys.return_commit_locked(pages, frame_end);
+          table.objects.deallocate(s);
+          return st;
+        }
+      }
+      // Nothing fails from here on.
+      if (new_run) {
+        if (grow) {
+          move_run(sys, seg, run, pages);
+          // The file's pages past the old end are committed too.
+          for (std::uint64_t i = 0; i < pages; ++i)
+            if (!proto::is_committed(table.pool[run + i]))
+              table.pool[run + i] = proto::committed;
+        } else {
+          seg.proto = run;
+          seg.pages = pages;
+          table.add_segment(seg);
+        }
+        if (charge) seg.committed = pages;
+      }
     }
     if (seg.bytes < size) seg.bytes = size;
     ++seg.users;
@@ -194,6 +224,13 @@ struct section_ops {
   /// Effects: one more handle to `s` (a duplicate: a snapshot keeps the
   /// sections its views map alive this way). close() lets it go.
   static void add_handle(section_object& s) noexcept { ++s.handles_; }
+
+  /// Whether close(s) frees frames, and so wants the PFN lock as well as
+  /// the section lock: its last reference goes with the last section on
+  /// its segment.
+  static bool close_frees_frames(const section_object& s) noexcept {
+    return s.handles_ == 1 && s.views_ == 0 && s.seg_->users == 1;
+  }
 
   /// Effects: a handle goes (NtClose); the section with it when no view
   /// maps it.
@@ -316,6 +353,28 @@ struct section_ops {
     pp = proto::make_resident(*f, pp);
     ++seg.resident;
     return *f;
+  }
+
+  /// Requires: the PFN lock is held; `seg` is a page-file segment.
+  /// Effects: the uncommitted pages among its prototypes [index, index +
+  /// n) are committed and charged to the system: a SEC_RESERVE section's
+  /// pages, committed through a view or by a saved system's load.
+  /// Returns: commitment_limit (nothing changed).
+  static status commit_pages(System& sys, segment& seg, std::uint64_t index,
+                             std::uint64_t n) noexcept {
+    MMKIT_ASSERT(!seg.file_backed() && seg.holds(index) &&
+                 n <= seg.pages - (index - seg.proto));
+    auto& pool = sys.sections().pool;
+    std::uint64_t fresh = 0;
+    for (std::uint64_t i = index; i < index + n; ++i)
+      fresh += !proto::is_committed(pool[i]);
+    if (fresh == 0) return status::success;
+    if (!sys.charge_commit_locked(fresh, 0, frame_end))
+      return status::commitment_limit;
+    for (std::uint64_t i = index; i < index + n; ++i)
+      if (!proto::is_committed(pool[i])) pool[i] = proto::committed;
+    seg.committed += fresh;
+    return status::success;
   }
 
   /// Effects: the resident page at prototype `index` of the file segment
@@ -507,12 +566,16 @@ struct section_ops {
     segment& seg = file->image;
     pe::image_info parsed{};
     if (!seg.in_use()) {
+      // The store is read under the PFN lock (see the header comment).
+      detail::lock_scope pfn_guard(sys.pfn_lock());
       if (const status st = pe::parse(file->store(), parsed);
           st != status::success)
         return st;
       if (const status st = pe::validate_relocations(file->store(), parsed);
           st != status::success)
         return st;
+    }
+    if (!seg.in_use()) {
       if (pages_of(parsed.size_of_image) >
           table.pool.capacity() - table.pool.in_use())
         return status::insufficient_resources;
@@ -530,9 +593,12 @@ struct section_ops {
       lay_out_image(table.pool, *r, file->headers);
       seg.proto = *r;
       seg.pages = pages;
-      table.add_segment(seg);
-      seg.bytes = file->headers.size_of_image;
       seg.image = &file->headers;
+      {
+        detail::lock_scope pfn_guard(sys.pfn_lock());
+        table.add_segment(seg);
+      }
+      seg.bytes = file->headers.size_of_image;
     }
     ++seg.users;
     s->seg_ = &seg;

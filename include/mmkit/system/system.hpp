@@ -8,7 +8,18 @@
 //           │                  owner callback is the system's (below)
 //           ├─ commit charge   against commit_limit = frames + page file
 //           ├─ address spaces  each registered by a space_link
-//           └─ lock            the PFN lock (no_lock by default)
+//           ├─ sections        section objects, names, views, prototypes
+//           ├─ PFN lock        frames, prototype PTEs, commit (no_lock by
+//           │                  default)
+//           └─ section lock    section objects, their names, handles and
+//                              view lists (no_lock by default)
+//
+// Lock order: an address space's lock, then the section lock, then the PFN
+// lock. A holder of the PFN lock never waits for another lock, so a fault
+// (space lock, PFN lock) never waits behind a section being created,
+// opened or closed, and a section call that changes no frame (a name
+// looked up, a handle added or closed, an image's headers parsed) never
+// waits behind a fault.
 //
 // Whose PTE names a frame: when the PFN database takes a standby frame for
 // another use, it calls its owner back with the frame's PTE back-link, the
@@ -263,7 +274,8 @@ class system {
   }
 
   /// The sections, their prototype PTEs and names (section/section_ops.hpp
-  /// works on them, with the PFN lock held). Every section handle must be
+  /// works on them: the objects under the section lock, the prototype PTEs
+  /// under the PFN lock). Every section handle must be
   /// closed, and every address space destroyed, before the system goes: a
   /// file section's unwritten pages are written only then.
   section_table_type& sections() noexcept { return sections_; }
@@ -275,8 +287,13 @@ class system {
   memory_type& memory() noexcept { return memory_; }
   database_type& pfns() noexcept { return pfns_; }
   const database_type& pfns() const noexcept { return pfns_; }
-  /// The PFN lock: held around every PFN-database and commit update.
+  /// The PFN lock: held around every PFN-database and commit update, and
+  /// every read or write of a prototype PTE.
   lock_type& pfn_lock() const noexcept { return lock_; }
+  /// The section lock: held around every change to a section object (its
+  /// name, handles, views) and to which segments exist; taken before the
+  /// PFN lock, never after it (see the header comment).
+  lock_type& section_lock() const noexcept { return section_lock_; }
 
   /// The most pages that may be committed at once (NT's commit limit):
   /// the usable frames (those not marked bad) plus the page file, unless
@@ -812,6 +829,7 @@ class system {
   std::uint64_t space_count_ = 0;
   std::uint64_t low_spaces_ = 0;  // spaces bound to the low zone
   [[no_unique_address]] mutable lock_type lock_;
+  [[no_unique_address]] mutable lock_type section_lock_;
 };
 
 }  // namespace mmkit
