@@ -154,8 +154,6 @@ void reset_dirty_page(Core& c, vpn p) noexcept {
 template <class Core>
 status query_dirty(Core& c, vaddr base, std::uint64_t size, vaddr* out,
                    std::uint64_t& count, dirty_reset reset) noexcept {
-  using entry_type = typename Core::entry_type;
-  constexpr entry_type valid_dirty = 0x41;  // P and D
   if (count == 0 || out == nullptr) return status::invalid_parameter;
   vpn_range r{};
   if (!detail::user_pages<Core>(base, size, r))
@@ -168,7 +166,7 @@ status query_dirty(Core& c, vaddr base, std::uint64_t size, vaddr* out,
     for (vpn p = s.first;; ++p) {
       const bool pte_dirty =
           s.present() &&
-          (s.entries[p.raw() - s.first.raw()] & valid_dirty) == valid_dirty;
+          hw::present_and_dirty(s.entries[p.raw() - s.first.raw()]);
       if (pte_dirty || detail::recorded(head, p)) {
         out[found++] = p.address();
         if (found == count) return false;

@@ -400,9 +400,8 @@ class snapshot {
       if (!proto::is_resident(word)) return false;
       frame = proto::frame_of(word);
     }
-    constexpr typename Core::entry_type valid_dirty = 0x41;  // P and D
     return c.pfns().entry(frame).modified() ||
-           (pv.valid && (c.ptes.read(p) & valid_dirty) == valid_dirty);
+           (pv.valid && hw::present_and_dirty(c.ptes.read(p)));
   }
 
   // --- D bits ------------------------------------------------------------

@@ -60,6 +60,14 @@ using pat_4k = bit_flag<7>;     // PAT in a PTE
 using global = bit_flag<8>;
 using pat_large = bit_flag<12>;   // PAT in a PS=1 entry
 using no_execute = bit_flag<63>;  // XD, 64-bit entries only
+
+/// Whether `e`, an entry of any x86 format (P and D are bits 0 and 6 in
+/// each), is present and dirty: its page was written since D was cleared.
+template <std::unsigned_integral Entry>
+constexpr bool present_and_dirty(Entry e) noexcept {
+  constexpr Entry both = present::mask<Entry>() | dirty::mask<Entry>();
+  return (e & both) == both;
+}
 }  // namespace hw
 
 /// What a leaf mapping allows and how it is cached: the caller's view of

@@ -170,22 +170,30 @@ typename Core::entry_type reprotected(Core& c, const vad& v,
   return c.resident_pte(v, pv.frame, prot);
 }
 
-/// Whether every page of `r` (in `v`) is one this layer may change.
-/// Counts the pages that are not committed into `fresh`, and those a frame
-/// holds into `resident`, when given.
+/// What all_supported found in a range, page by page.
+struct range_census {
+  std::uint64_t fresh = 0;         ///< not committed
+  std::uint64_t committed = 0;     ///< committed
+  std::uint64_t resident = 0;      ///< held by a frame
+  std::uint64_t in_page_file = 0;  ///< in a page-file slot
+};
+
+/// Whether every page of `r` (in `v`) is one this layer may change; when
+/// it is, `census` (if given) gets what the pages are.
 template <class Core>
 bool all_supported(Core& c, const vad& v, vpn_range r,
-                   std::uint64_t* fresh = nullptr,
-                   std::uint64_t* resident = nullptr) noexcept {
+                   range_census* census = nullptr) noexcept {
   bool ok = true;
+  range_census n;
   c.scan(v, r, [&](vpn first, vpn last, const page_view& pv) {
     if (!pv.supported()) return ok = false;
-    if (fresh != nullptr && !pv.committed)
-      *fresh += last.raw() - first.raw() + 1;
-    if (resident != nullptr && pv.resident)
-      *resident += last.raw() - first.raw() + 1;
+    const std::uint64_t pages = last.raw() - first.raw() + 1;
+    (pv.committed ? n.committed : n.fresh) += pages;
+    if (pv.resident) n.resident += pages;
+    if (pv.pte == entry_kind::page_file) n.in_page_file += pages;
     return true;
   });
+  if (ok && census != nullptr) *census = n;
   return ok;
 }
 
@@ -196,12 +204,12 @@ bool all_supported(Core& c, const vad& v, vpn_range r,
 template <class Core>
 status commit(Core& c, vad& v, vpn_range r, mm_protection prot) noexcept {
   using model = typename Core::model;
-  std::uint64_t fresh = 0, resident = 0;
-  if (!all_supported(c, v, r, &fresh, &resident))
-    return status::not_implemented;
+  range_census n;
+  if (!all_supported(c, v, r, &n)) return status::not_implemented;
+  const std::uint64_t fresh = n.fresh;
   if (const status s = c.charge(fresh, r); s != status::success) return s;
   // A resident page's PTE and PFN entry change under the PFN lock.
-  if (resident == 0) pfn_work_done_before_writes(c, r);
+  if (n.resident == 0) pfn_work_done_before_writes(c, r);
   c.ptes.rewrite(r, [&](vpn, typename Core::entry_type old) {
     const page_view pv = model::view(v, old, c.pfns());
     if (!pv.committed) return model::absent_entry(prot);
@@ -238,32 +246,31 @@ status reset(Core& c, vad& v, vpn_range r) noexcept {
 
 /// Effects: every page of `r` (in `v`) becomes uncommitted: frames and
 /// commit charge go back, PTEs are cleared and tables freed as they empty.
+/// `known` is all_supported's census of `r`, when the caller has it.
 /// Returns: the pages that were committed.
 template <class Core>
-std::uint64_t uncommit(Core& c, vad& v, vpn_range r) noexcept {
+std::uint64_t uncommit(Core& c, vad& v, vpn_range r,
+                       const range_census* known = nullptr) noexcept {
   using model = typename Core::model;
   using entry_type = typename Core::entry_type;
-  std::uint64_t committed = 0;
   if (c.pfn_lock_goes_early()) {
     // A call that takes the PFN lock only for its PFN work (free): when
     // no page of `r` holds a frame or a page-file slot, the commit goes
     // back under the lock and the PTEs are cleared without it
     // (clear_without_pfn_lock).
-    bool frameless = true;
-    c.scan(v, r, [&](vpn first, vpn last, const page_view& pv) {
-      if (pv.resident || pv.pte == entry_kind::page_file)
-        return frameless = false;
-      if (pv.committed) committed += last.raw() - first.raw() + 1;
-      return true;
-    });
-    if (frameless) {
-      c.uncharge(committed);
-      v.set_commit_charge(v.commit_charge() - committed);
+    range_census n;
+    if (known != nullptr)
+      n = *known;
+    else if (!all_supported(c, v, r, &n))
+      n.resident = 1;  // not counted: the path below, which asserts
+    if (n.resident == 0 && n.in_page_file == 0) {
+      c.uncharge(n.committed);
+      v.set_commit_charge(v.commit_charge() - n.committed);
       clear_without_pfn_lock(c, r);
-      return committed;
+      return n.committed;
     }
-    committed = 0;
   }
+  std::uint64_t committed = 0;
   c.ptes.rewrite(
       r,
       [&](vpn, entry_type old) {
@@ -284,8 +291,9 @@ std::uint64_t uncommit(Core& c, vad& v, vpn_range r) noexcept {
 /// Effects: MEM_DECOMMIT of `r` (in `v`). Returns: not_implemented.
 template <class Core>
 status decommit(Core& c, vad& v, vpn_range r) noexcept {
-  if (!all_supported(c, v, r)) return status::not_implemented;
-  uncommit(c, v, r);
+  range_census n;
+  if (!all_supported(c, v, r, &n)) return status::not_implemented;
+  uncommit(c, v, r, &n);
   return status::success;
 }
 
@@ -304,10 +312,11 @@ status release(Core& c, vad& v, vpn_range r) noexcept {
     c.give_node(&v);
     return status::success;
   }
-  if (!all_supported(c, v, r)) return status::not_implemented;
+  range_census n;
+  if (!all_supported(c, v, r, &n)) return status::not_implemented;
   const bool watched = v.has(vad_flags::write_watch);
   if (r == v.range()) {
-    uncommit(c, v, r);
+    uncommit(c, v, r, &n);
     c.vads.erase(v);
     c.give_node(&v);
     if (watched) watch_release(c, r);
@@ -320,7 +329,7 @@ status release(Core& c, vad& v, vpn_range r) noexcept {
     tail = c.take_node(why);
     if (tail == nullptr) return why;
   }
-  uncommit(c, v, r);
+  uncommit(c, v, r, &n);
   const vpn_range whole = v.range();
   // The reservation keeps its head (or its tail when the head goes): it
   // shrinks in place, so the tree does no rebalancing.

@@ -23,6 +23,7 @@
 
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/status.hpp>
+#include <mmkit/paging/entry.hpp>
 #include <mmkit/paging/page_listener.hpp>
 #include <mmkit/vad/vad.hpp>
 
@@ -119,9 +120,7 @@ struct space_observer {
       journal->page_touched(p);
     working_set += static_cast<std::uint64_t>(after & 1) -
                    static_cast<std::uint64_t>(before & 1);
-    // P (bit 0) and D (bit 6) sit where they are in every x86 format.
-    constexpr Entry dirty = 0x41;
-    if ((before & dirty) == dirty && (after & dirty) != dirty) {
+    if (hw::present_and_dirty(before) && !hw::present_and_dirty(after)) {
       if (watches != nullptr && watches->head != nullptr &&
           !watches->resetting) {
         if (watch_record* r = watches->find(p)) r->set(p);
@@ -193,12 +192,11 @@ watch_record* watched_range(Core& c, vaddr base, std::uint64_t size,
 template <class Core, class F>
 void for_each_watched(Core& c, const watch_record& rec, vpn_range r,
                       F&& f) noexcept {
-  using entry_type = typename Core::entry_type;
-  constexpr entry_type dirty = 0x41;  // P and D
   c.ptes.for_each_span(r, [&](const auto& s) {
     for (vpn p = s.first;; ++p) {
       const bool pte_dirty =
-          s.present() && (s.entries[p.raw() - s.first.raw()] & dirty) == dirty;
+          s.present() &&
+          hw::present_and_dirty(s.entries[p.raw() - s.first.raw()]);
       if (!f(p, rec.test(p) || pte_dirty)) return false;
       if (p == s.last) return true;
     }
@@ -212,12 +210,11 @@ void for_each_watched(Core& c, const watch_record& rec, vpn_range r,
 template <class Core>
 void clear_dirty_bit(Core& c, vpn p) noexcept {
   using entry_type = typename Core::entry_type;
-  constexpr entry_type valid_dirty = 0x41;  // P and D, every x86 format
   const entry_type e = c.ptes.read(p);
-  if ((e & valid_dirty) != valid_dirty) return;
+  if (!hw::present_and_dirty(e)) return;
   c.pfns().set_modified(Core::model::codec::page_address(e, 0).frame());
-  [[maybe_unused]] const auto w =
-      c.ptes.write(p, static_cast<entry_type>(e & ~entry_type{0x40}));
+  [[maybe_unused]] const auto w = c.ptes.write(
+      p, static_cast<entry_type>(e & ~hw::dirty::mask<entry_type>()));
 }
 
 /// Effects: page `p` counts as not written from now on.
