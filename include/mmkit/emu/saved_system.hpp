@@ -875,8 +875,9 @@ status save_system_file(std::initializer_list<Space*> spaces, const char* path,
 /// sections are created on that system, a file section over the file at
 /// its place in `files` (the files the save was given, opened again).
 /// When `handles` is not null, it gets a handle for each handle saved, in
-/// the save's order, with its access (the caller closes them); otherwise
-/// a section no view maps goes at the end of the load.
+/// the save's order, with its access (the caller closes them; a failed
+/// load leaves it as it was); otherwise a section no view maps goes at the
+/// end of the load.
 /// Returns: invalid_parameter (a space not empty, spaces on two systems,
 /// another number of spaces or of files), file_corrupt_error (bad magic
 /// or checksum, a truncated input, contents that do not hold together),
