@@ -858,7 +858,9 @@ class address_space : private space_link {
   ///   for the whole fault, but for a private demand-zero page not at all
   ///   when its frame cache has a frame and its leaf table exists, and
   ///   otherwise only for the frame's allocation (and the cache's fill)
-  ///   and the table (fault::handle_demand_zero).
+  ///   and the table (fault::handle_demand_zero); and a private page's
+  ///   hard fault lets it go while it reads the page file
+  ///   (fault::handle_page_file).
   /// While a call of this space holds the PFN lock, holds_pfn_lock says so:
   /// a reclaim inside the call may trim this space without its lock, and
   /// other spaces only through try_lock (system.hpp, trim_spaces_locked).

@@ -1239,3 +1239,135 @@ TEST_CASE(
   for (auto& as : spaces) CHECK(as->check_invariants());
   CHECK(sys.pfns().check_invariants());
 }
+
+namespace {
+
+/// A page file's store whose reads can be held at a gate: a read counts
+/// its arrival, then waits while the gate is shut; the next read may be
+/// told to fail.
+class gated_store {
+ public:
+  gated_store(void* bytes, std::uint64_t capacity)
+      : inner_(bytes, capacity, 0) {}
+  std::uint64_t size() const noexcept { return inner_.size(); }
+  bool writable() const noexcept { return true; }
+  const char* name() const noexcept { return "gated page file"; }
+  status read(std::uint64_t offset, void* out, std::size_t n) noexcept {
+    arrivals_.fetch_add(1);
+    while (shut_.load()) std::this_thread::yield();
+    if (fail_next_.exchange(false)) return status::unsuccessful;
+    return inner_.read(offset, out, n);
+  }
+  status write(std::uint64_t offset, const void* in, std::size_t n) noexcept {
+    return inner_.write(offset, in, n);
+  }
+  status set_size(std::uint64_t size) noexcept { return inner_.set_size(size); }
+
+  void shut(bool s) { shut_.store(s); }
+  void fail_next() { fail_next_.store(true); }
+  unsigned arrivals() const { return arrivals_.load(); }
+
+ private:
+  memory_store inner_;
+  std::atomic<bool> shut_{false};
+  std::atomic<bool> fail_next_{false};
+  std::atomic<unsigned> arrivals_{0};
+};
+
+}  // namespace
+
+TEST_CASE(
+    "address_space thread: a hard fault reads the page file without the PFN "
+    "lock, and a failed read changes nothing") {
+  hosted_system<mutex_lock> sys{std::uint64_t{4} << 20};
+  std::vector<std::byte> file_bytes(64 * page_size);
+  gated_store store(file_bytes.data(), file_bytes.size());
+  std::uint64_t bits[1];
+  page_file pf(store_ref{store}, bits, 64);
+  REQUIRE(sys.add_page_file(pf));
+  locked_space a{sys};
+  locked_space b{sys};
+  vaddr base{0};
+  std::uint64_t size = 4 * page_size;
+  REQUIRE(a.allocate(base, size, mem::reserve | mem::commit, page::readwrite) ==
+          status::success);
+  const auto value = [](std::uint64_t i) { return 0xA11CE000 + i; };
+  for (std::uint64_t i = 0; i < 4; ++i) {
+    const std::uint64_t v = value(i);
+    std::size_t done = 0;
+    REQUIRE(a.write(base + i * page_size, &v, sizeof v, done) ==
+            status::success);
+  }
+  // The four pages go out: trimmed, written to the page file, and their
+  // frames repurposed, so that their PTEs name page-file slots.
+  for (std::uint64_t i = 0; i < 4; ++i) REQUIRE(a.trim(base + i * page_size));
+  REQUIRE(sys.write_modified_pages(8) == 4);
+  {
+    std::lock_guard<mutex_lock> guard(sys.pfn_lock());
+    std::vector<pfn> taken;
+    while (sys.pfns().count(page_state::standby) != 0)
+      taken.push_back(sys.pfns().allocate(page_need::any).value());
+    for (pfn f : taken) sys.pfns().release(f, release_to::free_list);
+  }
+  for (std::uint64_t i = 0; i < 4; ++i)
+    REQUIRE(a.translate(base + i * page_size).kind == entry_kind::page_file);
+  REQUIRE(sys.page_files().used() == 4);
+
+  // A hard fault in `a` waits at the store's gate. Meanwhile `b` commits,
+  // writes, trims and releases, and the modified page writer runs: all
+  // of it takes the PFN lock, which the waiting fault does not hold.
+  store.shut(true);
+  std::uint64_t got = 0;
+  status fault_status = status::unsuccessful;
+  std::thread fault([&] {
+    std::size_t done = 0;
+    fault_status = a.read(base, &got, sizeof got, done);
+  });
+  while (store.arrivals() == 0) std::this_thread::yield();
+  std::promise<void> finished;
+  std::future<void> done = finished.get_future();
+  unsigned failures = 0;
+  std::thread other([&] {
+    vaddr bb{0};
+    std::uint64_t bs = 8 * page_size;
+    failures += b.allocate(bb, bs, mem::reserve | mem::commit,
+                           page::readwrite) != status::success;
+    for (std::uint64_t i = 0; i < 8; ++i) {
+      const std::uint64_t v = i;
+      std::size_t n = 0;
+      failures +=
+          b.write(bb + i * page_size, &v, sizeof v, n) != status::success;
+    }
+    failures += !b.trim(bb);
+    failures += sys.write_modified_pages(8) != 1;
+    std::uint64_t zero = 0;
+    failures += b.free(bb, zero, mem::release) != status::success;
+    finished.set_value();
+  });
+  CHECK(done.wait_for(std::chrono::seconds{10}) == std::future_status::ready);
+  store.shut(false);
+  other.join();
+  fault.join();
+  CHECK(failures == 0);
+  CHECK(fault_status == status::success);
+  CHECK(got == value(0));
+  CHECK(a.faults().hard == 1);
+
+  // A read the store fails: STATUS_IN_PAGE_ERROR, and the page is still
+  // in its slot, to be read by the next access.
+  store.fail_next();
+  std::size_t n = 0;
+  CHECK(a.read(base + page_size, &got, sizeof got, n) == status::in_page_error);
+  CHECK(a.translate(base + page_size).kind == entry_kind::page_file);
+  CHECK(sys.page_files().used() == 3);
+  CHECK(a.read(base + page_size, &got, sizeof got, n) == status::success);
+  CHECK(got == value(1));
+  for (std::uint64_t i = 2; i < 4; ++i) {
+    CHECK(a.read(base + i * page_size, &got, sizeof got, n) == status::success);
+    CHECK(got == value(i));
+  }
+  CHECK(a.faults().hard == 4);
+  CHECK(sys.page_files().used() == 0);
+  CHECK(a.check_invariants());
+  CHECK(b.check_invariants());
+}

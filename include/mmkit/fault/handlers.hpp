@@ -200,8 +200,26 @@ status handle_page_file(Core& c, fault_counts& counts, const vad& v, vpn p,
                        Core::sw::page_file_offset(e)};
   auto frame = c.sys->allocate_locked(page_need::any, Core::frame_end);
   if (!frame) return status::no_memory;
-  if (c.sys->page_files().read(slot, c.sys->memory().frame(*frame)) !=
-      status::success) {
+  std::byte* const bytes = c.sys->memory().frame(*frame);
+  status read;
+  if (c.pfn_lock_goes_early()) {
+    // A fault takes the PFN lock for its PFN work alone, so the read goes
+    // without it, as NT issues paging I/O with its PFN lock released, and
+    // other spaces' faults and the pager go on meanwhile. Nothing the
+    // read needs can change: the PTE and its slot are this space's, whose
+    // lock the fault holds (a trim while the lock is awaited below passes
+    // over a PTE that is not valid); the frame is this fault's, on no
+    // list; the page file's store allows a read beside the pager's writes
+    // (section/backing_store.hpp). A call that holds the PFN lock
+    // throughout (a snapshot's, a fork's) reads under it.
+    const page_file& file = c.sys->page_files().file(slot.file);
+    c.give_pfn_lock();
+    read = file.read(slot.offset, bytes);
+    c.take_pfn_lock();
+  } else {
+    read = c.sys->page_files().read(slot, bytes);
+  }
+  if (read != status::success) {
     db.release(*frame, release_to::free_list);
     return status::in_page_error;
   }

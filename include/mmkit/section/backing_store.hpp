@@ -13,6 +13,14 @@
 // A store is the caller's. The section layer reads whole pages and writes
 // back only the bytes below the store's size: bytes past end-of-file in a
 // section's last page read as zero and never reach the file.
+//
+// Threads: a section's store is used under the system's PFN lock only. A
+// page file's store is read without it too: in a threaded system a hard
+// fault reads its page with the PFN lock let go (fault/handlers.hpp,
+// handle_page_file), as NT does its paging I/O. So a page file's store
+// must allow read() beside another read() and beside write() and
+// set_size() of other bytes (the modified page writer's); memory_store
+// and posix_file_store do.
 
 #include <mmkit/core/status.hpp>
 
@@ -63,34 +71,47 @@ class memory_store {
         writable_(writable),
         name_(name) {}
 
-  std::uint64_t size() const noexcept { return size_; }
+  // The size and the counters are relaxed atomics (plain moves on x86-64),
+  // so that reads may run beside each other and beside writes and resizes
+  // of other bytes (see Threads above); the bytes themselves are the
+  // caller's to keep apart.
+  std::uint64_t size() const noexcept {
+    return __atomic_load_n(&size_, __ATOMIC_RELAXED);
+  }
   bool writable() const noexcept { return writable_; }
   const char* name() const noexcept { return name_; }
   status read(std::uint64_t offset, void* out, std::size_t n) noexcept {
-    if (offset > size_ || n > size_ - offset) return status::invalid_parameter;
+    const std::uint64_t size = this->size();
+    if (offset > size || n > size - offset) return status::invalid_parameter;
     if (n != 0) std::memcpy(out, bytes_ + offset, n);
-    ++reads_;
+    __atomic_fetch_add(&reads_, 1, __ATOMIC_RELAXED);
     return status::success;
   }
   status write(std::uint64_t offset, const void* in, std::size_t n) noexcept {
     if (!writable_) return status::access_denied;
-    if (offset > size_ || n > size_ - offset) return status::invalid_parameter;
+    const std::uint64_t size = this->size();
+    if (offset > size || n > size - offset) return status::invalid_parameter;
     if (n != 0) std::memcpy(bytes_ + offset, in, n);
-    ++writes_;
+    __atomic_fetch_add(&writes_, 1, __ATOMIC_RELAXED);
     return status::success;
   }
   status set_size(std::uint64_t size) noexcept {
     if (!writable_) return status::access_denied;
     if (size > capacity_) return status::insufficient_resources;
-    if (size > size_) std::memset(bytes_ + size_, 0, size - size_);
-    size_ = size;
+    const std::uint64_t old = this->size();
+    if (size > old) std::memset(bytes_ + old, 0, size - old);
+    __atomic_store_n(&size_, size, __ATOMIC_RELAXED);
     return status::success;
   }
   /// The file's bytes (for tests).
   const std::byte* data() const noexcept { return bytes_; }
   /// Reads and writes done so far (for tests: a shared page is read once).
-  std::uint64_t reads() const noexcept { return reads_; }
-  std::uint64_t writes() const noexcept { return writes_; }
+  std::uint64_t reads() const noexcept {
+    return __atomic_load_n(&reads_, __ATOMIC_RELAXED);
+  }
+  std::uint64_t writes() const noexcept {
+    return __atomic_load_n(&writes_, __ATOMIC_RELAXED);
+  }
 
  private:
   std::byte* bytes_ = nullptr;

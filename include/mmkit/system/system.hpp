@@ -144,7 +144,9 @@ struct space_link {
   /// Set while a call of this space waits for the PFN lock (written with
   /// release, read with acquire): what the call read so far was read
   /// before it began to wait, and it reads nothing more until the lock is
-  /// its, so the holder may trim the space as if it held its lock.
+  /// its, so the holder may trim the space as if it held its lock. (A hard
+  /// fault waits here again after its page-file read, holding a frame on
+  /// no list for a PTE that is not valid: nothing a trim touches.)
   mutable bool waits_for_pfn_lock = false;
   /// The space's working-set minimum (balance trims above it first).
   std::uint64_t working_set_minimum = 0;
@@ -758,8 +760,10 @@ class system {
   /// Runs f() on space `s` from outside its own calls, if it may: a trim
   /// or a drain rewrites what the space's lock covers (PTEs, TLB, frame
   /// cache), so only in the caller's own space, one whose call waits for
-  /// the PFN lock (it touches nothing until the lock is its), or one whose
-  /// lock was free. A space in a call of its own otherwise is passed by
+  /// the PFN lock (it touches nothing until the lock is its; a hard fault
+  /// that read its page without the lock holds only a frame on no list
+  /// and a PTE that is not valid, which no trim or drain touches), or one
+  /// whose lock was free. A space in a call of its own otherwise is passed by
   /// (it may be reading its TLB or taking a cached frame), and counted so.
   /// Returns: whether f ran.
   template <class F>
