@@ -835,8 +835,8 @@ class address_space : private space_link {
   /// - the section lock: the section objects (section/section_ops.hpp):
   ///   held by map_view, unmap_view and every call of the full scope (the
   ///   destructor unmaps views, a fork maps them, a snapshot keeps
-  ///   sections alive), taken after the space's lock and before the PFN
-  ///   lock.
+  ///   sections alive), and by a fault while it reads a section page;
+  ///   taken after the space's lock and before the PFN lock.
   /// - the PFN lock: the system (PFN database, commit, page files, the
   ///   sections' prototype PTEs and stores) and, in every space, the transition
   ///   PTEs whose frames it may repurpose (pte_writer::rewrite_transition) and
@@ -858,9 +858,10 @@ class address_space : private space_link {
   ///   for the whole fault, but for a private demand-zero page not at all
   ///   when its frame cache has a frame and its leaf table exists, and
   ///   otherwise only for the frame's allocation (and the cache's fill)
-  ///   and the table (fault::handle_demand_zero); and a private page's
-  ///   hard fault lets it go while it reads the page file
-  ///   (fault::handle_page_file).
+  ///   and the table (fault::handle_demand_zero); and a hard fault lets
+  ///   it go while it reads its page: a private page's from the page file
+  ///   (fault::handle_page_file), a section page's under the section lock
+  ///   (fault::in_page_locks).
   /// While a call of this space holds the PFN lock, holds_pfn_lock says so:
   /// a reclaim inside the call may trim this space without its lock, and
   /// other spaces only through try_lock (system.hpp, trim_spaces_locked).
@@ -870,6 +871,7 @@ class address_space : private space_link {
         : as_(as), sections_(true) {
       as_.lock_.lock();
       as_.core_.sys->section_lock().lock();
+      as_.core_.holds_section_lock = true;
       as_.core_.take_pfn_lock();
     }
     explicit locked_scope(address_space& as) noexcept
@@ -907,7 +909,10 @@ class address_space : private space_link {
         if (space_ != nullptr) space_->emu_end_of_call();
       const auto& core = as_.core_;
       if (core.holds_pfn_lock()) core.give_pfn_lock();
-      if (sections_) core.sys->section_lock().unlock();
+      if (sections_) {
+        core.holds_section_lock = false;
+        core.sys->section_lock().unlock();
+      }
       if constexpr (core_type::threaded)
         if (space_ != nullptr) space_->core_.pfn_lazy = false;
       as_.lock_.unlock();
@@ -928,11 +933,13 @@ class address_space : private space_link {
     explicit section_scope(address_space& as) noexcept : as_(as) {
       MMKIT_ASSERT(!core_type::threaded || !as_.core_.holds_pfn_lock());
       as_.core_.sys->section_lock().lock();
+      as_.core_.holds_section_lock = true;
     }
     /// The PFN lock the call took goes first, so that the locks go in the
     /// reverse of their order.
     ~section_scope() {
       if (as_.core_.holds_pfn_lock()) as_.core_.give_pfn_lock();
+      as_.core_.holds_section_lock = false;
       as_.core_.sys->section_lock().unlock();
     }
     section_scope(const section_scope&) = delete;

@@ -1247,8 +1247,8 @@ namespace {
 /// told to fail.
 class gated_store {
  public:
-  gated_store(void* bytes, std::uint64_t capacity)
-      : inner_(bytes, capacity, 0) {}
+  gated_store(void* bytes, std::uint64_t capacity, std::uint64_t size = 0)
+      : inner_(bytes, capacity, size) {}
   std::uint64_t size() const noexcept { return inner_.size(); }
   bool writable() const noexcept { return true; }
   const char* name() const noexcept { return "gated page file"; }
@@ -1266,6 +1266,7 @@ class gated_store {
   void shut(bool s) { shut_.store(s); }
   void fail_next() { fail_next_.store(true); }
   unsigned arrivals() const { return arrivals_.load(); }
+  std::uint64_t reads() const { return inner_.reads(); }
 
  private:
   memory_store inner_;
@@ -1370,4 +1371,101 @@ TEST_CASE(
   CHECK(sys.page_files().used() == 0);
   CHECK(a.check_invariants());
   CHECK(b.check_invariants());
+}
+
+TEST_CASE(
+    "address_space thread: a fault reads a section page without the PFN "
+    "lock, and a second fault on that page waits for the read") {
+  hosted_system<mutex_lock> sys{std::uint64_t{4} << 20, std::uint64_t{1} << 20};
+  const auto value = [](std::uint64_t i) { return 0xF11E0000 + i; };
+  std::vector<std::byte> file_bytes(8 * page_size);
+  for (std::uint64_t i = 0; i < 8; ++i) {
+    const std::uint64_t v = value(i);
+    std::memcpy(file_bytes.data() + i * page_size, &v, sizeof v);
+  }
+  gated_store store(file_bytes.data(), file_bytes.size(), file_bytes.size());
+  file_object file(store);
+  section_handle h;
+  REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0, 0,
+                         page::readwrite, sec::commit,
+                         &file) == status::success);
+  locked_space a{sys};
+  locked_space b{sys};
+  locked_space c{sys};
+  vaddr va{0}, vb{0};
+  std::uint64_t sa = 0, sb = 0;
+  REQUIRE(a.map_view(h, va, sa, 0, 0, page::readwrite) == status::success);
+  REQUIRE(b.map_view(h, vb, sb, 0, 0, page::readwrite) == status::success);
+
+  // `a`'s fault waits at the store's gate; `b` faults on the same page.
+  store.shut(true);
+  std::uint64_t got_a = 0, got_b = 0;
+  status status_a = status::unsuccessful, status_b = status::unsuccessful;
+  std::thread fault_a([&] {
+    std::size_t done = 0;
+    status_a = a.read(va, &got_a, sizeof got_a, done);
+  });
+  while (store.arrivals() == 0) std::this_thread::yield();
+  std::thread fault_b([&] {
+    std::size_t done = 0;
+    status_b = b.read(vb, &got_b, sizeof got_b, done);
+  });
+  // Meanwhile a third space commits, writes and releases private pages,
+  // and the modified page writer runs: all of it PFN work. (A call that
+  // holds every lock, such as a trim, would wait: the read holds the
+  // section lock.)
+  std::promise<void> finished;
+  std::future<void> done = finished.get_future();
+  unsigned failures = 0;
+  std::thread other([&] {
+    vaddr base{0};
+    std::uint64_t size = 8 * page_size;
+    failures += c.allocate(base, size, mem::reserve | mem::commit,
+                           page::readwrite) != status::success;
+    for (std::uint64_t i = 0; i < 8; ++i) {
+      const std::uint64_t v = i;
+      std::size_t n = 0;
+      failures +=
+          c.write(base + i * page_size, &v, sizeof v, n) != status::success;
+    }
+    sys.write_modified_pages(8);
+    std::uint64_t zero = 0;
+    failures += c.free(base, zero, mem::release) != status::success;
+    finished.set_value();
+  });
+  CHECK(done.wait_for(std::chrono::seconds{10}) == std::future_status::ready);
+  store.shut(false);
+  other.join();
+  fault_a.join();
+  fault_b.join();
+  CHECK(failures == 0);
+  CHECK(status_a == status::success);
+  CHECK(status_b == status::success);
+  CHECK(got_a == value(0));
+  CHECK(got_b == value(0));
+  // One read served both: `b` found the page resident once the read was
+  // done, and maps the same frame.
+  CHECK(store.reads() == 1);
+  CHECK(a.translate(va).address == b.translate(vb).address);
+  CHECK(a.faults().hard + b.faults().hard == 1);
+  CHECK(a.faults().shared + b.faults().shared == 1);
+
+  // A read the store fails: STATUS_IN_PAGE_ERROR, nothing changes, and the
+  // next fault on the page reads it.
+  store.fail_next();
+  std::size_t n = 0;
+  CHECK(a.read(va + page_size, &got_a, sizeof got_a, n) ==
+        status::in_page_error);
+  CHECK(b.read(vb + page_size, &got_b, sizeof got_b, n) == status::success);
+  CHECK(got_b == value(1));
+  CHECK(a.read(va + page_size, &got_a, sizeof got_a, n) == status::success);
+  CHECK(got_a == value(1));
+  CHECK(a.check_invariants());
+  CHECK(b.check_invariants());
+  CHECK(c.check_invariants());
+  REQUIRE(a.unmap_view(va) == status::success);
+  REQUIRE(b.unmap_view(vb) == status::success);
+  close_section(sys, h);
+  CHECK(sys.commit_charge() == 0);
+  CHECK(sys.pfns().check_invariants());
 }

@@ -12,7 +12,8 @@
 // guest's accesses (access, read, write, host_page_of) only for a fault's
 // PFN work, which a demand-zero fault served from its space's frame cache
 // does not need, so accesses and their faults in separate address spaces
-// run at once. The system reaches into a space whose lock it does not hold
+// run at once; a hard fault lets go of it while it reads its page. The
+// system reaches into a space whose lock it does not hold
 // (a trim) only through try_lock, or while that space's call waits for the
 // PFN lock, and otherwise passes the space by. address_space.hpp
 // (locked_scope) says what each lock covers.

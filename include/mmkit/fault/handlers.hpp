@@ -281,6 +281,45 @@ result<pfn> frame_for_copy(Core& c, pfn source) noexcept {
   return frame;
 }
 
+/// section_ops::page_in's locks in a fault. A call that takes the PFN
+/// lock for its PFN work alone (a guest access) reads a section page from
+/// its file or the page file under the section lock, without the PFN lock
+/// (taken on the way: the PFN lock given up, the section lock taken, then
+/// the PFN lock again, as their order wants; the section lock goes when
+/// the fault is done). Any other call holds both locks throughout, and
+/// reads under them.
+template <class Core>
+class in_page_locks {
+ public:
+  explicit in_page_locks(Core& c) noexcept
+      : c_(c), lazy_(c.pfn_lock_goes_early() && !c.holds_section_lock) {}
+  ~in_page_locks() {
+    if (taken_) c_.sys->section_lock().unlock();
+  }
+  in_page_locks(const in_page_locks&) = delete;
+  in_page_locks& operator=(const in_page_locks&) = delete;
+
+  bool sections_held() const noexcept { return !lazy_ || taken_; }
+  void take_sections() noexcept {
+    MMKIT_ASSERT(lazy_ && !taken_);
+    c_.give_pfn_lock();
+    c_.sys->section_lock().lock();
+    taken_ = true;
+    c_.take_pfn_lock();
+  }
+  void read_begin() noexcept {
+    if (lazy_) c_.give_pfn_lock();
+  }
+  void read_end() noexcept {
+    if (lazy_) c_.take_pfn_lock();
+  }
+
+ private:
+  Core& c_;
+  bool lazy_;
+  bool taken_ = false;
+};
+
 /// A view's page not mapped here (prototype PTE, committed, the access
 /// allowed): see the header comment.
 template <class Core>
@@ -289,7 +328,8 @@ status handle_prototype(Core& c, fault_counts& counts, const vad& v, vpn p,
   using ops = section_ops<typename Core::system_type>;
   segment& seg = as_view(v).section->pages();
   typename ops::page_source how{};
-  const auto frame = ops::page_in(*c.sys, seg, pv.proto, how);
+  in_page_locks<Core> locks(c);
+  const auto frame = ops::page_in(*c.sys, seg, pv.proto, how, locks);
   if (!frame) return frame.error();
   counts.demand_zero += how == ops::page_source::zeroed;
   counts.hard += how == ops::page_source::read;

@@ -96,6 +96,10 @@ struct space_core {
   /// decommit, map or unmap of pages that hold no frame, gives it back
   /// before its PTE writes (pfn_work_done).
   bool pfn_lazy = false;
+  /// Set while the call holds the system's section lock (map_view,
+  /// unmap_view, and every call that holds all the locks): a fault's
+  /// section read (fault::in_page_locks) then need not take it.
+  mutable bool holds_section_lock = false;
   /// The faults of this space by kind, and where the system reads them
   /// (space_link::published_faults; publish_faults).
   fault_counts faults;

@@ -14,13 +14,15 @@
 // back only the bytes below the store's size: bytes past end-of-file in a
 // section's last page read as zero and never reach the file.
 //
-// Threads: a section's store is used under the system's PFN lock only. A
-// page file's store is read without it too: in a threaded system a hard
-// fault reads its page with the PFN lock let go (fault/handlers.hpp,
-// handle_page_file), as NT does its paging I/O. So a page file's store
+// Threads: in a threaded system a fault reads its page with the PFN lock
+// let go, as NT does its paging I/O: a private page from its page file
+// (fault/handlers.hpp, handle_page_file), a section page from its file or
+// the page file under the section lock (section_ops::page_in), while the
+// modified page writer writes other pages under the PFN lock. So a store
 // must allow read() beside another read() and beside write() and
-// set_size() of other bytes (the modified page writer's); memory_store
-// and posix_file_store do.
+// set_size() of other bytes (no two reads of a section's stores overlap
+// each other, as they hold the section lock); memory_store and
+// posix_file_store do.
 
 #include <mmkit/core/status.hpp>
 

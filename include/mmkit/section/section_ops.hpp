@@ -19,14 +19,16 @@
 //                  lists, a segment's users and size, which segments exist,
 //                  and the prototype pool's free runs
 //   PFN lock       the prototype PTEs in use, frames, commit, the list of
-//                  segments the pager walks, and the stores (a store is
-//                  read and written under it alone, so it need not be
-//                  thread-safe)
+//                  segments the pager walks, and the stores' writes
 // create, open, add_handle and add_view want the section lock alone, and
 // create takes the PFN lock itself for its charge and to add its segment;
 // close, remove_view and set_end_of_file want both (they may free frames:
-// close_frees_frames says when a close will); page_in, write_page and the
-// pager's side want the PFN lock alone.
+// close_frees_frames says when a close will); page_in wants both, but a
+// fault's page_in gives up the PFN lock while it reads a page from its
+// file or the page file, holding the section lock alone (so a store is
+// read beside the pager's writes of other pages:
+// section/backing_store.hpp); write_page and the pager's side want the
+// PFN lock alone.
 //
 // Section frames come from below 4 GiB, so that every arch's PTEs can name
 // them (a section may be mapped by an x86_32 and an x64 space at once).
@@ -277,12 +279,41 @@ struct section_ops {
   /// the file or the page file (a hard fault).
   enum class page_source : std::uint8_t { resident, reclaimed, zeroed, read };
 
-  /// Requires: the prototype PTE `index` of `seg` is committed.
+  /// page_in's locks when the caller holds the PFN lock and the section
+  /// lock throughout: a read goes under both.
+  struct locks_held {
+    static constexpr bool sections_held() noexcept { return true; }
+    static void take_sections() noexcept {}
+    static void read_begin() noexcept {}
+    static void read_end() noexcept {}
+  };
+
+  /// Requires: the PFN lock and the section lock are held; the prototype
+  /// PTE `index` of `seg` is committed.
   /// Effects: its page is resident (see the header comment).
   /// Returns: the frame, or no_memory (no frame the promise allows),
   /// in_page_error (the store failed the read).
   static result<pfn> page_in(System& sys, segment& seg, std::uint64_t index,
                              page_source& how) noexcept {
+    locks_held held;
+    return page_in(sys, seg, index, how, held);
+  }
+
+  /// As page_in(sys, seg, index, how), for a caller that holds the PFN lock
+  /// but lets it go for a read (a fault: fault::handle_prototype). `locks`
+  /// says whether the section lock is held (sections_held()), takes it
+  /// (take_sections(): the PFN lock given up, the section lock taken, then
+  /// the PFN lock again), and gives up the PFN lock for a read and takes
+  /// it back (read_begin(), read_end()). A page read from its file or the
+  /// page file is read under the section lock alone: every other reader of
+  /// a section page holds the section lock too, so none reads the same
+  /// page meanwhile, and nothing else makes a page resident or gives back
+  /// its slot (the pager only lets go of resident pages; set_end_of_file
+  /// and the segment's end want the section lock). Other faults and the
+  /// pager go on beside the read.
+  template <class Locks>
+  static result<pfn> page_in(System& sys, segment& seg, std::uint64_t index,
+                             page_source& how, Locks& locks) noexcept {
     auto& table = sys.sections();
     std::uint64_t& pp = table.pool[index];
     MMKIT_ASSERT(proto::is_committed(pp));
@@ -305,6 +336,12 @@ struct section_ops {
     if (proto::is_resident(pp)) return proto::frame_of(pp);
     const bool file = seg.file_backed();
     const bool paged_out = !file && proto::is_paged_out(pp);
+    if ((file || paged_out) && !locks.sections_held()) {
+      // A read: the section lock first, then everything again (another
+      // fault may have read the page meanwhile).
+      locks.take_sections();
+      return page_in(sys, seg, index, how, locks);
+    }
     if (file && !sys.take_uncharged_frame_locked(frame_end))
       return status::no_memory;
     auto f = sys.allocate_locked(
@@ -314,8 +351,13 @@ struct section_ops {
       return status::no_memory;
     }
     if (paged_out) {
-      if (sys.page_files().read(slot_of(pp), sys.memory().frame(*f)) !=
-          status::success) {
+      const page_file& file_of_slot = sys.page_files().file(slot_of(pp).file);
+      locks.read_begin();
+      const status read =
+          file_of_slot.read(slot_of(pp).offset, sys.memory().frame(*f));
+      locks.read_end();
+      MMKIT_ASSERT(!proto::is_resident(pp));
+      if (read != status::success) {
         db.release(*f, release_to::free_list);
         return status::in_page_error;
       }
@@ -337,7 +379,12 @@ struct section_ops {
       const std::uint64_t end = seg.store.size();
       const std::uint64_t n =
           off >= end ? 0 : (end - off < want ? end - off : want);
-      if (n != 0 && seg.store.read(off, bytes, n) != status::success) {
+      locks.read_begin();
+      const status read =
+          n != 0 ? seg.store.read(off, bytes, n) : status::success;
+      locks.read_end();
+      MMKIT_ASSERT(!proto::is_resident(pp));
+      if (read != status::success) {
         db.release(*f, release_to::free_list);
         sys.give_uncharged_frame_locked();
         return status::in_page_error;

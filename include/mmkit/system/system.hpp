@@ -19,7 +19,10 @@
 // (space lock, PFN lock) never waits behind a section being created,
 // opened or closed, and a section call that changes no frame (a name
 // looked up, a handle added or closed, an image's headers parsed) never
-// waits behind a fault.
+// waits behind a fault. The exception is a fault that reads a section page
+// from its file or the page file: it gives up the PFN lock, takes the
+// section lock, and reads under that alone (section_ops::page_in), so
+// that the read stalls neither the pager nor other spaces' faults.
 //
 // Whose PTE names a frame: when the PFN database takes a standby frame for
 // another use, it calls its owner back with the frame's PTE back-link, the
@@ -293,8 +296,9 @@ class system {
   /// every read or write of a prototype PTE.
   lock_type& pfn_lock() const noexcept { return lock_; }
   /// The section lock: held around every change to a section object (its
-  /// name, handles, views) and to which segments exist; taken before the
-  /// PFN lock, never after it (see the header comment).
+  /// name, handles, views) and to which segments exist, and around a
+  /// fault's read of a section page; taken before the PFN lock, never
+  /// after it (see the header comment).
   lock_type& section_lock() const noexcept { return section_lock_; }
 
   /// The most pages that may be committed at once (NT's commit limit):
