@@ -1275,6 +1275,39 @@ class gated_store {
   std::atomic<unsigned> arrivals_{0};
 };
 
+/// The gate of a store shut beforehand, as a lock for finishes_while_held:
+/// taking it does nothing, letting it go opens the gate.
+struct shut_gate {
+  gated_store& store;
+  void lock() {}
+  void unlock() { store.shut(false); }
+};
+
+/// PFN work in space `s`: 8 private pages committed, written (demand-zero
+/// faults) and released, with the modified page writer run in between,
+/// after a trim of the first page when `trim` (which then must be written).
+/// Returns: how many steps failed.
+unsigned commit_write_release(hosted_system<mutex_lock>& sys, locked_space& s,
+                              bool trim) {
+  unsigned failures = 0;
+  vaddr base{0};
+  std::uint64_t size = 8 * page_size;
+  failures += s.allocate(base, size, mem::reserve | mem::commit,
+                         page::readwrite) != status::success;
+  for (std::uint64_t i = 0; i < 8; ++i) {
+    const std::uint64_t v = i;
+    std::size_t n = 0;
+    failures +=
+        s.write(base + i * page_size, &v, sizeof v, n) != status::success;
+  }
+  if (trim) failures += !s.trim(base);
+  const std::uint64_t written = sys.write_modified_pages(8);
+  if (trim) failures += written != 1;
+  std::uint64_t zero = 0;
+  failures += s.free(base, zero, mem::release) != status::success;
+  return failures;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -1325,29 +1358,10 @@ TEST_CASE(
     fault_status = a.read(base, &got, sizeof got, done);
   });
   while (store.arrivals() == 0) std::this_thread::yield();
-  std::promise<void> finished;
-  std::future<void> done = finished.get_future();
   unsigned failures = 0;
-  std::thread other([&] {
-    vaddr bb{0};
-    std::uint64_t bs = 8 * page_size;
-    failures += b.allocate(bb, bs, mem::reserve | mem::commit,
-                           page::readwrite) != status::success;
-    for (std::uint64_t i = 0; i < 8; ++i) {
-      const std::uint64_t v = i;
-      std::size_t n = 0;
-      failures +=
-          b.write(bb + i * page_size, &v, sizeof v, n) != status::success;
-    }
-    failures += !b.trim(bb);
-    failures += sys.write_modified_pages(8) != 1;
-    std::uint64_t zero = 0;
-    failures += b.free(bb, zero, mem::release) != status::success;
-    finished.set_value();
-  });
-  CHECK(done.wait_for(std::chrono::seconds{10}) == std::future_status::ready);
-  store.shut(false);
-  other.join();
+  shut_gate gate{store};
+  CHECK(finishes_while_held(
+      gate, [&] { failures = commit_write_release(sys, b, true); }));
   fault.join();
   CHECK(failures == 0);
   CHECK(fault_status == status::success);
@@ -1414,28 +1428,10 @@ TEST_CASE(
   // and the modified page writer runs: all of it PFN work. (A call that
   // holds every lock, such as a trim, would wait: the read holds the
   // section lock.)
-  std::promise<void> finished;
-  std::future<void> done = finished.get_future();
   unsigned failures = 0;
-  std::thread other([&] {
-    vaddr base{0};
-    std::uint64_t size = 8 * page_size;
-    failures += c.allocate(base, size, mem::reserve | mem::commit,
-                           page::readwrite) != status::success;
-    for (std::uint64_t i = 0; i < 8; ++i) {
-      const std::uint64_t v = i;
-      std::size_t n = 0;
-      failures +=
-          c.write(base + i * page_size, &v, sizeof v, n) != status::success;
-    }
-    sys.write_modified_pages(8);
-    std::uint64_t zero = 0;
-    failures += c.free(base, zero, mem::release) != status::success;
-    finished.set_value();
-  });
-  CHECK(done.wait_for(std::chrono::seconds{10}) == std::future_status::ready);
-  store.shut(false);
-  other.join();
+  shut_gate gate{store};
+  CHECK(finishes_while_held(
+      gate, [&] { failures = commit_write_release(sys, c, false); }));
   fault_a.join();
   fault_b.join();
   CHECK(failures == 0);
