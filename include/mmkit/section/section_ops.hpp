@@ -351,10 +351,12 @@ struct section_ops {
       return status::no_memory;
     }
     if (paged_out) {
-      const page_file& file_of_slot = sys.page_files().file(slot_of(pp).file);
+      // What the read needs is taken under the PFN lock.
+      const page_slot slot = slot_of(pp);
+      const page_file& file_of_slot = sys.page_files().file(slot.file);
+      std::byte* const bytes = sys.memory().frame(*f);
       locks.read_begin();
-      const status read =
-          file_of_slot.read(slot_of(pp).offset, sys.memory().frame(*f));
+      const status read = file_of_slot.read(slot.offset, bytes);
       locks.read_end();
       MMKIT_ASSERT(!proto::is_resident(pp));
       if (read != status::success) {
@@ -379,10 +381,12 @@ struct section_ops {
       const std::uint64_t end = seg.store.size();
       const std::uint64_t n =
           off >= end ? 0 : (end - off < want ? end - off : want);
-      locks.read_begin();
-      const status read =
-          n != 0 ? seg.store.read(off, bytes, n) : status::success;
-      locks.read_end();
+      status read = status::success;
+      if (n != 0) {
+        locks.read_begin();
+        read = seg.store.read(off, bytes, n);
+        locks.read_end();
+      }
       MMKIT_ASSERT(!proto::is_resident(pp));
       if (read != status::success) {
         db.release(*f, release_to::free_list);
