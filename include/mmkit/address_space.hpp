@@ -183,34 +183,22 @@ class address_space : private space_link {
 
   // --- the NT calls (nt/virtual_memory.hpp says what each does) ------------
 
+  /// NtAllocateVirtualMemory. A commit whose page tables find every frame
+  /// held by spaces in calls of their own changed nothing, and is tried
+  /// again once those calls may have ended (retry_while_crowded).
   status allocate(vaddr& base, std::uint64_t& size,
                   std::uint32_t allocation_type, std::uint32_t protect,
                   std::uint64_t zero_bits = 0) noexcept {
     if (created_ != status::success) return created_;
-    // A commit whose page tables found every frame held by spaces in calls
-    // of their own changed nothing: it is tried again once they may have
-    // ended (crowded_retries).
-    for (unsigned tries = 0;; ++tries) {
-      vaddr b = base;
-      std::uint64_t sz = size;
-      status s;
-      bool crowded = false;
-      {
-        locked_scope guard(*this, own_pages_scope);
-        s = nt::allocate(core_, b, sz, allocation_type, protect, zero_bits);
-        if (s == status::success && (allocation_type & mem::reserve))
-          emu_layout_changed(b, sz);
-        crowded = s == status::insufficient_resources &&
-                  core_.holds_pfn_lock() && core_.sys->crowded_locked();
-      }
-      if (crowded && tries < crowded_retries) {
-        detail::pause_for<lock_type>();
-        continue;
-      }
-      base = b;
-      size = sz;
-      return s;
-    }
+    return retry_while_crowded(
+        base, size, [&](vaddr& b, std::uint64_t& sz, bool& crowded) {
+          const status s =
+              nt::allocate(core_, b, sz, allocation_type, protect, zero_bits);
+          if (s == status::success && (allocation_type & mem::reserve))
+            emu_layout_changed(b, sz);
+          crowded = failed_crowded(s);
+          return s;
+        });
   }
   status free(vaddr& base, std::uint64_t& size,
               std::uint32_t free_type) noexcept {
@@ -252,19 +240,26 @@ class address_space : private space_link {
   /// NtMapViewOfSection of the section `h` refers to: `base` and
   /// `view_size` are in/out (0: the system chooses; the rest of the
   /// section). `inherit` (section_inherit::view_share or view_unmap) says
-  /// whether fork_into maps the view in the child too.
+  /// whether fork_into maps the view in the child too. As with allocate,
+  /// a view whose page tables find every frame held by spaces in calls of
+  /// their own changed nothing, and is tried again once those calls may
+  /// have ended (retry_while_crowded).
   status map_view(
       const section_handle& h, vaddr& base, std::uint64_t& view_size,
       std::uint64_t offset, std::uint32_t allocation_type,
       std::uint32_t protect, std::uint64_t zero_bits = 0,
       std::uint32_t inherit = section_inherit::view_share) noexcept {
     if (created_ != status::success) return created_;
-    locked_scope guard(*this, own_pages_scope);
-    section_scope sections(*this);
-    const status s = nt::map_view(core_, h, base, view_size, offset,
-                                  allocation_type, protect, zero_bits, inherit);
-    if (s == status::success) emu_layout_changed(base, view_size);
-    return s;
+    return retry_while_crowded(
+        base, view_size, [&](vaddr& b, std::uint64_t& sz, bool& crowded) {
+          section_scope sections(*this);
+          const status s =
+              nt::map_view(core_, h, b, sz, offset, allocation_type, protect,
+                           zero_bits, inherit);
+          if (s == status::success) emu_layout_changed(b, sz);
+          crowded = failed_crowded(s);  // while the PFN lock is held
+          return s;
+        });
   }
   /// NtUnmapViewOfSection: the view holding `base` goes.
   status unmap_view(vaddr base) noexcept {
@@ -753,11 +748,47 @@ class address_space : private space_link {
         return r;
     }
   }
-  /// How often a guest access whose fault found no frame, because the
-  /// pages it could take belong to spaces in calls of their own, lets go
-  /// of its locks and tries again before it answers no_memory. Meanwhile
-  /// those calls end (their spaces can be trimmed then) and this space can
-  /// be trimmed by theirs.
+  /// Runs `call(b, sz, crowded)` on copies of the in/out `base` and
+  /// `size` under the own-pages scope, and again while it fails and sets
+  /// `crowded` (failed_crowded), up to crowded_retries times with the
+  /// locks let go between tries. Such a failure changed nothing
+  /// (allocate's and map_view's contract), so the caller sees one call:
+  /// `base` and `size` change only as the last try's do.
+  template <class Call>
+  status retry_while_crowded(vaddr& base, std::uint64_t& size,
+                             Call&& call) noexcept {
+    for (unsigned tries = 0;; ++tries) {
+      vaddr b = base;
+      std::uint64_t sz = size;
+      status s;
+      bool crowded = false;
+      {
+        locked_scope guard(*this, own_pages_scope);
+        s = call(b, sz, crowded);
+      }
+      if (crowded && tries < crowded_retries) {
+        detail::pause_for<lock_type>();
+        continue;
+      }
+      base = b;
+      size = sz;
+      return s;
+    }
+  }
+  /// Requires: the call that returned `s` still holds what it took.
+  /// Whether it failed with insufficient_resources only because the frames
+  /// its page tables need are held by spaces in calls of their own, which
+  /// the system's trims passed by (system::crowded_locked).
+  bool failed_crowded(status s) const noexcept {
+    return s == status::insufficient_resources && core_.holds_pfn_lock() &&
+           core_.sys->crowded_locked();
+  }
+  /// How often a guest access whose fault found no frame (or a commit or
+  /// map_view whose page tables found none), because the pages it could
+  /// take belong to spaces in calls of their own, lets go of its locks and
+  /// tries again before it answers no_memory (insufficient_resources).
+  /// Meanwhile those calls end (their spaces can be trimmed then) and this
+  /// space can be trimmed by theirs.
   static constexpr unsigned crowded_retries = 4096;
   /// Requires: the locks are not held. Whether the hook (called with them
   /// released) asks to retry an access that raised a violation at `va`.

@@ -222,6 +222,69 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "address_space thread: a map_view whose page tables find every frame "
+    "held by a space in a call of its own waits for that call instead of "
+    "failing") {
+  hosted_system<refusing_lock> sys{64 * page_size, 1024 * page_size};
+  refusing_space busy{sys};
+  refusing_space mapper{sys};
+  vaddr base{0};
+  std::uint64_t size = 64 * page_size;
+  REQUIRE(busy.allocate(base, size, mem::reserve | mem::commit,
+                        page::readwrite) == status::success);
+  // busy takes every frame: in its working set, or in its frame cache.
+  sys.pfns().set_available_thresholds(0, 0);
+  std::uint64_t written = 0;
+  while (sys.pfns().available() != 0) {
+    std::size_t done = 0;
+    REQUIRE(written < 64);
+    REQUIRE(busy.write(base + written * page_size, &written, sizeof written,
+                       done) == status::success);
+    ++written;
+  }
+  REQUIRE(busy.working_set_size() == written);
+  section_handle h;
+  REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0,
+                         page_size, page::readwrite,
+                         sec::commit) == status::success);
+  // busy's lock looks taken, as in a call of its own, until a trim has
+  // passed it by; then the call may end.
+  refusing_lock::refuse = true;
+  std::thread call_ends([&] {
+    const auto give_up =
+        std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (sys.stats().trims_passed_by == 0 &&
+           std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::microseconds{100});
+    refusing_lock::refuse = false;
+  });
+  // mapper's view needs page tables (three frames below its root). The
+  // first tries find no frame and pass busy by; a later one trims it.
+  vaddr view{0};
+  std::uint64_t view_size = 0;
+  const status s = mapper.map_view(h, view, view_size, 0, 0, page::readwrite);
+  call_ends.join();
+  REQUIRE(s == status::success);
+  CHECK(view_size == page_size);
+  CHECK(sys.stats().trims_passed_by > 0);
+  CHECK(busy.working_set_size() < written);
+  std::uint64_t v = 0x5EC7;
+  std::size_t done = 0;
+  CHECK(mapper.write(view, &v, sizeof v, done) == status::success);
+  for (std::uint64_t i = 0; i < written; ++i) {
+    std::uint64_t got = 0;
+    REQUIRE(busy.read(base + i * page_size, &got, sizeof got, done) ==
+            status::success);
+    CHECK(got == i);
+  }
+  CHECK(mapper.unmap_view(view) == status::success);
+  close_section(sys, h);
+  CHECK(busy.check_invariants());
+  CHECK(mapper.check_invariants());
+  CHECK(sys.pfns().check_invariants());
+}
+
+TEST_CASE(
     "address_space thread: guest accesses in four spaces at once, while "
     "faults repurpose each other's frames and the pager trims") {
   // 192 frames for 4 x 256 pages: every pass faults, and most faults take
