@@ -739,8 +739,8 @@ class address_space : private space_link {
     while (true) {
       bool crowded = false;
       auto r = attempt(crowded);
-      if (crowded && crowded_tries++ < crowded_retries) {
-        detail::pause_for<lock_type>();
+      if (crowded && crowded_tries < crowded_retries) {
+        detail::back_off_for<lock_type>(crowded_tries++);
         continue;
       }
       if (emu::status_of(r) != status::access_violation ||
@@ -767,7 +767,7 @@ class address_space : private space_link {
         s = call(b, sz, crowded);
       }
       if (crowded && tries < crowded_retries) {
-        detail::pause_for<lock_type>();
+        detail::back_off_for<lock_type>(tries);
         continue;
       }
       base = b;
@@ -788,7 +788,9 @@ class address_space : private space_link {
   /// take belong to spaces in calls of their own, lets go of its locks and
   /// tries again before it answers no_memory (insufficient_resources).
   /// Meanwhile those calls end (their spaces can be trimmed then) and this
-  /// space can be trimmed by theirs.
+  /// space can be trimmed by theirs. The first 64 tries follow a yield, the
+  /// rest 100 µs sleeps (detail::back_off_for, with mutex_lock): about half
+  /// a second in all.
   static constexpr unsigned crowded_retries = 4096;
   /// Requires: the locks are not held. Whether the hook (called with them
   /// released) asks to retry an access that raised a violation at `va`.
@@ -892,6 +894,7 @@ class address_space : private space_link {
   ///   and the table (fault::handle_demand_zero); and a hard fault lets
   ///   it go while it reads its page: a private page's from the page file
   ///   (fault::handle_page_file), a section page's under the section lock
+  ///   held shared, so that faults read separate pages at once
   ///   (fault::in_page_locks).
   /// While a call of this space holds the PFN lock, holds_pfn_lock says so:
   /// a reclaim inside the call may trim this space without its lock, and
@@ -1008,8 +1011,8 @@ class address_space : private space_link {
         if (s == status::invalid_device_request)
           dev = emu::device_at(callbacks_, va + done, n - done);
       }
-      if (crowded && crowded_tries++ < crowded_retries) {  // with_fault_hook
-        detail::pause_for<lock_type>();
+      if (crowded && crowded_tries < crowded_retries) {  // with_fault_hook
+        detail::back_off_for<lock_type>(crowded_tries++);
         continue;
       }
       // A device's bytes and the fault hook, the locks released.

@@ -1317,7 +1317,8 @@ class gated_store {
   const char* name() const noexcept { return "gated page file"; }
   status read(std::uint64_t offset, void* out, std::size_t n) noexcept {
     arrivals_.fetch_add(1);
-    while (shut_.load()) std::this_thread::yield();
+    while (shut_.load() && (only_ == any || only_ == offset))
+      std::this_thread::yield();
     if (fail_next_.exchange(false)) return status::unsuccessful;
     return inner_.read(offset, out, n);
   }
@@ -1326,14 +1327,21 @@ class gated_store {
   }
   status set_size(std::uint64_t size) noexcept { return inner_.set_size(size); }
 
-  void shut(bool s) { shut_.store(s); }
+  /// Reads wait at the gate while it is shut: all of them, or only those
+  /// at byte offset `only`.
+  void shut(bool s, std::uint64_t only = any) {
+    only_ = only;
+    shut_.store(s);
+  }
   void fail_next() { fail_next_.store(true); }
   unsigned arrivals() const { return arrivals_.load(); }
   std::uint64_t reads() const { return inner_.reads(); }
 
  private:
+  static constexpr std::uint64_t any = ~std::uint64_t{0};
   memory_store inner_;
   std::atomic<bool> shut_{false};
+  std::uint64_t only_ = any;  // written before shut_ is set
   std::atomic<bool> fail_next_{false};
   std::atomic<unsigned> arrivals_{0};
 };
@@ -1525,6 +1533,87 @@ TEST_CASE(
   REQUIRE(a.unmap_view(va) == status::success);
   REQUIRE(b.unmap_view(vb) == status::success);
   close_section(sys, h);
+  CHECK(sys.commit_charge() == 0);
+  CHECK(sys.pfns().check_invariants());
+}
+
+TEST_CASE(
+    "address_space thread: faults read separate section pages at once: a "
+    "read held at its file does not hold up reads of other pages of that "
+    "file or of another file") {
+  hosted_system<mutex_lock> sys{std::uint64_t{4} << 20, std::uint64_t{1} << 20};
+  const auto value = [](std::uint64_t file, std::uint64_t i) {
+    return 0xF11E0000 + (file << 8) + i;
+  };
+  std::vector<std::byte> bytes[2];
+  for (std::uint64_t f = 0; f < 2; ++f) {
+    bytes[f].resize(4 * page_size);
+    for (std::uint64_t i = 0; i < 4; ++i) {
+      const std::uint64_t v = value(f, i);
+      std::memcpy(bytes[f].data() + i * page_size, &v, sizeof v);
+    }
+  }
+  gated_store store0(bytes[0].data(), bytes[0].size(), bytes[0].size());
+  gated_store store1(bytes[1].data(), bytes[1].size(), bytes[1].size());
+  file_object file0(store0), file1(store1);
+  section_handle h0, h1;
+  REQUIRE(create_section(sys, h0, section_access::all_access, nullptr, 0, 0,
+                         page::readwrite, sec::commit,
+                         &file0) == status::success);
+  REQUIRE(create_section(sys, h1, section_access::all_access, nullptr, 0, 0,
+                         page::readwrite, sec::commit,
+                         &file1) == status::success);
+  locked_space a{sys};
+  locked_space b{sys};
+  vaddr a0{0}, b0{0}, b1{0};
+  std::uint64_t size = 0;
+  REQUIRE(a.map_view(h0, a0, size, 0, 0, page::readwrite) == status::success);
+  size = 0;
+  REQUIRE(b.map_view(h0, b0, size, 0, 0, page::readwrite) == status::success);
+  size = 0;
+  REQUIRE(b.map_view(h1, b1, size, 0, 0, page::readwrite) == status::success);
+
+  // `a`'s read of file 0's first page waits at the gate.
+  store0.shut(true, 0);
+  std::uint64_t got_a = 0;
+  status status_a = status::unsuccessful;
+  std::thread fault_a([&] {
+    std::size_t done = 0;
+    status_a = a.read(a0, &got_a, sizeof got_a, done);
+  });
+  while (store0.arrivals() == 0) std::this_thread::yield();
+  // Meanwhile `b` reads file 0's second page and file 1's first.
+  std::uint64_t got_b0 = 0, got_b1 = 0;
+  status status_b0 = status::unsuccessful, status_b1 = status::unsuccessful;
+  shut_gate gate{store0};
+  CHECK(finishes_while_held(gate, [&] {
+    std::size_t done = 0;
+    status_b0 = b.read(b0 + page_size, &got_b0, sizeof got_b0, done);
+    status_b1 = b.read(b1, &got_b1, sizeof got_b1, done);
+  }));
+  fault_a.join();
+  CHECK(status_a == status::success);
+  CHECK(status_b0 == status::success);
+  CHECK(status_b1 == status::success);
+  CHECK(got_a == value(0, 0));
+  CHECK(got_b0 == value(0, 1));
+  CHECK(got_b1 == value(1, 0));
+  CHECK(store0.reads() == 2);
+  CHECK(store1.reads() == 1);
+  // The page `a` read is `b`'s too, without another read.
+  std::uint64_t again = 0;
+  std::size_t done = 0;
+  CHECK(b.read(b0, &again, sizeof again, done) == status::success);
+  CHECK(again == value(0, 0));
+  CHECK(store0.reads() == 2);
+  CHECK(a.translate(a0).address == b.translate(b0).address);
+  CHECK(a.check_invariants());
+  CHECK(b.check_invariants());
+  REQUIRE(a.unmap_view(a0) == status::success);
+  REQUIRE(b.unmap_view(b0) == status::success);
+  REQUIRE(b.unmap_view(b1) == status::success);
+  close_section(sys, h0);
+  close_section(sys, h1);
   CHECK(sys.commit_charge() == 0);
   CHECK(sys.pfns().check_invariants());
 }

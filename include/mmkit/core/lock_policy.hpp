@@ -12,7 +12,9 @@
 // guest's accesses (access, read, write, host_page_of) only for a fault's
 // PFN work, which a demand-zero fault served from its space's frame cache
 // does not need, so accesses and their faults in separate address spaces
-// run at once; a hard fault lets go of it while it reads its page. The
+// run at once; a hard fault lets go of it while it reads its page (a
+// section page's under the section lock held shared, a SharedLockPolicy:
+// shared_mutex_lock goes with mutex_lock). The
 // system reaches into a space whose lock it does not hold
 // (a trim) only through try_lock, or while that space's call waits for the
 // PFN lock, and otherwise passes the space by. address_space.hpp
@@ -23,7 +25,9 @@
 #include <concepts>
 
 #if MMKIT_HOSTED
+#include <chrono>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #endif
 
@@ -76,6 +80,11 @@ class mutex_lock {
   static void pause() noexcept {
     std::this_thread::yield();
   }
+  /// A longer wait, for a caller that paused many times already
+  /// (detail::back_off_for).
+  static void sleep_briefly() noexcept {
+    std::this_thread::sleep_for(std::chrono::microseconds{100});
+  }
 
  private:
   static constexpr unsigned spins = 128;
@@ -84,12 +93,81 @@ class mutex_lock {
 static_assert(LockPolicy<mutex_lock>);
 #endif
 
+/// A lock that may also be held shared: by many holders at once, while no
+/// one holds it exclusively (lock()). The system's section lock is one, so
+/// that faults read section pages beside each other (system.hpp).
+template <class L>
+concept SharedLockPolicy = LockPolicy<L> && requires(L& l) {
+  /// Blocks until the caller holds the lock shared.
+  l.lock_shared();
+  /// Requires: the caller holds the lock shared. Releases its share.
+  l.unlock_shared();
+};
+
+/// A LockPolicy held shared as it is held exclusively: for a policy that
+/// has no shared mode of its own (a user's, no_lock). Shared holders then
+/// take turns, which is correct, only slower.
+template <LockPolicy L>
+struct exclusive_as_shared : L {
+  void lock_shared() { this->lock(); }
+  void unlock_shared() { this->unlock(); }
+};
+
+/// The shared lock that goes with lock policy L: L itself when it has a
+/// shared mode; shared_mutex_lock for mutex_lock; else
+/// exclusive_as_shared<L>.
+template <LockPolicy L>
+struct shared_lock_of {
+  using type = exclusive_as_shared<L>;
+};
+template <SharedLockPolicy L>
+struct shared_lock_of<L> {
+  using type = L;
+};
+
+#if MMKIT_HOSTED
+/// A std::shared_mutex (hosted builds only): mutex_lock's shared partner.
+class shared_mutex_lock {
+ public:
+  void lock() { mutex_.lock(); }
+  void unlock() { mutex_.unlock(); }
+  bool try_lock() { return mutex_.try_lock(); }
+  void lock_shared() { mutex_.lock_shared(); }
+  void unlock_shared() { mutex_.unlock_shared(); }
+  static void pause() noexcept { std::this_thread::yield(); }
+  static void sleep_briefly() noexcept { mutex_lock::sleep_briefly(); }
+
+ private:
+  std::shared_mutex mutex_;
+};
+static_assert(SharedLockPolicy<shared_mutex_lock>);
+template <>
+struct shared_lock_of<mutex_lock> {
+  using type = shared_mutex_lock;
+};
+#endif
+
 namespace detail {
 /// L::pause() where the policy has one (a real lock); else nothing: a
 /// policy without it never has another thread to wait for.
 template <LockPolicy L>
 void pause_for() noexcept {
   if constexpr (requires { L::pause(); }) L::pause();
+}
+/// The wait before try number `tries` (from 0) of a call that let go of
+/// its locks because other threads' calls hold what it needs: the first
+/// 64 yield (pause_for); the later ones sleep (L::sleep_briefly(), where
+/// the policy has it), so that a retry budget spans time, not a count of
+/// yields that a busy machine runs through at once.
+template <LockPolicy L>
+void back_off_for(unsigned tries) noexcept {
+  if constexpr (requires { L::sleep_briefly(); }) {
+    if (tries >= 64) {
+      L::sleep_briefly();
+      return;
+    }
+  }
+  pause_for<L>();
 }
 /// A scope that holds a LockPolicy (std::lock_guard without <mutex>).
 template <LockPolicy L>

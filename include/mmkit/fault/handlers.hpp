@@ -283,28 +283,37 @@ result<pfn> frame_for_copy(Core& c, pfn source) noexcept {
 
 /// section_ops::page_in's locks in a fault. A call that takes the PFN
 /// lock for its PFN work alone (a guest access) reads a section page from
-/// its file or the page file under the section lock, without the PFN lock
-/// (taken on the way: the PFN lock given up, the section lock taken, then
-/// the PFN lock again, as their order wants; the section lock goes when
-/// the fault is done). Any other call holds both locks throughout, and
-/// reads under them.
+/// its file or the page file under the section lock held shared, without
+/// the PFN lock (taken on the way: the PFN lock given up, the section
+/// lock taken, then the PFN lock again, as their order wants; the section
+/// lock goes when the fault is done), so faults read separate pages at
+/// once. Any other call holds both locks throughout, and reads under them.
 template <class Core>
 class in_page_locks {
  public:
   explicit in_page_locks(Core& c) noexcept
       : c_(c), lazy_(c.pfn_lock_goes_early() && !c.holds_section_lock) {}
   ~in_page_locks() {
-    if (taken_) c_.sys->section_lock().unlock();
+    if (taken_) c_.sys->section_lock().unlock_shared();
   }
   in_page_locks(const in_page_locks&) = delete;
   in_page_locks& operator=(const in_page_locks&) = delete;
 
   bool sections_held() const noexcept { return !lazy_ || taken_; }
+  bool sections_shared() const noexcept { return taken_; }
   void take_sections() noexcept {
     MMKIT_ASSERT(lazy_ && !taken_);
     c_.give_pfn_lock();
-    c_.sys->section_lock().lock();
+    c_.sys->section_lock().lock_shared();
     taken_ = true;
+    c_.take_pfn_lock();
+  }
+  /// The PFN lock let go a moment, for another fault's read to end; this
+  /// is wait number `tries` (detail::back_off_for).
+  void wait_for_reads(unsigned tries) noexcept {
+    MMKIT_ASSERT(taken_);
+    c_.give_pfn_lock();
+    detail::back_off_for<typename Core::system_type::lock_type>(tries);
     c_.take_pfn_lock();
   }
   void read_begin() noexcept {

@@ -17,11 +17,11 @@
 // Threads: in a threaded system a fault reads its page with the PFN lock
 // let go, as NT does its paging I/O: a private page from its page file
 // (fault/handlers.hpp, handle_page_file), a section page from its file or
-// the page file under the section lock (section_ops::page_in), while the
-// modified page writer writes other pages under the PFN lock. So a store
-// must allow read() beside another read() and beside write() and
-// set_size() of other bytes (no two reads of a section's stores overlap
-// each other, as they hold the section lock); memory_store and
+// the page file under the section lock held shared (section_ops::page_in),
+// while other faults read other pages and the modified page writer writes
+// other pages under the PFN lock. So a store must allow read() beside
+// other read()s and beside write() and set_size() of other bytes (no two
+// faults read one page at once: system::in_page_locked); memory_store and
 // posix_file_store do.
 
 #include <mmkit/core/status.hpp>

@@ -25,10 +25,11 @@
 // close, remove_view and set_end_of_file want both (they may free frames:
 // close_frees_frames says when a close will); page_in wants both, but a
 // fault's page_in gives up the PFN lock while it reads a page from its
-// file or the page file, holding the section lock alone (so a store is
-// read beside the pager's writes of other pages:
-// section/backing_store.hpp); write_page and the pager's side want the
-// PFN lock alone.
+// file or the page file, holding the section lock alone, and shared (so a
+// store is read beside the pager's writes of other pages and beside
+// other faults' reads of other pages: section/backing_store.hpp; a fault
+// on a page being read waits: system::in_page_locked); write_page and the
+// pager's side want the PFN lock alone.
 //
 // Section frames come from below 4 GiB, so that every arch's PTEs can name
 // them (a section may be mapped by an x86_32 and an x64 space at once).
@@ -283,7 +284,9 @@ struct section_ops {
   /// lock throughout: a read goes under both.
   struct locks_held {
     static constexpr bool sections_held() noexcept { return true; }
+    static constexpr bool sections_shared() noexcept { return false; }
     static void take_sections() noexcept {}
+    static void wait_for_reads(unsigned) noexcept {}
     static void read_begin() noexcept {}
     static void read_end() noexcept {}
   };
@@ -301,16 +304,22 @@ struct section_ops {
 
   /// As page_in(sys, seg, index, how), for a caller that holds the PFN lock
   /// but lets it go for a read (a fault: fault::handle_prototype). `locks`
-  /// says whether the section lock is held (sections_held()), takes it
-  /// (take_sections(): the PFN lock given up, the section lock taken, then
-  /// the PFN lock again), and gives up the PFN lock for a read and takes
-  /// it back (read_begin(), read_end()). A page read from its file or the
-  /// page file is read under the section lock alone: every other reader of
-  /// a section page holds the section lock too, so none reads the same
-  /// page meanwhile, and nothing else makes a page resident or gives back
-  /// its slot (the pager only lets go of resident pages; set_end_of_file
-  /// and the segment's end want the section lock). Other faults and the
-  /// pager go on beside the read.
+  /// says whether the section lock is held (sections_held()), and whether
+  /// shared (sections_shared()); takes it shared (take_sections(): the PFN
+  /// lock given up, the section lock taken, then the PFN lock again); lets
+  /// the PFN lock go a moment for another fault's read to end
+  /// (wait_for_reads(tries)); and gives up the PFN lock for a read and takes it
+  /// back (read_begin(), read_end()).
+  /// A page read from its file or the page file is read under the section
+  /// lock alone. Everything else that reads a section page, makes one
+  /// resident or gives back its slot holds the section lock exclusively
+  /// (the pager only lets go of resident pages; set_end_of_file and the
+  /// segment's end want the section lock), so the only readers beside
+  /// this one are other faults holding it shared, and those keep off each
+  /// other's pages through the system's list of reads in progress
+  /// (system::in_page_locked): a fault on a page being read waits for the
+  /// read, then finds the page resident. Other faults and the pager go on
+  /// beside the read.
   template <class Locks>
   static result<pfn> page_in(System& sys, segment& seg, std::uint64_t index,
                              page_source& how, Locks& locks) noexcept {
@@ -342,6 +351,14 @@ struct section_ops {
       locks.take_sections();
       return page_in(sys, seg, index, how, locks);
     }
+    const bool shared = (file || paged_out) && locks.sections_shared();
+    if (shared && !sys.in_page_may_begin_locked(index)) {
+      // Another fault reads this page (or as many pages as may be read at
+      // once): once it is done, everything again.
+      for (unsigned tries = 0; !sys.in_page_may_begin_locked(index); ++tries)
+        locks.wait_for_reads(tries);
+      return page_in(sys, seg, index, how, locks);
+    }
     if (file && !sys.take_uncharged_frame_locked(frame_end))
       return status::no_memory;
     auto f = sys.allocate_locked(
@@ -355,9 +372,11 @@ struct section_ops {
       const page_slot slot = slot_of(pp);
       const page_file& file_of_slot = sys.page_files().file(slot.file);
       std::byte* const bytes = sys.memory().frame(*f);
+      if (shared) sys.in_page_begin_locked(index);
       locks.read_begin();
       const status read = file_of_slot.read(slot.offset, bytes);
       locks.read_end();
+      if (shared) sys.in_page_end_locked(index);
       MMKIT_ASSERT(!proto::is_resident(pp));
       if (read != status::success) {
         db.release(*f, release_to::free_list);
@@ -383,9 +402,11 @@ struct section_ops {
           off >= end ? 0 : (end - off < want ? end - off : want);
       status read = status::success;
       if (n != 0) {
+        if (shared) sys.in_page_begin_locked(index);
         locks.read_begin();
         read = seg.store.read(off, bytes, n);
         locks.read_end();
+        if (shared) sys.in_page_end_locked(index);
       }
       MMKIT_ASSERT(!proto::is_resident(pp));
       if (read != status::success) {

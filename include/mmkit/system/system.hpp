@@ -12,7 +12,8 @@
 //           ├─ PFN lock        frames, prototype PTEs, commit (no_lock by
 //           │                  default)
 //           └─ section lock    section objects, their names, handles and
-//                              view lists (no_lock by default)
+//                              view lists (no_lock by default; held
+//                              shared by faults reading section pages)
 //
 // Lock order: an address space's lock, then the section lock, then the PFN
 // lock. A holder of the PFN lock never waits for another lock, so a fault
@@ -21,8 +22,10 @@
 // looked up, a handle added or closed, an image's headers parsed) never
 // waits behind a fault. The exception is a fault that reads a section page
 // from its file or the page file: it gives up the PFN lock, takes the
-// section lock, and reads under that alone (section_ops::page_in), so
-// that the read stalls neither the pager nor other spaces' faults.
+// section lock shared, and reads under that alone (section_ops::page_in),
+// so that the read stalls neither the pager nor other spaces' faults, and
+// faults read separate pages at once (a fault on a page being read waits
+// for that read: in_page_locked).
 //
 // Whose PTE names a frame: when the PFN database takes a standby frame for
 // another use, it calls its owner back with the frame's PTE back-link, the
@@ -242,6 +245,8 @@ class system {
   using config = Config;
   using memory_type = typename Config::memory;
   using lock_type = typename Config::lock;
+  /// The section lock's type: lock_type's shared partner.
+  using section_lock_type = typename shared_lock_of<lock_type>::type;
   using database_type = pfn_database<memory_type, system_pte_owner>;
   using frame_source_type = table_frame_source<database_type>;
   using section_table_type = section_table<typename Config::section_allocator>;
@@ -296,10 +301,49 @@ class system {
   /// every read or write of a prototype PTE.
   lock_type& pfn_lock() const noexcept { return lock_; }
   /// The section lock: held around every change to a section object (its
-  /// name, handles, views) and to which segments exist, and around a
-  /// fault's read of a section page; taken before the PFN lock, never
-  /// after it (see the header comment).
-  lock_type& section_lock() const noexcept { return section_lock_; }
+  /// name, handles, views) and to which segments exist; held shared around
+  /// a fault's read of a section page, so that reads of separate pages go
+  /// on at once (in_page_begin_locked says how a read of one page is
+  /// waited for); taken before the PFN lock, never after it (see the
+  /// header comment). A policy without a shared mode takes turns
+  /// (exclusive_as_shared).
+  section_lock_type& section_lock() const noexcept { return section_lock_; }
+
+  /// Section pages that faults holding the section lock shared are
+  /// reading from their file or the page file, without the PFN lock
+  /// (section_ops::page_in), named by their prototype's index. Another
+  /// fault on such a page waits until the read is over, and then maps its
+  /// frame (NT's collided fault). Everything else that reads or changes a
+  /// page that is not resident holds the section lock exclusively, so
+  /// while it runs no read is in progress.
+  /// Requires (each): the PFN lock is held.
+  bool in_page_locked(std::uint64_t index) const noexcept {
+    for (unsigned i = 0; i < in_page_count_; ++i)
+      if (in_page_[i] == index) return true;
+    return false;
+  }
+  /// Whether a fault may begin a read now: none of `index`, and a slot free.
+  bool in_page_may_begin_locked(std::uint64_t index) const noexcept {
+    return in_page_count_ < in_page_slots && !in_page_locked(index);
+  }
+  /// Requires: in_page_may_begin_locked(index). Effects: a read of the
+  /// page begins.
+  void in_page_begin_locked(std::uint64_t index) noexcept {
+    MMKIT_ASSERT(in_page_may_begin_locked(index));
+    in_page_[in_page_count_++] = index;
+  }
+  /// Requires: a read of the page began. Effects: it is over.
+  void in_page_end_locked(std::uint64_t index) noexcept {
+    for (unsigned i = 0; i < in_page_count_; ++i)
+      if (in_page_[i] == index) {
+        in_page_[i] = in_page_[--in_page_count_];
+        return;
+      }
+    MMKIT_ASSERT(false);
+  }
+  /// Reads in progress at once, at most; a fault that finds them all
+  /// taken waits for one to end.
+  static constexpr unsigned in_page_slots = 64;
 
   /// The most pages that may be committed at once (NT's commit limit):
   /// the usable frames (those not marked bad) plus the page file, unless
@@ -837,7 +881,9 @@ class system {
   std::uint64_t space_count_ = 0;
   std::uint64_t low_spaces_ = 0;  // spaces bound to the low zone
   [[no_unique_address]] mutable lock_type lock_;
-  [[no_unique_address]] mutable lock_type section_lock_;
+  [[no_unique_address]] mutable section_lock_type section_lock_;
+  std::uint64_t in_page_[in_page_slots];  // [0, in_page_count_)
+  unsigned in_page_count_ = 0;
 };
 
 }  // namespace mmkit
