@@ -168,6 +168,9 @@ struct refusing_lock {
   void lock() { m.lock(); }
   void unlock() { m.unlock(); }
   bool try_lock() { return !refuse.load() && m.try_lock(); }
+  // A caller's retries wait as with mutex_lock (detail::back_off_for).
+  static void pause() noexcept { mutex_lock::pause(); }
+  static void sleep_briefly() noexcept { mutex_lock::sleep_briefly(); }
   std::mutex m;
 };
 using refusing_space =

@@ -303,7 +303,7 @@ class system {
   /// The section lock: held around every change to a section object (its
   /// name, handles, views) and to which segments exist; held shared around
   /// a fault's read of a section page, so that reads of separate pages go
-  /// on at once (in_page_begin_locked says how a read of one page is
+  /// on at once (in_page_locked says how a read of one page is
   /// waited for); taken before the PFN lock, never after it (see the
   /// header comment). A policy without a shared mode takes turns
   /// (exclusive_as_shared).
