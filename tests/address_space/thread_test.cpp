@@ -1357,6 +1357,24 @@ struct shut_gate {
   void unlock() { store.shut(false); }
 };
 
+/// A guest read of 8 bytes at `va` in `s`, on a thread of its own, held at
+/// `store`'s gate (shut beforehand): the constructor returns once the read
+/// has reached the store. join(), then look at `value` and `result`.
+struct held_read {
+  std::uint64_t value = 0;
+  status result = status::unsuccessful;
+  std::thread thread;
+  held_read(locked_space& s, vaddr va, gated_store& store) {
+    const unsigned before = store.arrivals();
+    thread = std::thread([this, &s, va] {
+      std::size_t done = 0;
+      result = s.read(va, &value, sizeof value, done);
+    });
+    while (store.arrivals() == before) std::this_thread::yield();
+  }
+  void join() { thread.join(); }
+};
+
 /// PFN work in space `s`: 8 private pages committed, written (demand-zero
 /// faults) and released, with the modified page writer run in between,
 /// after a trim of the first page when `trim` (which then must be written).
@@ -1425,26 +1443,21 @@ TEST_CASE(
   // writes, trims and releases, and the modified page writer runs: all
   // of it takes the PFN lock, which the waiting fault does not hold.
   store.shut(true);
-  std::uint64_t got = 0;
-  status fault_status = status::unsuccessful;
-  std::thread fault([&] {
-    std::size_t done = 0;
-    fault_status = a.read(base, &got, sizeof got, done);
-  });
-  while (store.arrivals() == 0) std::this_thread::yield();
+  held_read fault(a, base, store);
   unsigned failures = 0;
   shut_gate gate{store};
   CHECK(finishes_while_held(
       gate, [&] { failures = commit_write_release(sys, b, true); }));
   fault.join();
   CHECK(failures == 0);
-  CHECK(fault_status == status::success);
-  CHECK(got == value(0));
+  CHECK(fault.result == status::success);
+  CHECK(fault.value == value(0));
   CHECK(a.faults().hard == 1);
 
   // A read the store fails: STATUS_IN_PAGE_ERROR, and the page is still
   // in its slot, to be read by the next access.
   store.fail_next();
+  std::uint64_t got = 0;
   std::size_t n = 0;
   CHECK(a.read(base + page_size, &got, sizeof got, n) == status::in_page_error);
   CHECK(a.translate(base + page_size).kind == entry_kind::page_file);
@@ -1487,13 +1500,9 @@ TEST_CASE(
 
   // `a`'s fault waits at the store's gate; `b` faults on the same page.
   store.shut(true);
-  std::uint64_t got_a = 0, got_b = 0;
-  status status_a = status::unsuccessful, status_b = status::unsuccessful;
-  std::thread fault_a([&] {
-    std::size_t done = 0;
-    status_a = a.read(va, &got_a, sizeof got_a, done);
-  });
-  while (store.arrivals() == 0) std::this_thread::yield();
+  held_read fault_a(a, va, store);
+  std::uint64_t got_b = 0;
+  status status_b = status::unsuccessful;
   std::thread fault_b([&] {
     std::size_t done = 0;
     status_b = b.read(vb, &got_b, sizeof got_b, done);
@@ -1509,9 +1518,9 @@ TEST_CASE(
   fault_a.join();
   fault_b.join();
   CHECK(failures == 0);
-  CHECK(status_a == status::success);
+  CHECK(fault_a.result == status::success);
   CHECK(status_b == status::success);
-  CHECK(got_a == value(0));
+  CHECK(fault_a.value == value(0));
   CHECK(got_b == value(0));
   // One read served both: `b` found the page resident once the read was
   // done, and maps the same frame.
@@ -1523,6 +1532,7 @@ TEST_CASE(
   // A read the store fails: STATUS_IN_PAGE_ERROR, nothing changes, and the
   // next fault on the page reads it.
   store.fail_next();
+  std::uint64_t got_a = 0;
   std::size_t n = 0;
   CHECK(a.read(va + page_size, &got_a, sizeof got_a, n) ==
         status::in_page_error);
@@ -1578,13 +1588,7 @@ TEST_CASE(
 
   // `a`'s read of file 0's first page waits at the gate.
   store0.shut(true, 0);
-  std::uint64_t got_a = 0;
-  status status_a = status::unsuccessful;
-  std::thread fault_a([&] {
-    std::size_t done = 0;
-    status_a = a.read(a0, &got_a, sizeof got_a, done);
-  });
-  while (store0.arrivals() == 0) std::this_thread::yield();
+  held_read fault_a(a, a0, store0);
   // Meanwhile `b` reads file 0's second page and file 1's first.
   std::uint64_t got_b0 = 0, got_b1 = 0;
   status status_b0 = status::unsuccessful, status_b1 = status::unsuccessful;
@@ -1595,10 +1599,10 @@ TEST_CASE(
     status_b1 = b.read(b1, &got_b1, sizeof got_b1, done);
   }));
   fault_a.join();
-  CHECK(status_a == status::success);
+  CHECK(fault_a.result == status::success);
   CHECK(status_b0 == status::success);
   CHECK(status_b1 == status::success);
-  CHECK(got_a == value(0, 0));
+  CHECK(fault_a.value == value(0, 0));
   CHECK(got_b0 == value(0, 1));
   CHECK(got_b1 == value(1, 0));
   CHECK(store0.reads() == 2);
