@@ -527,6 +527,9 @@ class address_space : private space_link {
     locked_scope guard(*this);
     return f(core_);
   }
+  /// For emu/snapshot.hpp: the user physical pages this space owns
+  /// (region/awe.hpp), read and changed only inside emu_with_core.
+  awe_pages& emu_awe() noexcept { return awe_; }
 
   /// The host address of `va`'s byte for an access `acc` in `mode`, and how
   /// far it is good, resolving a fault as access() does (demand-zero,

@@ -24,6 +24,20 @@ void require_same(Space& as, const seen_state& want) {
   CHECK(as.check_invariants());
 }
 
+/// The host address of each page of [va, va + pages) for a read, or null
+/// where a read faults (an AWE page not mapped): equal addresses, equal
+/// frames.
+template <class Space>
+std::vector<const std::byte*> frames_at(Space& as, vaddr va,
+                                        std::uint64_t pages) {
+  std::vector<const std::byte*> out;
+  for (std::uint64_t i = 0; i < pages; ++i) {
+    const auto h = as.host_page_of(va + i * page_size, access::read);
+    out.push_back(h ? h->pointer : nullptr);
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_SUITE_BEGIN("emu");
@@ -296,13 +310,130 @@ TEST_CASE(
   close_section(m.sys, h);
 }
 
-TEST_CASE("snapshot: AWE reservations are refused") {
+TEST_CASE(
+    "snapshot: AWE pages come back: the same frames owned, each mapped where "
+    "it was, with its bytes") {
   emu_machine m{1024};
   emu_space<arch::x86_64> as{m.sys};
-  allocate(as, 16, mem::reserve | mem::physical);
+  const vaddr w = allocate(as, 8, mem::reserve | mem::physical);
+  std::array<pfn, 6> frames{};
+  std::uint64_t n = frames.size();
+  REQUIRE(as.allocate_user_physical_pages(n, frames.data()) == status::success);
+  REQUIRE(n == frames.size());
+  // Frames 0-3 mapped at pages 0-3; frames 4 and 5 owned, not mapped.
+  REQUIRE(as.map_user_physical_pages(w, 4, frames.data()) == status::success);
+  for (std::uint64_t i = 0; i < 4; ++i)
+    poke(as, w + i * page_size, static_cast<std::uint32_t>(100 + i));
+  const seen_state before = look(as);
+  const auto mapped = frames_at(as, w, 8);
+  const std::uint64_t charge = m.sys.commit_charge();
+
   emu::snapshot<emu_space<arch::x86_64>> snap;
-  CHECK(snap.take({&as}) == status::not_supported);
-  CHECK(!snap.taken());
+  REQUIRE(snap.take({&as}) == status::success);
+  CHECK(snap.bytes_kept() == 6 * page_size);  // every owned frame's bytes
+
+  // Remapped (frames 0 and 1 swap places) and written.
+  REQUIRE(as.map_user_physical_pages(w, 2, nullptr) == status::success);
+  const std::array<pfn, 2> swapped{frames[1], frames[0]};
+  REQUIRE(as.map_user_physical_pages(w, 2, swapped.data()) == status::success);
+  poke(as, w, 0xDEAD);  // frame 1's bytes
+  // An unmapped frame mapped and written.
+  REQUIRE(as.map_user_physical_pages(w + 5 * page_size, 1, &frames[4]) ==
+          status::success);
+  poke(as, w + 5 * page_size, 0x4444);
+  // A mapped frame freed: the snapshot keeps it, so no one else takes it.
+  std::uint64_t one = 1;
+  REQUIRE(as.free_user_physical_pages(one, &frames[2]) == status::success);
+  // New frames, mapped and written.
+  std::array<pfn, 2> more{};
+  n = more.size();
+  REQUIRE(as.allocate_user_physical_pages(n, more.data()) == status::success);
+  REQUIRE(as.map_user_physical_pages(w + 6 * page_size, 2, more.data()) ==
+          status::success);
+  poke(as, w + 7 * page_size, 0x7777);
+
+  REQUIRE(snap.restore() == status::success);
+  require_same(as, before);
+  CHECK(frames_at(as, w, 8) == mapped);
+  CHECK(as.user_physical_pages() == frames.size());
+  CHECK(m.sys.commit_charge() == charge);
+
+  // Again: the region released, every frame freed.
+  vaddr base = w;
+  std::uint64_t size = 0;
+  REQUIRE(as.free(base, size, mem::release) == status::success);
+  n = frames.size();
+  REQUIRE(as.free_user_physical_pages(n, frames.data()) == status::success);
+  CHECK(as.user_physical_pages() == 0);
+  REQUIRE(snap.restore() == status::success);
+  require_same(as, before);
+  CHECK(frames_at(as, w, 8) == mapped);
+  CHECK(m.sys.commit_charge() == charge);
+
+  // The space owns exactly the frames it owned: all of them free at once.
+  snap.drop();
+  n = frames.size();
+  CHECK(as.free_user_physical_pages(n, frames.data()) == status::success);
+  CHECK(n == frames.size());
+  CHECK(as.user_physical_pages() == 0);
+  CHECK(m.sys.commit_charge() == charge - frames.size());
+  CHECK(as.check_invariants());
+}
+
+TEST_CASE(
+    "snapshot: an AWE frame freed under nested snapshots stays out of use "
+    "until no snapshot that owned it is left") {
+  emu_machine m{1024};
+  emu_space<arch::x86_64> as{m.sys};
+  const vaddr w = allocate(as, 4, mem::reserve | mem::physical);
+  std::array<pfn, 3> frames{};
+  std::uint64_t n = frames.size();
+  REQUIRE(as.allocate_user_physical_pages(n, frames.data()) == status::success);
+  REQUIRE(as.map_user_physical_pages(w, 3, frames.data()) == status::success);
+  for (std::uint64_t i = 0; i < 3; ++i)
+    poke(as, w + i * page_size, static_cast<std::uint32_t>(7 * i + 1));
+  const std::uint64_t charge = m.sys.commit_charge();
+  const seen_state at_outer = look(as);
+  const auto mapped_outer = frames_at(as, w, 4);
+
+  emu::snapshot<emu_space<arch::x86_64>> outer;
+  REQUIRE(outer.take({&as}) == status::success);
+  std::uint64_t one = 1;
+  REQUIRE(as.free_user_physical_pages(one, &frames[0]) == status::success);
+  CHECK(m.sys.commit_charge() == charge);  // kept, and charged
+  const seen_state at_inner = look(as);
+  const auto mapped_inner = frames_at(as, w, 4);
+
+  {
+    emu::snapshot<emu_space<arch::x86_64>> inner;
+    REQUIRE(inner.take({&as}) == status::success);
+    REQUIRE(as.free_user_physical_pages(one, &frames[1]) == status::success);
+    pfn extra{};
+    n = 1;
+    REQUIRE(as.allocate_user_physical_pages(n, &extra) == status::success);
+    REQUIRE(as.map_user_physical_pages(w + 3 * page_size, 1, &extra) ==
+            status::success);
+    poke(as, w + 3 * page_size, 0x3333);
+    REQUIRE(inner.restore() == status::success);
+    require_same(as, at_inner);
+    CHECK(frames_at(as, w, 4) == mapped_inner);
+    CHECK(as.user_physical_pages() == 2);
+    // Frame 1 freed again: the inner snapshot's drop hands it down, as the
+    // outer one owned it too.
+    REQUIRE(as.free_user_physical_pages(one, &frames[1]) == status::success);
+  }
+  CHECK(m.sys.commit_charge() == charge);
+  REQUIRE(outer.restore() == status::success);
+  require_same(as, at_outer);
+  CHECK(frames_at(as, w, 4) == mapped_outer);
+  CHECK(as.user_physical_pages() == 3);
+
+  // With the last snapshot gone, a frame freed goes back to the system.
+  REQUIRE(as.free_user_physical_pages(one, &frames[0]) == status::success);
+  CHECK(m.sys.commit_charge() == charge);
+  outer.drop();
+  CHECK(m.sys.commit_charge() == charge - 1);
+  CHECK(as.check_invariants());
 }
 
 TEST_CASE_TEMPLATE(
@@ -321,8 +452,10 @@ TEST_CASE_TEMPLATE(
     {
       emu_space<Arch> as{m.sys};
       std::vector<vaddr> regions;
+      std::vector<pfn> owned;          // user physical pages
+      std::vector<vaddr> awe_regions;  // regions that map them
       auto step = [&] {
-        const std::uint64_t pick = below(10);
+        const std::uint64_t pick = below(13);
         const vaddr any = regions.empty() ? vaddr{0}
                                           : regions[below(regions.size())] +
                                                 below(16) * page_size;
@@ -382,15 +515,55 @@ TEST_CASE_TEMPLATE(
             vaddr base = regions[i];
             size = 0;
             if (as.free(base, size, mem::release) == status::success ||
-                as.unmap_view(regions[i]) == status::success)
+                as.unmap_view(regions[i]) == status::success) {
+              std::erase(awe_regions, regions[i]);
               regions.erase(regions.begin() + static_cast<std::ptrdiff_t>(i));
+            }
+            break;
+          }
+          case 10: {  // an AWE region, and user physical pages
+            vaddr base{0};
+            size = 16 * page_size;
+            if (below(2) &&
+                as.allocate(base, size, mem::reserve | mem::physical,
+                            page::readwrite) == status::success) {
+              regions.push_back(base);
+              awe_regions.push_back(base);
+            }
+            pfn got[3];
+            std::uint64_t n = 1 + below(3);
+            if (as.allocate_user_physical_pages(n, got) == status::success)
+              owned.insert(owned.end(), got, got + n);
+            break;
+          }
+          case 11: {  // owned frames mapped (or a range unmapped) anywhere
+            if (owned.empty() || below(4) == 0) {
+              as.map_user_physical_pages(any, 1 + below(2), nullptr);
+              break;
+            }
+            const pfn f[2] = {owned[below(owned.size())],
+                              owned[below(owned.size())]};
+            as.map_user_physical_pages(any, 1 + below(2), f);
+            break;
+          }
+          case 12: {  // an owned frame freed, mapped or not
+            if (owned.empty()) break;
+            const std::size_t i = below(owned.size());
+            std::uint64_t n = 1;
+            REQUIRE(as.free_user_physical_pages(n, &owned[i]) ==
+                    status::success);
+            owned.erase(owned.begin() + static_cast<std::ptrdiff_t>(i));
             break;
           }
         }
       };
       for (int i = 0; i < 60; ++i) step();
       const std::vector<vaddr> at_snapshot = regions;
+      const std::vector<vaddr> awe_at_snapshot = awe_regions;
+      const std::vector<pfn> owned_at_snapshot = owned;
       const seen_state before = look(as);
+      std::vector<std::vector<const std::byte*>> mapped;
+      for (vaddr r : awe_regions) mapped.push_back(frames_at(as, r, 16));
       emu::snapshot<emu_space<Arch>> snap;
       REQUIRE(snap.take({&as}) == status::success);
       for (int round = 0; round < 4; ++round) {
@@ -399,7 +572,18 @@ TEST_CASE_TEMPLATE(
         REQUIRE(snap.restore() == status::success);
         require_same(as, before);
         regions = at_snapshot;
+        awe_regions = awe_at_snapshot;
+        owned = owned_at_snapshot;
+        CHECK(as.user_physical_pages() == owned.size());
+        for (std::size_t i = 0; i < awe_regions.size(); ++i)
+          CHECK(frames_at(as, awe_regions[i], 16) == mapped[i]);
       }
+      snap.drop();
+      // The space owns exactly the frames it owned then.
+      std::uint64_t n = owned.size();
+      CHECK(as.free_user_physical_pages(n, owned.data()) == status::success);
+      CHECK(n == owned.size());
+      CHECK(as.check_invariants());
     }
     close_section(m.sys, h);
   }

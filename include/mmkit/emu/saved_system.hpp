@@ -284,7 +284,9 @@ struct saved_system_io {
       p.whole = whole;
       st = s->emu_with_core([&](auto& c) -> status {
         for (const vad& v : c.vads)
-          if (v.has(vad_flags::physical_mapping)) return status::not_supported;
+          if (v.has(vad_flags::physical_mapping) ||
+              v.has(vad_flags::user_physical_pages))
+            return status::not_supported;
         return snap::capture(c, p);
       });
       if (st != status::success) break;

@@ -11,7 +11,15 @@
 //     view's section (one more handle keeps it alive) and offset;
 //   - every committed page: its protection, and its bytes, or "demand
 //     zero" for a page never touched; a view's page says whether it was a
-//     private copy or the section's page.
+//     private copy or the section's page;
+//   - its user physical pages (AWE, region/awe.hpp): which frames it owns,
+//     with their bytes, and which frame each page of an AWE region maps.
+//     The process's own page array names those frames, so a restore gives
+//     back the same frame numbers: a frame the space frees while a
+//     snapshot that owned it exists is kept by the snapshot (active, its
+//     commit charge still taken: page_listener::keep_freed_frame) until a
+//     restore gives it back or the last such snapshot is dropped. A write
+//     through an AWE page journals its frame.
 // Then every valid page's D bit is cleared (folded into its frame's
 // modified bit first, so the pager still writes it), and the snapshot
 // listens to the space (paging/page_listener.hpp):
@@ -30,15 +38,21 @@
 //      a private copy now, or back) is restored this way too.
 //   2. Every other page named: committed or decommitted, its bytes
 //      written straight into its frame (a page trimmed or paged out since
-//      is brought back first), its protection set, its D bit cleared.
+//      is brought back first), its protection set, its D bit cleared; an
+//      AWE page maps its frame again.
+// Before both, a space that allocated or freed user physical pages since
+// owns the snapshot's again (its bitmap compared with the snapshot's
+// frames: O(frames of the machine / 64)); after, every AWE frame written
+// since gets its bytes back.
 // So a restore costs O(pages named + pages of VADs made or gone), never
-// O(memory). The PTE writer reports every change, so an emulator's cache
-// hears of a restore as of any other call (emu/changes.hpp).
+// O(memory), but for that bitmap comparison. The PTE writer reports every
+// change, so an emulator's cache hears of a restore as of any other call
+// (emu/changes.hpp).
 //
 // What comes back is the snapshot's state as the NT calls see it (VADs,
 // protections, contents, commit charges); which frame holds a page, and
-// the PFN lists, may differ, with the same counts. Not covered: AWE
-// reservations (take() refuses them); device (MMIO) ranges, which have no
+// the PFN lists, may differ, with the same counts (an AWE page's frame
+// does not). Not covered: device (MMIO) ranges, which have no
 // pages and stay as they are (one made or removed since is a conflict the
 // restore reports); page suppliers (a reservation the restore releases
 // and makes again is supplied no more); spaces and sections
@@ -72,6 +86,7 @@
 #include <mmkit/vad/vad.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -96,6 +111,7 @@ struct page_record {
   bool has_bytes = false;     ///< else demand zero (never touched)
   bool private_copy = false;  ///< a view's page: its own copy
   std::uint64_t bytes = 0;    ///< index of its bytes in the snapshot
+  pfn frame{};  ///< an AWE page's: the user physical page mapped there
 };
 
 /// What a snapshot keeps of one VAD.
@@ -125,8 +141,8 @@ class snapshot {
 
   /// Effects: captures `spaces` (all on one system), as the header comment
   /// says, after dropping what this snapshot held.
-  /// Returns: not_supported (an AWE reservation),
-  /// no_memory or in_page_error (a section page could not be read in);
+  /// Returns: no_memory or in_page_error (a section page could not be read
+  /// in);
   /// then nothing is taken.
   status take(std::initializer_list<Space*> spaces) noexcept {
     drop();
@@ -165,7 +181,8 @@ class snapshot {
   /// the header comment); the snapshot stays, for the next restore.
   /// Requires: taken(), and no newer snapshot of these spaces.
   /// Returns: no_memory (frames ran out part-way: restore again once some
-  /// are free), or the status of a VAD that could not come back.
+  /// are free), insufficient_resources (no storage for a space's AWE
+  /// bitmap), or the status of a VAD that could not come back.
   status restore() noexcept {
     MMKIT_ASSERT(taken());
     status result = status::success;
@@ -207,8 +224,12 @@ class snapshot {
                                  p->ranges.end());
             below->protos.insert(below->protos.end(), p->protos.begin(),
                                  p->protos.end());
+            below->awe_written.insert(below->awe_written.end(),
+                                      p->awe_written.begin(),
+                                      p->awe_written.end());
             below->newer = nullptr;
           }
+          give_up_kept(c, *p);
           listen(c, p->older);
         });
       for (vad_record& v : p->vads)
@@ -261,11 +282,52 @@ class snapshot {
     /// of one is captured without bytes.
     std::vector<const section_object*> whole;
 
+    /// User physical pages (region/awe.hpp). The frames the space owned at
+    /// the capture, ascending, their bytes from page awe_first_bytes on in
+    /// `bytes`, and the space's count of AWE allocations and frees then.
+    std::vector<pfn> awe_frames;
+    std::uint64_t awe_first_bytes = 0;
+    std::uint64_t awe_changes = 0;
+    /// Frames mapped, or written through a mapping, since the capture (or
+    /// the last restore).
+    std::vector<pfn> awe_written;
+    /// Frames the space freed since that this snapshot or an older one
+    /// owned: active, charged to the system, this snapshot's until a
+    /// restore gives them back or drop() frees them or hands them down.
+    std::vector<pfn> kept;
+
+    bool captured(pfn f) const noexcept {
+      return std::binary_search(awe_frames.begin(), awe_frames.end(), f);
+    }
+    const std::byte* awe_bytes_of(pfn f) const noexcept {
+      const auto at = std::lower_bound(awe_frames.begin(), awe_frames.end(), f);
+      return bytes.data() + (awe_first_bytes + static_cast<std::uint64_t>(
+                                                   at - awe_frames.begin())) *
+                                page_size;
+    }
+    bool keep_freed_frame(pfn f) noexcept override {
+      for (const part* p = this; p != nullptr; p = p->older)
+        if (p->captured(f)) {
+          kept.push_back(f);
+          return true;
+        }
+      return false;
+    }
+
     void page_touched(vpn p) noexcept override {
       touched.push_back(p);
-      if (const vad* v = core->vads.find_containing(p);
-          v != nullptr && !v->private_memory())
+      const vad* v = core->vads.find_containing(p);
+      if (v == nullptr) return;
+      if (!v->private_memory()) {
         protos.push_back(as_view(*v).proto_of(p));
+      } else if (region::is_awe(*v)) {
+        // The frame mapped there now (being written, or just mapped): its
+        // bytes may change under any mapping from here on.
+        using codec = typename Space::core_type::model::codec;
+        const auto e = core->ptes.read(p);
+        if (codec::is_present(e))
+          awe_written.push_back(codec::page_address(e, 0).frame());
+      }
     }
     void range_touched(vpn_range r) noexcept override { ranges.push_back(r); }
 
@@ -290,6 +352,25 @@ class snapshot {
     }
   };
 
+  /// Effects: the frames `p` kept go to the snapshot below when one there
+  /// owned them, and back to the system otherwise.
+  template <class Core>
+  static void give_up_kept(Core& c, part& p) noexcept {
+    for (pfn f : p.kept) {
+      bool older_needs = false;
+      for (const part* o = p.older; o != nullptr && !older_needs; o = o->older)
+        older_needs = o->captured(f);
+      if (older_needs) {
+        p.older->kept.push_back(f);
+      } else {
+        c.pfns().set_pte_link(f, pte_link{}, 0);
+        c.pfns().release(f, release_to::free_list);
+        c.sys->return_commit_locked(1, Core::frame_end);
+      }
+    }
+    p.kept.clear();
+  }
+
   template <class Core>
   static void listen(Core& c, part* p) noexcept {
     if (p != nullptr) {
@@ -310,8 +391,6 @@ class snapshot {
   template <class Core>
   static status capture(Core& c, part& out) noexcept {
     out.core = &c;
-    for (const vad& v : c.vads)
-      if (v.has(vad_flags::user_physical_pages)) return status::not_supported;
     for (vad& v : c.vads) {
       if (v.has(vad_flags::physical_mapping)) continue;  // no pages to keep
       vad_record r;
@@ -340,7 +419,25 @@ class snapshot {
       out.vads.back().end_record = out.pages.size();
       if (st != status::success) return st;
     }
+    // The user physical pages, mapped or not, with their bytes.
+    const awe_pages& awe = out.space->emu_awe();
+    out.awe_changes = awe.changes;
+    out.awe_first_bytes = out.bytes.size() / page_size;
+    for_each_owned(awe, [&](pfn f) {
+      out.awe_frames.push_back(f);
+      const std::byte* from = c.sys->memory().frame(f);
+      out.bytes.insert(out.bytes.end(), from, from + page_size);
+    });
     return status::success;
+  }
+
+  /// f(frame) for each frame `awe` owns, ascending.
+  template <class F>
+  static void for_each_owned(const awe_pages& awe, F&& f) noexcept {
+    if (awe.bits == nullptr) return;
+    for (std::uint64_t w = 0; w < (awe.frames + 63) / 64; ++w)
+      for (std::uint64_t bits = awe.bits[w]; bits != 0; bits &= bits - 1)
+        f(pfn{w * 64 + static_cast<unsigned>(std::countr_zero(bits))});
   }
 
   template <class Core>
@@ -349,6 +446,11 @@ class snapshot {
     page_record r;
     r.page = p;
     r.protection = pv.protection;
+    if (region::is_awe(v)) {
+      r.frame = pv.frame;  // a mapped page; its frame's bytes come later
+      out.pages.push_back(r);
+      return status::success;
+    }
     r.private_copy =
         !v.private_memory() && !pv.shared && pv.pte != entry_kind::prototype;
     if (out.saved && !v.private_memory() && !r.private_copy) {
@@ -444,8 +546,14 @@ class snapshot {
       if (was != nullptr && was->private_copy != copy_now)
         s.ranges.push_back(r->range);
     }
+    // The user physical pages the space owned come back first: the VADs
+    // and pages below map them.
+    status result = restore_awe_frames(c, s);
+    if (result != status::success) return result;
     std::vector<vpn_range> redone;
-    status result = restore_layout(c, s, redone, gone);
+    if (const status st = restore_layout(c, s, redone, gone);
+        st != status::success)
+      result = st;
     for (vpn p : s.touched) {
       if (std::any_of(redone.begin(), redone.end(),
                       [&](vpn_range r) { return r.contains(p); }))
@@ -456,11 +564,58 @@ class snapshot {
       const status st = restore_page(c, s, *v, *r, p);
       if (st != status::success && result == status::success) result = st;
     }
+    // Then the bytes of every owned frame written since.
+    std::sort(s.awe_written.begin(), s.awe_written.end());
+    s.awe_written.erase(std::unique(s.awe_written.begin(), s.awe_written.end()),
+                        s.awe_written.end());
+    for (pfn f : s.awe_written)
+      if (s.captured(f))
+        std::memcpy(c.sys->memory().frame(f), s.awe_bytes_of(f), page_size);
     if (result == status::success) {
       s.touched.clear();
       s.ranges.clear();
+      s.awe_written.clear();
     }
     return result;
+  }
+
+  /// Effects: the space owns the user physical pages it owned at the
+  /// capture, and no others: a frame freed since comes back from the kept
+  /// ones (unmapped), a frame allocated since goes (unmapped wherever it
+  /// is mapped). The space's bitmap is compared with the capture's only
+  /// when the space allocated or freed such pages since.
+  /// Returns: insufficient_resources (no storage for the space's bitmap
+  /// again); then nothing changed.
+  template <class Core>
+  static status restore_awe_frames(Core& c, part& s) noexcept {
+    awe_pages& awe = s.space->emu_awe();
+    if (awe.changes == s.awe_changes) return status::success;
+    if (!s.awe_frames.empty())
+      if (const status st = region::awe_make_bitmap(c, awe);
+          st != status::success)
+        return st;
+    std::vector<pfn> extra;
+    for_each_owned(awe, [&](pfn f) {
+      if (!s.captured(f)) extra.push_back(f);
+    });
+    for (pfn f : extra) region::awe_give_up(c, awe, f, nullptr);
+    std::sort(s.kept.begin(), s.kept.end());
+    std::vector<pfn> back;
+    for (pfn f : s.awe_frames)
+      if (!awe.owns(f)) {
+        MMKIT_ASSERT(std::binary_search(s.kept.begin(), s.kept.end(), f));
+        region::awe_take_back(c, awe, f);
+        back.push_back(f);
+      }
+    s.kept.erase(std::remove_if(s.kept.begin(), s.kept.end(),
+                                [&](pfn f) {
+                                  return std::binary_search(back.begin(),
+                                                            back.end(), f);
+                                }),
+                 s.kept.end());
+    region::awe_drop_bitmap(c, awe);
+    s.awe_changes = ++awe.changes;
+    return status::success;
   }
 
   /// Effects: every section page a view wrote since the snapshot, whose
@@ -559,6 +714,9 @@ class snapshot {
           (v.flags & vad_flags::write_watch) == vad_flags::write_watch, base,
           size);
       if (st != status::success) return st;
+      if ((v.flags & vad_flags::user_physical_pages) ==
+          vad_flags::user_physical_pages)
+        region::mark_awe(*c.vads.find_containing(v.range.first));
     } else {
       const status st = region::map_view(
           c, *v.section, v.first_page, v.range.count(), v.protection, base,
@@ -592,8 +750,41 @@ class snapshot {
   static status restore_page(Core& c, part& s, vad& now, const vad_record& then,
                              vpn p) noexcept {
     const page_record* r = s.page_of(then, p);
+    if (region::is_awe(now)) return restore_awe_page(c, p, r);
     return now.private_memory() ? restore_private(c, s, now, p, r)
                                 : restore_view(c, s, now, p, r);
+  }
+
+  /// Page `p` of an AWE region maps the frame it mapped then (`r`), or
+  /// nothing. A frame mapped elsewhere now is unmapped there first (that
+  /// page is in the journal too, and gets its own frame back).
+  template <class Core>
+  static status restore_awe_page(Core& c, vpn p,
+                                 const page_record* r) noexcept {
+    using codec = typename Core::model::codec;
+    const auto e = c.ptes.read(p);
+    const bool mapped = codec::is_present(e);
+    if (mapped && r != nullptr &&
+        codec::page_address(e, 0).frame() == r->frame) {
+      region::clear_dirty_bit(c, p);
+      return status::success;
+    }
+    if (mapped) region::awe_unmap_range(c, vpn_range{p, p});
+    if (r == nullptr) return status::success;
+    if (const pte_link at = c.pfns().entry(r->frame).link();
+        at.kind == pte_kind::hardware) {
+      const vpn q = c.page_of_pte(at.address());
+      region::awe_unmap_range(c, vpn_range{q, q});
+    }
+    if (const status st = c.charge(0, vpn_range{p, p}); st != status::success)
+      return st;
+    [[maybe_unused]] const auto w = c.ptes.write(
+        p, Core::model::valid_entry(r->frame, mm_protection{mm::readwrite}));
+    MMKIT_ASSERT(w.ok());
+    c.pfns().set_pte_link(r->frame,
+                          pte_link::hardware_pte(c.ptes.entry_address(p)),
+                          region::awe_original_pte<Core>());
+    return status::success;
   }
 
   template <class Core>

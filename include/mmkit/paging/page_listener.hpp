@@ -11,6 +11,9 @@
 //
 //   address_space   reservations or views were made or went: the VADs
 //                of a range changed.
+//   region/awe.hpp  the space frees a user physical page: the listener may
+//                keep the frame, so that a restore gets the same frame
+//                number back (the process's page array names it).
 //
 // Between them they name every page whose contents, protection or state
 // may differ from what they were when D bits were last cleared, and every
@@ -27,6 +30,13 @@ class page_listener {
   /// Reservations or views in pages `r` were made, released, split or
   /// unmapped (the address space tells this after its NT calls).
   virtual void range_touched(vpn_range r) noexcept = 0;
+  /// The space frees user physical page `f` (region/awe.hpp). Returns:
+  /// true when the listener keeps the frame: it stays active and charged
+  /// to the system, and the listener gives it back or frees it later.
+  virtual bool keep_freed_frame(pfn f) noexcept {
+    (void)f;
+    return false;
+  }
 
  protected:
   ~page_listener() = default;

@@ -33,8 +33,10 @@
 // checks; nt/virtual_memory.hpp cites each status).
 
 #include <mmkit/core/address.hpp>
+#include <mmkit/core/assert.hpp>
 #include <mmkit/core/protection.hpp>
 #include <mmkit/core/status.hpp>
+#include <mmkit/paging/page_listener.hpp>
 #include <mmkit/phys/pfn_entry.hpp>
 #include <mmkit/phys/pfn_policies.hpp>
 #include <mmkit/vad/vad.hpp>
@@ -51,6 +53,9 @@ struct awe_pages {
   std::uint64_t* bits = nullptr;
   std::uint64_t frames = 0;  ///< frames the bitmap covers
   std::uint64_t pages = 0;   ///< frames owned (NT's VadPhysicalPages)
+  /// Allocations and frees so far: a snapshot (emu/snapshot.hpp) compares
+  /// the bitmap with its own only when this moved.
+  std::uint64_t changes = 0;
 
   bool owns(pfn f) const noexcept {
     return bits != nullptr && f.raw() < frames &&
@@ -104,6 +109,21 @@ void awe_unmap_range(Core& c, vpn_range r) noexcept {
       [](vpn, vpn) { return true; });
 }
 
+/// Effects: `awe` has a bitmap over every frame of the system, from the
+/// Config allocator that write-watch bitmaps come from.
+/// Returns: insufficient_resources when there is no storage for it.
+template <class Core>
+status awe_make_bitmap(Core& c, awe_pages& awe) noexcept {
+  if (awe.bits != nullptr) return status::success;
+  const std::uint64_t n = c.pfns().frame_count();
+  void* raw = c.watch_alloc.allocate(awe_pages::bytes_for(n));
+  if (raw == nullptr) return status::insufficient_resources;
+  awe.bits = static_cast<std::uint64_t*>(raw);
+  awe.frames = n;
+  for (std::uint64_t i = 0; i < (n + 63) / 64; ++i) awe.bits[i] = 0;
+  return status::success;
+}
+
 /// Effects: frees a storage-less bitmap once no frame is owned.
 template <class Core>
 void awe_drop_bitmap(Core& c, awe_pages& awe) noexcept {
@@ -129,14 +149,7 @@ status allocate_user_physical_pages(Core& c, awe_pages& awe,
   // Reasoned: NT probes the array (an access violation); a null array is
   // refused as the bad third parameter, before anything changes.
   if (frames == nullptr) return status::invalid_parameter_3;
-  if (awe.bits == nullptr) {
-    const std::uint64_t n = c.pfns().frame_count();
-    void* raw = c.watch_alloc.allocate(awe_pages::bytes_for(n));
-    if (raw == nullptr) return status::insufficient_resources;
-    awe.bits = static_cast<std::uint64_t*>(raw);
-    awe.frames = n;
-    for (std::uint64_t i = 0; i < (n + 63) / 64; ++i) awe.bits[i] = 0;
-  }
+  if (const status s = awe_make_bitmap(c, awe); s != status::success) return s;
   // The most pages the promise can take now: a charge either takes all it
   // asks or nothing, so search for the largest that fits.
   std::uint64_t want = count;
@@ -166,6 +179,7 @@ status allocate_user_physical_pages(Core& c, awe_pages& awe,
     if (got < lo) c.uncharge(lo - got);
   }
   awe.pages += got;
+  awe.changes += got != 0;
   if (got == 0) {
     awe_drop_bitmap(c, awe);
     return status::insufficient_resources;
@@ -255,9 +269,60 @@ status map_user_physical_pages(Core& c, awe_pages& awe, vaddr va,
   return status::success;
 }
 
+/// The snapshot journal listening to the space behind `c`, if its PTE
+/// observer has one (region/write_watch.hpp's space_observer).
+template <class Core>
+page_listener* journal_of(Core& c) noexcept {
+  if constexpr (requires { c.ptes.observer().journal; })
+    return c.ptes.observer().journal;
+  else
+    return nullptr;
+}
+
+/// Effects: owned frame `f` is unmapped where it is mapped and stops being
+/// the process's. It goes back to the system with its charge, or, when
+/// `journal` keeps it (a snapshot that gives it back on restore:
+/// page_listener::keep_freed_frame), stays active and charged to the
+/// system, the journal's.
+template <class Core>
+void awe_give_up(Core& c, awe_pages& awe, pfn f,
+                 page_listener* journal) noexcept {
+  const pte_link at = c.pfns().entry(f).link();
+  if (at.kind == pte_kind::hardware) {
+    [[maybe_unused]] const auto w =
+        c.ptes.write(c.page_of_pte(at.address()), 0);
+    MMKIT_ASSERT(w.ok());
+  }
+  awe.clear(f);
+  --awe.pages;
+  if (journal != nullptr && journal->keep_freed_frame(f)) {
+    c.pfns().set_pte_link(f, pte_link{}, awe_original_pte<Core>());
+    c.count_frame(-1);
+    --c.commit_charge;  // the system's charge stays, with the frame
+    return;
+  }
+  c.pfns().set_pte_link(f, pte_link{}, 0);
+  c.free_frame(f);
+  c.uncharge(1);
+}
+
+/// Requires: `f` is active, unowned, and charged to the system (a frame a
+/// journal kept: awe_give_up). Effects: it is the process's again,
+/// unmapped, its charge the process's.
+template <class Core>
+void awe_take_back(Core& c, awe_pages& awe, pfn f) noexcept {
+  MMKIT_ASSERT(!awe.owns(f) && c.pfns().entry(f).state() == page_state::active);
+  awe.set(f);
+  ++awe.pages;
+  c.pfns().set_pte_link(f, pte_link{}, awe_original_pte<Core>());
+  c.count_frame(+1);
+  ++c.commit_charge;
+}
+
 /// NtFreeUserPhysicalPages(count, frames): frames[0..count) are unmapped
-/// wherever they are mapped and go back to the system, with their charge.
-/// `count` becomes how many were freed.
+/// wherever they are mapped and go back to the system, with their charge
+/// (or to a snapshot that keeps them: awe_give_up). `count` becomes how
+/// many were freed.
 /// Returns (WRK physical.c): invalid_parameter_2 (the process owns no
 /// frames), conflicting_addresses at the first frame it does not own (the
 /// frames before it are freed).
@@ -267,6 +332,7 @@ status free_user_physical_pages(Core& c, awe_pages& awe, std::uint64_t& count,
   if (count == 0) return status::success;
   if (awe.bits == nullptr) return status::invalid_parameter_2;
   if (frames == nullptr) return status::invalid_parameter_3;
+  page_listener* const journal = journal_of(c);
   std::uint64_t done = 0;
   status why = status::success;
   for (; done < count; ++done) {
@@ -275,18 +341,9 @@ status free_user_physical_pages(Core& c, awe_pages& awe, std::uint64_t& count,
       why = status::conflicting_addresses;
       break;
     }
-    const pte_link at = c.pfns().entry(f).link();
-    if (at.kind == pte_kind::hardware) {
-      [[maybe_unused]] const auto w =
-          c.ptes.write(c.page_of_pte(at.address()), 0);
-      MMKIT_ASSERT(w.ok());
-    }
-    awe.clear(f);
-    --awe.pages;
-    c.pfns().set_pte_link(f, pte_link{}, 0);
-    c.free_frame(f);
+    awe_give_up(c, awe, f, journal);
   }
-  c.uncharge(done);
+  awe.changes += done != 0;
   count = done;
   awe_drop_bitmap(c, awe);
   return why;
@@ -297,22 +354,13 @@ status free_user_physical_pages(Core& c, awe_pages& awe, std::uint64_t& count,
 template <class Core>
 void awe_free_all(Core& c, awe_pages& awe) noexcept {
   if (awe.bits == nullptr) return;
-  for (std::uint64_t w = 0; w < (awe.frames + 63) / 64; ++w) {
-    while (awe.bits[w] != 0) {
-      const unsigned b = static_cast<unsigned>(std::countr_zero(awe.bits[w]));
-      const pfn f{w * 64 + b};
-      const pte_link at = c.pfns().entry(f).link();
-      if (at.kind == pte_kind::hardware) {
-        [[maybe_unused]] const auto wr =
-            c.ptes.write(c.page_of_pte(at.address()), 0);
-      }
-      awe.clear(f);
-      --awe.pages;
-      c.pfns().set_pte_link(f, pte_link{}, 0);
-      c.free_frame(f);
-      c.uncharge(1);
-    }
-  }
+  for (std::uint64_t w = 0; w < (awe.frames + 63) / 64; ++w)
+    while (awe.bits[w] != 0)
+      awe_give_up(
+          c, awe,
+          pfn{w * 64 + static_cast<unsigned>(std::countr_zero(awe.bits[w]))},
+          nullptr);
+  ++awe.changes;
   awe_drop_bitmap(c, awe);
 }
 
