@@ -442,30 +442,22 @@ class address_space : private space_link {
   /// insufficient_resources (no VAD node or write-watch bitmap from the
   /// child's allocators, no frames for its page tables). On failure the
   /// child stays empty and this space as it was (but for pages brought in).
+  /// A fork that failed for frames only because spaces in calls of their
+  /// own hold them lets go of its locks and tries again, as allocate does
+  /// (crowded_retries).
   status fork_into(address_space& child) noexcept {
     if (created_ != status::success) return created_;
     if (&child == this || child.created_ != status::success ||
         child.core_.sys != core_.sys)
       return status::invalid_parameter;
-    // Both spaces' locks, lower address first (two forks between the same
-    // spaces cannot deadlock), then the section lock (views are mapped
-    // again in the child) and the PFN lock.
-    address_space& first = this < &child ? *this : child;
-    address_space& second = this < &child ? child : *this;
-    detail::lock_scope first_guard(first.lock_);
-    detail::lock_scope second_guard(second.lock_);
-    detail::lock_scope section_guard(core_.sys->section_lock());
-    detail::lock_scope pfn_guard(core_.sys->pfn_lock());
-    // Both are the caller's: a reclaim inside the fork may trim either
-    // without taking its lock again (locked_scope).
-    holds_pfn_lock = child.holds_pfn_lock = true;
-    const status s = region::clone_space(core_, child.core_, core_.faults);
-    core_.publish_faults();
-    emu_end_of_call();
-    child.emu_end_of_call();
-    holds_pfn_lock = child.holds_pfn_lock = false;
-    return s;
+    for (unsigned tries = 0;; ++tries) {
+      bool crowded = false;
+      const status s = fork_once(child, crowded);
+      if (!crowded || tries >= crowded_retries) return s;
+      detail::back_off_for<lock_type>(tries);
+    }
   }
+  // ==== end of fork
   // ==== end of fork
 
   // --- observation ----------------------------------------------------------
@@ -729,6 +721,36 @@ class address_space : private space_link {
  private:
   static constexpr std::size_t callback_slots =
       emu::callback_slots_of<Config>::value;
+
+  /// fork_into's one try; `crowded` says that it failed for frames that
+  /// spaces in calls of their own hold (the child stayed empty).
+  status fork_once(address_space& child, bool& crowded) noexcept {
+    // Both spaces' locks, lower address first (two forks between the same
+    // spaces cannot deadlock), then the section lock (views are mapped
+    // again in the child) and the PFN lock.
+    address_space& first = this < &child ? *this : child;
+    address_space& second = this < &child ? child : *this;
+    detail::lock_scope first_guard(first.lock_);
+    detail::lock_scope second_guard(second.lock_);
+    detail::lock_scope section_guard(core_.sys->section_lock());
+    detail::lock_scope pfn_guard(core_.sys->pfn_lock());
+    core_.sys->begin_call_locked();
+    // Both are the caller's, but no reclaim inside the fork trims them:
+    // the fork shares the parent's resident pages as it found them (NT
+    // holds the parent's working-set lock throughout the clone). Their
+    // frame caches may be drained (they hold no page).
+    holds_pfn_lock = child.holds_pfn_lock = true;
+    pinned = child.pinned = true;
+    const status s = region::clone_space(core_, child.core_, core_.faults);
+    crowded = (s == status::insufficient_resources || s == status::no_memory) &&
+              core_.sys->crowded_locked();
+    core_.publish_faults();
+    emu_end_of_call();
+    child.emu_end_of_call();
+    pinned = child.pinned = false;
+    holds_pfn_lock = child.holds_pfn_lock = false;
+    return s;
+  }
 
   /// Runs `attempt(crowded)` (which takes the locks itself) again while
   /// it raises an access violation the hook asks to retry, or fails for a

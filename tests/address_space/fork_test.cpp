@@ -599,6 +599,47 @@ TEST_CASE_TEMPLATE("fork: a fork that fails changes neither space", Arch,
 }
 
 TEST_CASE_TEMPLATE(
+    "fork: the parent's resident pages are not trimmed for the child's "
+    "tables: with no other frame to take, the fork fails and changes "
+    "nothing",
+    Arch, arch::x86_32, arch::x86_64) {
+  using space = address_space<Arch, hosted_config<>>;
+  hosted_system<> sys{64 * page_size, 1024 * page_size};
+  space parent{sys};
+  space child{sys};
+  const vaddr a = allocate(parent, 64);
+  sys.pfns().set_available_thresholds(0, 0);
+  std::uint32_t written = 0;
+  while (sys.pfns().available() != 0) {
+    REQUIRE(written < 64);
+    write32(parent, a + written * page_size, written);
+    ++written;
+  }
+  const std::uint64_t resident = parent.working_set_size();
+  const std::uint64_t commit = sys.commit_charge();
+  // Trimming the parent would turn pages the fork found resident into
+  // standby pages under it; it fails instead, as it ran out of frames.
+  CHECK(parent.fork_into(child) == status::insufficient_resources);
+  CHECK(parent.working_set_size() == resident);
+  CHECK(child.vad_nodes() == 0);
+  CHECK(child.commit_charge() == 0);
+  CHECK(sys.commit_charge() == commit);
+  for (std::uint32_t i = 0; i < written; ++i)
+    CHECK(read32(parent, a + i * page_size) == i);
+  CHECK(parent.check_invariants());
+  CHECK(child.check_invariants());
+  // With frames to spare (half the pages decommitted), it works.
+  vaddr half = a + 32 * page_size;
+  std::uint64_t size = 32 * page_size;
+  REQUIRE(parent.free(half, size, mem::decommit) == status::success);
+  CHECK(parent.fork_into(child) == status::success);
+  for (std::uint32_t i = 0; i < 32; ++i)
+    CHECK(read32(child, a + i * page_size) == i);
+  CHECK(parent.check_invariants());
+  CHECK(child.check_invariants());
+}
+
+TEST_CASE_TEMPLATE(
     "fork: the child must be another, empty space on the same system", Arch,
     arch::x86_64) {
   machine<Arch> m;

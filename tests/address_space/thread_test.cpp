@@ -288,6 +288,73 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "address_space thread: a fork whose child's page tables find every frame "
+    "held by a space in a call of its own waits for that call instead of "
+    "failing") {
+  hosted_system<refusing_lock> sys{64 * page_size, 1024 * page_size};
+  refusing_space parent{sys};
+  refusing_space child{sys};
+  refusing_space busy{sys};
+  vaddr at{0};
+  std::uint64_t size = 64 * page_size;
+  REQUIRE(parent.allocate(at, size, mem::reserve | mem::commit,
+                          page::readwrite) == status::success);
+  // 33 pages: the first fault's frame, then the 32 its fill of parent's
+  // frame cache took, so that the cache is empty (a fork may drain the
+  // caller's own cache).
+  const std::uint64_t mine = 33;
+  std::size_t done = 0;
+  for (std::uint64_t i = 0; i < mine; ++i)
+    REQUIRE(parent.write(at + i * page_size, &i, sizeof i, done) ==
+            status::success);
+  REQUIRE(parent.cached_frames() == 0);
+  vaddr base{0};
+  size = 64 * page_size;
+  REQUIRE(busy.allocate(base, size, mem::reserve | mem::commit,
+                        page::readwrite) == status::success);
+  // busy takes every frame: in its working set, or in its frame cache.
+  sys.pfns().set_available_thresholds(0, 0);
+  std::uint64_t written = 0;
+  while (sys.pfns().available() != 0) {
+    REQUIRE(written < 64);
+    REQUIRE(busy.write(base + written * page_size, &written, sizeof written,
+                       done) == status::success);
+    ++written;
+  }
+  refusing_lock::refuse = true;
+  std::thread call_ends([&] {
+    const auto give_up =
+        std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (sys.stats().trims_passed_by == 0 &&
+           std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::microseconds{100});
+    refusing_lock::refuse = false;
+  });
+  // The child's tables (three frames below its root) are found only once
+  // busy can be trimmed.
+  const status s = parent.fork_into(child);
+  call_ends.join();
+  REQUIRE(s == status::success);
+  CHECK(sys.stats().trims_passed_by > 0);
+  CHECK(busy.working_set_size() < written);
+  std::uint64_t got = 0;
+  for (std::uint64_t i = 0; i < mine; ++i) {
+    REQUIRE(child.read(at + i * page_size, &got, sizeof got, done) ==
+            status::success);
+    CHECK(got == i);
+  }
+  for (std::uint64_t i = 0; i < written; ++i) {
+    REQUIRE(busy.read(base + i * page_size, &got, sizeof got, done) ==
+            status::success);
+    CHECK(got == i);
+  }
+  CHECK(parent.check_invariants());
+  CHECK(child.check_invariants());
+  CHECK(busy.check_invariants());
+  CHECK(sys.pfns().check_invariants());
+}
+
+TEST_CASE(
     "address_space thread: guest accesses in four spaces at once, while "
     "faults repurpose each other's frames and the pager trims") {
   // 192 frames for 4 x 256 pages: every pass faults, and most faults take

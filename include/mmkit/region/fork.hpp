@@ -97,8 +97,10 @@ bool fork_needs_fault_in(Core& c, const page_view& pv) noexcept {
 
 /// Effects: every page of `c` that a fork cannot share as it is
 /// (fork_needs_fault_in) is faulted in, counted in `counts`. Faulting in
-/// may trim pages already in; so the pass is repeated until one finds
-/// nothing to do (a few at most).
+/// may trim pages already in, unless the space is pinned (space_link::
+/// pinned: address_space::fork_into pins both spaces, so that the tables
+/// the child takes later trim nothing of the parent either); so the pass
+/// is repeated until one finds nothing to do (a few at most).
 /// Returns: success, or the first fault's status (no_memory,
 /// in_page_error), or no_memory when the space cannot be held resident.
 template <class Core>

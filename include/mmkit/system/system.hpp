@@ -154,6 +154,11 @@ struct space_link {
   /// fault waits here again after its page-file read, holding a frame on
   /// no list for a PTE that is not valid: nothing a trim touches.)
   mutable bool waits_for_pfn_lock = false;
+  /// Set while a call walks the space's pages and must find them as it
+  /// left them (a fork, region/fork.hpp; NT holds the working-set lock of
+  /// the process it clones): no trim touches the space meanwhile. Read and
+  /// written under the PFN lock only.
+  mutable bool pinned = false;
   /// The space's working-set minimum (balance trims above it first).
   std::uint64_t working_set_minimum = 0;
   /// Whether the space is bound to the low zone (system::bound_low): set
@@ -796,7 +801,7 @@ class system {
     if (space_count_ == 0) return 0;
     const std::uint64_t each = want / space_count_ + 1;
     for (space_link* s = spaces_; s != nullptr && trimmed < want; s = s->next) {
-      if (s->trim_pages == nullptr) continue;
+      if (s->trim_pages == nullptr || s->pinned) continue;
       with_space_locked(*s, [&] {
         trimmed +=
             s->trim_pages(*s, each, above_minimum ? s->working_set_minimum : 0);
