@@ -17,7 +17,9 @@
 // x86_64 spaces of private memory; a named section shared by a view and
 // a copy-on-write view with a private copy; views of the target's two
 // files, below, with a dirty data page and a written image page; sections
-// kept by handles alone, saved whole).
+// kept by handles alone, saved whole; an AWE region mapping two of its
+// space's three user physical pages, saved from a machine like this one,
+// so that the frames it names are free here).
 //
 // The target's files: a data file of 8 pages and a half, and a small DLL
 // (tests/image/pe_builder.hpp). A load gets as many of them as the
@@ -144,7 +146,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
         fail("a loaded system fails its invariant check", code);
     } else {
       if (a.vads().size() != 0 || b.vads().size() != 0 ||
-          a.commit_charge() != 0 || b.commit_charge() != 0 || !handles.empty())
+          a.commit_charge() != 0 || b.commit_charge() != 0 ||
+          a.user_physical_pages() != 0 || b.user_physical_pages() != 0 ||
+          !handles.empty())
         fail("a failed load left something in the spaces", code);
       if (!a.check_invariants() || !b.check_invariants())
         fail("a failed load broke an invariant", code);

@@ -51,6 +51,40 @@ TEST_CASE_TEMPLATE("pfn_database: starts with every frame free or zeroed", C,
   CHECK(zero.db.check_invariants(content_check::yes));
 }
 
+TEST_CASE_TEMPLATE(
+    "pfn_database: claim hands out one frame by its number, zeroed, when it "
+    "is listed zeroed or free (or fresh), and refuses any other",
+    C, no_colouring, frame_number_colouring<4>) {
+  pfn_fixture<C> fx(64);
+  // Fresh (not materialised yet), from the free list: zeroed on the way.
+  REQUIRE(fx.db.claim(pfn{40}));
+  CHECK(fx.db.entry(pfn{40}).state() == page_state::active);
+  CHECK(fx.db.entry(pfn{40}).share_count() == 1);
+  CHECK(fx.db.entry(pfn{40}).reference_count() == 1);
+  CHECK(fx.memory.is_zero(pfn{40}));
+  CHECK(fx.db.count(page_state::free) == 63);
+  CHECK(fx.db.check_invariants());
+  // In use already, or past the database: refused, nothing changed.
+  CHECK(!fx.db.claim(pfn{40}));
+  CHECK(!fx.db.claim(pfn{64}));
+  // Listed zeroed: taken off its list.
+  const pfn f = map_frame(fx, page_need::any, 0x1000, 0);
+  fx.db.set_pte_link(f, pte_link{}, 0);
+  fx.db.release(f, release_to::free_list);
+  CHECK(fx.db.zero_free_pages(64) > 0);
+  REQUIRE(fx.db.entry(f).state() == page_state::zeroed);
+  const std::uint64_t zeroed = fx.db.count(page_state::zeroed);
+  REQUIRE(fx.db.claim(f));
+  CHECK(fx.db.count(page_state::zeroed) == zeroed - 1);
+  // Bad: refused.
+  fx.db.mark_bad(pfn{50});
+  CHECK(!fx.db.claim(pfn{50}));
+  // Frames handed out by number go back as any other.
+  fx.db.release(pfn{40}, release_to::free_list);
+  fx.db.release(f, release_to::free_list);
+  CHECK(fx.db.check_invariants());
+}
+
 TEST_CASE(
     "frame_cache: frames come back last in, first out, each with "
     "its mark of whether it must be zeroed") {

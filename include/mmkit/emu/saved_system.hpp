@@ -29,14 +29,18 @@
 // it is a private copy). Loading rebuilds them with the snapshot's own
 // restore code, so what comes back is what a snapshot restore gives: the
 // same VirtualQuery answers, bytes and commit charges; which frames hold
-// the pages, and the PFN lists, may differ.
+// the pages, and the PFN lists, may differ. User physical pages (AWE,
+// region/awe.hpp) are the exception: the guest names them by frame number,
+// so a load takes the very frames the file names (pfn_database::claim),
+// before it makes anything else, and fails with STATUS_CONFLICTING_ADDRESSES
+// when one is in use or past the loading system's memory.
 //
-// The format (version 3). Every field is little endian and written byte by
+// The format (version 4). Every field is little endian and written byte by
 // byte, never as a C++ object, so no pointer, padding or host order gets in;
 // sections and views refer to each other by index, sections to files by
 // their place in the caller's list.
 //
-//   header   "MMKITSAV"  u32 version (3)  u32 0x0A0B0C0D (order check)
+//   header   "MMKITSAV"  u32 version (4)  u32 0x0A0B0C0D (order check)
 //            u32 page size (4096)  u32 sections  u32 spaces  u32 files
 //            u32 handles
 //   section  u64 size  u32 page protection (PAGE_*)  u32 SEC_* attributes
@@ -50,10 +54,14 @@
 //            u8 flags  u64 commit charge  u32 section (0xFFFFFFFF: none)
 //            u64 first section page  u64 page records
 //       page u64 page  u8 protection (MM_*)  u8 bits (1: bytes follow,
-//            2: a view's private copy)  [4096 bytes]
+//            2: a view's private copy, 4: an AWE page: its frame follows)
+//            [u64 frame]  [4096 bytes]
+//     user physical pages  u64 count, then per page, by frame:
+//            u64 frame  4096 bytes
 //   trailer  u64 FNV-1a 64 of every byte before it
 //
-// Version 2 is version 3 without handles: no header count, no handle
+// Version 3 is version 4 without user physical pages: no AWE region, no
+// count. Version 2 is version 3 without handles: no header count, no handle
 // records, no section page records. Version 1 is version 2 without the
 // files: no header count, no section file fields, page-file sections only.
 // Both load.
@@ -77,8 +85,8 @@
 //     file again, so a saved system is small next to the files it maps. A
 //     view's private copies (written copy-on-write pages, an image's
 //     relocated pages) keep their bytes, as a private page does.
-// Not saved (save answers not_supported): device (MMIO) ranges, AWE
-// reservations, and sections over files the caller did not list. A loaded
+// Not saved (save answers not_supported): device (MMIO) ranges, and
+// sections over files the caller did not list. A loaded
 // section no listed handle kept has no handle, and so no name (a name goes
 // with a section's last handle, as in NT): it lives while its views do.
 //
@@ -111,7 +119,7 @@ namespace mmkit::emu {
 /// The format's constants (see the header comment).
 namespace saved_format {
 inline constexpr char magic[8] = {'M', 'M', 'K', 'I', 'T', 'S', 'A', 'V'};
-inline constexpr std::uint32_t version = 3;
+inline constexpr std::uint32_t version = 4;
 /// The oldest version load_system reads.
 inline constexpr std::uint32_t oldest_version = 1;
 inline constexpr std::uint32_t order_check = 0x0A0B0C0D;
@@ -119,6 +127,8 @@ inline constexpr std::uint32_t no_section = 0xFFFFFFFF;
 inline constexpr std::uint32_t no_file = 0xFFFFFFFF;
 inline constexpr std::uint8_t has_bytes = 1;
 inline constexpr std::uint8_t private_copy = 2;
+/// An AWE page's record: the frame it maps follows (version 4).
+inline constexpr std::uint8_t awe_frame = 4;
 /// The header and a section record of version 1 (the least a file holds);
 /// version 2 adds the file count (header) and the file fields (section),
 /// version 3 the handle count (header), the page record count (section),
@@ -132,6 +142,8 @@ inline constexpr std::size_t handle_bytes = 4 + 4;
 inline constexpr std::size_t space_bytes = 3 * 4 + 8;
 inline constexpr std::size_t vad_bytes = 8 + 8 + 3 + 8 + 4 + 8 + 8;
 inline constexpr std::size_t page_bytes = 8 + 2;
+/// A user physical page (version 4): its frame number and bytes.
+inline constexpr std::size_t awe_page_bytes = 8 + 4096;
 inline constexpr std::size_t trailer_bytes = 8;
 }  // namespace saved_format
 
@@ -284,9 +296,7 @@ struct saved_system_io {
       p.whole = whole;
       st = s->emu_with_core([&](auto& c) -> status {
         for (const vad& v : c.vads)
-          if (v.has(vad_flags::physical_mapping) ||
-              v.has(vad_flags::user_physical_pages))
-            return status::not_supported;
+          if (v.has(vad_flags::physical_mapping)) return status::not_supported;
         return snap::capture(c, p);
       });
       if (st != status::success) break;
@@ -436,11 +446,20 @@ struct saved_system_io {
           const page_record& r = p->pages[i];
           w.u64(r.page.raw());
           w.u8(r.protection.raw());
-          w.u8(static_cast<std::uint8_t>(
-              (r.has_bytes ? f::has_bytes : 0) |
-              (r.private_copy ? f::private_copy : 0)));
+          const bool awe = (v.flags & vad_flags::user_physical_pages) ==
+                           vad_flags::user_physical_pages;
+          w.u8(
+              static_cast<std::uint8_t>((r.has_bytes ? f::has_bytes : 0) |
+                                        (r.private_copy ? f::private_copy : 0) |
+                                        (awe ? f::awe_frame : 0)));
+          if (awe) w.u64(r.frame.raw());
           if (r.has_bytes) w.raw(p->bytes_of(r), page_size);
         }
+      }
+      w.u64(p->awe_frames.size());
+      for (pfn frame : p->awe_frames) {
+        w.u64(frame.raw());
+        w.raw(p->awe_bytes_of(frame), page_size);
       }
     }
     w.u64(fnv1a(out));
@@ -456,7 +475,8 @@ struct saved_system_io {
     system_type& sys = (*spaces.begin())->owner();
     for (Space* s : spaces) {
       if (&s->owner() != &sys) return status::invalid_parameter;
-      if (!s->emu_with_core([](auto& c) { return c.vads.empty(); }))
+      if (!s->emu_with_core([](auto& c) { return c.vads.empty(); }) ||
+          s->user_physical_pages() != 0)
         return status::invalid_parameter;
     }
     // The frame: magic, version, checksum.
@@ -525,14 +545,36 @@ struct saved_system_io {
       if (levels != arch_levels || entry != arch_entry ||
           va_bits != arch_va_bits)
         return status::invalid_image_format;
-      const status st = parse_space(r, sections, *parts.back(), indexes.back());
+      const status st =
+          parse_space(r, version, sections, *parts.back(), indexes.back());
       if (st != status::success) return st;
     }
     if (r.left() != 0) return status::file_corrupt_error;
 
-    // Made: the sections, then each space's VADs and pages.
+    // Made: each space's user physical pages first (the very frames the
+    // file names, before anything else takes one), then the sections, then
+    // each space's VADs and pages.
     std::vector<section_handle> handles(sections.size());
     status st = status::success;
+    {
+      auto at = spaces.begin();
+      for (std::size_t i = 0; i < parts.size() && st == status::success;
+           ++i, ++at) {
+        part& p = *parts[i];
+        Space* s = *at;
+        st = s->emu_with_core([&](auto& c) -> status {
+          awe_pages& awe = s->emu_awe();
+          for (pfn frame : p.awe_frames) {
+            if (const status a = region::awe_adopt(c, awe, frame);
+                a != status::success)
+              return a;
+            std::memcpy(c.sys->memory().frame(frame), p.awe_bytes_of(frame),
+                        page_size);
+          }
+          return status::success;
+        });
+      }
+    }
     for (std::size_t i = 0; i < sections.size() && st == status::success; ++i)
       st = make_section(sys, sections[i], files, handles[i]);
     if (st == status::success && !spages.records.empty())
@@ -556,7 +598,11 @@ struct saved_system_io {
       });
     }
     if (st != status::success)
-      for (Space* s : spaces) s->emu_with_core([](auto& c) { clear(c); });
+      for (Space* s : spaces)
+        s->emu_with_core([&](auto& c) {
+          clear(c);
+          region::awe_free_all(c, s->emu_awe());
+        });
     else if (handles_out != nullptr) {
       // The caller's handles, before the loader's own go.
       handles_out->clear();
@@ -704,7 +750,7 @@ struct saved_system_io {
   }
 
   /// One space's VADs and pages, checked; `index` gets each VAD's section.
-  static status parse_space(saved_reader& r,
+  static status parse_space(saved_reader& r, std::uint32_t version,
                             const std::vector<section_desc>& sections, part& p,
                             std::vector<std::uint32_t>& index) {
     namespace f = saved_format;
@@ -741,13 +787,18 @@ struct saved_system_io {
       v.flags = static_cast<vad_flags>(flags);
       v.commit_charge = charge;
       v.first_page = first_page;
+      const bool awe =
+          version >= 4 &&
+          flags == static_cast<std::uint8_t>(vad_flags::user_physical_pages);
       if (type == static_cast<std::uint8_t>(vad_type::private_memory)) {
         v.type = vad_type::private_memory;
-        if ((flags & ~std::uint8_t{static_cast<std::uint8_t>(
-                         vad_flags::mem_commit | vad_flags::write_watch)}) !=
-                0 ||
+        if ((!awe && (flags & ~std::uint8_t{static_cast<std::uint8_t>(
+                                  vad_flags::mem_commit |
+                                  vad_flags::write_watch)}) != 0) ||
             sec != f::no_section || first_page != 0)
           return bad;
+        // An AWE region: PAGE_READWRITE, no charge (region/awe.hpp).
+        if (awe && (prot != mm::readwrite || charge != 0)) return bad;
       } else if (type == static_cast<std::uint8_t>(vad_type::mapped) ||
                  type == static_cast<std::uint8_t>(vad_type::image)) {
         v.type = static_cast<vad_type>(type);
@@ -775,16 +826,25 @@ struct saved_system_io {
         r.u64(page);
         r.u8(pprot);
         if (!r.u8(bits)) return bad;
+        const std::uint8_t allowed =
+            awe ? f::awe_frame : f::has_bytes | f::private_copy;
         if (page < next || page > last || !known_protection(pprot) ||
-            (bits & ~(f::has_bytes | f::private_copy)) != 0 ||
+            (bits & ~allowed) != 0 ||
             ((bits & f::private_copy) != 0 &&
              v.type == vad_type::private_memory))
           return bad;
+        // An AWE page: mapped read-write, its frame's number and no bytes.
+        if (awe && (bits != f::awe_frame || pprot != mm::readwrite)) return bad;
         next = page + 1;
         page_record pr;
         pr.page = vpn{page};
         pr.protection = mm_protection{pprot};
         pr.private_copy = (bits & f::private_copy) != 0;
+        if (awe) {
+          std::uint64_t frame = 0;
+          if (!r.u64(frame)) return bad;
+          pr.frame = pfn{frame};
+        }
         if ((bits & f::has_bytes) != 0) {
           const std::byte* b = r.take(page_size);
           if (b == nullptr) return bad;
@@ -798,6 +858,33 @@ struct saved_system_io {
       p.vads.push_back(v);
       index.push_back(sec);
     }
+    if (version < 4) return status::success;
+    // The user physical pages: ascending, each with its bytes; every AWE
+    // page maps one of them, and no two map the same.
+    std::uint64_t n = 0;
+    if (!r.u64(n) || n > r.left() / f::awe_page_bytes) return bad;
+    p.awe_first_bytes = p.bytes.size() / page_size;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::uint64_t frame = 0;
+      r.u64(frame);
+      const std::byte* b = r.take(page_size);
+      if (b == nullptr ||
+          (!p.awe_frames.empty() && frame <= p.awe_frames.back().raw()))
+        return bad;
+      p.awe_frames.push_back(pfn{frame});
+      p.bytes.insert(p.bytes.end(), b, b + page_size);
+    }
+    std::vector<pfn> mapped;
+    for (const vad_record& v : p.vads)
+      if ((v.flags & vad_flags::user_physical_pages) ==
+          vad_flags::user_physical_pages)
+        for (std::size_t i = v.first_record; i < v.end_record; ++i) {
+          if (!p.captured(p.pages[i].frame)) return bad;
+          mapped.push_back(p.pages[i].frame);
+        }
+    std::sort(mapped.begin(), mapped.end());
+    if (std::adjacent_find(mapped.begin(), mapped.end()) != mapped.end())
+      return bad;
     return status::success;
   }
 
@@ -814,7 +901,8 @@ struct saved_system_io {
         return false;
       for (std::size_t i = v.first_record; i < v.end_record; ++i) {
         const page_view pv = c.view(*now, p.pages[i].page);
-        if (!pv.committed || pv.protection != p.pages[i].protection)
+        if (!pv.committed || pv.protection != p.pages[i].protection ||
+            (region::is_awe(*now) && pv.frame != p.pages[i].frame))
           return false;
       }
     }
@@ -844,7 +932,7 @@ struct saved_system_io {
 /// pages read in to be saved.
 /// Returns: invalid_parameter (spaces on two systems, a null handle),
 /// not_supported (a
-/// view of a file not in `files`, a device range, an AWE reservation),
+/// view of a file not in `files`, a device range),
 /// no_memory or in_page_error (a page could not be read in); then `out`
 /// is unspecified.
 template <class Space>
@@ -880,12 +968,15 @@ status save_system_file(std::initializer_list<Space*> spaces, const char* path,
 /// the save's order, with its access (the caller closes them; a failed
 /// load leaves it as it was); otherwise a section no view maps goes at the
 /// end of the load.
-/// Returns: invalid_parameter (a space not empty, spaces on two systems,
+/// Returns: invalid_parameter (a space not empty or owning user physical
+/// pages, spaces on two systems,
 /// another number of spaces or of files), file_corrupt_error (bad magic
 /// or checksum, a truncated input, contents that do not hold together),
 /// revision_mismatch (a format version this code does not read),
 /// invalid_image_format (a space saved from another arch), file_invalid
-/// (a file whose size, or whose image, is not what was saved), or what
+/// (a file whose size, or whose image, is not what was saved),
+/// conflicting_addresses (a user physical page the file names is in use
+/// here, or past this system's memory), or what
 /// rebuilding met (commitment_limit, no_memory, quota_exceeded,
 /// object_name_collision, a file's read error, ...). On any failure the
 /// spaces are empty and no section is left.

@@ -556,6 +556,29 @@ class pfn_database {
     }
   }
 
+  /// Effects: frame `frame`, when it is on the zeroed or free list (or
+  /// fresh), is handed out as allocate(page_need::zeroed) hands out a
+  /// frame: active, share and reference count 1, its bytes zero. For a
+  /// caller that needs one frame by its number (a saved system's user
+  /// physical pages, which the guest names by frame number:
+  /// emu/saved_system.hpp). Returns: whether it was; false (nothing
+  /// changed) for a frame in use, on the standby, modified or bad list,
+  /// or past the database. Complexity: O(1), plus O(fresh frames below it
+  /// in its zone) for a fresh frame (mark_bad's).
+  bool claim(pfn frame) noexcept {
+    if (frame.raw() >= frame_count()) return false;
+    const std::uint32_t i = index(frame);
+    lists_.materialise_through(i);
+    pfn_entry& e = checked_entry(frame);
+    const page_state s = e.state();
+    if (s != page_state::zeroed && s != page_state::free) return false;
+    lists_.unlink(i, e);
+    lists_.move_state(i, e, s, page_state::active);
+    e.reset_active(lists_.colour_of_entry(e));
+    if (s == page_state::free) zero_frame(i);
+    return true;
+  }
+
   // --- counts and thresholds ------------------------------------------------
 
   /// The number of frames in state `s`. Complexity: O(1).

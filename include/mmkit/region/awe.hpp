@@ -188,6 +188,37 @@ status allocate_user_physical_pages(Core& c, awe_pages& awe,
   return status::success;
 }
 
+/// Effects: frame `f`, zeroed or free in the system's lists, becomes the
+/// process's, unmapped and charged to its commit, as
+/// allocate_user_physical_pages hands frames out, but by its number (a
+/// saved system's load, emu/saved_system.hpp: the guest names its frames).
+/// Returns: conflicting_addresses (the frame is in use, bad, or past the
+/// space's frames), commitment_limit, insufficient_resources (no storage
+/// for the bitmap); then nothing changed.
+template <class Core>
+status awe_adopt(Core& c, awe_pages& awe, pfn f) noexcept {
+  if (f.raw() >= Core::frame_end.raw()) return status::conflicting_addresses;
+  if (const status s = awe_make_bitmap(c, awe); s != status::success) return s;
+  status why = status::success;
+  if (!c.sys->charge_commit_locked(1, 0, Core::frame_end))
+    why = status::commitment_limit;
+  else if (!c.pfns().claim(f)) {
+    c.sys->return_commit_locked(1, Core::frame_end);
+    why = status::conflicting_addresses;
+  }
+  if (why != status::success) {
+    awe_drop_bitmap(c, awe);
+    return why;
+  }
+  ++c.commit_charge;
+  c.pfns().set_pte_link(f, pte_link{}, awe_original_pte<Core>());
+  c.count_frame(+1);
+  awe.set(f);
+  ++awe.pages;
+  ++awe.changes;
+  return status::success;
+}
+
 /// NtMapUserPhysicalPages(va, count, frames): the `count` pages from
 /// `va`'s page map frames[0..count) read-write, replacing what they mapped;
 /// with `frames` null they are unmapped. All or nothing.
