@@ -98,6 +98,15 @@ class address_space : private space_link {
   using memory_type = typename system_type::memory_type;
   using database_type = typename system_type::database_type;
   using lock_type = typename Config::lock;
+  /// How often a guest access whose fault found no frame (or a commit,
+  /// map_view or fork whose page tables found none, or a snapshot restore,
+  /// emu/snapshot.hpp), because the pages it could take belong to spaces
+  /// in calls of their own, lets go of its locks and tries again before it
+  /// answers no_memory (insufficient_resources). Meanwhile those calls end
+  /// (their spaces can be trimmed then) and this space can be trimmed by
+  /// theirs. The first 64 tries follow a yield, the rest 100 µs sleeps
+  /// (detail::back_off_for, with mutex_lock): about half a second in all.
+  static constexpr unsigned crowded_retries = 4096;
   using entry_type = typename Arch::entry_type;
   using observer_type = typename detail::observer_of<Config>::type;
   using writer_type =
@@ -808,15 +817,6 @@ class address_space : private space_link {
     return s == status::insufficient_resources && core_.holds_pfn_lock() &&
            core_.sys->crowded_locked();
   }
-  /// How often a guest access whose fault found no frame (or a commit or
-  /// map_view whose page tables found none), because the pages it could
-  /// take belong to spaces in calls of their own, lets go of its locks and
-  /// tries again before it answers no_memory (insufficient_resources).
-  /// Meanwhile those calls end (their spaces can be trimmed then) and this
-  /// space can be trimmed by theirs. The first 64 tries follow a yield, the
-  /// rest 100 µs sleeps (detail::back_off_for, with mutex_lock): about half
-  /// a second in all.
-  static constexpr unsigned crowded_retries = 4096;
   /// Requires: the locks are not held. Whether the hook (called with them
   /// released) asks to retry an access that raised a violation at `va`.
   bool fault_hook_retries(vaddr va, mmkit::access kind, cpu_mode mode,

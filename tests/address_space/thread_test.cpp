@@ -8,6 +8,7 @@
 #include <mmkit/address_space.hpp>
 #include <mmkit/arch/x86_32.hpp>
 #include <mmkit/arch/x86_64.hpp>
+#include <mmkit/emu/snapshot.hpp>
 #include <mmkit/nt/section.hpp>
 #include <mmkit/system/hosted_system.hpp>
 
@@ -350,6 +351,74 @@ TEST_CASE(
   }
   CHECK(parent.check_invariants());
   CHECK(child.check_invariants());
+  CHECK(busy.check_invariants());
+  CHECK(sys.pfns().check_invariants());
+}
+
+TEST_CASE(
+    "address_space thread: a snapshot restore that finds every frame held "
+    "by a space in a call of its own waits for that call instead of "
+    "failing") {
+  hosted_system<refusing_lock> sys{96 * page_size, 1024 * page_size};
+  refusing_space restored{sys};
+  refusing_space busy{sys};
+  vaddr at{0};
+  std::uint64_t size = 64 * page_size;
+  REQUIRE(restored.allocate(at, size, mem::reserve | mem::commit,
+                            page::readwrite) == status::success);
+  // 33 pages: the first fault's frame and the 32 of one cache fill, so
+  // that the space's frame cache is empty.
+  constexpr std::uint64_t pages = 33;
+  std::size_t done = 0;
+  for (std::uint64_t i = 0; i < pages; ++i)
+    REQUIRE(restored.write(at + i * page_size, &i, sizeof i, done) ==
+            status::success);
+  REQUIRE(restored.cached_frames() == 0);
+  emu::snapshot<refusing_space> snap;
+  REQUIRE(snap.take({&restored}) == status::success);
+  // The pages go; busy takes every frame.
+  size = pages * page_size;
+  REQUIRE(restored.free(at, size, mem::decommit) == status::success);
+  vaddr base{0};
+  size = 96 * page_size;
+  REQUIRE(busy.allocate(base, size, mem::reserve | mem::commit,
+                        page::readwrite) == status::success);
+  sys.pfns().set_available_thresholds(0, 0);
+  std::uint64_t written = 0;
+  while (sys.pfns().available() != 0) {
+    REQUIRE(written < 96);
+    REQUIRE(busy.write(base + written * page_size, &written, sizeof written,
+                       done) == status::success);
+    ++written;
+  }
+  refusing_lock::refuse = true;
+  std::thread call_ends([&] {
+    const auto give_up =
+        std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (sys.stats().trims_passed_by == 0 &&
+           std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::microseconds{100});
+    refusing_lock::refuse = false;
+  });
+  // The restore's pages need frames that only busy's trim can give.
+  const status s = snap.restore();
+  call_ends.join();
+  REQUIRE(s == status::success);
+  CHECK(sys.stats().trims_passed_by > 0);
+  for (std::uint64_t i = 0; i < pages; ++i) {
+    std::uint64_t got = 0;
+    REQUIRE(restored.read(at + i * page_size, &got, sizeof got, done) ==
+            status::success);
+    CHECK(got == i);
+  }
+  for (std::uint64_t i = 0; i < written; ++i) {
+    std::uint64_t got = 0;
+    REQUIRE(busy.read(base + i * page_size, &got, sizeof got, done) ==
+            status::success);
+    CHECK(got == i);
+  }
+  snap.drop();
+  CHECK(restored.check_invariants());
   CHECK(busy.check_invariants());
   CHECK(sys.pfns().check_invariants());
 }

@@ -74,6 +74,7 @@
 #include <mmkit/core/access.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
+#include <mmkit/core/lock_policy.hpp>
 #include <mmkit/core/protection.hpp>
 #include <mmkit/core/status.hpp>
 #include <mmkit/fault/fault_counts.hpp>
@@ -178,34 +179,22 @@ class snapshot {
   bool taken() const noexcept { return !parts_.empty(); }
 
   /// Effects: every space is as it was when the snapshot was taken (see
-  /// the header comment); the snapshot stays, for the next restore.
+  /// the header comment); the snapshot stays, for the next restore. A
+  /// restore that ran out of frames only because spaces in calls of their
+  /// own hold them lets go of its locks and goes on once those calls may
+  /// have ended (Space::crowded_retries), as a commit does.
   /// Requires: taken(), and no newer snapshot of these spaces.
   /// Returns: no_memory (frames ran out part-way: restore again once some
   /// are free), insufficient_resources (no storage for a space's AWE
   /// bitmap), or the status of a VAD that could not come back.
   status restore() noexcept {
     MMKIT_ASSERT(taken());
-    status result = status::success;
-    for (auto& p : parts_) {
-      MMKIT_ASSERT(p->newer == nullptr);
-      std::vector<vpn_range> gone;
-      const status st = p->space->emu_with_core([&](auto& c) {
-        listen(c, nullptr);
-        const status s = restore_space(c, *p, gone);
-        listen(c, p.get());
-        return s;
-      });
-      // A page supplier goes with its reservation (fault_callbacks.hpp).
-      for (vpn_range r : gone) p->space->emu_reservation_gone(r);
-      if (st != status::success && result == status::success) result = st;
+    for (unsigned tries = 0;; ++tries) {
+      bool crowded = false;
+      const status s = restore_once(crowded);
+      if (!crowded || tries >= Space::crowded_retries) return s;
+      mmkit::detail::back_off_for<typename Space::lock_type>(tries);
     }
-    // Section pages written through views that are gone, or were made
-    // after the snapshot: the section's bytes come back.
-    parts_.front()->space->emu_with_core([&](auto& c) {
-      const status st = restore_section_pages(c);
-      if (st != status::success && result == status::success) result = st;
-    });
-    return result;
   }
 
   /// Effects: the snapshot is let go of: its spaces listen to the snapshot
@@ -258,6 +247,36 @@ class snapshot {
 
  private:
   friend struct detail::saved_system_io<Space>;
+
+  /// restore()'s one pass; `crowded` says that a space's part of it failed
+  /// while the system's trims passed by spaces in calls of their own
+  /// (system::crowded_locked). A pass that fails part-way leaves the
+  /// journal, so the next pass does the rest.
+  status restore_once(bool& crowded) noexcept {
+    status result = status::success;
+    for (auto& p : parts_) {
+      MMKIT_ASSERT(p->newer == nullptr);
+      std::vector<vpn_range> gone;
+      const status st = p->space->emu_with_core([&](auto& c) {
+        listen(c, nullptr);
+        const status s = restore_space(c, *p, gone);
+        listen(c, p.get());
+        if (s != status::success) crowded = crowded || c.sys->crowded_locked();
+        return s;
+      });
+      // A page supplier goes with its reservation (fault_callbacks.hpp).
+      for (vpn_range r : gone) p->space->emu_reservation_gone(r);
+      if (st != status::success && result == status::success) result = st;
+    }
+    // Section pages written through views that are gone, or were made
+    // after the snapshot: the section's bytes come back.
+    parts_.front()->space->emu_with_core([&](auto& c) {
+      const status st = restore_section_pages(c);
+      if (st != status::success) crowded = crowded || c.sys->crowded_locked();
+      if (st != status::success && result == status::success) result = st;
+    });
+    return result;
+  }
 
   /// One space's capture and journal.
   struct part final : page_listener {
