@@ -424,6 +424,56 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "address_space thread: the section lock prefers writers: a stream of "
+    "shared holders that always overlap does not hold off lock()") {
+  shared_mutex_lock l;
+  std::atomic<bool> stop{false};
+  // Two readers hand the lock over in turn: one lets go of its share only
+  // when it is its turn and the other holds one (or after 20 ms), then
+  // takes one again at once. Where shared holders may join while a writer
+  // waits, one of them always holds the lock and the writer waits for
+  // ever; where they may not, the holder's wait runs out and the writer
+  // gets in.
+  std::atomic<bool> held[2] = {false, false};
+  std::atomic<int> turn{0};
+  const auto reader = [&](int me) {
+    while (!stop.load()) {
+      l.lock_shared();
+      held[me] = true;
+      const auto until =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds{20};
+      while (!(turn.load() == me && held[1 - me].load()) && !stop.load() &&
+             std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::microseconds{50});
+      held[me] = false;
+      turn = 1 - me;
+      l.unlock_shared();
+    }
+  };
+  std::thread r1(reader, 0);
+  while (!held[0].load()) std::this_thread::yield();
+  std::thread r2(reader, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  std::atomic<bool> got{false};
+  std::thread writer([&] {
+    l.lock();
+    got = true;
+    CHECK((!held[0].load() && !held[1].load()));
+    l.unlock();
+  });
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  while (!got.load() && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  const bool in_time = got.load();
+  stop = true;
+  writer.join();
+  r1.join();
+  r2.join();
+  CHECK(in_time);
+}
+
+TEST_CASE(
     "address_space thread: guest accesses in four spaces at once, while "
     "faults repurpose each other's frames and the pager trims") {
   // 192 frames for 4 x 256 pages: every pass faults, and most faults take

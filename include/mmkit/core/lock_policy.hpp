@@ -29,6 +29,9 @@
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
+#if defined(__GLIBC__)
+#include <pthread.h>
+#endif
 #endif
 
 namespace mmkit {
@@ -126,19 +129,77 @@ struct shared_lock_of<L> {
 };
 
 #if MMKIT_HOSTED
-/// A std::shared_mutex (hosted builds only): mutex_lock's shared partner.
+/// A reader-writer lock (hosted builds only): mutex_lock's shared partner.
+/// It prefers writers: once lock() waits, new shared holders wait behind
+/// it, so a stream of section reads (faults holding the section lock
+/// shared) cannot hold off a map_view or a section's close for ever. With
+/// glibc that is a pthread rwlock of kind
+/// PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP (its default, like
+/// std::shared_mutex, prefers readers); elsewhere std::shared_mutex, whose
+/// preference is the platform's. Shared holds do not nest (a holder that
+/// takes it shared again while a writer waits would wait for ever); mmkit
+/// takes it once per fault.
 class shared_mutex_lock {
  public:
-  void lock() { mutex_.lock(); }
-  void unlock() { mutex_.unlock(); }
-  bool try_lock() { return mutex_.try_lock(); }
-  void lock_shared() { mutex_.lock_shared(); }
-  void unlock_shared() { mutex_.unlock_shared(); }
-  static void pause() noexcept { std::this_thread::yield(); }
-  static void sleep_briefly() noexcept { mutex_lock::sleep_briefly(); }
+#if defined(__GLIBC__)
+  shared_mutex_lock() noexcept {
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&lock_, &a);
+    pthread_rwlockattr_destroy(&a);
+  }
+  ~shared_mutex_lock() {
+    pthread_rwlock_destroy(&lock_);
+  }
+  shared_mutex_lock(const shared_mutex_lock&) = delete;
+  shared_mutex_lock& operator=(const shared_mutex_lock&) = delete;
+  void lock() {
+    pthread_rwlock_wrlock(&lock_);
+  }
+  void unlock() {
+    pthread_rwlock_unlock(&lock_);
+  }
+  bool try_lock() {
+    return pthread_rwlock_trywrlock(&lock_) == 0;
+  }
+  void lock_shared() {
+    pthread_rwlock_rdlock(&lock_);
+  }
+  void unlock_shared() {
+    pthread_rwlock_unlock(&lock_);
+  }
+#else
+  void lock() {
+    mutex_.lock();
+  }
+  void unlock() {
+    mutex_.unlock();
+  }
+  bool try_lock() {
+    return mutex_.try_lock();
+  }
+  void lock_shared() {
+    mutex_.lock_shared();
+  }
+  void unlock_shared() {
+    mutex_.unlock_shared();
+  }
+#endif
+  static void pause() noexcept {
+    std::this_thread::yield();
+  }
+  static void sleep_briefly() noexcept {
+    mutex_lock::sleep_briefly();
+  }
 
  private:
+#if defined(__GLIBC__)
+  pthread_rwlock_t lock_;
+#else
   std::shared_mutex mutex_;
+#endif
 };
 static_assert(SharedLockPolicy<shared_mutex_lock>);
 template <>
