@@ -1693,6 +1693,14 @@ TEST_CASE(
     std::size_t done = 0;
     status_b = b.read(vb, &got_b, sizeof got_b, done);
   });
+  // `b` comes to wait for `a`'s read (a collided fault), asleep until the
+  // read ends.
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::seconds{10};
+  while (sys.stats().in_page_waits == 0 &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  CHECK(sys.stats().in_page_waits == 1);
   // Meanwhile a third space commits, writes and releases private pages,
   // and the modified page writer runs: all of it PFN work. (A call that
   // holds every lock, such as a trim, would wait: the read holds the
@@ -1711,6 +1719,8 @@ TEST_CASE(
   // One read served both: `b` found the page resident once the read was
   // done, and maps the same frame.
   CHECK(store.reads() == 1);
+  // `b` slept through the read in one wait: woken by its end, not polling.
+  CHECK(sys.stats().in_page_waits == 1);
   CHECK(a.translate(va).address == b.translate(vb).address);
   CHECK(a.faults().hard + b.faults().hard == 1);
   CHECK(a.faults().shared + b.faults().shared == 1);

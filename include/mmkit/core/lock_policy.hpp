@@ -24,7 +24,10 @@
 
 #include <concepts>
 
+#include <cstdint>
+
 #if MMKIT_HOSTED
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <shared_mutex>
@@ -87,6 +90,15 @@ class mutex_lock {
   /// (detail::back_off_for).
   static void sleep_briefly() noexcept {
     std::this_thread::sleep_for(std::chrono::microseconds{100});
+  }
+  /// Blocks while `*word` (changed with atomic stores) is `old`: the wait
+  /// for an event, which wake_all(word) ends (a futex on Linux). A policy
+  /// without these makes its waiters poll (detail::wait_for_change).
+  static void wait_on(std::uint32_t* word, std::uint32_t old) noexcept {
+    std::atomic_ref<std::uint32_t>(*word).wait(old, std::memory_order_acquire);
+  }
+  static void wake_all(std::uint32_t* word) noexcept {
+    std::atomic_ref<std::uint32_t>(*word).notify_all();
   }
 
  private:
@@ -229,6 +241,23 @@ void back_off_for(unsigned tries) noexcept {
     }
   }
   pause_for<L>();
+}
+/// Blocks while `*word` is `old` (L::wait_on, an event's wait), or, where
+/// the policy cannot block on a word, waits as back_off_for(tries) does
+/// and returns: the caller looks again either way.
+template <LockPolicy L>
+void wait_for_change(std::uint32_t* word, std::uint32_t old,
+                     unsigned tries) noexcept {
+  if constexpr (requires { L::wait_on(word, old); })
+    L::wait_on(word, old);
+  else
+    back_off_for<L>(tries);
+}
+/// Wakes every waiter of wait_for_change(word, ...), where the policy
+/// blocks them.
+template <LockPolicy L>
+void wake_waiters(std::uint32_t* word) noexcept {
+  if constexpr (requires { L::wake_all(word); }) L::wake_all(word);
 }
 /// A scope that holds a LockPolicy (std::lock_guard without <mutex>).
 template <LockPolicy L>

@@ -308,13 +308,16 @@ class in_page_locks {
     taken_ = true;
     c_.take_pfn_lock();
   }
-  /// The PFN lock let go a moment, for another fault's read to end; this
-  /// is wait number `tries` (detail::back_off_for).
+  /// The PFN lock let go until another fault's read ends (the system's
+  /// in-page wait: asleep, or polled, wait number `tries`, where the lock
+  /// policy cannot block).
   void wait_for_reads(unsigned tries) noexcept {
     MMKIT_ASSERT(taken_);
+    const std::uint32_t seen = c_.sys->in_page_wait_begin_locked();
     c_.give_pfn_lock();
-    detail::back_off_for<typename Core::system_type::lock_type>(tries);
+    c_.sys->in_page_wait(seen, tries);
     c_.take_pfn_lock();
+    c_.sys->in_page_wait_end_locked();
   }
   void read_begin() noexcept {
     if (lazy_) c_.give_pfn_lock();

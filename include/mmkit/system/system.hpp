@@ -113,6 +113,10 @@ struct pager_stats {
   std::uint64_t balance_steps = 0;    ///< balance() calls that trimmed
   /// Spaces a trim for memory passed by, in a call of their own then.
   std::uint64_t trims_passed_by = 0;
+  /// Faults that waited for another fault's read of their section page
+  /// (or for a free slot among the reads in progress): NT's collided
+  /// faults (system::in_page_wait).
+  std::uint64_t in_page_waits = 0;
 };
 
 /// What the system knows of one of its address spaces: how to rewrite one
@@ -337,15 +341,37 @@ class system {
     MMKIT_ASSERT(in_page_may_begin_locked(index));
     in_page_[in_page_count_++] = index;
   }
-  /// Requires: a read of the page began. Effects: it is over.
+  /// Requires: a read of the page began. Effects: it is over, and the
+  /// faults waiting for a read to end wake up (in_page_wait).
   void in_page_end_locked(std::uint64_t index) noexcept {
     for (unsigned i = 0; i < in_page_count_; ++i)
       if (in_page_[i] == index) {
         in_page_[i] = in_page_[--in_page_count_];
+        __atomic_store_n(&in_page_ends_, in_page_ends_ + 1, __ATOMIC_RELEASE);
+        if (in_page_waiters_ != 0)
+          detail::wake_waiters<lock_type>(&in_page_ends_);
         return;
       }
     MMKIT_ASSERT(false);
   }
+  /// A fault's wait for some read to end (a read of its page, or a free
+  /// slot), as NT's collided fault waits on the in-page event: it sleeps
+  /// until in_page_end_locked wakes it where the lock policy can block
+  /// (mutex_lock::wait_on), and polls otherwise (detail::wait_for_change).
+  ///   const auto seen = sys.in_page_wait_begin_locked();
+  ///   ... the PFN lock let go ...
+  ///   sys.in_page_wait(seen, tries);
+  ///   ... the PFN lock taken again ...
+  ///   sys.in_page_wait_end_locked();
+  std::uint32_t in_page_wait_begin_locked() noexcept {
+    ++in_page_waiters_;
+    ++stats_.in_page_waits;
+    return in_page_ends_;
+  }
+  void in_page_wait(std::uint32_t seen, unsigned tries) noexcept {
+    detail::wait_for_change<lock_type>(&in_page_ends_, seen, tries);
+  }
+  void in_page_wait_end_locked() noexcept { --in_page_waiters_; }
   /// Reads in progress at once, at most; a fault that finds them all
   /// taken waits for one to end.
   static constexpr unsigned in_page_slots = 64;
@@ -889,6 +915,10 @@ class system {
   [[no_unique_address]] mutable section_lock_type section_lock_;
   std::uint64_t in_page_[in_page_slots];  // [0, in_page_count_)
   unsigned in_page_count_ = 0;
+  /// Reads ended so far (written under the PFN lock with atomic stores, and
+  /// waited on without it), and the faults waiting for one to end.
+  std::uint32_t in_page_ends_ = 0;
+  unsigned in_page_waiters_ = 0;
 };
 
 }  // namespace mmkit
