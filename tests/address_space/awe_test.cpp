@@ -320,4 +320,32 @@ TEST_CASE(
   CHECK(as.check_invariants());
 }
 
+TEST_CASE(
+    "AWE: an allocation short of listed frames takes those idle in other "
+    "spaces' frame caches") {
+  using locked = address_space<arch::x86_64, hosted_config<mutex_lock>>;
+  hosted_system<mutex_lock> sys{256 * page_size, 1024 * page_size};
+  locked faulting{sys};
+  locked awe{sys};
+  vaddr at{0};
+  std::uint64_t size = 4 * page_size;
+  REQUIRE(faulting.allocate(at, size, mem::reserve | mem::commit,
+                            page::readwrite) == status::success);
+  std::uint32_t v = 1;
+  std::size_t done = 0;
+  REQUIRE(faulting.write(at, &v, sizeof v, done) == status::success);
+  const std::uint64_t cached = faulting.cached_frames();
+  REQUIRE(cached > 0);
+  const std::uint64_t listed = sys.pfns().available();
+  std::vector<pfn> frames(listed + cached + 8);
+  std::uint64_t n = frames.size();
+  REQUIRE(awe.allocate_user_physical_pages(n, frames.data()) ==
+          status::success);
+  CHECK(n == listed + cached);
+  CHECK(faulting.cached_frames() == 0);
+  CHECK(faulting.check_invariants());
+  CHECK(awe.check_invariants());
+  CHECK(awe.free_user_physical_pages(n, frames.data()) == status::success);
+}
+
 TEST_SUITE_END();

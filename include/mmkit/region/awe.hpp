@@ -153,7 +153,12 @@ status allocate_user_physical_pages(Core& c, awe_pages& awe,
   // The most pages the promise can take now: a charge either takes all it
   // asks or nothing, so search for the largest that fits.
   std::uint64_t want = count;
-  const std::uint64_t free_now = c.pfns().available_below(Core::frame_end);
+  std::uint64_t free_now = c.pfns().available_below(Core::frame_end);
+  if (want > free_now) {
+    // The spaces' frame caches hold free memory too (phys/frame_cache.hpp).
+    c.sys->drain_frame_caches_locked();
+    free_now = c.pfns().available_below(Core::frame_end);
+  }
   if (want > free_now) want = free_now;
   std::uint64_t lo = 0, hi = want;
   while (lo < hi) {

@@ -454,6 +454,13 @@ class system {
       }
     }
   }
+  /// Requires: the PFN lock is held. Effects: the frame caches of the
+  /// spaces it may reach (the caller's, and those not in calls of their
+  /// own) go back to the lists: frames no page holds, for a caller that
+  /// takes only what the lists have (an AWE allocation). Returns: how many.
+  std::uint64_t drain_frame_caches_locked() noexcept {
+    return drain_spaces_locked();
+  }
   /// Requires: the PFN lock is held; `pages` were charged for a space
   /// bounded by `end`.
   void return_commit_locked(std::uint64_t pages, pfn end) noexcept {
