@@ -177,6 +177,86 @@ struct refusing_lock {
 using refusing_space =
     address_space<arch::x86_64, hosted_config<refusing_lock>>;
 
+/// Checks that pages [0, n) from `at` hold their numbers (as written by
+/// busy_space or write_pages_uncached).
+void check_pages(refusing_space& as, vaddr at, std::uint64_t n) {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint64_t got = 0;
+    std::size_t done = 0;
+    REQUIRE(as.read(at + i * page_size, &got, sizeof got, done) ==
+            status::success);
+    CHECK(got == i);
+  }
+}
+
+/// The pages write_pages_uncached writes: the first fault's frame, then the
+/// 32 its fill of the space's frame cache took, so that the cache is empty.
+constexpr std::uint64_t uncached_pages = 1 + frame_cache::capacity;
+
+/// Effects: `as` commits `reserve` pages and writes its number into each of
+/// the first uncached_pages. Returns: where.
+vaddr write_pages_uncached(refusing_space& as, std::uint64_t reserve) {
+  vaddr at{0};
+  std::uint64_t size = reserve * page_size;
+  REQUIRE(as.allocate(at, size, mem::reserve | mem::commit, page::readwrite) ==
+          status::success);
+  std::size_t done = 0;
+  for (std::uint64_t i = 0; i < uncached_pages; ++i)
+    REQUIRE(as.write(at + i * page_size, &i, sizeof i, done) ==
+            status::success);
+  REQUIRE(as.cached_frames() == 0);
+  return at;
+}
+
+/// A space that takes every frame of its system (in its working set or its
+/// frame cache: pages [0, written) of `base` hold their numbers; the
+/// pager's thresholds 0, so that nothing is trimmed meanwhile), and then
+/// looks busy: in_a_call(f) runs f() while its lock refuses try_lock, as in
+/// a call of its own, until a trim has passed it by (or 10 s went by).
+struct busy_space {
+  refusing_space as;
+  vaddr base{0};
+  std::uint64_t written = 0;
+  hosted_system<refusing_lock>& sys;
+
+  busy_space(hosted_system<refusing_lock>& s, std::uint64_t pages)
+      : as{s}, sys{s} {
+    std::uint64_t size = pages * page_size;
+    REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
+                        page::readwrite) == status::success);
+    sys.pfns().set_available_thresholds(0, 0);
+    while (sys.pfns().available() != 0) {
+      std::size_t done = 0;
+      REQUIRE(written < pages);
+      REQUIRE(as.write(base + written * page_size, &written, sizeof written,
+                       done) == status::success);
+      ++written;
+    }
+  }
+  /// Effects: f() runs while this space is busy; afterwards a trim must
+  /// have passed it by, and a later one trimmed it, its pages intact.
+  template <class F>
+  status in_a_call(F&& f) {
+    refusing_lock::refuse = true;
+    std::thread call_ends([&] {
+      const auto give_up =
+          std::chrono::steady_clock::now() + std::chrono::seconds{10};
+      while (sys.stats().trims_passed_by == 0 &&
+             std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::microseconds{100});
+      refusing_lock::refuse = false;
+    });
+    const status s = f();
+    call_ends.join();
+    CHECK(sys.stats().trims_passed_by > 0);
+    CHECK(as.working_set_size() < written);
+    check_pages(as, base, written);
+    CHECK(as.check_invariants());
+    CHECK(sys.pfns().check_invariants());
+    return s;
+  }
+};
+
 }  // namespace
 
 TEST_SUITE_BEGIN("address_space");
@@ -230,62 +310,28 @@ TEST_CASE(
     "held by a space in a call of its own waits for that call instead of "
     "failing") {
   hosted_system<refusing_lock> sys{64 * page_size, 1024 * page_size};
-  refusing_space busy{sys};
   refusing_space mapper{sys};
-  vaddr base{0};
-  std::uint64_t size = 64 * page_size;
-  REQUIRE(busy.allocate(base, size, mem::reserve | mem::commit,
-                        page::readwrite) == status::success);
-  // busy takes every frame: in its working set, or in its frame cache.
-  sys.pfns().set_available_thresholds(0, 0);
-  std::uint64_t written = 0;
-  while (sys.pfns().available() != 0) {
-    std::size_t done = 0;
-    REQUIRE(written < 64);
-    REQUIRE(busy.write(base + written * page_size, &written, sizeof written,
-                       done) == status::success);
-    ++written;
-  }
-  REQUIRE(busy.working_set_size() == written);
+  busy_space busy{sys, 64};
+  REQUIRE(busy.as.working_set_size() == busy.written);
   section_handle h;
   REQUIRE(create_section(sys, h, section_access::all_access, nullptr, 0,
                          page_size, page::readwrite,
                          sec::commit) == status::success);
-  // busy's lock looks taken, as in a call of its own, until a trim has
-  // passed it by; then the call may end.
-  refusing_lock::refuse = true;
-  std::thread call_ends([&] {
-    const auto give_up =
-        std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    while (sys.stats().trims_passed_by == 0 &&
-           std::chrono::steady_clock::now() < give_up)
-      std::this_thread::sleep_for(std::chrono::microseconds{100});
-    refusing_lock::refuse = false;
-  });
   // mapper's view needs page tables (three frames below its root). The
   // first tries find no frame and pass busy by; a later one trims it.
   vaddr view{0};
   std::uint64_t view_size = 0;
-  const status s = mapper.map_view(h, view, view_size, 0, 0, page::readwrite);
-  call_ends.join();
+  const status s = busy.in_a_call([&] {
+    return mapper.map_view(h, view, view_size, 0, 0, page::readwrite);
+  });
   REQUIRE(s == status::success);
   CHECK(view_size == page_size);
-  CHECK(sys.stats().trims_passed_by > 0);
-  CHECK(busy.working_set_size() < written);
   std::uint64_t v = 0x5EC7;
   std::size_t done = 0;
   CHECK(mapper.write(view, &v, sizeof v, done) == status::success);
-  for (std::uint64_t i = 0; i < written; ++i) {
-    std::uint64_t got = 0;
-    REQUIRE(busy.read(base + i * page_size, &got, sizeof got, done) ==
-            status::success);
-    CHECK(got == i);
-  }
   CHECK(mapper.unmap_view(view) == status::success);
   close_section(sys, h);
-  CHECK(busy.check_invariants());
   CHECK(mapper.check_invariants());
-  CHECK(sys.pfns().check_invariants());
 }
 
 TEST_CASE(
@@ -295,64 +341,17 @@ TEST_CASE(
   hosted_system<refusing_lock> sys{64 * page_size, 1024 * page_size};
   refusing_space parent{sys};
   refusing_space child{sys};
-  refusing_space busy{sys};
-  vaddr at{0};
-  std::uint64_t size = 64 * page_size;
-  REQUIRE(parent.allocate(at, size, mem::reserve | mem::commit,
-                          page::readwrite) == status::success);
-  // 33 pages: the first fault's frame, then the 32 its fill of parent's
-  // frame cache took, so that the cache is empty (a fork may drain the
+  // The parent's pages, its frame cache empty (a fork may drain the
   // caller's own cache).
-  const std::uint64_t mine = 33;
-  std::size_t done = 0;
-  for (std::uint64_t i = 0; i < mine; ++i)
-    REQUIRE(parent.write(at + i * page_size, &i, sizeof i, done) ==
-            status::success);
-  REQUIRE(parent.cached_frames() == 0);
-  vaddr base{0};
-  size = 64 * page_size;
-  REQUIRE(busy.allocate(base, size, mem::reserve | mem::commit,
-                        page::readwrite) == status::success);
-  // busy takes every frame: in its working set, or in its frame cache.
-  sys.pfns().set_available_thresholds(0, 0);
-  std::uint64_t written = 0;
-  while (sys.pfns().available() != 0) {
-    REQUIRE(written < 64);
-    REQUIRE(busy.write(base + written * page_size, &written, sizeof written,
-                       done) == status::success);
-    ++written;
-  }
-  refusing_lock::refuse = true;
-  std::thread call_ends([&] {
-    const auto give_up =
-        std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    while (sys.stats().trims_passed_by == 0 &&
-           std::chrono::steady_clock::now() < give_up)
-      std::this_thread::sleep_for(std::chrono::microseconds{100});
-    refusing_lock::refuse = false;
-  });
+  const vaddr at = write_pages_uncached(parent, 64);
+  busy_space busy{sys, 64};
   // The child's tables (three frames below its root) are found only once
   // busy can be trimmed.
-  const status s = parent.fork_into(child);
-  call_ends.join();
-  REQUIRE(s == status::success);
-  CHECK(sys.stats().trims_passed_by > 0);
-  CHECK(busy.working_set_size() < written);
-  std::uint64_t got = 0;
-  for (std::uint64_t i = 0; i < mine; ++i) {
-    REQUIRE(child.read(at + i * page_size, &got, sizeof got, done) ==
-            status::success);
-    CHECK(got == i);
-  }
-  for (std::uint64_t i = 0; i < written; ++i) {
-    REQUIRE(busy.read(base + i * page_size, &got, sizeof got, done) ==
-            status::success);
-    CHECK(got == i);
-  }
+  REQUIRE(busy.in_a_call([&] { return parent.fork_into(child); }) ==
+          status::success);
+  check_pages(child, at, uncached_pages);
   CHECK(parent.check_invariants());
   CHECK(child.check_invariants());
-  CHECK(busy.check_invariants());
-  CHECK(sys.pfns().check_invariants());
 }
 
 TEST_CASE(
@@ -361,66 +360,19 @@ TEST_CASE(
     "failing") {
   hosted_system<refusing_lock> sys{96 * page_size, 1024 * page_size};
   refusing_space restored{sys};
-  refusing_space busy{sys};
-  vaddr at{0};
-  std::uint64_t size = 64 * page_size;
-  REQUIRE(restored.allocate(at, size, mem::reserve | mem::commit,
-                            page::readwrite) == status::success);
-  // 33 pages: the first fault's frame and the 32 of one cache fill, so
-  // that the space's frame cache is empty.
-  constexpr std::uint64_t pages = 33;
-  std::size_t done = 0;
-  for (std::uint64_t i = 0; i < pages; ++i)
-    REQUIRE(restored.write(at + i * page_size, &i, sizeof i, done) ==
-            status::success);
-  REQUIRE(restored.cached_frames() == 0);
+  const vaddr at = write_pages_uncached(restored, 64);
   emu::snapshot<refusing_space> snap;
   REQUIRE(snap.take({&restored}) == status::success);
   // The pages go; busy takes every frame.
-  size = pages * page_size;
-  REQUIRE(restored.free(at, size, mem::decommit) == status::success);
-  vaddr base{0};
-  size = 96 * page_size;
-  REQUIRE(busy.allocate(base, size, mem::reserve | mem::commit,
-                        page::readwrite) == status::success);
-  sys.pfns().set_available_thresholds(0, 0);
-  std::uint64_t written = 0;
-  while (sys.pfns().available() != 0) {
-    REQUIRE(written < 96);
-    REQUIRE(busy.write(base + written * page_size, &written, sizeof written,
-                       done) == status::success);
-    ++written;
-  }
-  refusing_lock::refuse = true;
-  std::thread call_ends([&] {
-    const auto give_up =
-        std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    while (sys.stats().trims_passed_by == 0 &&
-           std::chrono::steady_clock::now() < give_up)
-      std::this_thread::sleep_for(std::chrono::microseconds{100});
-    refusing_lock::refuse = false;
-  });
+  vaddr base = at;
+  std::uint64_t size = uncached_pages * page_size;
+  REQUIRE(restored.free(base, size, mem::decommit) == status::success);
+  busy_space busy{sys, 96};
   // The restore's pages need frames that only busy's trim can give.
-  const status s = snap.restore();
-  call_ends.join();
-  REQUIRE(s == status::success);
-  CHECK(sys.stats().trims_passed_by > 0);
-  for (std::uint64_t i = 0; i < pages; ++i) {
-    std::uint64_t got = 0;
-    REQUIRE(restored.read(at + i * page_size, &got, sizeof got, done) ==
-            status::success);
-    CHECK(got == i);
-  }
-  for (std::uint64_t i = 0; i < written; ++i) {
-    std::uint64_t got = 0;
-    REQUIRE(busy.read(base + i * page_size, &got, sizeof got, done) ==
-            status::success);
-    CHECK(got == i);
-  }
+  REQUIRE(busy.in_a_call([&] { return snap.restore(); }) == status::success);
+  check_pages(restored, at, uncached_pages);
   snap.drop();
   CHECK(restored.check_invariants());
-  CHECK(busy.check_invariants());
-  CHECK(sys.pfns().check_invariants());
 }
 
 TEST_CASE(
