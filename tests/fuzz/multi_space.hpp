@@ -44,13 +44,16 @@
 // database's page-table, active and available counts against the spaces'
 // pages and tables; and for every page that became resident, the frame its
 // PTE names (read by a walk that sets no accessed bit): below what the arch
-// can name, active in the PFN database with share count 1 and its back-link
-// at that PTE, and owned by no other page of any space.
+// can name, active in the PFN database with share count 1 (or, trimmed by a
+// reclaim for another call's frames under pressure, standby or modified
+// with share count 0) and its back-link at that PTE, and owned by no other
+// page of any space.
 // Every check_period ops (every op when replaying a failure): the query
 // walk and the model's invariants of each space, the implementation's
 // check_invariants() (small machine: on above_4g its PFN part is O(2^20),
 // 7 ms, and runs only at the end of a failure's replay), the state of every
-// usable frame (owned by a page: active; a table: active page table; else
+// usable frame (owned by a page: active, standby or modified; a table:
+// active page table; else
 // zeroed or free, the counts per zone matching available_below()), and
 // ownership again: every resident
 // page still maps the frame it got; the table frames the walks pass (one
@@ -835,8 +838,16 @@ class multi_space_run {
       return where(s) + fmt("page 0x%llx maps frame 0x%llx, beyond its reach",
                             vpn << 12, frame);
     const mmkit::pfn_entry& e = db.entry(mmkit::pfn{frame});
-    if (e.state() != mmkit::page_state::active || e.page_table() ||
-        e.share_count() != 1)
+    // Active and mapped once; or, trimmed from its working set by a
+    // reclaim for another call's frames (its PTE in transition), on the
+    // standby or modified list and mapped nowhere.
+    const bool trimmed = e.state() == mmkit::page_state::standby ||
+                         e.state() == mmkit::page_state::modified ||
+                         e.state() == mmkit::page_state::modified_no_write;
+    if (e.page_table() ||
+        (e.state() == mmkit::page_state::active ? e.share_count() != 1
+                                                : !trimmed ||
+                                                      e.share_count() != 0))
       return where(s) +
              fmt("page 0x%llx maps frame 0x%llx, whose PFN entry is state "
                  "%llu, page table %llu, share count %llu",
@@ -1353,15 +1364,28 @@ class multi_space_run {
     if (db.page_table_count() != tables)
       return fmt("PFN database: %llu page tables, the spaces hold %llu",
                  db.page_table_count(), tables);
+    // A space's frames_in_use counts its pages in transition too: a
+    // commit or fault short of frames trims other spaces' working sets
+    // (system::make_available_locked), and a trimmed page keeps its frame
+    // on the standby or modified list until it is repurposed or written.
     const std::uint64_t held = held_.size();
-    if (db.count(mmkit::page_state::active) != frames + tables + held)
+    const std::uint64_t in_transition =
+        db.count(mmkit::page_state::standby) +
+        db.count(mmkit::page_state::modified) +
+        db.count(mmkit::page_state::modified_no_write);
+    if (db.count(mmkit::page_state::active) + in_transition !=
+        frames + tables + held)
       return fmt(
-          "PFN database: %llu frames active, the spaces hold %llu "
-          "pages and %llu tables, the driver %llu",
-          db.count(mmkit::page_state::active), frames, tables, held);
-    if (db.available() + frames + tables + held != m_.usable_count())
-      return fmt("PFN database: %llu frames available, %llu in use, of %llu",
-                 db.available(), frames + tables + held, m_.usable_count());
+          "PFN database: %llu frames active and %llu in transition, the "
+          "spaces hold %llu pages and %llu tables, the driver %llu",
+          db.count(mmkit::page_state::active), in_transition, frames, tables,
+          held);
+    const std::uint64_t listed_free = db.count(mmkit::page_state::free) +
+                                      db.count(mmkit::page_state::zeroed);
+    if (listed_free + frames + tables + held != m_.usable_count())
+      return fmt("PFN database: %llu frames free or zeroed, %llu in use, of "
+                 "%llu",
+                 listed_free, frames + tables + held, m_.usable_count());
     if (cfg_.sections)
       if (auto m = section_checks()) return "sections: " + *m;
     return std::nullopt;
@@ -1491,10 +1515,11 @@ class multi_space_run {
     return check_usable_frames(table_owner, section_frames);
   }
 
-  /// The state of every usable frame: a page's is active (checked above),
-  /// a table's an active page table (above), a frame the driver holds
-  /// active, any other zeroed or free; the zeroed and free frames below
-  /// 4 GiB are what available_below(4 GiB) counts. O(usable frames).
+  /// The state of every usable frame: a page's is active, or standby or
+  /// modified once a reclaim trimmed it (checked above), a table's an
+  /// active page table (above), a frame the driver holds active, any other
+  /// zeroed or free; the zeroed, free and standby frames below 4 GiB are
+  /// what available_below(4 GiB) counts. O(usable frames).
   std::optional<std::string> check_usable_frames(
       const std::unordered_map<std::uint64_t, unsigned>& tables,
       const std::set<std::uint64_t>& section_frames) const {
@@ -1504,9 +1529,17 @@ class multi_space_run {
     std::uint64_t available = 0, available_low = 0;
     for (const auto& [first, count] : m_.usable()) {
       for (std::uint64_t f = first; f < first + count; ++f) {
-        if (owners_.count(f) != 0 || tables.count(f) != 0) continue;
-        if (section_frames.count(f) != 0) continue;  // checked by them
         const mmkit::page_state st = db.entry(mmkit::pfn{f}).state();
+        if (owners_.count(f) != 0 || section_frames.count(f) != 0) {
+          // A page's (checked above, or by the sections): a trimmed one on
+          // the standby list counts as available too.
+          if (st == mmkit::page_state::standby) {
+            ++available;
+            available_low += f < database::low_zone_frames;
+          }
+          continue;
+        }
+        if (tables.count(f) != 0) continue;
         if (held.count(f) != 0) {
           if (st != mmkit::page_state::active)
             return fmt("frame 0x%llx, held by the driver, is in state %llu", f,
