@@ -844,10 +844,9 @@ class multi_space_run {
     const bool trimmed = e.state() == mmkit::page_state::standby ||
                          e.state() == mmkit::page_state::modified ||
                          e.state() == mmkit::page_state::modified_no_write;
-    if (e.page_table() ||
-        (e.state() == mmkit::page_state::active ? e.share_count() != 1
-                                                : !trimmed ||
-                                                      e.share_count() != 0))
+    if (e.page_table() || (e.state() == mmkit::page_state::active
+                               ? e.share_count() != 1
+                               : !trimmed || e.share_count() != 0))
       return where(s) +
              fmt("page 0x%llx maps frame 0x%llx, whose PFN entry is state "
                  "%llu, page table %llu, share count %llu",
@@ -1380,12 +1379,13 @@ class multi_space_run {
           "spaces hold %llu pages and %llu tables, the driver %llu",
           db.count(mmkit::page_state::active), in_transition, frames, tables,
           held);
-    const std::uint64_t listed_free = db.count(mmkit::page_state::free) +
-                                      db.count(mmkit::page_state::zeroed);
+    const std::uint64_t listed_free =
+        db.count(mmkit::page_state::free) + db.count(mmkit::page_state::zeroed);
     if (listed_free + frames + tables + held != m_.usable_count())
-      return fmt("PFN database: %llu frames free or zeroed, %llu in use, of "
-                 "%llu",
-                 listed_free, frames + tables + held, m_.usable_count());
+      return fmt(
+          "PFN database: %llu frames free or zeroed, %llu in use, of "
+          "%llu",
+          listed_free, frames + tables + held, m_.usable_count());
     if (cfg_.sections)
       if (auto m = section_checks()) return "sections: " + *m;
     return std::nullopt;
