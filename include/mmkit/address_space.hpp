@@ -904,13 +904,15 @@ class address_space : private space_link {
   ///   (region::protect's and nt::query's on_shared): a private
   ///   page's valid, demand-zero or page-file PTE and its frame's PFN
   ///   entry are the space's alone; and for allocate, free, map_view and
-  ///   unmap_view, which take it once their arguments are checked and,
-  ///   when the pages they commit, decommit, map or unmap hold no frame
-  ///   (nor a page-file slot), give it back while they write those PTEs:
-  ///   a commit or a new view makes its tables first
-  ///   (region::pfn_work_done_before_writes), a decommit or an unmap
-  ///   keeps the tables it empties and takes the lock again to free them
-  ///   (region::clear_without_pfn_lock).
+  ///   unmap_view, which take it once their arguments are checked and the
+  ///   range is found and, when the pages they commit, decommit, map or
+  ///   unmap hold no frame (nor a page-file slot), do not hold it while
+  ///   they write those PTEs: a commit or a new view makes its tables
+  ///   first and gives it back (region::pfn_work_done_before_writes); a
+  ///   decommit or release clears its PTEs first, keeping the tables it
+  ///   empties, and takes the lock once, after, to free them and return
+  ///   the charge (region::uncommit); an unmap gives it back for its
+  ///   writes and takes it again (region::clear_without_pfn_lock).
   ///   A guest access reads its leaf entries with atomic loads
   ///   (paging/entry.hpp, load_entry) and takes the PFN lock on a fault:
   ///   for the whole fault, but for a private demand-zero page not at all

@@ -161,6 +161,90 @@ TEST_CASE_TEMPLATE(
   CHECK(f.w.table().check_invariants());
 }
 
+TEST_CASE_TEMPLATE(
+    "pte_writer: fill_absent writes one entry over absent PTEs as rewrite "
+    "would: the tables it needs made, each change reported in order, "
+    "tables it empties freed (or kept)",
+    A, arch::x86_32, arch::x86_pae, arch::x86_64, arch::x86_la57) {
+  writer_fixture<A> f;
+  using entry_type = typename A::entry_type;
+  using sw = typename writer_fixture<A>::sw;
+  constexpr std::uint64_t leaf_pages = A::level[1].span() >> page_shift;
+  const vpn first{vaddr{0x40000000}.page().raw() + leaf_pages / 2};
+  const vpn_range r{first, first + (2 * leaf_pages)};
+  // One page already holds the entry: it is not a change.
+  const entry_type dz = sw::demand_zero(mm::readwrite);
+  REQUIRE(f.w.write(first + 3, dz).ok());
+  f.log.clear();
+  f.w.fill_absent(r, dz);
+  CHECK(f.w.table().table_pages() == 1 + (A::levels - 2) + 3);
+  CHECK(f.w.table().check_invariants());
+  REQUIRE(f.log.size() == r.count() - 1);
+  CHECK(f.log[0].page == first.raw());
+  CHECK(f.log[3].page == first.raw() + 4);
+  CHECK(f.log.back().page == r.last.raw());
+  CHECK(f.log.back().before == 0);
+  CHECK(f.log.back().after == dz);
+  for (vpn p = r.first;; ++p) {
+    CHECK(f.w.read(p) == dz);
+    if (p == r.last) break;
+  }
+  // Other absent entries are overwritten whatever they hold.
+  const entry_type ro = sw::demand_zero(mm::readonly);
+  f.log.clear();
+  f.w.fill_absent({first, first + 9}, ro);
+  CHECK(f.log.size() == 10);
+  CHECK(f.log[0].before == dz);
+  CHECK(f.w.read(first + 9) == ro);
+  CHECK(f.w.read(first + 10) == dz);
+  // Cleared keeping the tables: all three stay, empty, for
+  // free_empty_tables.
+  f.w.clear_absent_keeping_tables(r);
+  CHECK(f.w.table().table_pages() == 1 + (A::levels - 2) + 3);
+  CHECK(f.w.read(first) == 0);
+  CHECK(f.w.table().check_invariants());
+  f.w.free_empty_tables(r);
+  CHECK(f.w.table().table_pages() == 1);
+  // Cleared plainly: each table goes as it empties, and the walk skips
+  // the gaps that leaves (zero over a missing table is no change).
+  f.w.fill_absent(r, dz);
+  f.log.clear();
+  f.w.fill_absent(r, 0);
+  CHECK(f.log.size() == r.count());
+  CHECK(f.w.table().table_pages() == 1);
+  CHECK(f.w.table().check_invariants());
+  f.w.fill_absent(r, 0);
+  CHECK(f.log.size() == r.count());
+}
+
+TEST_CASE_TEMPLATE(
+    "pte_writer: a write over an absent PTE drops no TLB entry, a write "
+    "over a present one drops the page",
+    A, arch::x86_64, arch::x86_32) {
+  writer_fixture<A> f;
+  using sw = typename writer_fixture<A>::sw;
+  const vpn p = vaddr{0x40000000}.page();
+  const vpn q = p + 1;
+  REQUIRE(f.w.write(p, f.valid(100)).ok());
+  REQUIRE(f.w.write(q, sw::demand_zero(mm::readwrite)).ok());
+  // The TLB holds p; q's writes (absent to absent, absent to valid) must
+  // leave p's entry alone and make q reachable at once.
+  REQUIRE(f.w.translator().host_pointer(p.address(), access::write) != nullptr);
+  const std::uint64_t refills = f.w.translator().refills();
+  REQUIRE(f.w.write(q, sw::demand_zero(mm::readonly)).ok());
+  CHECK(f.w.translator().host_pointer(p.address(), access::write) != nullptr);
+  CHECK(f.w.translator().refills() == refills);
+  REQUIRE(f.w.write(q, f.valid(101)).ok());
+  CHECK(f.w.translator().host_pointer(q.address(), access::write) ==
+        f.arena.memory.frame(pfn{101}));
+  // Valid to invalid through a held leaf: the page goes from the TLB.
+  auto leaf = f.w.find_leaf(q);
+  REQUIRE(leaf);
+  f.w.write_at(q, leaf, sw::demand_zero(mm::readwrite));
+  CHECK(f.w.translator().host_pointer(q.address(), access::read) == nullptr);
+  CHECK(f.w.table().check_invariants());
+}
+
 TEST_CASE(
     "leaf range: a walk over a fresh 64 TiB range meets a handful of "
     "spans") {

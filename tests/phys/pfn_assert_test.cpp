@@ -95,6 +95,12 @@ TEST_CASE("pfn_database: illegal transitions stop on an assertion") {
     fx.db.table_use_count(t) = 1;
     fx.db.release_table_frame(t);
   }));
+  // ... or a table whose bytes are not zero again (its use count lied).
+  CHECK(asserts([&] {
+    const pfn t = fx.db.allocate_table_frame().value();
+    fx.memory.scribble(t, 0x11);
+    fx.db.release_table_frame(t);
+  }));
   // Share counts of page-table frames are use counts, not mappings.
   CHECK(asserts([&] {
     const pfn t = fx.db.allocate_table_frame().value();

@@ -242,10 +242,19 @@ class pfn_model {
       default: m.bad_pending = true;
     }
   }
+  // A released table is zero (its entries went to zero): to the zeroed
+  // list's front, or bad when marked so meanwhile.
   void release_table(std::uint32_t i) {
-    f_[i].table = false;
-    f_[i].ref = 0;
-    place(i, release_to::free_list);
+    model_frame& m = f_[i];
+    m.table = false;
+    m.ref = 0;
+    if (m.bad_pending) {
+      to_bad(i);
+      return;
+    }
+    m.state = page_state::zeroed;
+    m.modified = false;
+    zeroed_[m.colour].insert(zeroed_[m.colour].begin(), i);
   }
 };
 
@@ -460,7 +469,6 @@ void run_random(std::uint32_t seed, std::uint32_t frames, int steps,
         const std::uint32_t i =
             pick([](const model_frame& m) { return m.table; });
         if (i == pfn_entry::no_frame) break;
-        fx.memory.scribble(pfn{i}, 0x5A);  // the table held entries once
         fx.db.release_table_frame(pfn{i});
         model.release_table(i);
         break;

@@ -19,3 +19,12 @@
 #define MMKIT_VERSION_MAJOR 0
 #define MMKIT_VERSION_MINOR 1
 #define MMKIT_VERSION_PATCH 0
+
+/// Forces inlining of a small function on a hot path (the translation
+/// fast path, the per-PTE steps of a range write), where the compiler's
+/// own heuristics would leave a call per page.
+#if defined(__GNUC__)
+#define MMKIT_ALWAYS_INLINE [[gnu::always_inline]] inline
+#else
+#define MMKIT_ALWAYS_INLINE inline
+#endif

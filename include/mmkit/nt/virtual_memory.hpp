@@ -152,9 +152,9 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
     return status::invalid_parameter_4;
 
   // The checks read only the space's VADs; what follows charges commit and
-  // takes nodes and frames (region::commit may let go of the PFN lock
-  // again before its PTE writes).
-  c.take_pfn_lock();
+  // takes nodes and frames under the PFN lock: region::reserve takes it
+  // once it found the range, and with commit may let it go again before
+  // its PTE writes, as region::commit may.
   if ((allocation_type & mem::reserve) || (b == 0 && !reset)) {
     const status s = region::reserve(
         c, base, size, allocation_type & mem::commit,
@@ -165,6 +165,7 @@ status allocate(Core& c, vaddr& base, std::uint64_t& size,
       region::mark_awe(*c.vads.find_containing(base.page()));
     return s;
   }
+  c.take_pfn_lock();
   const vpn_range r{vaddr{b}.page(), vaddr{b + size - 1}.page()};
   vad* v = reservation_of(c, r);
   if (v == nullptr) return status::conflicting_addresses;
@@ -239,9 +240,9 @@ status free(Core& c, vaddr& base, std::uint64_t& size,
     if (free_type == mem::decommit) return status::memory_not_allocated;
     if (r != v->range()) return status::free_vm_not_at_base;
   }
-  // As allocate: the checks read only the space's VADs (region::uncommit
-  // may let go of the PFN lock while it clears PTEs).
-  c.take_pfn_lock();
+  // The checks read only the space's VADs. region::release and decommit
+  // take the PFN lock where they need it: a release of pages that hold no
+  // frame clears their PTEs first and takes it once, after.
   const status s = free_type == mem::release ? region::release(c, *v, r)
                                              : region::decommit(c, *v, r);
   if (s != status::success) return s;

@@ -303,6 +303,51 @@ class page_table {
     prune(p, 0);
   }
 
+  /// As write_leaf(va, ref, value) when that frees no table; returns
+  /// false, writing nothing, when the write would empty the leaf table and
+  /// free it (empty tables not kept). Pointers into the table stay good.
+  bool write_leaf_keeping_table(leaf_ref ref, entry_type value) noexcept {
+    MMKIT_ASSERT(ref);
+    const entry_type old = load_entry(ref.entry);
+    std::uint32_t& uses = count(ref.table);
+    if (value == 0 && old != 0 && uses == 1 && !keep_empty_) return false;
+    store_entry(ref.entry, value);
+    if ((old == 0) != (value == 0)) uses += value != 0 ? 1 : -1;
+    return true;
+  }
+
+  /// Requires: `ref` came from ensure_leaf/find_leaf for `va`, no table on
+  /// its path was freed since, and the `n` entries from it lie in its
+  /// table and are not present. Effects: each becomes `value`, and
+  /// changed(i, old) is called for the i-th when it changed, once it is
+  /// written (the use count is settled after the last). A table the writes
+  /// empty is freed as write_leaf would free it (kept while empty tables
+  /// are). Returns: whether the leaf table is still there.
+  template <class Changed>
+  bool fill_absent_entries(vaddr va, leaf_ref ref, std::uint64_t n,
+                           entry_type value, Changed&& changed) noexcept {
+    MMKIT_ASSERT(ref && !codec::is_present(value));
+    std::int64_t delta = 0;  // entries made non-zero less those zeroed
+    entry_type* e = ref.entry;
+    for (std::uint64_t i = 0; i < n; ++i, ++e) {
+      const entry_type old = load_entry(e);
+      MMKIT_ASSERT(!codec::is_present(old));
+      if (old == value) continue;
+      store_entry(e, value);
+      delta += static_cast<std::int64_t>(old == 0) -
+               static_cast<std::int64_t>(value == 0);
+      changed(i, old);
+    }
+    std::uint32_t& uses = count(ref.table);
+    uses = static_cast<std::uint32_t>(static_cast<std::int64_t>(uses) + delta);
+    if (delta >= 0 || uses != 0 || keep_empty_) return true;
+    path p;
+    [[maybe_unused]] const status s = descend(va, 0, p, create_tables::no);
+    MMKIT_ASSERT(s == status::success && p.table[0] == ref.table);
+    prune(p, 0);
+    return false;
+  }
+
   /// Effects: while `keep` is true, a write of zero that empties a leaf
   /// table leaves it in place, empty, for free_if_empty to free later (a
   /// caller that clears entries while it may not give frames back).

@@ -164,6 +164,44 @@ class pte_writer {
     rewrite(r, static_cast<G&&>(g), static_cast<Skip&&>(skip));
     mutable_table().keep_empty_tables(false);
   }
+  /// Requires: no PTE of `r` is present; when `value` is not zero, the
+  /// tables the writes need are available (tables_needed).
+  /// Effects: as rewrite(r, [&](vpn, entry_type) { return value; }): every
+  /// PTE of `r` becomes `value`, each change reported in order, a table
+  /// the writes empty freed. A leaf table at a time, with no TLB drop (no
+  /// TLB entry holds a page whose PTE is not present): what a commit of
+  /// fresh pages and a release of untouched ones write.
+  /// Complexity: O(pages under present tables + spans).
+  void fill_absent(vpn_range r, entry_type value) noexcept {
+    vpn p = r.first;
+    while (true) {
+      const auto probe = mutable_table().probe_leaf(p.address());
+      leaf_ref leaf = probe.leaf;
+      vpn last = detail::span_last<Arch>(p, leaf ? 1 : probe.gap_level, r.last);
+      if (!leaf && value != 0) {
+        last = detail::span_last<Arch>(p, 1, last);
+        auto made = mutable_table().ensure_leaf(p.address());
+        MMKIT_ASSERT(made.ok());
+        leaf = *made;
+      }
+      if (leaf) {
+        const vpn first = p;
+        xlat_.fill_absent(p.address(), leaf, last.raw() - p.raw() + 1, value,
+                          [&](std::uint64_t i, entry_type old) {
+                            absent_changed(vpn{first.raw() + i}, old, value);
+                          });
+      }
+      if (last == r.last) return;
+      p = last + 1;
+    }
+  }
+  /// As fill_absent(r, 0), but a table the writes empty stays, empty,
+  /// until free_empty_tables (see rewrite_keeping_tables).
+  void clear_absent_keeping_tables(vpn_range r) noexcept {
+    mutable_table().keep_empty_tables(true);
+    fill_absent(r, entry_type{0});
+    mutable_table().keep_empty_tables(false);
+  }
   /// Effects: every empty leaf table of `r` is freed, with the ancestors
   /// it leaves empty (what writes of zero over `r` would have freed).
   /// Complexity: O(leaf tables and missing subtrees of r).
@@ -262,6 +300,17 @@ class pte_writer {
   const Observer& observer() const noexcept { return observer_; }
 
  private:
+  /// Tells the observer of a change between PTEs that are not present: by
+  /// its absent_pte_changed when it has one (which may skip what only
+  /// present PTEs need), else by pte_changed.
+  MMKIT_ALWAYS_INLINE void absent_changed(vpn p, entry_type before,
+                                          entry_type after) noexcept {
+    if constexpr (requires { observer_.absent_pte_changed(p, before, after); })
+      observer_.absent_pte_changed(p, before, after);
+    else
+      observer_.pte_changed(p, before, after);
+  }
+
   // The writer is the code that writes behind the translator's back; every
   // path here invalidates what it changes.
   table_type& mutable_table() noexcept { return xlat_.table_unsynchronized(); }

@@ -190,13 +190,29 @@ class translator {
   /// no walk unless the table empties. Returns whether the leaf table is
   /// still there (false: the write emptied and freed it, and `ref` with
   /// every other pointer into it is dead).
-  bool write_leaf(vaddr va, typename table_type::leaf_ref ref,
-                  entry_type value) noexcept {
+  MMKIT_ALWAYS_INLINE bool write_leaf(vaddr va,
+                                      typename table_type::leaf_ref ref,
+                                      entry_type value) noexcept {
+    // No TLB entry holds a page whose PTE is not present (a fill needs P,
+    // and every write that clears P drops the page), so writing over such
+    // a PTE drops nothing; nor does a write that frees no table.
+    if (!(load_entry(ref.entry) & entry_codec<Arch>::P) &&
+        table_.write_leaf_keeping_table(ref, value)) [[likely]]
+      return true;
+    return write_leaf_dropping(va, ref, value);
+  }
+
+  /// As write_leaf(va + i pages, ref + i, value) for each of the `n`
+  /// entries from `ref` (one leaf table; page_table::fill_absent_entries),
+  /// none of them present: no TLB entry holds their pages, so none is
+  /// dropped. Returns whether the leaf table is still there.
+  template <class Changed>
+  bool fill_absent(vaddr va, typename table_type::leaf_ref ref, std::uint64_t n,
+                   entry_type value, Changed&& changed) noexcept {
     const std::uint64_t tables = table_.table_pages();
-    table_.write_leaf(va, ref, value);
-    tlb_.invalidate(va);
+    if (table_.fill_absent_entries(va, ref, n, value, changed)) return true;
     forget_freed_tables(va, 0, tables);
-    return table_.table_pages() >= tables;
+    return false;
   }
 
   /// As page_table::free_if_empty, then forgets the cached upper levels of
@@ -345,6 +361,18 @@ class translator {
     if (e & codec::G) [[unlikely]]
       return fill_global(va, page, write, execute, mode_of(kind));
     return tlb_.fill(va, page, write, execute, false, mode_of(kind));
+  }
+
+  /// write_leaf(va, ref, value) over a present PTE, or one that empties
+  /// its table: the page dropped from the TLB, freed tables forgotten.
+  [[gnu::noinline]] bool write_leaf_dropping(vaddr va,
+                                             typename table_type::leaf_ref ref,
+                                             entry_type value) noexcept {
+    const std::uint64_t tables = table_.table_pages();
+    table_.write_leaf(va, ref, value);
+    tlb_.invalidate(va);
+    forget_freed_tables(va, 0, tables);
+    return table_.table_pages() >= tables;
   }
 
   /// The TLB fill of a global page, out of line: the TLB notes that the

@@ -39,6 +39,7 @@
 #include <mmkit/arch/paging_arch.hpp>
 #include <mmkit/core/access.hpp>
 #include <mmkit/core/address.hpp>
+#include <mmkit/core/config.hpp>
 #include <mmkit/paging/entry.hpp>
 #include <mmkit/phys/physical_memory.hpp>
 
@@ -47,12 +48,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
-
-#if defined(__GNUC__)
-#define MMKIT_ALWAYS_INLINE [[gnu::always_inline]] inline
-#else
-#define MMKIT_ALWAYS_INLINE inline
-#endif
 
 namespace mmkit {
 

@@ -26,8 +26,10 @@ concept FrameSource = requires(S& s, pfn frame) {
   /// page_size bytes are all zero and whose use count is 0, or a failure
   /// status (no_memory when none below the bound is left).
   { s.allocate_table_frame(frame) } -> std::same_as<result<pfn>>;
-  /// Requires: `frame` came from allocate_table_frame() and its use count
-  /// is 0. Gives it back.
+  /// Requires: `frame` came from allocate_table_frame(), its use count is
+  /// 0 and its bytes are zero again (a page table frees a table once its
+  /// last entry went to zero, and zeroes what it drops whole). Gives it
+  /// back.
   { s.release_table_frame(frame) } -> std::same_as<void>;
   /// The count of non-zero entries of the table held in `frame`, kept by
   /// the page table (the source only stores it).

@@ -101,11 +101,8 @@ void pfn_work_done_before_writes(Core& c, vpn_range r) noexcept {
 /// (its VADs as they were, the PTEs zero), and those tables freed.
 template <class Core>
 void clear_without_pfn_lock(Core& c, vpn_range r) noexcept {
-  using entry_type = typename Core::entry_type;
   c.pfn_work_done();
-  c.ptes.rewrite_keeping_tables(
-      r, [](vpn, entry_type) { return entry_type{0}; },
-      [](vpn, vpn) { return true; });
+  c.ptes.clear_absent_keeping_tables(r);
   c.take_pfn_lock();
   c.ptes.free_empty_tables(r);
 }
@@ -119,6 +116,11 @@ status reserve_at(Core& c, const vad_tree<vad>::insert_commit_data& where,
                   vaddr& base, std::uint64_t& size) noexcept {
   const vpn_range r = where.range();
   status why = status::success;
+  // The range was found in the space's own VADs; the quotas, the charge,
+  // the node and the tables are the PFN lock's. The VAD goes in, and the
+  // PTEs are written, once the lock is given back (in a call that takes
+  // it only for its PFN work).
+  c.take_pfn_lock();
   if (!c.quota_allows(1, 0)) return status::quota_exceeded;
   if (commit_now) {
     if (const status s = c.charge(r.count(), r); s != status::success) return s;
@@ -135,6 +137,10 @@ status reserve_at(Core& c, const vad_tree<vad>::insert_commit_data& where,
       return s;
     }
   }
+  if (commit_now)
+    pfn_work_done_before_writes(c, r);
+  else
+    c.pfn_work_done();
   v->set_range(r);
   v->set_type(vad_type::private_memory);
   v->set_protection(prot.raw());
@@ -142,12 +148,9 @@ status reserve_at(Core& c, const vad_tree<vad>::insert_commit_data& where,
                (write_watch ? vad_flags::write_watch : vad_flags::none));
   v->set_commit_charge(commit_now ? r.count() : 0);
   c.vads.insert_commit(*v, where);
-  if (commit_now) {
-    pfn_work_done_before_writes(c, r);
-    // Every committed page gets its PTE (page_state.hpp says why).
-    const auto pte = Core::model::absent_entry(prot);
-    c.ptes.rewrite(r, [&](vpn, typename Core::entry_type) { return pte; });
-  }
+  // Every committed page gets its PTE (page_state.hpp says why); a new
+  // reservation's PTEs are all zero.
+  if (commit_now) c.ptes.fill_absent(r, Core::model::absent_entry(prot));
   base = r.first.address();
   size = r.count() << page_shift;
   return status::success;
@@ -210,6 +213,12 @@ status commit(Core& c, vad& v, vpn_range r, mm_protection prot) noexcept {
   if (const status s = c.charge(fresh, r); s != status::success) return s;
   // A resident page's PTE and PFN entry change under the PFN lock.
   if (n.resident == 0) pfn_work_done_before_writes(c, r);
+  if (n.committed == 0) {
+    // Nothing committed: no PTE is present, and each takes the same entry.
+    c.ptes.fill_absent(r, model::absent_entry(prot));
+    v.set_commit_charge(v.commit_charge() + fresh);
+    return status::success;
+  }
   c.ptes.rewrite(r, [&](vpn, typename Core::entry_type old) {
     const page_view pv = model::view(v, old, c.pfns());
     if (!pv.committed) return model::absent_entry(prot);
@@ -247,29 +256,37 @@ status reset(Core& c, vad& v, vpn_range r) noexcept {
 /// Effects: every page of `r` (in `v`) becomes uncommitted: frames and
 /// commit charge go back, PTEs are cleared and tables freed as they empty.
 /// `known` is all_supported's census of `r`, when the caller has it.
+/// The PFN lock is held on return; a call that takes it only for its PFN
+/// work (space_core::pfn_lock_on_demand) may come without it.
 /// Returns: the pages that were committed.
 template <class Core>
 std::uint64_t uncommit(Core& c, vad& v, vpn_range r,
                        const range_census* known = nullptr) noexcept {
   using model = typename Core::model;
   using entry_type = typename Core::entry_type;
-  if (c.pfn_lock_goes_early()) {
-    // A call that takes the PFN lock only for its PFN work (free): when
-    // no page of `r` holds a frame or a page-file slot, the commit goes
-    // back under the lock and the PTEs are cleared without it
-    // (clear_without_pfn_lock).
+  if (c.pfn_lock_on_demand()) {
+    // When no page of `r` holds a frame or a page-file slot, the PTEs are
+    // cleared without the PFN lock, and the lock is taken once, after, for
+    // the tables they emptied and the commit charge. (No other thread
+    // makes such a page hold one: only this space's calls, under its
+    // lock, touch demand-zero PTEs; so a census without the PFN lock that
+    // found none stays right.)
     range_census n;
     if (known != nullptr)
       n = *known;
     else if (!all_supported(c, v, r, &n))
       n.resident = 1;  // not counted: the path below, which asserts
     if (n.resident == 0 && n.in_page_file == 0) {
+      c.pfn_work_done();
+      c.ptes.clear_absent_keeping_tables(r);
+      c.take_pfn_lock();
+      c.ptes.free_empty_tables(r);
       c.uncharge(n.committed);
       v.set_commit_charge(v.commit_charge() - n.committed);
-      clear_without_pfn_lock(c, r);
       return n.committed;
     }
   }
+  c.take_pfn_lock();
   std::uint64_t committed = 0;
   c.ptes.rewrite(
       r,
@@ -289,6 +306,7 @@ std::uint64_t uncommit(Core& c, vad& v, vpn_range r,
 }
 
 /// Effects: MEM_DECOMMIT of `r` (in `v`). Returns: not_implemented.
+/// Locking: as uncommit.
 template <class Core>
 status decommit(Core& c, vad& v, vpn_range r) noexcept {
   range_census n;
@@ -301,9 +319,11 @@ status decommit(Core& c, vad& v, vpn_range r) noexcept {
 /// its tail, or its middle (which leaves two reservations).
 /// Returns: not_implemented, quota_exceeded or insufficient_resources (no
 /// node for the second half).
+/// Locking: as uncommit; the PFN lock is held on return but for a refusal.
 template <class Core>
 status release(Core& c, vad& v, vpn_range r) noexcept {
   if (is_awe(v)) {
+    c.take_pfn_lock();
     // Whole regions only (the NT layer refuses the rest): the pages are
     // unmapped and stay the process's (region/awe.hpp).
     MMKIT_ASSERT(r == v.range());
@@ -325,6 +345,7 @@ status release(Core& c, vad& v, vpn_range r) noexcept {
   // The middle case needs a second node: get it before changing anything.
   vad* tail = nullptr;
   if (r.first > v.start() && r.last < v.end()) {
+    c.take_pfn_lock();  // the node counts against the system's quota
     status why = status::success;
     tail = c.take_node(why);
     if (tail == nullptr) return why;

@@ -157,6 +157,14 @@ struct space_core {
     if constexpr (threaded)
       if (pfn_lazy && *pfn_flag) give_pfn_lock();
   }
+  /// Whether the current call takes the PFN lock only for its PFN work
+  /// (pfn_lazy), whether it holds it now or not yet.
+  bool pfn_lock_on_demand() const noexcept {
+    if constexpr (threaded)
+      return pfn_lazy;
+    else
+      return false;
+  }
   /// Whether pfn_work_done() would give the PFN lock back now.
   bool pfn_lock_goes_early() const noexcept {
     if constexpr (threaded)
@@ -230,20 +238,31 @@ struct space_core {
   }
 
   /// Calls f(first, last, page_view) over `r` (inside `v`) in order, until
-  /// f returns false: one call per page where a leaf table exists, one per
-  /// missing subtree otherwise (every page there has the same view). So a
-  /// scan costs O(pages under present tables + spans), not O(pages).
+  /// f returns false: one call per missing subtree (every page there has
+  /// the same view), one per run of equal PTEs that are not present in
+  /// private memory (their view is a function of the PTE alone: no PFN
+  /// entry is read, and no two pages share such a PTE but demand-zero and
+  /// zero ones, as a commit or a release writes them), and one per page
+  /// elsewhere. So a scan costs O(pages under present tables + spans), not
+  /// O(pages), and a committed range untouched since decodes one view per
+  /// leaf table.
   template <class F>
   void scan(const vad& v, vpn_range r, F&& f) noexcept {
     const page_view absent = model::view_absent(v);
+    const bool runs = v.private_memory();
+    constexpr entry_type present = hw::present::mask<entry_type>();
     bool go = true;
     ptes.for_each_span(r, [&](const auto& s) {
       if (!s.present()) return go = f(s.first, s.last, absent);
       const entry_type* e = s.entries;
       for (vpn p = s.first;; ++p, ++e) {
-        // An atomic load: a query of private memory runs without the PFN
+        // Atomic loads: a query of private memory runs without the PFN
         // lock, while its holder may rewrite a transition PTE here.
-        if (!(go = f(p, p, view_of(v, p, load_entry(e))))) return false;
+        const entry_type now = load_entry(e);
+        const vpn first = p;
+        if (runs && !(now & present))
+          while (p != s.last && load_entry(e + 1) == now) ++p, ++e;
+        if (!(go = f(first, p, view_of(v, first, now)))) return false;
         if (p == s.last) return true;
       }
     });

@@ -22,6 +22,8 @@
 // behind the caller's back.
 
 #include <mmkit/core/address.hpp>
+#include <mmkit/core/assert.hpp>
+#include <mmkit/core/config.hpp>
 #include <mmkit/core/status.hpp>
 #include <mmkit/paging/entry.hpp>
 #include <mmkit/paging/page_listener.hpp>
@@ -115,7 +117,8 @@ struct space_observer {
   page_listener* journal = nullptr;
 
   template <class Entry>
-  void pte_changed(vpn p, Entry before, Entry after) noexcept {
+  MMKIT_ALWAYS_INLINE void pte_changed(vpn p, Entry before,
+                                       Entry after) noexcept {
     if (journal != nullptr) [[unlikely]]
       journal->page_touched(p);
     working_set += static_cast<std::uint64_t>(after & 1) -
@@ -128,6 +131,16 @@ struct space_observer {
       for (watch_record* r = dirty_ranges; r != nullptr; r = r->next)
         if (r->contains(p)) r->set(p);
     }
+    user.pte_changed(p, before, after);
+  }
+  /// As pte_changed, for PTEs neither of which is present (the PTE
+  /// writer's fill_absent): the working set and the dirty bits stay.
+  template <class Entry>
+  MMKIT_ALWAYS_INLINE void absent_pte_changed(vpn p, Entry before,
+                                              Entry after) noexcept {
+    MMKIT_ASSERT(!(before & 1) && !(after & 1));
+    if (journal != nullptr) [[unlikely]]
+      journal->page_touched(p);
     user.pte_changed(p, before, after);
   }
 };
