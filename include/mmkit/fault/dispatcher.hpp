@@ -81,10 +81,15 @@ status dispatch(Core& c, fault_counts& counts, vaddr va, access acc,
   // the PFN lock for that); every other page may involve the PFN database,
   // a section, or a transition PTE the system may rewrite: the PFN lock
   // first.
-  auto e = c.ptes.read(p);
+  // The leaf entry is found once (the walk does not change under the
+  // space's lock: only its own calls make or free its tables).
+  const auto leaf = c.ptes.find_leaf(p);
+  using entry_type = typename Core::entry_type;
+  auto e = leaf ? load_entry(leaf.entry) : entry_type{0};
   if (!c.holds_pfn_lock() && !unclaimed_private_page<Core>(*v, e)) {
     c.take_pfn_lock();
-    e = c.ptes.read(p);  // a transition PTE may have been repurposed
+    // A transition PTE may have been repurposed meanwhile.
+    e = leaf ? load_entry(leaf.entry) : entry_type{0};
   }
   const page_view pv = c.view_of(*v, p, e);
   if (!pv.committed) return violation(counts);
@@ -103,7 +108,7 @@ status dispatch(Core& c, fault_counts& counts, vaddr va, access acc,
       break;
     case entry_kind::zero:
     case entry_kind::demand_zero:
-      s = handle_demand_zero(c, counts, p, prot, fill);
+      s = handle_demand_zero(c, counts, p, prot, fill, leaf);
       break;
     case entry_kind::transition:
       s = handle_transition(c, counts, *v, p, pv);

@@ -97,12 +97,17 @@ void map_zero_page(Core& c, fault_counts& counts, vpn p, mm_protection prot,
 /// (phys/frame_cache.hpp): no PFN lock at all. Otherwise the PFN work
 /// (frame, table) is done under the PFN lock, and a plain page's fault
 /// that finds the cache empty fills it.
+/// `leaf` is p's leaf entry when the caller found it already (the
+/// dispatcher did, to read the PTE), or null.
 template <class Core, class Fill = zero_fill>
-status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
-                          mm_protection prot, Fill fill = Fill{}) noexcept {
+status handle_demand_zero(
+    Core& c, fault_counts& counts, vpn p, mm_protection prot,
+    Fill fill = Fill{},
+    typename Core::writer_type::leaf_ref leaf = {}) noexcept {
   const bool plain = !fill.supplies(p);
   if (plain && c.frames != nullptr && !c.frames->empty()) {
-    if (const auto leaf = c.ptes.find_leaf(p)) {
+    if (!leaf) leaf = c.ptes.find_leaf(p);
+    if (leaf) {
       bool must_zero = false;
       const pfn frame = c.frames->pop(must_zero);
       // No PFN lock: the entry's link and original PTE only, not its flags
@@ -150,8 +155,8 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
   }
   const std::uint64_t tables_before = c.ptes.table().table_pages();
   // One walk: the leaf entry found here is the one written below.
-  const auto leaf = c.ptes.ensure_leaf(p);
-  if (!leaf) {
+  const auto made = c.ptes.ensure_leaf(p);
+  if (!made) {
     give_back();
     return status::no_memory;
   }
@@ -159,12 +164,12 @@ status handle_demand_zero(Core& c, fault_counts& counts, vpn p,
   counts.zeroed_on_the_spot += must_zero;
   c.count_frame(+1);
   db.set_pte_link(*frame,
-                  pte_link::hardware_pte(c.ptes.table().entry_address(*leaf)),
+                  pte_link::hardware_pte(c.ptes.table().entry_address(*made)),
                   Core::sw::demand_zero(prot.raw()));
   if (plain && c.frames != nullptr && c.frames->empty())
     c.sys->fill_frame_cache_locked(*c.frames, Core::frame_end);
   c.pfn_work_done();
-  map_zero_page(c, counts, p, prot, *frame, plain && must_zero, *leaf);
+  map_zero_page(c, counts, p, prot, *frame, plain && must_zero, *made);
   return status::success;
 }
 

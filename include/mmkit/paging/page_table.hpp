@@ -224,8 +224,6 @@ class page_table {
     return leaf_ref{p.slot[0], p.table[0]};
   }
 
-  /// The leaf entry of `va`, or null when a table on the way is missing
-  /// (or `va` is non-canonical, or a large page maps it).
   /// What probe_leaf found: the leaf entry of a VA, or where the walk to
   /// it stopped.
   struct leaf_probe {
@@ -254,11 +252,11 @@ class page_table {
     return entry_address(ref.table, ref.entry);
   }
 
+  /// The leaf entry of `va`, or null when a table on the way is missing
+  /// (or `va` is non-canonical, or a large page maps it).
   leaf_ref find_leaf(vaddr va) noexcept {
     if (!arch::is_canonical<Arch>(va)) return {};
-    path p;
-    if (descend(va, 0, p, create_tables::no) != status::success) return {};
-    return leaf_ref{p.slot[0], p.table[0]};
+    return probe_leaf(va).leaf;
   }
 
   /// Requires: `value` is 0 or a level-0 entry; when it is non-zero, the
