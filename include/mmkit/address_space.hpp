@@ -329,7 +329,7 @@ class address_space : private space_link {
   }
   /// User physical pages this space owns (mapped or not).
   std::uint64_t user_physical_pages() const noexcept {
-    return read_locked([&] { return awe_.pages; });
+    return read_own([&] { return awe_.pages; });
   }
 
   // --- the simulated CPU ----------------------------------------------------
@@ -403,7 +403,7 @@ class address_space : private space_link {
   }
   /// Pages in the working set (valid PTEs).
   std::uint64_t working_set_size() const noexcept {
-    return read_locked([&] { return core_.working_set(); });
+    return read_own([&] { return core_.working_set(); });
   }
   /// Effects: SetProcessWorkingSetSizeEx with a hard maximum: the system's
   /// balance step trims this space above `minimum` first, and a fault that
@@ -431,7 +431,7 @@ class address_space : private space_link {
   }
   /// VAD nodes this space holds.
   std::uint64_t vad_nodes() const noexcept {
-    return read_locked([&] { return core_.node_count; });
+    return read_own([&] { return core_.node_count; });
   }
 
   // ==== fork (region/fork.hpp) ===========================================
@@ -471,12 +471,13 @@ class address_space : private space_link {
 
   // --- observation ----------------------------------------------------------
 
-  // Each figure is read under the locks, so that a thread may watch them
-  // while others change the space.
+  // Each figure is read under the space's lock (and frames_in_use under
+  // every lock), so that a thread may watch them while others change the
+  // space.
 
   /// Pages of commit charge this address space holds.
   std::uint64_t commit_charge() const noexcept {
-    return read_locked([&] { return core_.commit_charge; });
+    return read_own([&] { return core_.commit_charge; });
   }
   /// Frames holding this address space's pages (resident, or trimmed and
   /// still on a list).
@@ -486,15 +487,15 @@ class address_space : private space_link {
   /// Frames this space holds ahead of its demand-zero faults, which no
   /// page has yet (phys/frame_cache.hpp; always 0 without threads).
   std::uint64_t cached_frames() const noexcept {
-    return read_locked([&] { return std::uint64_t{this->frames.size()}; });
+    return read_own([&] { return std::uint64_t{this->frames.size()}; });
   }
   /// Page-table pages, the root included.
   std::uint64_t table_pages_in_use() const noexcept {
-    return read_locked([&] { return core_.ptes.table().table_pages(); });
+    return read_own([&] { return core_.ptes.table().table_pages(); });
   }
   /// How faults were resolved so far (a copy).
   fault_counts faults() const noexcept {
-    return read_locked([&] { return core_.faults; });
+    return read_own([&] { return core_.faults; });
   }
   /// The VAD tree, for inspection (a dump, a test). Not locked: no other
   /// thread may change the space while the caller reads it.
@@ -562,7 +563,7 @@ class address_space : private space_link {
   /// emu/changes.hpp); host_page::generation is this figure.
   std::uint64_t change_generation()
       const noexcept requires emu::CountsGenerations<observer_type> {
-    return read_locked([&] { return core_.ptes.observer().user.generation(); });
+    return read_own([&] { return core_.ptes.observer().user.generation(); });
   }
 
   /// Effects: the dirty pages of [base, base + size) are tracked, even
@@ -1009,9 +1010,20 @@ class address_space : private space_link {
    private:
     address_space& as_;
   };
+  /// f() under every lock: for figures other spaces' calls may change
+  /// (frames_in_use: a repurpose lowers it under the PFN lock).
   template <class F>
   auto read_locked(F&& f) const noexcept {
     locked_scope guard(*this);
+    return f();
+  }
+  /// f() under the space's lock alone: for figures only this space's own
+  /// calls change (its commit charge, working set, nodes, tables, fault
+  /// counts, AWE pages, change generation), so that watching them never
+  /// waits for the PFN lock another space's call holds.
+  template <class F>
+  auto read_own(F&& f) const noexcept {
+    locked_scope guard(*this, access_scope);
     return f();
   }
 

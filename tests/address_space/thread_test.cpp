@@ -650,6 +650,34 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "address_space thread: the space's own figures are read under its lock "
+    "alone; frames_in_use, which a repurpose changes, waits for the PFN "
+    "lock") {
+  hosted_system<mutex_lock> sys{std::uint64_t{16} << 20};
+  locked_space as{sys};
+  vaddr base{0};
+  std::uint64_t size = 4 * page_size;
+  REQUIRE(as.allocate(base, size, mem::reserve | mem::commit,
+                      page::readwrite) == status::success);
+  REQUIRE(as.access(base, mmkit::access::write) == status::success);
+  sys.pfn_lock().lock();  // another space's long call
+  auto own = std::async(std::launch::async, [&as] {
+    return as.commit_charge() + as.working_set_size() + as.vad_nodes() +
+           as.table_pages_in_use() + as.faults().demand_zero +
+           as.cached_frames() + as.user_physical_pages();
+  });
+  CHECK(own.wait_for(std::chrono::seconds{10}) == std::future_status::ready);
+  auto shared =
+      std::async(std::launch::async, [&as] { return as.frames_in_use(); });
+  CHECK(shared.wait_for(std::chrono::milliseconds{50}) ==
+        std::future_status::timeout);
+  sys.pfn_lock().unlock();
+  CHECK(shared.get() == 1);
+  CHECK(own.get() ==
+        4 + 1 + 1 + as.table_pages_in_use() + 1 + as.cached_frames() + 0);
+}
+
+TEST_CASE(
     "address_space thread: a query of free or private memory, and a protect "
     "of private pages not trimmed, need only the space's lock; a view's and "
     "a trimmed page's wait for the PFN lock") {

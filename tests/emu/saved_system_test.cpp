@@ -682,6 +682,15 @@ TEST_CASE(
   const std::array<section_handle, 1> null_handle{};
   CHECK(emu::save_system<space>({&a}, file, {&data.file, &dll.file},
                                 null_handle) == status::invalid_parameter);
+  // So is a handle to another system's section (m3 still holds one).
+  section_handle elsewhere;
+  REQUIRE(create_section(m3.sys, elsewhere, section_access::all_access, nullptr,
+                         0, page_size, page::readwrite,
+                         sec::commit) == status::success);
+  const std::array<section_handle, 1> foreign{elsewhere};
+  CHECK(emu::save_system<space>({&a}, file, {&data.file, &dll.file}, foreign) ==
+        status::invalid_handle);
+  close_section(m3.sys, elsewhere);
 
   for (section_handle* h : {&shm, &shm_read, &rsv, &dat, &img})
     close_section(m.sys, *h);

@@ -218,6 +218,39 @@ TEST_SUITE("section") {
     close_section(sys, full);
   }
 
+  TEST_CASE(
+      "a handle to another system's section is an invalid handle there: "
+      "NtMapViewOfSection refuses it and changes nothing") {
+    machine sys(64ull << 20);
+    machine other(64ull << 20);
+    space<arch::x86_64> as(sys);
+    section_handle foreign =
+        make_page_file_section(other, 0x10000, page::readwrite);
+    const usage before = usage_of(sys);
+    vaddr base{0};
+    std::uint64_t size = 0;
+    CHECK(as.map_view(foreign, base, size, 0, 0, page::readwrite) ==
+          status::invalid_handle);
+    CHECK(base == vaddr{0});
+    CHECK(size == 0);
+    CHECK(usage_of(sys) == before);
+    CHECK(foreign.object->views() == 0);
+    // The parameter checks NT makes before it references the handle come
+    // first.
+    base = vaddr{0x7FFFFFFF0000};
+    size = 0x100000;
+    CHECK(as.map_view(foreign, base, size, 0, 0, page::readwrite) ==
+          status::invalid_parameter_3);
+    // On its own system it maps.
+    space<arch::x86_64> there(other);
+    base = vaddr{0};
+    size = 0;
+    CHECK(there.map_view(foreign, base, size, 0, 0, page::readwrite) ==
+          status::success);
+    CHECK(there.unmap_view(base) == status::success);
+    close_section(other, foreign);
+  }
+
   TEST_CASE("a view's protection must fit the section's") {
     machine sys(64ull << 20);
     space<arch::x86_64> as(sys);

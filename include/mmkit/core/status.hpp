@@ -24,6 +24,7 @@ enum class status : std::uint32_t {
   info_length_mismatch = 0xC0000004,      // STATUS_INFO_LENGTH_MISMATCH
   access_violation = 0xC0000005,          // STATUS_ACCESS_VIOLATION
   in_page_error = 0xC0000006,             // STATUS_IN_PAGE_ERROR
+  invalid_handle = 0xC0000008,            // STATUS_INVALID_HANDLE
   invalid_parameter = 0xC000000D,         // STATUS_INVALID_PARAMETER
   no_memory = 0xC0000017,                 // STATUS_NO_MEMORY
   conflicting_addresses = 0xC0000018,     // STATUS_CONFLICTING_ADDRESSES
@@ -106,6 +107,7 @@ constexpr const char* to_string(status s) noexcept {
     MMKIT_STATUS_NAME(info_length_mismatch, "STATUS_INFO_LENGTH_MISMATCH")
     MMKIT_STATUS_NAME(access_violation, "STATUS_ACCESS_VIOLATION")
     MMKIT_STATUS_NAME(in_page_error, "STATUS_IN_PAGE_ERROR")
+    MMKIT_STATUS_NAME(invalid_handle, "STATUS_INVALID_HANDLE")
     MMKIT_STATUS_NAME(invalid_parameter, "STATUS_INVALID_PARAMETER")
     MMKIT_STATUS_NAME(no_memory, "STATUS_NO_MEMORY")
     MMKIT_STATUS_NAME(conflicting_addresses, "STATUS_CONFLICTING_ADDRESSES")

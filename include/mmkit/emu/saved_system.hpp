@@ -278,6 +278,11 @@ struct saved_system_io {
     std::vector<section_object*> held;
     for (const section_handle& h : handles) {
       if (!h) return status::invalid_parameter;
+      // A handle names its section by address: one of another system is
+      // not a handle of this one.
+      if (spaces.size() == 0 ||
+          !h.object->belongs_to(&(*spaces.begin())->owner().sections()))
+        return status::invalid_handle;
       if (std::find(held.begin(), held.end(), h.object) == held.end())
         held.push_back(h.object);
     }
@@ -931,6 +936,7 @@ struct saved_system_io {
 /// section, whole. The spaces are as they were, but for page-file section
 /// pages read in to be saved.
 /// Returns: invalid_parameter (spaces on two systems, a null handle),
+/// invalid_handle (a handle to another system's section),
 /// not_supported (a
 /// view of a file not in `files`, a device range),
 /// no_memory or in_page_error (a page could not be read in); then `out`

@@ -95,7 +95,7 @@ status open_section(System& sys, section_handle& out,
 /// `h` is cleared.
 template <class System>
 void close_section(System& sys, section_handle& h) noexcept {
-  MMKIT_ASSERT(h.object != nullptr);
+  MMKIT_ASSERT(h.object != nullptr && h.object->belongs_to(&sys.sections()));
   using ops = section_ops<System>;
   detail::lock_scope guard(sys.section_lock());
   if (ops::close_frees_frames(*h.object)) {
@@ -145,8 +145,9 @@ void keep_inheritance(Core& c, vaddr at, std::uint32_t inherit) noexcept {
 /// ViewUnmap), invalid_parameter_9 (allocation type other than
 /// MEM_TOP_DOWN, MEM_RESERVE), invalid_page_protection, invalid_parameter_3
 /// (base or range beyond user space), invalid_parameter_4 (a base the
-/// ZeroBits do not allow), access_denied (the handle lacks SECTION_MAP_*
-/// for `protect`), mapped_alignment (base or offset), invalid_parameter_9
+/// ZeroBits do not allow), invalid_handle (a section of another system),
+/// access_denied (the handle lacks SECTION_MAP_* for `protect`),
+/// mapped_alignment (base or offset), invalid_parameter_9
 /// or section_protection (MEM_RESERVE on a page-file or read-only file
 /// section), section_protection (`protect` is not one the section's
 /// protection allows: MmCompatibleProtectionMask),
@@ -194,7 +195,10 @@ status map_view(Core& c, const section_handle& h, vaddr& base,
       (b > limit || (view_size != 0 && limit - b + 1 < view_size)))
     return status::invalid_parameter_4;
   // The handle is referenced with the rights the protection needs before
-  // MmMapViewOfSection looks at anything else.
+  // MmMapViewOfSection looks at anything else. A handle names its section
+  // by address: another system's section is no object of this one's
+  // (ObReferenceObjectByHandle's STATUS_INVALID_HANDLE).
+  if (!h.object->belongs_to(&c.sys->sections())) return status::invalid_handle;
   section_object& s = *h.object;
   if (section_access::needed_for(prot) & ~h.access)
     return status::access_denied;

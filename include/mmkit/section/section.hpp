@@ -173,6 +173,10 @@ class section_object {
   const char* name() const noexcept { return name_; }
   std::uint32_t handles() const noexcept { return handles_; }
   std::uint32_t views() const noexcept { return views_; }
+  /// Whether the section is one of the system whose section table is
+  /// `table` (a handle names an object by address; one of another system
+  /// is an invalid handle there).
+  bool belongs_to(const void* table) const noexcept { return table_ == table; }
   /// Pages of the segment, from the view's first page's prototype index.
   std::uint64_t page_of(std::uint64_t proto_index) const noexcept {
     return proto_index - seg_->proto;
@@ -192,6 +196,7 @@ class section_object {
   std::uint32_t attributes_ = 0;
   std::uint32_t handles_ = 0;
   std::uint32_t views_ = 0;
+  const void* table_ = nullptr;  ///< its system's section table
   section_object* next_named_ = nullptr;
   section_object* prev_named_ = nullptr;
   char name_[max_name + 1] = {};

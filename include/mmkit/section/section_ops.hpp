@@ -733,6 +733,7 @@ struct section_ops {
                      std::uint32_t access, const char* name) noexcept {
     s.handles_ = 1;
     s.views_ = 0;
+    s.table_ = &table;
     if (name != nullptr && name[0] != '\0') {
       std::memcpy(s.name_, name, std::strlen(name) + 1);
       table.add_name(s);
