@@ -316,25 +316,27 @@ class page_table {
 
   /// Requires: `ref` came from ensure_leaf/find_leaf for `va`, no table on
   /// its path was freed since, and the `n` entries from it lie in its
-  /// table and are not present. Effects: each becomes `value`, and
-  /// changed(i, old) is called for the i-th when it changed, once it is
-  /// written (the use count is settled after the last). A table the writes
-  /// empty is freed as write_leaf would free it (kept while empty tables
-  /// are). Returns: whether the leaf table is still there.
-  template <class Changed>
+  /// table and are not present. Effects: the i-th becomes value_of(i),
+  /// which is not present either, and changed(i, old) is called when it
+  /// changed, once it is written (the use count is settled after the
+  /// last). A table the writes empty is freed as write_leaf would free it
+  /// (kept while empty tables are). Returns: whether the leaf table is
+  /// still there.
+  template <class ValueOf, class Changed>
   bool fill_absent_entries(vaddr va, leaf_ref ref, std::uint64_t n,
-                           entry_type value, Changed&& changed) noexcept {
-    MMKIT_ASSERT(ref && !codec::is_present(value));
+                           ValueOf&& value_of, Changed&& changed) noexcept {
+    MMKIT_ASSERT(ref);
     std::int64_t delta = 0;  // entries made non-zero less those zeroed
     entry_type* e = ref.entry;
     for (std::uint64_t i = 0; i < n; ++i, ++e) {
       const entry_type old = load_entry(e);
-      MMKIT_ASSERT(!codec::is_present(old));
+      const entry_type value = value_of(i);
+      MMKIT_ASSERT(!codec::is_present(old) && !codec::is_present(value));
       if (old == value) continue;
       store_entry(e, value);
       delta += static_cast<std::int64_t>(old == 0) -
                static_cast<std::int64_t>(value == 0);
-      changed(i, old);
+      changed(i, old, value);
     }
     std::uint32_t& uses = count(ref.table);
     uses = static_cast<std::uint32_t>(static_cast<std::int64_t>(uses) + delta);

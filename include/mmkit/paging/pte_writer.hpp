@@ -164,21 +164,26 @@ class pte_writer {
     rewrite(r, static_cast<G&&>(g), static_cast<Skip&&>(skip));
     mutable_table().keep_empty_tables(false);
   }
-  /// Requires: no PTE of `r` is present; when `value` is not zero, the
-  /// tables the writes need are available (tables_needed).
-  /// Effects: as rewrite(r, [&](vpn, entry_type) { return value; }): every
-  /// PTE of `r` becomes `value`, each change reported in order, a table
-  /// the writes empty freed. A leaf table at a time, with no TLB drop (no
-  /// TLB entry holds a page whose PTE is not present): what a commit of
-  /// fresh pages and a release of untouched ones write.
-  /// Complexity: O(pages under present tables + spans).
-  void fill_absent(vpn_range r, entry_type value) noexcept {
+  /// Requires: no PTE of `r` is present, and no value_of(p) is; the tables
+  /// the writes need are available (tables_needed).
+  /// Effects: as rewrite(r, [&](vpn p, entry_type) { return value_of(p);
+  /// }, skip): every PTE of `r` becomes value_of(p), each change reported
+  /// in order, a table the writes empty freed; where no leaf table covers
+  /// a span, skip(first, last) may take the whole span (its values are
+  /// all zero), else its tables are made. A leaf table at a time, with no
+  /// TLB drop (no TLB entry holds a page whose PTE is not present): what a
+  /// commit of fresh pages, a release of untouched ones and a new view
+  /// write.
+  /// Complexity: O(pages under present or made tables + spans).
+  template <class ValueOf, class Skip>
+  void fill_absent_with(vpn_range r, ValueOf&& value_of, Skip&& skip) noexcept {
     vpn p = r.first;
     while (true) {
       const auto probe = mutable_table().probe_leaf(p.address());
       leaf_ref leaf = probe.leaf;
       vpn last = detail::span_last<Arch>(p, leaf ? 1 : probe.gap_level, r.last);
-      if (!leaf && value != 0) {
+      if (!leaf && !skip(p, last)) {
+        // One leaf table's worth: the table made holds the whole of it.
         last = detail::span_last<Arch>(p, 1, last);
         auto made = mutable_table().ensure_leaf(p.address());
         MMKIT_ASSERT(made.ok());
@@ -186,14 +191,23 @@ class pte_writer {
       }
       if (leaf) {
         const vpn first = p;
-        xlat_.fill_absent(p.address(), leaf, last.raw() - p.raw() + 1, value,
-                          [&](std::uint64_t i, entry_type old) {
-                            absent_changed(vpn{first.raw() + i}, old, value);
-                          });
+        xlat_.fill_absent(
+            p.address(), leaf, last.raw() - p.raw() + 1,
+            [&](std::uint64_t i) { return value_of(vpn{first.raw() + i}); },
+            [&](std::uint64_t i, entry_type old, entry_type now) {
+              absent_changed(vpn{first.raw() + i}, old, now);
+            });
       }
       if (last == r.last) return;
       p = last + 1;
     }
+  }
+  /// fill_absent_with for one value over all of `r` (a commit's, or a
+  /// release's zero, which skips every span without a table).
+  void fill_absent(vpn_range r, entry_type value) noexcept {
+    fill_absent_with(
+        r, [value](vpn) { return value; },
+        [value](vpn, vpn) { return value == 0; });
   }
   /// As fill_absent(r, 0), but a table the writes empty stays, empty,
   /// until free_empty_tables (see rewrite_keeping_tables).

@@ -202,15 +202,16 @@ class translator {
     return write_leaf_dropping(va, ref, value);
   }
 
-  /// As write_leaf(va + i pages, ref + i, value) for each of the `n`
-  /// entries from `ref` (one leaf table; page_table::fill_absent_entries),
-  /// none of them present: no TLB entry holds their pages, so none is
-  /// dropped. Returns whether the leaf table is still there.
-  template <class Changed>
+  /// As write_leaf(va + i pages, ref + i, value_of(i)) for each of the
+  /// `n` entries from `ref` (one leaf table; page_table::
+  /// fill_absent_entries), none of them present before or after: no TLB
+  /// entry holds their pages, so none is dropped. Returns whether the leaf
+  /// table is still there.
+  template <class ValueOf, class Changed>
   bool fill_absent(vaddr va, typename table_type::leaf_ref ref, std::uint64_t n,
-                   entry_type value, Changed&& changed) noexcept {
+                   ValueOf&& value_of, Changed&& changed) noexcept {
     const std::uint64_t tables = table_.table_pages();
-    if (table_.fill_absent_entries(va, ref, n, value, changed)) return true;
+    if (table_.fill_absent_entries(va, ref, n, value_of, changed)) return true;
     forget_freed_tables(va, 0, tables);
     return false;
   }

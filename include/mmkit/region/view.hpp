@@ -139,11 +139,16 @@ status map_view(Core& c, section_object& s, std::uint64_t first,
   v->first_proto = proto;
   c.vads.insert_commit(*v, where);
   section_ops<typename Core::system_type>::add_view(s, *v);
-  // The view's PTEs are new: no frame yet, no other call's to rewrite.
+  // The view's PTEs are new (zero): no frame yet, no other call's to
+  // rewrite; each takes its prototype's form, a leaf table at a time.
   pfn_work_done_before_writes(c, r);
-  c.ptes.rewrite(r, [&](vpn p, typename Core::entry_type) {
-    return Core::model::view_prototype_entry(v->proto_of(p), mm_protection{});
-  });
+  c.ptes.fill_absent_with(
+      r,
+      [&](vpn p) {
+        return Core::model::view_prototype_entry(v->proto_of(p),
+                                                 mm_protection{});
+      },
+      [](vpn, vpn) { return false; });
   base = r.first.address();
   size = r.count() << page_shift;
   return status::success;
