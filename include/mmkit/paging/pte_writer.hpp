@@ -9,7 +9,11 @@
 //
 // Each write goes through translator::write_leaf, which drops the page from
 // the TLB and forgets the cached upper levels of any table the write freed,
-// then the observer hears of it. A working set, write watch or an embedding
+// then the observer hears of it. A write over a PTE that is not present
+// drops nothing: no TLB entry holds such a page. Runs of such writes (a
+// commit of fresh pages, a release of untouched ones, a new view) go a leaf
+// table at a time through fill_absent / fill_absent_with, the use count
+// settled once per table. A working set, write watch or an embedding
 // emulator's own cache of host pointers hangs off the observer; it sees
 // every transition (valid -> transition on a trim, demand-zero -> valid on
 // a fault, valid -> valid with other rights on a protect, anything -> zero
@@ -24,6 +28,7 @@
 #include <mmkit/core/access.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
+#include <mmkit/core/config.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/paging/leaf_range.hpp>
 #include <mmkit/paging/translator.hpp>

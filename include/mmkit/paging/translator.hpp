@@ -41,6 +41,7 @@
 #include <mmkit/arch/paging_arch.hpp>
 #include <mmkit/core/address.hpp>
 #include <mmkit/core/assert.hpp>
+#include <mmkit/core/config.hpp>
 #include <mmkit/core/result.hpp>
 #include <mmkit/paging/page_listener.hpp>
 #include <mmkit/paging/page_table.hpp>
