@@ -278,9 +278,9 @@ struct saved_system_io {
     std::vector<section_object*> held;
     for (const section_handle& h : handles) {
       if (!h) return status::invalid_parameter;
-      // A handle names its section by address: one of another system is
-      // not a handle of this one.
-      if (spaces.size() == 0 ||
+      // A handle names its section by address: one of another system than
+      // the spaces' is not a handle of theirs.
+      if (spaces.size() != 0 &&
           !h.object->belongs_to(&(*spaces.begin())->owner().sections()))
         return status::invalid_handle;
       if (std::find(held.begin(), held.end(), h.object) == held.end())
