@@ -93,12 +93,12 @@ void pfn_work_done_before_writes(Core& c, vpn_range r) noexcept {
   c.pfn_work_done();
 }
 
-/// Requires: the PFN lock is held, in a call that takes it only for its
-/// PFN work (space_core::pfn_lock_goes_early); no PTE of `r` holds a frame
-/// or a page-file slot (none is one the system may rewrite).
+/// Requires: a call that takes the PFN lock only for its PFN work
+/// (space_core::pfn_lock_on_demand), holding it or not yet; no PTE of `r`
+/// holds a frame or a page-file slot (none is one the system may rewrite).
 /// Effects: the PTEs of `r` are cleared without the PFN lock, the tables
-/// they empty kept; then the lock is taken again, the space consistent
-/// (its VADs as they were, the PTEs zero), and those tables freed.
+/// they empty kept; then the lock is taken, the space consistent (its VADs
+/// as they were, the PTEs zero), and those tables freed.
 template <class Core>
 void clear_without_pfn_lock(Core& c, vpn_range r) noexcept {
   c.pfn_work_done();
@@ -277,10 +277,7 @@ std::uint64_t uncommit(Core& c, vad& v, vpn_range r,
     else if (!all_supported(c, v, r, &n))
       n.resident = 1;  // not counted: the path below, which asserts
     if (n.resident == 0 && n.in_page_file == 0) {
-      c.pfn_work_done();
-      c.ptes.clear_absent_keeping_tables(r);
-      c.take_pfn_lock();
-      c.ptes.free_empty_tables(r);
+      clear_without_pfn_lock(c, r);
       c.uncharge(n.committed);
       v.set_commit_charge(v.commit_charge() - n.committed);
       return n.committed;
