@@ -219,6 +219,41 @@ TEST_CASE("snapshot: nested snapshots restore to their own moment") {
   require_same(as, first);
 }
 
+TEST_CASE(
+    "snapshot: a view made copy-on-write since (which charged it) comes "
+    "back with the charge it had") {
+  // Found by fuzz_emulator: the protect charges the view's VAD for its
+  // pages, which a restore of the pages' protections alone kept.
+  emu_machine m{1024};
+  section_handle h;
+  REQUIRE(create_section(m.sys, h, section_access::all_access, nullptr, 0,
+                         16 * page_size, page::readwrite,
+                         sec::commit) == status::success);
+  {
+    emu_space<arch::x86_64> as{m.sys};
+    vaddr view{0};
+    std::uint64_t size = 0;
+    REQUIRE(as.map_view(h, view, size, 0, 0, page::readwrite) ==
+            status::success);
+    poke(as, view, 1);
+    const seen_state before = look(as);
+    CHECK(before.commit == 0);
+    emu::snapshot<emu_space<arch::x86_64>> snap;
+    REQUIRE(snap.take({&as}) == status::success);
+    vaddr b = view + 2 * page_size;
+    size = 4 * page_size;
+    std::uint32_t old = 0;
+    REQUIRE(as.protect(b, size, page::writecopy, old) == status::success);
+    CHECK(as.commit_charge() == 16);  // the whole view, as NT charges it
+    // No page written: no page changed shape, only protections and the
+    // VAD's charge.
+    REQUIRE(snap.restore() == status::success);
+    require_same(as, before);
+    CHECK(as.commit_charge() == 0);
+  }
+  close_section(m.sys, h);
+}
+
 TEST_CASE("snapshot: an emulator's cache hears of a restore") {
   emu_machine m{1024};
   emu_space<arch::x86_64> as{m.sys};

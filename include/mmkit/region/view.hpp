@@ -424,6 +424,9 @@ status protect_view(Core& c, vad& v, vpn_range r, mm_protection prot,
     if (const status s = c.charge(more, v.range()); s != status::success)
       return s;
     v.set_commit_charge(v.pages());
+    // The VAD changed, not only its pages: a snapshot's restore remakes
+    // the view, which gives the charge back (emu/snapshot.hpp).
+    if (page_listener* j = journal_of(c)) j->range_touched(v.range());
   }
   c.ptes.rewrite(r, [&](vpn p, entry_type e) {
     const page_view pv = c.view_of(v, p, e);
