@@ -60,6 +60,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -245,6 +246,7 @@ class run {
   space* make_space(std::size_t s) {
     spaces_[s] = std::make_unique<space>(sys_);
     state_[s] = {};
+    by_generation_[s].clear();
     if (spaces_[s]->creation_status() != status::success) {
       spaces_[s].reset();
       return nullptr;
@@ -312,6 +314,7 @@ class run {
   seen_state look_private(space& as) {
     seen_state all = look(as);
     seen_state out;
+    out.commit = all.commit;
     for (const auto& r : all.regions)
       if (r.type != mem::mapped) out.regions.push_back(r);
     for (auto& [va, b] : all.bytes) {
@@ -321,15 +324,29 @@ class run {
     }
     return out;
   }
+  static void print_regions(const char* which, const seen_state& s) {
+    std::fprintf(stderr, "%s:\n", which);
+    for (const auto& r : s.regions)
+      std::fprintf(stderr,
+                   "  %#llx +%#llx state %#x protect %#x type %#x "
+                   "(allocation %#llx, %#x)\n",
+                   ull(r.base_address), ull(r.region_size), r.state, r.protect,
+                   r.type, ull(r.allocation_base), r.allocation_protect);
+  }
+  /// What require_same compares: the regions too, or the commit charge
+  /// and the bytes alone.
+  enum class compare : bool { charge_and_bytes, all };
   void require_same(const seen_state& now, const seen_state& want,
-                    const char* what, bool with_commit = true) {
-    if (now.regions.size() != want.regions.size())
-      fail(what, now.regions.size(), want.regions.size());
-    for (std::size_t i = 0; i < want.regions.size(); ++i)
-      if (!(now.regions[i] == want.regions[i]))
-        fail(what, want.regions[i].base_address, now.regions[i].base_address);
-    if (with_commit && now.commit != want.commit)
-      fail(what, now.commit, want.commit);
+                    const char* what, compare c = compare::all) {
+    bool same = now.regions.size() == want.regions.size();
+    for (std::size_t i = 0; same && i < want.regions.size(); ++i)
+      same = now.regions[i] == want.regions[i];
+    if (!same && c == compare::all) {
+      print_regions("regions now", now);
+      print_regions("regions expected", want);
+      fail(what);
+    }
+    if (now.commit != want.commit) fail(what, now.commit, want.commit);
     if (now.bytes.size() != want.bytes.size())
       fail(what, now.bytes.size(), want.bytes.size());
     for (const auto& [va, b] : want.bytes) {
@@ -419,6 +436,8 @@ class run {
     }
     entry.page = page;
     entry.allowed[static_cast<unsigned>(acc)] = true;
+    by_generation_[s][{va.page().raw(), static_cast<unsigned>(acc)}] = {
+        page, h->generation};
   }
 
   void op_fork(std::size_t s, space& parent) {
@@ -441,10 +460,14 @@ class run {
     }
     for (const region& r : state_[s].regions)
       if (!r.view_unmap) state_[c].regions.push_back(r);
-    if (!unmap_views) {
-      require_same(look(*child), before, "the child is not its parent");
-      require_same(look(parent), before, "a fork changed its parent");
-    }
+    // The parent's bytes and charge stay. So do its regions, but for the
+    // protection of a view's private copies, which both spaces now show in
+    // copy-on-write form (region/page_state.hpp, shared_entry).
+    const seen_state after = look(parent);
+    require_same(after, before, "a fork changed its parent",
+                 compare::charge_and_bytes);
+    if (!unmap_views)
+      require_same(look(*child), after, "the child is not its parent");
   }
 
   void op_take(std::size_t s) {
@@ -496,7 +519,7 @@ class run {
         state_[i] = t.known[i];
       } else {
         require_same(look_private(*spaces_[i]), others[i],
-                     "a restore changed a space it does not cover", false);
+                     "a restore changed a space it does not cover");
       }
     }
   }
@@ -668,6 +691,23 @@ class run {
             fail("the cache holds a stale host pointer",
                  vpn{page}.address().raw(), a);
         }
+      // The other way to keep such a cache: trust a pointer while the
+      // change generation has not moved.
+      const std::uint64_t now = as->change_generation();
+      auto& kept = by_generation_[s];
+      for (auto it = kept.begin(); it != kept.end();) {
+        if (it->second.generation != now) {
+          it = kept.erase(it);
+          continue;
+        }
+        const vaddr va = vpn{it->first.first}.address();
+        const auto h =
+            as->host_page_of(va, static_cast<mmkit::access>(it->first.second));
+        if (!h.ok() || h->pointer != it->second.page)
+          fail("a pointer of the current generation is stale", va.raw(),
+               it->first.second);
+        ++it;
+      }
     }
   }
 
@@ -675,6 +715,14 @@ class run {
   section_handle section_;
   std::array<std::unique_ptr<space>, slots> spaces_;
   std::array<slot_state, slots> state_;
+  /// Per slot, (page, access) -> the host page host_page_of gave and the
+  /// change generation it gave it at.
+  struct by_generation {
+    std::byte* page = nullptr;
+    std::uint64_t generation = 0;
+  };
+  std::array<std::map<std::pair<std::uint64_t, unsigned>, by_generation>, slots>
+      by_generation_;
   std::vector<taken> snaps_;
   std::vector<std::string> log_;
 };
