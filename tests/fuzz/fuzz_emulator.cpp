@@ -410,6 +410,14 @@ class run {
               status::success ||
           count != 1 || dirty[0] != va.page().address())
         fail("a page just written is not dirty", va.raw(), count);
+      // In a MEM_WRITE_WATCH reservation, GetWriteWatch reports it too.
+      std::uint32_t granularity = 0;
+      count = 4;
+      const status w = as.get_write_watch(0, va.page().address(), page_size,
+                                          dirty, count, granularity);
+      if (w == status::success &&
+          (count != 1 || dirty[0] != va.page().address()))
+        fail("a page just written is not in its write watch", va.raw(), count);
     }
     for (const other& o : others) {
       std::uint64_t now = 0;
@@ -538,8 +546,9 @@ class run {
     switch (what) {
       case op::allocate: {  // reserve, perhaps commit
         size = (1 + e.below(24)) * page_size;
-        const std::uint32_t type =
+        std::uint32_t type =
             e.below(4) != 0 ? mem::reserve | mem::commit : mem::reserve;
+        if (e.below(4) == 0) type |= mem::write_watch;
         const std::uint32_t prot =
             e.below(2) != 0 ? page::readwrite : pick_protection(e);
         st = as->allocate(base, size, type, prot);
@@ -553,8 +562,10 @@ class run {
         size = pick_pages(e) * page_size;
         const std::uint32_t prot =
             e.below(2) != 0 ? page::readwrite : pick_protection(e);
-        st = as->allocate(base, size, mem::commit, prot);
-        note("%zu commit %#llx +%#llx prot %#x: %#x", s, ull(base.raw()),
+        const std::uint32_t type = e.below(6) == 0 ? mem::reset : mem::commit;
+        st = as->allocate(base, size, type, prot);
+        note("%zu %s %#llx +%#llx prot %#x: %#x", s,
+             type == mem::reset ? "reset" : "commit", ull(base.raw()),
              ull(size), prot, code(st));
         break;
       }
@@ -605,7 +616,13 @@ class run {
       case op::host_page: op_host_page(e, s, *as); break;
       case op::trim: {  // trims, and the pager
         base = pick_address(e, s);
-        switch (e.below(4)) {
+        switch (e.below(5)) {
+          case 4: {  // a hard maximum: faults past it trim the space
+            const std::uint64_t most = 4 + e.below(29);
+            note("%zu working set limits 2..%llu: %#x", s, ull(most),
+                 code(as->set_working_set_limits(2, most)));
+            break;
+          }
           case 0:
           case 1:
             note("%zu trim %#llx: %d", s, ull(base.raw()),

@@ -44,7 +44,12 @@
 // owns the snapshot's again (its bitmap compared with the snapshot's
 // frames: O(frames of the machine / 64)); after, every AWE frame written
 // since gets its bytes back.
-// So a restore costs O(pages named + pages of VADs made or gone), never
+// Each space is taken in two passes, and every space's first pass comes
+// before any space's second: first what gives commit and frames back (the
+// VADs there now in step 1's ranges, the pages of step 2 committed since),
+// then what takes them. So a restore needs no more than the snapshot's
+// state did, whatever was allocated in the meantime and in which space.
+// A restore costs O(pages named + pages of VADs made or gone), never
 // O(memory), but for that bitmap comparison. The PTE writer reports every
 // change, so an emulator's cache hears of a restore as of any other call
 // (emu/changes.hpp).
@@ -253,19 +258,35 @@ class snapshot {
   /// (system::crowded_locked). A pass that fails part-way leaves the
   /// journal, so the next pass does the rest.
   status restore_once(bool& crowded) noexcept {
+    // Two passes over the spaces: first what gives commit and frames back
+    // (the VADs of changed ranges, pages committed since), then what takes
+    // them (the snapshot's VADs, pages decommitted or written since). So a
+    // restore never needs more than the snapshot's state does, which was
+    // within the limits when it was taken, whatever came and went since,
+    // and in whichever space.
     status result = status::success;
-    for (auto& p : parts_) {
-      MMKIT_ASSERT(p->newer == nullptr);
+    std::vector<std::vector<vpn_range>> redone(parts_.size());
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+      part& p = *parts_[i];
+      MMKIT_ASSERT(p.newer == nullptr);
       std::vector<vpn_range> gone;
-      const status st = p->space->emu_with_core([&](auto& c) {
+      p.space->emu_with_core([&](auto& c) {
         listen(c, nullptr);
-        const status s = restore_space(c, *p, gone);
-        listen(c, p.get());
+        tear_down(c, p, redone[i], gone);
+        listen(c, &p);
+      });
+      // A page supplier goes with its reservation (fault_callbacks.hpp).
+      for (vpn_range r : gone) p.space->emu_reservation_gone(r);
+    }
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+      part& p = *parts_[i];
+      const status st = p.space->emu_with_core([&](auto& c) {
+        listen(c, nullptr);
+        const status s = build_up(c, p, redone[i]);
+        listen(c, &p);
         if (s != status::success) crowded = crowded || c.sys->crowded_locked();
         return s;
       });
-      // A page supplier goes with its reservation (fault_callbacks.hpp).
-      for (vpn_range r : gone) p->space->emu_reservation_gone(r);
       if (st != status::success && result == status::success) result = st;
     }
     // Section pages written through views that are gone, or were made
@@ -546,9 +567,15 @@ class snapshot {
 
   // --- restore -----------------------------------------------------------
 
+  /// A restore's first pass over one space (restore_once): the journal's
+  /// pages sorted; the ranges whose VADs changed (and the views whose
+  /// pages changed shape) grown over every VAD that overlaps them, now or
+  /// then, into `redone`, and the VADs there now released or unmapped
+  /// (the private ones into `gone`); pages committed since the snapshot
+  /// decommitted.
   template <class Core>
-  static status restore_space(Core& c, part& s,
-                              std::vector<vpn_range>& gone) noexcept {
+  static void tear_down(Core& c, part& s, std::vector<vpn_range>& redone,
+                        std::vector<vpn_range>& gone) noexcept {
     std::sort(s.touched.begin(), s.touched.end());
     s.touched.erase(std::unique(s.touched.begin(), s.touched.end()),
                     s.touched.end());
@@ -565,18 +592,33 @@ class snapshot {
       if (was != nullptr && was->private_copy != copy_now)
         s.ranges.push_back(r->range);
     }
+    clear_layout(c, s, redone, gone);
+    for (vpn p : s.touched) {
+      if (in_any(redone, p)) continue;
+      const vad_record* r = s.vad_of(p);
+      vad* v = c.vads.find_containing(p);
+      if (r == nullptr || v == nullptr || !v->private_memory() ||
+          region::is_awe(*v) || s.page_of(*r, p) != nullptr)
+        continue;
+      region::uncommit(c, *v, vpn_range{p, p});  // if committed since
+    }
+  }
+
+  /// A restore's second pass over one space: the user physical pages it
+  /// owned, the snapshot's VADs in the `redone` ranges, every other page
+  /// the journal names, and the bytes of its owned frames. The journal is
+  /// emptied when all of it came back.
+  template <class Core>
+  static status build_up(Core& c, part& s,
+                         const std::vector<vpn_range>& redone) noexcept {
     // The user physical pages the space owned come back first: the VADs
     // and pages below map them.
     status result = restore_awe_frames(c, s);
     if (result != status::success) return result;
-    std::vector<vpn_range> redone;
-    if (const status st = restore_layout(c, s, redone, gone);
-        st != status::success)
+    if (const status st = remake_layout(c, s, redone); st != status::success)
       result = st;
     for (vpn p : s.touched) {
-      if (std::any_of(redone.begin(), redone.end(),
-                      [&](vpn_range r) { return r.contains(p); }))
-        continue;
+      if (in_any(redone, p)) continue;
       const vad_record* r = s.vad_of(p);
       vad* v = c.vads.find_containing(p);
       if (r == nullptr || v == nullptr) continue;  // no VAD then, or now
@@ -596,6 +638,11 @@ class snapshot {
       s.awe_written.clear();
     }
     return result;
+  }
+
+  static bool in_any(const std::vector<vpn_range>& ranges, vpn p) noexcept {
+    return std::any_of(ranges.begin(), ranges.end(),
+                       [&](vpn_range r) { return r.contains(p); });
   }
 
   /// Effects: the space owns the user physical pages it owned at the
@@ -664,18 +711,18 @@ class snapshot {
     return status::success;
   }
 
-  /// Step 1 of the header comment; `redone` gets the ranges whose pages
-  /// were all restored.
+  /// Step 1 of the header comment, its first half: each journal range
+  /// grows over every VAD overlapping it, now or then, until none sticks
+  /// out, and goes into `redone`; the VADs there now go (a device range
+  /// stays: see take()), the private ones into `gone`.
   template <class Core>
-  static status restore_layout(Core& c, part& s, std::vector<vpn_range>& redone,
-                               std::vector<vpn_range>& gone) noexcept {
+  static void clear_layout(Core& c, part& s, std::vector<vpn_range>& redone,
+                           std::vector<vpn_range>& gone) noexcept {
     for (vpn_range r : s.ranges) {
       if (std::any_of(redone.begin(), redone.end(), [&](vpn_range d) {
             return d.first <= r.first && r.last <= d.last;
           }))
         continue;
-      // Grow r over every VAD overlapping it, now or then, until none
-      // sticks out.
       for (bool grew = true; grew;) {
         grew = false;
         auto cover = [&](vpn_range v) {
@@ -690,7 +737,6 @@ class snapshot {
           cover(v->range());
         if (const vad* v = c.vads.find_containing(r.first)) cover(v->range());
       }
-      // What is there now goes (a device range stays: see take()).
       std::vector<vad*> there;
       for (vad* v = first_in(c, r); v != nullptr && v->start() <= r.last;
            v = c.vads.first_at_or_after(v->end() + 1))
@@ -702,13 +748,28 @@ class snapshot {
         } else
           region::unmap_view(c, as_view(*v));
       }
-      // What was there comes back.
-      for (const vad_record& v : s.vads) {
-        if (v.range.last < r.first || r.last < v.range.first) continue;
-        if (const status st = remake(c, s, v); st != status::success) return st;
-      }
       redone.push_back(r);
     }
+  }
+
+  /// Step 1's second half: every VAD of the snapshot in a `redone` range
+  /// comes back, once (grown ranges may overlap), in address order.
+  template <class Core>
+  static status remake_layout(Core& c, part& s,
+                              const std::vector<vpn_range>& redone) noexcept {
+    std::vector<const vad_record*> back;
+    for (vpn_range r : redone) {
+      // s.vads is by address: the first whose end reaches r, and on.
+      auto it = std::lower_bound(
+          s.vads.begin(), s.vads.end(), r.first,
+          [](const vad_record& v, vpn x) { return v.range.last < x; });
+      for (; it != s.vads.end() && it->range.first <= r.last; ++it)
+        back.push_back(&*it);
+    }
+    std::sort(back.begin(), back.end());
+    back.erase(std::unique(back.begin(), back.end()), back.end());
+    for (const vad_record* v : back)
+      if (const status st = remake(c, s, *v); st != status::success) return st;
     return status::success;
   }
 
