@@ -1062,7 +1062,7 @@ class address_space : private space_link {
 
   /// A fault the TLB and tables refused, resolved (fault/dispatcher.hpp)
   /// and counted here and in the system; a working set past its maximum is
-  /// trimmed back.
+  /// trimmed back, but for the page just brought in.
   /// `crowded` is set when it found no frame only because trims passed
   /// spaces by that were in calls of their own (system::crowded_locked).
   status resolve(vaddr va, mmkit::access kind, cpu_mode mode,
@@ -1077,7 +1077,7 @@ class address_space : private space_link {
     if (core_.working_set() > core_.ws_maximum) {
       core_.take_pfn_lock();
       region::trim_working_set(core_, core_.working_set() - core_.ws_maximum,
-                               core_.ws_maximum);
+                               core_.ws_maximum, va.page());
     }
     return s;
   }

@@ -1,7 +1,8 @@
 // libFuzzer target for what emulators and snapshot fuzzers build on
 // (issue 21): snapshots, fork, change notifications, host pointers and
 // dirty pages, driven together over a few address spaces of one small
-// hosted system with a page file and a page-file section. The unit tests
+// hosted system with a page file and a page-file section, with trims,
+// MEM_RESET, write watch and working-set limits among them. The unit tests
 // drive each feature alone; this target looks for the interactions: a fork
 // taken under a snapshot, a restore after the forked child wrote, a cached
 // pointer after a trim that a snapshot's journal also saw, and so on.
@@ -23,19 +24,23 @@
 //     table, commit charges, the PFN database);
 //   - every host pointer the emulator cache holds (filled by host_page_of,
 //     emptied by the change events, as emu/changes.hpp says an emulator
-//     keeps its TLB) is still what host_page_of returns for its access.
+//     keeps its TLB) is still what host_page_of returns for its access;
+//     so is every pointer handed out at the current change generation.
 // On the ops themselves:
-//   - a write reads back in its space, is reported by query_dirty, and
-//     changes no private page of any other space (fork's copy-on-write,
-//     both ways), nor any mapped page of another space when it wrote a
-//     copy-on-write page;
-//   - a fork's child is, to the NT calls, its parent (when no ViewUnmap
-//     view is left out);
+//   - a write reads back in its space, is reported by query_dirty (and by
+//     GetWriteWatch in a MEM_WRITE_WATCH reservation), and changes no
+//     private page of any other space (fork's copy-on-write, both ways),
+//     nor any mapped page of another space when it wrote a copy-on-write
+//     page;
+//   - a fork keeps its parent's bytes and charge, and the child is, to the
+//     NT calls, its parent after it (when no ViewUnmap view is left out);
 //   - a restore brings every space its snapshot covers back to what the
 //     calls saw at the snapshot (regions, commit charge, bytes), and
 //     leaves the private pages and regions of the spaces it does not cover
 //     as they were.
-// A failure prints the ops so far and aborts; libFuzzer keeps the input.
+// A failure prints the ops so far and aborts; libFuzzer keeps the input
+// (the plain driver saves it where FUZZ_EMULATOR_SAVE says).
+// FUZZ_EMULATOR_LOG=1 prints the ops of every input run.
 //
 // The same file builds without libFuzzer into fuzz_emulator_plain (with
 // tests/image/fuzz_pe_main.cpp, which replays inputs and mutations of
@@ -189,9 +194,10 @@ class run {
     const std::size_t s = e.below(slots);
     run_op(e, s, ops[e.below(sizeof ops)]);
     check_all();
+    ++steps_;
   }
 
-  std::size_t ops() const noexcept { return log_.size(); }
+  std::size_t steps() const noexcept { return steps_; }
   /// Effects: the ops so far go to stderr (FUZZ_EMULATOR_LOG set: what a
   /// seed exercises).
   void print_log() const {
@@ -290,6 +296,10 @@ class run {
       memory_basic_information mbi{};
       if (as.query(vaddr{va}, mbi) != status::success)
         fail("query in user space failed", va);
+      // No call here reserves or maps more than 24 pages.
+      if (mbi.state != mem::free && mbi.region_size > 24 * page_size)
+        fail("a region larger than any allocation", mbi.base_address,
+             mbi.region_size);
       if (mbi.state == mem::commit && !(mbi.protect & page::guard) &&
           mbi.protect != page::noaccess) {
         for (std::uint64_t p = 0; p < mbi.region_size; p += page_size) {
@@ -742,6 +752,7 @@ class run {
       by_generation_;
   std::vector<taken> snaps_;
   std::vector<std::string> log_;
+  std::size_t steps_ = 0;
 };
 
 template <class Arch>
@@ -750,7 +761,7 @@ void run_input(const std::uint8_t* data, std::size_t size) {
   const std::uint8_t config = data[0];
   entropy e{data + 1, size - 1};
   run<Arch> r{frames[(config >> 1) & 3], (config & 8) ? 64u : 0u};
-  while (!e.done() && r.ops() < max_ops) r.step(e);
+  while (!e.done() && r.steps() < max_ops) r.step(e);
   if (std::getenv("FUZZ_EMULATOR_LOG") != nullptr) r.print_log();
 }
 

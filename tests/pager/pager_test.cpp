@@ -274,6 +274,33 @@ TEST_SUITE("pager") {
     CHECK(as.check_invariants());
   }
 
+  TEST_CASE(
+      "a fault past the working-set maximum never trims the page it "
+      "brought in") {
+    // Found by fuzz_emulator: when every other valid page stays (shared
+    // with a fork here), the trim after a fault took the page just
+    // faulted in, the access faulted again, and so on for ever.
+    machine sys{frames_of(256), frames_of(256)};
+    space<arch::x86_64> as{sys};
+    space<arch::x86_64> child{sys};
+    const vaddr shared = commit(as, 8);
+    for (std::uint64_t i = 0; i < 8; ++i)
+      put(as, shared + i * page_size, pattern(i, 8));
+    REQUIRE(as.fork_into(child) == status::success);
+    REQUIRE(as.set_working_set_limits(2, 4) == status::success);
+    CHECK(as.working_set_size() == 8);  // a shared frame is not trimmed
+    const vaddr fresh = commit(as, 4);
+    for (std::uint64_t i = 0; i < 4; ++i) {
+      put(as, fresh + i * page_size, pattern(i, 9));
+      CHECK(get(as, fresh + i * page_size) == pattern(i, 9));
+    }
+    CHECK(as.working_set_size() <= 9);
+    for (std::uint64_t i = 0; i < 8; ++i)
+      CHECK(get(child, shared + i * page_size) == pattern(i, 8));
+    CHECK(as.check_invariants());
+    CHECK(child.check_invariants());
+  }
+
   TEST_CASE("balance trims working sets when available memory runs low") {
     machine sys{frames_of(256), frames_of(512)};
     space<arch::x86_64> a{sys};

@@ -76,12 +76,14 @@ bool trim_page(Core& c, const vad& v, vpn p) noexcept {
 /// Effects: the clock trims up to `pages` pages of the working set while
 /// it holds more than `keep`: from the hand on, a valid page whose
 /// accessed bit is set loses the bit (a second chance), one whose bit is
-/// clear is trimmed. At most two sweeps of the set.
+/// clear is trimmed. At most two sweeps of the set. Page `spare` stays
+/// (the page a fault just brought in, which its access is about to use:
+/// trimmed, the access would fault again, for ever).
 /// Returns: the pages trimmed.
 /// Complexity: O(pages visited + missing subtrees passed).
 template <class Core>
-std::uint64_t trim_working_set(Core& c, std::uint64_t pages,
-                               std::uint64_t keep) noexcept {
+std::uint64_t trim_working_set(Core& c, std::uint64_t pages, std::uint64_t keep,
+                               vpn spare = vpn{~std::uint64_t{0}}) noexcept {
   using entry_type = typename Core::entry_type;
   constexpr entry_type present = Core::model::codec::P;
   constexpr entry_type accessed = Core::model::codec::A_;
@@ -123,7 +125,7 @@ std::uint64_t trim_working_set(Core& c, std::uint64_t pages,
     for (unsigned i = 0; i < n; ++i) {
       const vpn q = batch[i];
       const entry_type e = c.ptes.read(q);
-      if (!(e & present)) continue;
+      if (!(e & present) || q == spare) continue;
       if (budget != 0) --budget;
       if (e & accessed) {
         [[maybe_unused]] const auto w =

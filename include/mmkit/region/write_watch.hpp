@@ -168,20 +168,29 @@ status watch_add(Core& c, vpn_range r) noexcept {
 }
 
 /// Effects: after pages `r` of a watched reservation were released, drops
-/// the record that covered them once no VAD of its range is left.
+/// every record overlapping them once no VAD of its range is left. (Records
+/// may overlap: a snapshot's restore makes a piece of a split reservation
+/// again with a record of its own, beside the record of the pieces that
+/// stayed.)
 template <class Core>
 void watch_release(Core& c, vpn_range r) noexcept {
-  for (watch_record** at = &c.watches.head; *at != nullptr; at = &(*at)->next) {
+  for (watch_record** at = &c.watches.head; *at != nullptr;) {
     watch_record* rec = *at;
-    if (!rec->contains(r.first)) continue;
-    const vad* next = c.vads.first_at_or_after(rec->first);
-    if (next != nullptr && next->start().raw() - rec->first.raw() < rec->pages)
-      return;  // a piece of the reservation is still there
+    const vpn last = rec->first + (rec->pages - 1);
+    bool keep = last < r.first || r.last < rec->first;  // not overlapping
+    if (!keep) {
+      const vad* next = c.vads.first_at_or_after(rec->first);
+      keep = c.vads.find_containing(rec->first) != nullptr ||
+             (next != nullptr && next->start() <= last);
+    }
+    if (keep) {
+      at = &rec->next;
+      continue;
+    }
     *at = rec->next;
     const std::size_t bytes = watch_record::bytes_for(rec->pages);
     rec->~watch_record();
     c.watch_alloc.deallocate(rec, bytes);
-    return;
   }
 }
 
