@@ -265,24 +265,24 @@ class snapshot {
     // within the limits when it was taken, whatever came and went since,
     // and in whichever space.
     status result = status::success;
-    std::vector<std::vector<vpn_range>> redone(parts_.size());
-    for (std::size_t i = 0; i < parts_.size(); ++i) {
-      part& p = *parts_[i];
+    for (auto& part_ptr : parts_) {
+      part& p = *part_ptr;
       MMKIT_ASSERT(p.newer == nullptr);
-      std::vector<vpn_range> gone;
+      p.redone.clear();
+      p.gone.clear();
       p.space->emu_with_core([&](auto& c) {
         listen(c, nullptr);
-        tear_down(c, p, redone[i], gone);
+        tear_down(c, p, p.redone, p.gone);
         listen(c, &p);
       });
       // A page supplier goes with its reservation (fault_callbacks.hpp).
-      for (vpn_range r : gone) p.space->emu_reservation_gone(r);
+      for (vpn_range r : p.gone) p.space->emu_reservation_gone(r);
     }
-    for (std::size_t i = 0; i < parts_.size(); ++i) {
-      part& p = *parts_[i];
+    for (auto& part_ptr : parts_) {
+      part& p = *part_ptr;
       const status st = p.space->emu_with_core([&](auto& c) {
         listen(c, nullptr);
-        const status s = build_up(c, p, redone[i]);
+        const status s = build_up(c, p, p.redone);
         listen(c, &p);
         if (s != status::success) crowded = crowded || c.sys->crowded_locked();
         return s;
@@ -307,6 +307,10 @@ class snapshot {
     std::vector<std::byte> bytes;
     std::vector<vpn> touched;
     std::vector<vpn_range> ranges;
+    /// A restore's ranges whose VADs it makes again, and the private
+    /// reservations it released (kept here so that a restore allocates
+    /// nothing once they have grown).
+    std::vector<vpn_range> redone, gone;
     /// Prototype PTEs of section pages written or remapped through views.
     std::vector<std::uint64_t> protos;
     typename Space::core_type* core = nullptr;
@@ -594,12 +598,13 @@ class snapshot {
     }
     clear_layout(c, s, redone, gone);
     for (vpn p : s.touched) {
-      if (in_any(redone, p)) continue;
+      // Cheapest first: most pages named were committed then (a record).
       const vad_record* r = s.vad_of(p);
-      vad* v = c.vads.find_containing(p);
-      if (r == nullptr || v == nullptr || !v->private_memory() ||
-          region::is_awe(*v) || s.page_of(*r, p) != nullptr)
+      if (r == nullptr || r->type != vad_type::private_memory ||
+          s.page_of(*r, p) != nullptr || in_any(redone, p))
         continue;
+      vad* v = c.vads.find_containing(p);
+      if (v == nullptr || !v->private_memory() || region::is_awe(*v)) continue;
       region::uncommit(c, *v, vpn_range{p, p});  // if committed since
     }
   }
