@@ -11,6 +11,8 @@
 
 #include <doctest/doctest.h>
 
+#include "cache_sink.hpp"
+
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -18,28 +20,6 @@
 namespace emu_test {
 
 using namespace mmkit;
-
-/// An emulator's software TLB: guest page -> host page and the accesses it
-/// was handed out for. Range events that take anything away drop entries.
-struct cache_sink {
-  struct entry {
-    std::byte* page = nullptr;  // host address of the guest page's byte 0
-    bool allowed[3] = {false, false, false};  // by mmkit::access
-  };
-  struct event {
-    vpn_range range;
-    emu::change_kind kind;
-  };
-  std::map<std::uint64_t, entry> cache;
-  std::vector<event> events;
-
-  void range_changed(vpn_range r, emu::change_kind k) noexcept {
-    events.push_back({r, k});
-    if (emu::keeps_pointers(k)) return;
-    cache.erase(cache.lower_bound(r.first.raw()),
-                cache.upper_bound(r.last.raw()));
-  }
-};
 
 struct emu_config : hosted_config<> {
   using observer = emu::change_batcher<cache_sink>;

@@ -55,13 +55,14 @@
 #include <mmkit/nt/section.hpp>
 #include <mmkit/system/hosted_system.hpp>
 
+#include "emu/cache_sink.hpp"
+
 #include <array>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -88,24 +89,8 @@ unsigned code(status s) noexcept {
   return static_cast<std::uint32_t>(s);
 }
 
-/// An emulator's software TLB kept by the change events: guest page ->
-/// host page and the accesses host_page_of handed it out for.
-struct cache_sink {
-  struct entry {
-    std::byte* page = nullptr;
-    bool allowed[3] = {false, false, false};  // by mmkit::access
-  };
-  std::map<std::uint64_t, entry> cache;
-
-  void range_changed(vpn_range r, emu::change_kind k) noexcept {
-    if (emu::keeps_pointers(k)) return;
-    cache.erase(cache.lower_bound(r.first.raw()),
-                cache.upper_bound(r.last.raw()));
-  }
-};
-
 struct fuzz_config : hosted_config<> {
-  using observer = emu::change_batcher<cache_sink>;
+  using observer = emu::change_batcher<emu_test::cache_sink>;
 };
 
 /// The numbers an input supplies; zeros once it is used up.
